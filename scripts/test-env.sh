@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Prepares this machine for the integration tests, installing only what is missing:
+#   - the docker engine (Debian's docker.io), started in the background when not running;
+#   - a local Python build image, made with debootstrap + `docker import`, because no
+#     image registry may be reachable (the real default is public.ecr.aws/sam/...);
+#   - the S3 + Lambda + STS emulator (moto in server mode) in a virtualenv, started on
+#     127.0.0.1 when it is not already answering.
+# It prints `export ...` lines for the variables the tests read, so it can be used as
+#   eval "$(scripts/test-env.sh)"
+# Idempotent: a second run does nothing but check. Needs root for apt and dockerd.
+set -euo pipefail
+
+log() { echo "test-env: $*" >&2; }
+
+CACHE=${LAYER_REPO_CACHE:-/var/cache/layer-repo-test}
+IMAGE=${XTASK_TEST_IMAGE:-layer-repo-test/build-python3.11:bookworm}
+MOTO_PORT=${XTASK_TEST_MOTO_PORT:-5077}
+mkdir -p "$CACHE"
+
+apt_updated=0
+need_pkg() { # need_pkg COMMAND PACKAGE...
+  if ! command -v "$1" >/dev/null 2>&1; then
+    shift
+    if [[ $apt_updated == 0 ]]; then
+      log "apt-get update"
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+      apt_updated=1
+    fi
+    log "installing $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+  fi
+}
+
+# 1. The docker engine.
+need_pkg dockerd docker.io
+need_pkg debootstrap debootstrap
+need_pkg zip zip
+need_pkg unzip unzip
+if ! docker info >/dev/null 2>&1; then
+  log "starting dockerd (log: $CACHE/dockerd.log)"
+  nohup dockerd >"$CACHE/dockerd.log" 2>&1 &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  docker info >/dev/null 2>&1 || { log "dockerd did not start; see $CACHE/dockerd.log"; tail -20 "$CACHE/dockerd.log" >&2; exit 1; }
+fi
+
+# 2. The local build image: Debian bookworm's python3.11 and pip, the same Python
+#    version as the python3.11 Lambda runtime. The root filesystem tarball is cached.
+if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
+  tarball=$CACHE/bookworm-python3.tar
+  if [[ ! -s $tarball ]]; then
+    mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+    mirror=${mirror:-http://deb.debian.org/debian}
+    root=$CACHE/rootfs
+    rm -rf "$root"
+    log "debootstrap bookworm (python3, python3-pip) from $mirror, about a minute"
+    debootstrap --variant=minbase --include=python3,python3-pip,ca-certificates bookworm "$root" "$mirror" >"$CACHE/debootstrap.log" 2>&1 \
+      || { log "debootstrap failed; see $CACHE/debootstrap.log"; tail -20 "$CACHE/debootstrap.log" >&2; exit 1; }
+    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+    tar -C "$root" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+    rm -rf "$root"
+  fi
+  log "docker import $IMAGE"
+  docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    -c 'ENV LANG=C.UTF-8' "$tarball" "$IMAGE" >/dev/null
+fi
+
+# 3. The S3 + Lambda + STS emulator.
+venv=$CACHE/moto-venv
+if [[ ! -x $venv/bin/moto_server ]]; then
+  log "installing moto[server] into $venv"
+  python3 -m venv "$venv" >&2
+  "$venv/bin/pip" install -q 'moto[server]' >&2
+fi
+if ! curl -fsS -o /dev/null "http://127.0.0.1:$MOTO_PORT/moto-api/" 2>/dev/null; then
+  log "starting moto_server on 127.0.0.1:$MOTO_PORT (log: $CACHE/moto.log)"
+  nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$CACHE/moto.log" 2>&1 &
+  for _ in $(seq 1 60); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$MOTO_PORT/moto-api/" 2>/dev/null && break
+    sleep 0.5
+  done
+  curl -fsS -o /dev/null "http://127.0.0.1:$MOTO_PORT/moto-api/" || { log "moto_server did not start; see $CACHE/moto.log"; exit 1; }
+fi
+
+echo "export XTASK_TEST_IMAGE=$IMAGE"
+echo "export XTASK_TEST_ENDPOINT=http://127.0.0.1:$MOTO_PORT"

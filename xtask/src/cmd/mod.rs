@@ -1,0 +1,6 @@
+//! The subcommands: each file parses nothing and prints everything; the stages they run
+//! live in the modules at the crate root.
+
+pub mod layer;
+pub mod list;
+pub mod new;

@@ -1,0 +1,361 @@
+//! Reads `layers.toml` (the repo's defaults and deploy profiles) and each layer's optional
+//! `layer.toml`, and resolves them into one [`LayerConfig`] per layer.
+//!
+//! Every key is known: an unknown or mistyped key is an error naming the key, the file and
+//! the line, so a typo never silently falls back to a default.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::repo::Repo;
+use crate::runtime::{Arch, Runtime};
+
+/// The image used when neither `layers.toml` nor `layer.toml` names one: AWS SAM's
+/// maintained build images, which match Lambda's Amazon Linux and glibc.
+pub const DEFAULT_IMAGE: &str = "public.ecr.aws/sam/build-{runtime}:latest-{arch}";
+
+/// How much of the installed tree is removed before zipping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SlimLevel {
+    /// Keep everything pip installed.
+    None,
+    /// Remove what no import needs: caches, test suites, install records, scripts.
+    #[default]
+    Safe,
+    /// Also remove type stubs, C sources and headers, and strip shared libraries.
+    Aggressive,
+}
+
+/// Which program installs the requirements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Builder {
+    /// `pip install` inside a Lambda-compatible build image, through the docker CLI.
+    #[default]
+    Docker,
+}
+
+/// `[defaults]` in `layers.toml`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Defaults {
+    runtimes: Option<Vec<String>>,
+    architectures: Option<Vec<String>>,
+    builder: Option<Builder>,
+    image: Option<String>,
+    license: Option<String>,
+    slim: Option<SlimLevel>,
+    #[serde(default)]
+    exclude: Vec<String>,
+}
+
+/// One `[profiles.NAME]` table in `layers.toml`: where and how layers are published.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// The AWS profile (shared config and credentials files, SSO included).
+    pub aws_profile: Option<String>,
+    /// The regions every layer is published to.
+    pub regions: Vec<String>,
+    /// The S3 bucket the zips are uploaded to.
+    pub bucket: String,
+    /// The key prefix inside the bucket.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// When set, the caller's account must be this one.
+    pub account_id: Option<String>,
+    /// An endpoint to use instead of AWS's (an emulator).
+    pub endpoint_url: Option<String>,
+    /// Whether layers marked `public = true` may be shared with everyone.
+    #[serde(default)]
+    pub allow_public: bool,
+    /// Whether writes need `--yes` (or the profile's name typed at a terminal).
+    #[serde(default)]
+    pub confirm: bool,
+    /// The Lambda layer name; `{layer}`, `{py}` (e.g. py312) and `{arch}` are filled in.
+    #[serde(default = "default_layer_name")]
+    pub layer_name: String,
+}
+
+fn default_prefix() -> String {
+    "layers".into()
+}
+
+fn default_layer_name() -> String {
+    "{layer}-{py}-{arch}".into()
+}
+
+/// `layers.toml`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RepoFile {
+    #[serde(default)]
+    defaults: Defaults,
+    /// Build images per `RUNTIME-ARCH`, overriding `defaults.image`.
+    #[serde(default)]
+    images: BTreeMap<String, String>,
+    #[serde(default)]
+    profiles: BTreeMap<String, Profile>,
+}
+
+/// `layers/<name>/layer.toml`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LayerFile {
+    description: Option<String>,
+    license: Option<String>,
+    runtimes: Option<Vec<String>>,
+    architectures: Option<Vec<String>>,
+    builder: Option<Builder>,
+    image: Option<String>,
+    slim: Option<SlimLevel>,
+    #[serde(default)]
+    exclude: Vec<String>,
+}
+
+/// The repo's settings, read once.
+#[derive(Debug)]
+pub struct RepoConfig {
+    defaults: Defaults,
+    images: BTreeMap<String, String>,
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+/// One layer's settings with every default applied.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerConfig {
+    pub name: String,
+    #[serde(skip)]
+    pub dir: PathBuf,
+    pub description: Option<String>,
+    pub license: Option<String>,
+    #[serde(serialize_with = "ser_runtimes")]
+    pub runtimes: Vec<Runtime>,
+    pub architectures: Vec<Arch>,
+    pub builder: Builder,
+    /// Image per target, already resolved.
+    #[serde(skip)]
+    pub images: BTreeMap<(Runtime, Arch), String>,
+    pub slim: SlimLevel,
+    /// Glob patterns relative to `python/`, removed from the tree before zipping.
+    pub exclude: Vec<String>,
+}
+
+impl LayerConfig {
+    /// Every (runtime, architecture) this layer is built for.
+    pub fn targets(&self) -> Vec<(Runtime, Arch)> {
+        let mut out = Vec::new();
+        for r in &self.runtimes {
+            for a in &self.architectures {
+                out.push((*r, *a));
+            }
+        }
+        out
+    }
+}
+
+fn ser_runtimes<S: serde::Serializer>(r: &[Runtime], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_seq(r.iter().map(|r| r.id))
+}
+
+/// Parses TOML, turning serde's multi-line report into `FILE:LINE: message`.
+fn parse_toml<T: for<'de> Deserialize<'de>>(path: &Path, display: &str) -> Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {display}"))?;
+    toml::from_str(&text).map_err(|e| {
+        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let msg = e.message().trim().replace('\n', " ");
+        match line {
+            Some(l) => anyhow::anyhow!("invalid config in {display}:{l}: {msg}"),
+            None => anyhow::anyhow!("invalid config in {display}: {msg}"),
+        }
+    })
+}
+
+impl RepoConfig {
+    pub fn load(repo: &Repo) -> Result<RepoConfig> {
+        let path = repo.root.join("layers.toml");
+        let file: RepoFile = if path.exists() { parse_toml(&path, "layers.toml")? } else { RepoFile::default() };
+        let cfg = RepoConfig { defaults: file.defaults, images: file.images, profiles: file.profiles };
+        // Validate the defaults once, so a bad default is reported against layers.toml.
+        parse_runtimes(cfg.defaults.runtimes.as_deref(), "layers.toml")?;
+        parse_archs(cfg.defaults.architectures.as_deref(), "layers.toml")?;
+        for key in cfg.images.keys() {
+            let (r, a) = key.rsplit_once('-').with_context(|| {
+                format!("invalid config in layers.toml: [images] key `{key}` must be RUNTIME-ARCH, e.g. python3.12-x86_64")
+            })?;
+            Runtime::parse(r).with_context(|| format!("invalid config in layers.toml: [images] key `{key}`"))?;
+            Arch::parse(a).with_context(|| format!("invalid config in layers.toml: [images] key `{key}`"))?;
+        }
+        Ok(cfg)
+    }
+
+    /// Resolves one layer's settings: `layer.toml` over `layers.toml` over built-in defaults.
+    pub fn layer(&self, repo: &Repo, name: &str) -> Result<LayerConfig> {
+        let dir = repo.layer_dir(name)?;
+        let toml_path = dir.join("layer.toml");
+        let display = format!("layers/{name}/layer.toml");
+        let file: LayerFile = if toml_path.exists() { parse_toml(&toml_path, &display)? } else { LayerFile::default() };
+        let d = &self.defaults;
+        let (runtimes, rsrc) = match &file.runtimes {
+            Some(r) => (parse_runtimes(Some(r), &display)?, display.as_str()),
+            None => (parse_runtimes(d.runtimes.as_deref(), "layers.toml")?, "layers.toml"),
+        };
+        let architectures = match &file.architectures {
+            Some(a) => parse_archs(Some(a), &display)?,
+            None => parse_archs(d.architectures.as_deref(), "layers.toml")?,
+        };
+        if runtimes.is_empty() {
+            bail!("invalid config in {rsrc}: `runtimes` is empty; name at least one, e.g. [\"python3.12\"]");
+        }
+        if architectures.is_empty() {
+            bail!("invalid config for layer {name}: `architectures` is empty; name at least one, e.g. [\"x86_64\"]");
+        }
+        let mut images = BTreeMap::new();
+        for r in &runtimes {
+            for a in &architectures {
+                let template = file
+                    .image
+                    .as_deref()
+                    .or_else(|| self.images.get(&format!("{}-{}", r.id, a.as_str())).map(String::as_str))
+                    .or(d.image.as_deref())
+                    .unwrap_or(DEFAULT_IMAGE);
+                images.insert((*r, *a), expand_image(template, *r, *a));
+            }
+        }
+        let mut exclude = d.exclude.clone();
+        exclude.extend(file.exclude.iter().cloned());
+        for pat in &exclude {
+            globset::Glob::new(pat).with_context(|| format!("invalid config for layer {name}: bad exclude pattern `{pat}`"))?;
+        }
+        Ok(LayerConfig {
+            name: name.to_string(),
+            dir,
+            description: file.description,
+            license: file.license.or_else(|| d.license.clone()).filter(|l| !l.is_empty()),
+            runtimes,
+            architectures,
+            builder: file.builder.or(d.builder).unwrap_or_default(),
+            images,
+            slim: file.slim.or(d.slim).unwrap_or_default(),
+            exclude,
+        })
+    }
+
+    /// The deploy profile called `name`, or an error listing the ones that exist.
+    pub fn profile(&self, name: &str) -> Result<&Profile> {
+        self.profiles.get(name).with_context(|| {
+            let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
+            format!("unknown profile `{name}`: layers.toml defines {}", if known.is_empty() { "none".into() } else { known.join(", ") })
+        })
+    }
+}
+
+fn parse_runtimes(list: Option<&[String]>, file: &str) -> Result<Vec<Runtime>> {
+    let list = list.unwrap_or(&[]);
+    if list.is_empty() {
+        return Ok(vec![Runtime::parse("python3.12")?]);
+    }
+    let mut out: Vec<Runtime> = Vec::new();
+    for r in list {
+        let rt = Runtime::parse(r).with_context(|| format!("invalid config in {file}"))?;
+        if !out.contains(&rt) {
+            out.push(rt);
+        }
+    }
+    Ok(out)
+}
+
+fn parse_archs(list: Option<&[String]>, file: &str) -> Result<Vec<Arch>> {
+    let list = list.unwrap_or(&[]);
+    if list.is_empty() {
+        return Ok(vec![Arch::X86_64]);
+    }
+    let mut out: Vec<Arch> = Vec::new();
+    for a in list {
+        let arch = Arch::parse(a).with_context(|| format!("invalid config in {file}"))?;
+        if !out.contains(&arch) {
+            out.push(arch);
+        }
+    }
+    Ok(out)
+}
+
+/// Fills `{runtime}` (python3.12), `{python}` (3.12) and `{arch}` (x86_64) into an image
+/// reference template.
+pub fn expand_image(template: &str, r: Runtime, a: Arch) -> String {
+    template
+        .replace("{runtime}", r.id)
+        .replace("{python}", &format!("3.{}", r.minor))
+        .replace("{arch}", a.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_with(files: &[(&str, &str)]) -> (tempfile::TempDir, Repo) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let repo = Repo::at(dir.path()).unwrap();
+        (dir, repo)
+    }
+
+    #[test]
+    fn layer_overrides_defaults_and_images_resolve_per_target() {
+        let (_d, repo) = repo_with(&[
+            ("layers.toml", "[defaults]\nruntimes = [\"python3.12\"]\nlicense = \"MIT\"\nexclude = [\"*.md\"]\n[images]\n\"python3.13-arm64\" = \"mine:{python}\"\n"),
+            ("layers/a/requirements.txt", "six==1.16.0\n"),
+            ("layers/a/layer.toml", "runtimes = [\"python3.12\", \"python3.13\"]\narchitectures = [\"x86_64\", \"arm64\"]\nslim = \"aggressive\"\nexclude = [\"x/**\"]\n"),
+        ]);
+        let cfg = RepoConfig::load(&repo).unwrap();
+        let l = cfg.layer(&repo, "a").unwrap();
+        assert_eq!(l.targets().len(), 4);
+        assert_eq!(l.slim, SlimLevel::Aggressive);
+        assert_eq!(l.license.as_deref(), Some("MIT"));
+        assert_eq!(l.exclude, vec!["*.md", "x/**"]);
+        let r13 = Runtime::parse("python3.13").unwrap();
+        let r12 = Runtime::parse("python3.12").unwrap();
+        assert_eq!(l.images[&(r13, Arch::Arm64)], "mine:3.13");
+        assert_eq!(l.images[&(r12, Arch::X86_64)], "public.ecr.aws/sam/build-python3.12:latest-x86_64");
+    }
+
+    #[test]
+    fn unknown_key_names_key_file_and_line() {
+        let (_d, repo) = repo_with(&[
+            ("layers.toml", "[defaults]\nruntimes = [\"python3.12\"]\n"),
+            ("layers/a/requirements.txt", "six==1.16.0\n"),
+            ("layers/a/layer.toml", "description = \"x\"\nslimm = \"safe\"\n"),
+        ]);
+        let cfg = RepoConfig::load(&repo).unwrap();
+        let err = format!("{:#}", cfg.layer(&repo, "a").unwrap_err());
+        assert!(err.contains("layers/a/layer.toml:2") && err.contains("slimm"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn unknown_runtime_in_defaults_is_reported_against_layers_toml() {
+        let (_d, repo) = repo_with(&[("layers.toml", "[defaults]\nruntimes = [\"python2.7\"]\n")]);
+        let err = format!("{:#}", RepoConfig::load(&repo).unwrap_err());
+        assert!(err.contains("layers.toml") && err.contains("python2.7") && err.contains("python3.12"), "{err}");
+    }
+
+    #[test]
+    fn unknown_profile_lists_known_ones() {
+        let (_d, repo) = repo_with(&[(
+            "layers.toml",
+            "[profiles.staging]\nregions = [\"eu-west-1\"]\nbucket = \"b\"\n",
+        )]);
+        let cfg = RepoConfig::load(&repo).unwrap();
+        assert_eq!(cfg.profile("staging").unwrap().prefix, "layers");
+        let err = cfg.profile("prod").unwrap_err().to_string();
+        assert!(err.contains("prod") && err.contains("staging"), "{err}");
+    }
+}

@@ -1,0 +1,94 @@
+//! The fingerprint of a build's inputs: if it matches the one recorded in dist/ (or in a
+//! published layer's description), the build would produce the same layer.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+use walkdir::WalkDir;
+
+use crate::config::LayerConfig;
+use crate::requirements::Requirements;
+use crate::runtime::{Arch, Runtime};
+
+/// Bump when a change to the tool changes what a build produces from the same inputs
+/// (slimming rules, packaging, pip flags), so every layer is rebuilt once.
+pub const RECIPE_VERSION: u32 = 1;
+
+/// Hex SHA-256 over everything that decides the bytes of one unit's zip.
+pub fn compute(layer: &LayerConfig, reqs: &Requirements, runtime: Runtime, arch: Arch, image: &str) -> Result<String> {
+    let mut h = Sha256::new();
+    let mut field = |k: &str, v: &str| {
+        h.update(k.as_bytes());
+        h.update([0]);
+        h.update((v.len() as u64).to_le_bytes());
+        h.update(v.as_bytes());
+    };
+    field("recipe", &RECIPE_VERSION.to_string());
+    field("layer", &layer.name);
+    field("runtime", runtime.id);
+    field("arch", arch.as_str());
+    field("image", image);
+    field("builder", &format!("{:?}", layer.builder));
+    field("slim", &format!("{:?}", layer.slim));
+    field("exclude", &layer.exclude.join("\n"));
+    field("license", layer.license.as_deref().unwrap_or(""));
+    field("description", layer.description.as_deref().unwrap_or(""));
+    field("requirements", &reqs.normalised());
+    // Other files of the layer folder (local wheels a requirement points at) count by
+    // content; requirements.txt and layer.toml are already counted through their meaning.
+    for e in WalkDir::new(&layer.dir).sort_by_file_name().min_depth(1) {
+        let e = e.with_context(|| format!("cannot read {}", layer.dir.display()))?;
+        let rel = e.path().strip_prefix(&layer.dir).unwrap();
+        if !e.file_type().is_file() || rel == Path::new("requirements.txt") || rel == Path::new("layer.toml") {
+            continue;
+        }
+        let digest = Sha256::digest(std::fs::read(e.path()).with_context(|| format!("cannot read {}", e.path().display()))?);
+        field(&format!("file:{}", rel.display()), &hex(&digest));
+    }
+    Ok(hex(&h.finalize()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Builder, SlimLevel};
+
+    fn layer(dir: &Path) -> LayerConfig {
+        LayerConfig {
+            name: "l".into(),
+            dir: dir.to_path_buf(),
+            description: None,
+            license: None,
+            runtimes: vec![],
+            architectures: vec![],
+            builder: Builder::Docker,
+            images: Default::default(),
+            slim: SlimLevel::Safe,
+            exclude: vec![],
+        }
+    }
+
+    #[test]
+    fn changes_with_every_input_and_only_then() {
+        let d = tempfile::tempdir().unwrap();
+        let l = layer(d.path());
+        let r = Requirements::parse("a==1\nb==2\n", "l").unwrap();
+        let r312 = Runtime::parse("python3.12").unwrap();
+        let base = compute(&l, &r, r312, Arch::X86_64, "img").unwrap();
+        assert_eq!(base, compute(&l, &Requirements::parse("b==2\n# c\na==1", "l").unwrap(), r312, Arch::X86_64, "img").unwrap());
+        assert_ne!(base, compute(&l, &Requirements::parse("a==1\nb==3\n", "l").unwrap(), r312, Arch::X86_64, "img").unwrap());
+        assert_ne!(base, compute(&l, &r, Runtime::parse("python3.13").unwrap(), Arch::X86_64, "img").unwrap());
+        assert_ne!(base, compute(&l, &r, r312, Arch::Arm64, "img").unwrap());
+        assert_ne!(base, compute(&l, &r, r312, Arch::X86_64, "img2").unwrap());
+        let mut l2 = layer(d.path());
+        l2.slim = SlimLevel::None;
+        assert_ne!(base, compute(&l2, &r, r312, Arch::X86_64, "img").unwrap());
+        std::fs::write(d.path().join("vendored.whl"), "x").unwrap();
+        assert_ne!(base, compute(&l, &r, r312, Arch::X86_64, "img").unwrap());
+    }
+}

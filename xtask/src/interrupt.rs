@@ -1,0 +1,91 @@
+//! Ctrl-C handling: whatever is half-made (temporary folders, partial zips, running build
+//! containers) is registered here while it exists, and removed if the user interrupts.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct Pending {
+    paths: Vec<PathBuf>,
+    containers: Vec<(String, String)>,
+}
+
+static PENDING: Mutex<Pending> = Mutex::new(Pending { paths: Vec::new(), containers: Vec::new() });
+
+/// Installs the Ctrl-C (and SIGTERM) handler: it removes what is registered and exits 130.
+pub fn install() {
+    let _ = ctrlc::set_handler(|| {
+        let pending = std::mem::take(&mut *PENDING.lock().unwrap_or_else(|e| e.into_inner()));
+        for (docker, name) in &pending.containers {
+            let _ = std::process::Command::new(docker)
+                .args(["rm", "--force", name])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        for p in &pending.paths {
+            remove(p);
+        }
+        eprintln!("error: interrupted; removed the unfinished build, nothing was written to dist/");
+        std::process::exit(130);
+    });
+}
+
+fn remove(p: &Path) {
+    if p.is_dir() {
+        let _ = std::fs::remove_dir_all(p);
+    } else {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// A file or folder that is removed when dropped, or when the user interrupts, unless
+/// [`TempPath::keep`] was called.
+pub struct TempPath {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl TempPath {
+    pub fn new(path: PathBuf) -> TempPath {
+        PENDING.lock().unwrap().paths.push(path.clone());
+        TempPath { path, keep: false }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path was renamed into place: nothing to remove any more.
+    pub fn keep(mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        PENDING.lock().unwrap_or_else(|e| e.into_inner()).paths.retain(|p| p != &self.path);
+        if !self.keep {
+            remove(&self.path);
+        }
+    }
+}
+
+/// A running container that is force-removed if the user interrupts.
+pub struct Container {
+    entry: (String, String),
+}
+
+impl Container {
+    pub fn new(docker: &str, name: &str) -> Container {
+        let entry = (docker.to_string(), name.to_string());
+        PENDING.lock().unwrap().containers.push(entry.clone());
+        Container { entry }
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        PENDING.lock().unwrap_or_else(|e| e.into_inner()).containers.retain(|c| c != &self.entry);
+    }
+}

@@ -1,0 +1,62 @@
+//! `cargo xtask`: builds, checks and publishes the Python Lambda layers of this repo.
+//! This file only parses the command line and dispatches; see docs/ARCHITECTURE.md.
+
+mod build;
+mod cmd;
+mod config;
+mod docker;
+mod fingerprint;
+mod interrupt;
+mod limits;
+mod metadata;
+mod package;
+mod progress;
+mod repo;
+mod report;
+mod requirements;
+mod runtime;
+mod slim;
+mod unit;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask", version, about = "Build, check and publish the Python Lambda layers of this repo")]
+struct Cli {
+    /// The layer repo to work on (default: the one this tool is part of)
+    #[arg(long, global = true, env = "XTASK_REPO", value_name = "DIR")]
+    repo: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build layers into dist/: pip in a build image, slim, zip, check limits
+    Layer(cmd::layer::Args),
+    /// Create a new layer folder under layers/
+    New(cmd::new::Args),
+    /// List every layer with its targets and whether dist/ is current
+    List(cmd::list::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    interrupt::install();
+    let result = repo::Repo::find(cli.repo.as_deref()).and_then(|repo| match &cli.command {
+        Command::Layer(a) => cmd::layer::run(repo, a),
+        Command::New(a) => cmd::new::run(repo, a),
+        Command::List(a) => cmd::list::run(repo, a),
+    });
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

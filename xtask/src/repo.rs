@@ -1,0 +1,107 @@
+//! Where things live in a layer repo: `layers/`, `dist/`, `published/`, and the checks
+//! that keep a layer name from escaping its folder.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+/// The root of a layer repo and the folders inside it.
+#[derive(Debug, Clone)]
+pub struct Repo {
+    pub root: PathBuf,
+}
+
+impl Repo {
+    /// The repo given by `--repo`, else the one this binary was built from.
+    pub fn find(explicit: Option<&Path>) -> Result<Repo> {
+        match explicit {
+            Some(p) => Repo::at(p),
+            // xtask/ sits directly under the repo root (the cargo-xtask convention).
+            None => Repo::at(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()),
+        }
+    }
+
+    pub fn at(path: &Path) -> Result<Repo> {
+        let root = path.canonicalize().with_context(|| format!("repo folder {} does not exist", path.display()))?;
+        Ok(Repo { root })
+    }
+
+    pub fn layers_dir(&self) -> PathBuf {
+        self.root.join("layers")
+    }
+
+    pub fn dist_dir(&self) -> PathBuf {
+        self.root.join("dist")
+    }
+
+    pub fn published_dir(&self) -> PathBuf {
+        self.root.join("published")
+    }
+
+    /// The folder of layer `name`, which must exist.
+    pub fn layer_dir(&self, name: &str) -> Result<PathBuf> {
+        validate_layer_name(name)?;
+        let dir = self.layers_dir().join(name);
+        if !dir.is_dir() {
+            let known = self.layer_names().unwrap_or_default();
+            bail!(
+                "unknown layer `{name}`: no folder layers/{name}/ (known layers: {}); create it with `cargo xtask new {name}`",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            );
+        }
+        Ok(dir)
+    }
+
+    /// Every layer: the folders of `layers/` that hold a `requirements.txt`, sorted.
+    pub fn layer_names(&self) -> Result<Vec<String>> {
+        let dir = self.layers_dir();
+        let mut names = Vec::new();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().join("requirements.txt").is_file() && validate_layer_name(&name).is_ok() {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// A path shown to the user: relative to the repo root when inside it.
+    pub fn display(&self, p: &Path) -> String {
+        p.strip_prefix(&self.root).unwrap_or(p).display().to_string()
+    }
+}
+
+/// A layer name: 1 to 64 ASCII letters, digits, `-` and `_`, starting with a letter or
+/// digit. Nothing else, so a name can never climb out of `layers/` or `dist/`, and always
+/// fits a Lambda layer name once runtime and architecture are appended.
+pub fn validate_layer_name(name: &str) -> Result<()> {
+    let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let ok_start = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if name.is_empty() || name.len() > 64 || !ok_chars || !ok_start {
+        bail!("invalid layer name `{name}`: use 1 to 64 letters, digits, `-` or `_`, starting with a letter or digit");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_names_cannot_escape() {
+        for good in ["numpy", "pandas-2", "my_layer", "A1"] {
+            validate_layer_name(good).unwrap();
+        }
+        for bad in ["", "..", "../etc", "a/b", "-x", "_x", ".hidden", "a b", "ä", &"x".repeat(65)] {
+            let err = validate_layer_name(bad).unwrap_err().to_string();
+            assert!(err.starts_with("invalid layer name"), "{bad}: {err}");
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! One unit of work: a layer for one runtime and architecture. Planning resolves its
+//! config and fingerprint; building runs the stages in order:
+//! build (docker pip) -> slim -> package -> check limits -> record in dist/.
+
+use std::cell::OnceCell;
+
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use base64::Engine;
+
+use crate::build::{self, BuildInput};
+use crate::config::{LayerConfig, RepoConfig, SlimLevel};
+use crate::docker::Docker;
+use crate::fingerprint;
+use crate::limits;
+use crate::metadata;
+use crate::package;
+use crate::repo::Repo;
+use crate::report::{BuildReport, DistPaths};
+use crate::requirements::Requirements;
+use crate::runtime::{Arch, Runtime};
+use crate::slim;
+
+/// What every unit of one run shares: the repo, its config, and the docker connection
+/// (made only when a unit actually needs building).
+pub struct Context {
+    pub repo: Repo,
+    pub config: RepoConfig,
+    pub image_override: Option<String>,
+    docker: OnceCell<std::result::Result<Docker, String>>,
+    warned: std::cell::RefCell<Vec<String>>,
+}
+
+impl Context {
+    pub fn new(repo: Repo, image_override: Option<String>) -> Result<Context> {
+        let config = RepoConfig::load(&repo)?;
+        Ok(Context { repo, config, image_override, docker: OnceCell::new(), warned: Default::default() })
+    }
+
+    fn docker(&self) -> Result<&Docker> {
+        self.docker
+            .get_or_init(|| Docker::connect().map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// Prints a warning once per run.
+    pub fn warn_once(&self, msg: String) {
+        let mut w = self.warned.borrow_mut();
+        if !w.contains(&msg) {
+            eprintln!("warning: {msg}");
+            w.push(msg);
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub layer: LayerConfig,
+    pub runtime: Runtime,
+    pub arch: Arch,
+    pub image: String,
+    pub fingerprint: String,
+    pub paths: DistPaths,
+}
+
+impl Unit {
+    /// `pandas python3.12 x86_64`
+    pub fn label(&self) -> String {
+        format!("{} {} {}", self.layer.name, self.runtime, self.arch)
+    }
+}
+
+/// Validates a layer and computes the fingerprint of each of its units.
+pub fn plan(ctx: &Context, name: &str) -> Result<Vec<Unit>> {
+    let layer = ctx.config.layer(&ctx.repo, name)?;
+    let reqs = Requirements::read(&layer.dir, name)?;
+    for r in &reqs.unpinned {
+        ctx.warn_once(format!("layers/{name}/requirements.txt: `{r}` is not pinned with `==`: its builds are not reproducible"));
+    }
+    let today = crate::runtime::today();
+    let mut units = Vec::new();
+    for (runtime, arch) in layer.targets() {
+        if let Some(w) = runtime.deprecation_warning(&today) {
+            ctx.warn_once(w);
+        }
+        let image = ctx.image_override.clone().unwrap_or_else(|| layer.images[&(runtime, arch)].clone());
+        let fingerprint = fingerprint::compute(&layer, &reqs, runtime, arch, &image)?;
+        let paths = DistPaths::new(&ctx.repo, name, runtime, arch);
+        units.push(Unit { layer: layer.clone(), runtime, arch, image, fingerprint, paths });
+    }
+    Ok(units)
+}
+
+pub enum Outcome {
+    Built(BuildReport),
+    UpToDate(BuildReport),
+}
+
+impl Outcome {
+    pub fn report(&self) -> &BuildReport {
+        match self {
+            Outcome::Built(r) | Outcome::UpToDate(r) => r,
+        }
+    }
+
+    pub fn status(&self) -> &'static str {
+        match self {
+            Outcome::Built(_) => "built",
+            Outcome::UpToDate(_) => "up-to-date",
+        }
+    }
+}
+
+/// The build in dist/ when it matches the unit's fingerprint.
+pub fn current(unit: &Unit) -> Option<BuildReport> {
+    unit.paths.current().filter(|r| r.fingerprint == unit.fingerprint)
+}
+
+/// Builds the unit unless dist/ already holds a build with the same fingerprint.
+pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
+    if !force {
+        if let Some(r) = current(unit) {
+            return Ok(Outcome::UpToDate(r));
+        }
+    }
+    let started = Instant::now();
+    let work_root = ctx.repo.dist_dir().join(".work");
+    for dir in [&unit.paths.dir, &work_root] {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("dist/ is not writable: cannot create {}; fix its permissions or remove it", ctx.repo.display(dir)))?;
+    }
+    let docker = ctx.docker()?;
+    let pip_cache = build::pip_cache_dir()?;
+    let input = BuildInput { layer: &unit.layer, runtime: unit.runtime, arch: unit.arch, image: &unit.image };
+
+    // build
+    let work = build::install(docker, &input, &work_root, &pip_cache)?;
+    let python = work.path().join("python");
+    let packages = metadata::installed(&python)?;
+
+    // slim
+    let mut slim_report = slim::slim(&python, unit.layer.slim, &unit.layer.exclude)?;
+    let mut notes = Vec::new();
+    if unit.layer.slim == SlimLevel::Aggressive {
+        match build::strip_shared_libraries(docker, &input, work.path(), &pip_cache)? {
+            Some((files, bytes)) => slim_report.add(slim::RULE_STRIP, files, bytes),
+            None => notes.push(format!("{} has no `strip`: shared libraries were not stripped", unit.image)),
+        }
+    }
+
+    // package
+    let packaged = package::package(work.path())?;
+
+    // check
+    notes.extend(limits::check(packaged.unzipped_bytes, packaged.bytes.len() as u64, &packaged.largest)?);
+
+    // record: the old report goes first, so a crash between the two writes leaves a zip
+    // without a matching report, which the next run rebuilds.
+    let report = BuildReport {
+        layer: unit.layer.name.clone(),
+        runtime: unit.runtime.id.to_string(),
+        arch: unit.arch,
+        zip: ctx.repo.display(&unit.paths.zip),
+        sha256: fingerprint::hex(&packaged.sha256),
+        code_sha256: base64::engine::general_purpose::STANDARD.encode(packaged.sha256),
+        zipped_bytes: packaged.bytes.len() as u64,
+        unzipped_bytes: packaged.unzipped_bytes,
+        budget_percent: (limits::budget_share(packaged.unzipped_bytes) * 100.0).round() / 100.0,
+        file_count: packaged.file_count,
+        packages,
+        fingerprint: unit.fingerprint.clone(),
+        slim: slim_report,
+        builder: "docker".into(),
+        image: unit.image.clone(),
+        duration_secs: (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
+        notes,
+    };
+    let _ = std::fs::remove_file(&unit.paths.report);
+    package::write_atomically(&unit.paths.zip, &packaged.bytes)
+        .with_context(|| format!("dist/ is not writable: cannot write {}", ctx.repo.display(&unit.paths.zip)))?;
+    package::write_atomically(&unit.paths.report, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    drop(work);
+    Ok(Outcome::Built(report))
+}
+
+/// Every layer name given, or all of them with `--all`; at least one.
+pub fn select_layers(repo: &Repo, names: &[String], all: bool) -> Result<Vec<String>> {
+    if all {
+        let names = repo.layer_names()?;
+        if names.is_empty() {
+            anyhow::bail!("no layers: add one with `cargo xtask new NAME`");
+        }
+        return Ok(names);
+    }
+    if names.is_empty() {
+        anyhow::bail!("name at least one layer, or pass --all");
+    }
+    Ok(names.to_vec())
+}
+
