@@ -115,6 +115,11 @@ struct LayerFile {
     slim: Option<SlimLevel>,
     #[serde(default)]
     exclude: Vec<String>,
+    #[serde(default)]
+    public: bool,
+    #[serde(default)]
+    share_with_accounts: Vec<String>,
+    share_with_organization: Option<String>,
 }
 
 /// The repo's settings, read once.
@@ -143,6 +148,12 @@ pub struct LayerConfig {
     pub slim: SlimLevel,
     /// Glob patterns relative to `python/`, removed from the tree before zipping.
     pub exclude: Vec<String>,
+    /// Share every published version with everyone (only where the profile allows it).
+    pub public: bool,
+    /// AWS account ids every published version is shared with.
+    pub share_with_accounts: Vec<String>,
+    /// An AWS Organizations id (`o-...`) every published version is shared with.
+    pub share_with_organization: Option<String>,
 }
 
 impl LayerConfig {
@@ -242,6 +253,9 @@ impl RepoConfig {
             images,
             slim: file.slim.or(d.slim).unwrap_or_default(),
             exclude,
+            public: file.public,
+            share_with_accounts: file.share_with_accounts,
+            share_with_organization: file.share_with_organization,
         })
     }
 

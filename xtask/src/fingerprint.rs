@@ -70,6 +70,9 @@ mod tests {
             images: Default::default(),
             slim: SlimLevel::Safe,
             exclude: vec![],
+            public: false,
+            share_with_accounts: vec![],
+            share_with_organization: None,
         }
     }
 

@@ -38,7 +38,10 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
          # runtimes = [\"python3.12\"]\n\
          # architectures = [\"x86_64\"]\n\
          # slim = \"safe\"            # none | safe | aggressive\n\
-         # exclude = []             # globs relative to python/, e.g. \"mypkg/data/**\"\n"
+         # exclude = []             # globs relative to python/, e.g. \"mypkg/data/**\"\n\
+         # public = false           # share published versions with every AWS account\n\
+         # share_with_accounts = [] # or with these account ids\n\
+         # share_with_organization = \"o-xxxxxxxxxx\"\n"
     );
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create layers/{name}"))?;
     std::fs::write(dir.join("requirements.txt"), text)?;

@@ -1,0 +1,190 @@
+//! Shared helpers of the integration tests: a throw-away layer repo, the real `xtask`
+//! binary run against it, and the real docker engine / emulator the README's test command
+//! starts (`scripts/test.sh`).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// What `scripts/test-env.sh` provides. Without it (plain `cargo test` on a laptop), the
+/// integration tests say they were not run; under `scripts/test.sh` or CI they must run.
+pub struct TestEnv {
+    pub image: String,
+    pub endpoint: Option<String>,
+}
+
+pub fn test_env(test: &str) -> Option<TestEnv> {
+    match std::env::var("XTASK_TEST_IMAGE") {
+        Ok(image) if !image.is_empty() => Some(TestEnv { image, endpoint: std::env::var("XTASK_TEST_ENDPOINT").ok() }),
+        _ => {
+            if std::env::var_os("XTASK_REQUIRE_INTEGRATION").is_some() || std::env::var_os("CI").is_some() {
+                panic!("{test} needs the docker engine and the local build image: run `scripts/test.sh`");
+            }
+            eprintln!("NOT RUN: {test} needs the docker engine and test image; run `scripts/test.sh` to run it");
+            None
+        }
+    }
+}
+
+/// Returns early from a test when the docker engine is not set up (see [`test_env`]).
+#[macro_export]
+macro_rules! require_docker {
+    ($name:expr) => {
+        match common::test_env($name) {
+            Some(env) => env,
+            None => return,
+        }
+    };
+}
+
+/// Like [`require_docker`], and also needs the S3 + Lambda emulator.
+#[macro_export]
+macro_rules! require_emulator {
+    ($name:expr) => {
+        match common::test_env($name) {
+            Some(env) if env.endpoint.is_some() => env,
+            Some(_) => panic!("{} needs the emulator: run `scripts/test.sh`", $name),
+            None => return,
+        }
+    };
+}
+
+/// A layer repo in a temporary folder whose builds use the local test image (Python 3.11).
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub image: String,
+}
+
+impl Fixture {
+    /// `layers`: (name, requirements.txt text).
+    pub fn new(env: &TestEnv, layers: &[(&str, &str)]) -> Fixture {
+        let dir = tempfile::Builder::new().prefix("xtask-it-").tempdir().unwrap();
+        let f = Fixture { dir, image: env.image.clone() };
+        let endpoint = env.endpoint.clone().unwrap_or_else(|| "http://127.0.0.1:1".into());
+        f.write(
+            "layers.toml",
+            &format!(
+                "[defaults]\nruntimes = [\"python3.11\"]\narchitectures = [\"x86_64\"]\nimage = \"{}\"\nlicense = \"MIT\"\n\n\
+                 [profiles.staging]\nregions = [\"us-east-1\"]\nbucket = \"{bucket}\"\nendpoint_url = \"{endpoint}\"\n\n\
+                 [profiles.production]\nregions = [\"us-east-1\"]\nbucket = \"{bucket}-prod\"\nendpoint_url = \"{endpoint}\"\nconfirm = true\n\n\
+                 [profiles.local]\nregions = [\"us-east-1\"]\nbucket = \"{bucket}\"\nendpoint_url = \"{endpoint}\"\nallow_public = true\n",
+                env.image,
+                bucket = format!("it-{}", unique_suffix()),
+            ),
+        );
+        for (name, reqs) in layers {
+            f.write(&format!("layers/{name}/requirements.txt"), reqs);
+        }
+        f
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    /// The `xtask` binary with `--repo` set to this fixture and a pip cache shared by the
+    /// tests (a warm cache keeps them fast; the cold case is the benchmark's).
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        c.arg("--repo").arg(self.root()).args(args);
+        c.env("XTASK_PIP_CACHE", shared_pip_cache());
+        c.env_remove("AWS_PROFILE").env_remove("AWS_REGION").env_remove("AWS_DEFAULT_REGION");
+        c.env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing");
+        c.env("AWS_CONFIG_FILE", self.path("aws-config-absent")).env("AWS_SHARED_CREDENTIALS_FILE", self.path("aws-credentials-absent"));
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.cmd(args).output().unwrap(), args)
+    }
+}
+
+pub fn shared_pip_cache() -> PathBuf {
+    let p = std::env::temp_dir().join("xtask-it-pip-cache");
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+pub fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A finished run, with helpers that show stdout and stderr when an expectation fails.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub args: String,
+}
+
+impl Run {
+    pub fn from(o: Output, args: &[&str]) -> Run {
+        Run {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            args: args.join(" "),
+        }
+    }
+
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, Some(0), "`xtask {}` failed:\n--- stderr\n{}\n--- stdout\n{}", self.args, self.stderr, self.stdout);
+        self
+    }
+
+    /// Expects a failure whose error line contains every needle.
+    pub fn fails_with(self, needles: &[&str]) -> Run {
+        assert_ne!(self.code, Some(0), "`xtask {}` should fail:\n{}", self.args, self.stderr);
+        let err_line = self.stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_else(|| {
+            panic!("`xtask {}`: no `error:` line in stderr:\n{}", self.args, self.stderr)
+        });
+        for n in needles {
+            assert!(err_line.contains(n), "`xtask {}`: error line lacks `{n}`:\n{err_line}\n--- full stderr\n{}", self.args, self.stderr);
+        }
+        self
+    }
+
+    /// The JSON objects printed on stdout, one per line.
+    pub fn json(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+}
+
+/// Entry names of a zip.
+pub fn zip_names(path: &Path) -> Vec<String> {
+    let mut z = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    (0..z.len()).map(|i| z.by_index(i).unwrap().name().unwrap().to_string()).collect()
+}
+
+/// Unzips `zip` into `dest` with the zip crate.
+pub fn unzip(zip_path: &Path, dest: &Path) {
+    let mut z = zip::ZipArchive::new(std::fs::File::open(zip_path).unwrap()).unwrap();
+    z.extract(dest).unwrap();
+}
+
+/// Runs python code in the test image with `tree` mounted read-only at /opt (so the zip's
+/// `python/` is `/opt/python`, as Lambda unpacks layers) and on sys.path.
+pub fn python_in_image(image: &str, tree: &Path, code: &str) -> Output {
+    Command::new("docker")
+        .args(["run", "--rm", "-v"])
+        .arg(format!("{}:/opt:ro", tree.display()))
+        .args(["-e", "PYTHONPATH=/opt/python", "--entrypoint", "python3", image, "-c", code])
+        .output()
+        .unwrap()
+}
