@@ -23,11 +23,11 @@ need_pkg() { # need_pkg COMMAND PACKAGE...
     shift
     if [[ $apt_updated == 0 ]]; then
       log "apt-get update"
-      DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
       apt_updated=1
     fi
     log "installing $*"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
   fi
 }
 
@@ -69,6 +69,10 @@ fi
 
 # 3. The S3 + Lambda + STS emulator.
 venv=$CACHE/moto-venv
+need_pkg python3 python3
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  need_pkg __no_such_command__ python3-venv
+fi
 if [[ ! -x $venv/bin/moto_server ]]; then
   log "installing moto[server] into $venv"
   python3 -m venv "$venv" >&2

@@ -12,9 +12,28 @@ pub fn budget_share(unzipped: u64) -> f64 {
     unzipped as f64 * 100.0 / UNZIPPED_LIMIT as f64
 }
 
+/// Bytes per top-level entry of `python_dir` (a package, module or dist-info), largest
+/// first, and their total.
+pub fn measure(python_dir: &std::path::Path) -> Result<(u64, Vec<(String, u64)>)> {
+    let mut sizes = Vec::new();
+    for e in std::fs::read_dir(python_dir)? {
+        let e = e?;
+        let (_, bytes) = crate::slim::tree_size(&e.path())?;
+        sizes.push((e.file_name().to_string_lossy().into_owned(), bytes));
+    }
+    sizes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok((sizes.iter().map(|s| s.1).sum(), sizes))
+}
+
 /// Fails when the layer alone exceeds the unzipped limit, naming the largest top-level
 /// packages; returns notes for what is allowed but worth knowing.
 pub fn check(unzipped: u64, zipped: u64, largest: &[(String, u64)]) -> Result<Vec<String>> {
+    check_unzipped(unzipped, largest)?;
+    Ok(notes(zipped))
+}
+
+/// The error half of [`check`], run before packaging so an oversized layer fails fast.
+pub fn check_unzipped(unzipped: u64, largest: &[(String, u64)]) -> Result<()> {
     if unzipped > UNZIPPED_LIMIT {
         let top: Vec<String> = largest.iter().take(5).map(|(n, b)| format!("{n} {}", mib(*b))).collect();
         bail!(
@@ -23,6 +42,11 @@ pub fn check(unzipped: u64, zipped: u64, largest: &[(String, u64)]) -> Result<Ve
             top.join(", ")
         );
     }
+    Ok(())
+}
+
+/// Notes on a zip that is within the limits but worth knowing about.
+pub fn notes(zipped: u64) -> Vec<String> {
     let mut notes = Vec::new();
     if zipped > DIRECT_UPLOAD_LIMIT {
         notes.push(format!(
@@ -30,7 +54,7 @@ pub fn check(unzipped: u64, zipped: u64, largest: &[(String, u64)]) -> Result<Ve
             mib(zipped)
         ));
     }
-    Ok(notes)
+    notes
 }
 
 pub fn mib(bytes: u64) -> String {

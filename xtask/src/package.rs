@@ -22,8 +22,6 @@ pub struct Packaged {
     pub sha256: [u8; 32],
     pub file_count: u64,
     pub unzipped_bytes: u64,
-    /// Bytes per top-level entry of `python/`, largest first.
-    pub largest: Vec<(String, u64)>,
 }
 
 enum Entry {
@@ -82,15 +80,13 @@ pub fn package(root: &Path) -> Result<Packaged> {
 
     let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
     let (mut file_count, mut unzipped_bytes) = (0u64, 0u64);
-    let mut top: std::collections::BTreeMap<String, u64> = Default::default();
     for (i, e) in entries.iter().enumerate() {
         match e {
             Entry::Dir(name) => zip.add_directory(name.as_str(), options(0o755))?,
-            Entry::File(name, _, _) => {
+            Entry::File(..) => {
                 let p = prepared[i].take().expect("every file was compressed");
                 file_count += 1;
                 unzipped_bytes += p.uncompressed_size();
-                *top.entry(top_level(name)).or_default() += p.uncompressed_size();
                 zip.add_prepared_file(p)?;
             }
             Entry::Symlink(name, target) => {
@@ -102,9 +98,7 @@ pub fn package(root: &Path) -> Result<Packaged> {
     }
     let bytes = zip.finish().context("cannot finish the zip")?.into_inner();
     let sha256 = Sha256::digest(&bytes).into();
-    let mut largest: Vec<(String, u64)> = top.into_iter().collect();
-    largest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    Ok(Packaged { bytes, sha256, file_count, unzipped_bytes, largest })
+    Ok(Packaged { bytes, sha256, file_count, unzipped_bytes })
 }
 
 /// Deflates one file; keeps it stored when deflate would not make it smaller, as
@@ -116,11 +110,6 @@ fn compress(name: &str, path: &Path, mode: u32) -> Result<PreparedZipFile> {
         return Ok(PreparedZipFile::from_data(name, options(mode).compression_method(CompressionMethod::Stored).compression_level(None), &data)?);
     }
     Ok(p)
-}
-
-fn top_level(name: &str) -> String {
-    let rest = name.strip_prefix("python/").unwrap_or(name);
-    rest.split('/').next().unwrap_or(rest).to_string()
 }
 
 /// The entries under `python/`, in sorted order. Symlinks are kept as links when they
@@ -236,7 +225,6 @@ mod tests {
         z.by_name("python/pkg/b.py").unwrap().read_to_string(&mut s).unwrap();
         assert_eq!(s, "print('b')\n".repeat(100));
         assert_eq!(p.file_count, 3);
-        assert_eq!(p.largest[0].0, "pkg");
     }
 
     #[test]

@@ -150,11 +150,13 @@ pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
         }
     }
 
+    // check (the unzipped limit before spending time on compression)
+    let (unzipped, largest) = limits::measure(&python)?;
+    limits::check_unzipped(unzipped, &largest)?;
+
     // package
     let packaged = package::package(work.path())?;
-
-    // check
-    notes.extend(limits::check(packaged.unzipped_bytes, packaged.bytes.len() as u64, &packaged.largest)?);
+    notes.extend(limits::notes(packaged.bytes.len() as u64));
 
     // record: the old report goes first, so a crash between the two writes leaves a zip
     // without a matching report, which the next run rebuilds.

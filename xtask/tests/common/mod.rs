@@ -20,7 +20,10 @@ pub fn test_env(test: &str) -> Option<TestEnv> {
             if std::env::var_os("XTASK_REQUIRE_INTEGRATION").is_some() || std::env::var_os("CI").is_some() {
                 panic!("{test} needs the docker engine and the local build image: run `scripts/test.sh`");
             }
-            eprintln!("NOT RUN: {test} needs the docker engine and test image; run `scripts/test.sh` to run it");
+            // Written to stderr directly, not through eprintln!, so the test harness does not
+            // swallow it: `cargo test` shows plainly which tests did not run.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "NOT RUN: {test} needs the docker engine and test image; run `scripts/test.sh` to run it");
             None
         }
     }
