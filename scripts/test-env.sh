@@ -13,7 +13,7 @@ set -euo pipefail
 log() { echo "test-env: $*" >&2; }
 
 CACHE=${LAYER_REPO_CACHE:-/var/cache/layer-repo-test}
-IMAGE=${XTASK_TEST_IMAGE:-layer-repo-test/build-python3.11:bookworm}
+IMAGE=${XTASK_TEST_IMAGE:-layer-repo-test/build-python3.13:trixie}
 MOTO_PORT=${XTASK_TEST_MOTO_PORT:-5077}
 mkdir -p "$CACHE"
 
@@ -46,17 +46,17 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { log "dockerd did not start; see $CACHE/dockerd.log"; tail -20 "$CACHE/dockerd.log" >&2; exit 1; }
 fi
 
-# 2. The local build image: Debian bookworm's python3.11 and pip, the same Python
-#    version as the python3.11 Lambda runtime. The root filesystem tarball is cached.
+# 2. The local build image: Debian trixie's python3.13 and pip, the same Python version
+#    as the python3.13 Lambda runtime. The root filesystem tarball is cached.
 if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
-  tarball=$CACHE/bookworm-python3.tar
+  tarball=$CACHE/trixie-python3.tar
   if [[ ! -s $tarball ]]; then
     mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
     mirror=${mirror:-http://deb.debian.org/debian}
     root=$CACHE/rootfs
     rm -rf "$root"
-    log "debootstrap bookworm (python3, python3-pip) from $mirror, about a minute"
-    debootstrap --variant=minbase --include=python3,python3-pip,ca-certificates bookworm "$root" "$mirror" >"$CACHE/debootstrap.log" 2>&1 \
+    log "debootstrap trixie (python3, python3-pip) from $mirror, about a minute"
+    debootstrap --variant=minbase --include=python3,python3-pip,ca-certificates,binutils trixie "$root" "$mirror" >"$CACHE/debootstrap.log" 2>&1 \
       || { log "debootstrap failed; see $CACHE/debootstrap.log"; tail -20 "$CACHE/debootstrap.log" >&2; exit 1; }
     rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
     tar -C "$root" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"

@@ -271,7 +271,7 @@ impl RepoConfig {
 fn parse_runtimes(list: Option<&[String]>, file: &str) -> Result<Vec<Runtime>> {
     let list = list.unwrap_or(&[]);
     if list.is_empty() {
-        return Ok(vec![Runtime::parse("python3.12")?]);
+        return Ok(vec![Runtime::parse("python3.13")?]);
     }
     let mut out: Vec<Runtime> = Vec::new();
     for r in list {

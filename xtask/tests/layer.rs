@@ -22,10 +22,10 @@ fn builds_a_real_layer_with_python_at_the_root_and_a_matching_report() {
     assert_eq!(out.len(), 1, "{}", run.stdout);
     let r = &out[0];
     assert_eq!(r["status"], "built");
-    assert_eq!(r["runtime"], "python3.11");
+    assert_eq!(r["runtime"], "python3.13");
     assert_eq!(r["arch"], "x86_64");
-    let zip = f.path("dist/idna/idna-py311-x86_64.zip");
-    assert_eq!(r["zip"], "dist/idna/idna-py311-x86_64.zip");
+    let zip = f.path("dist/idna/idna-py313-x86_64.zip");
+    assert_eq!(r["zip"], "dist/idna/idna-py313-x86_64.zip");
     let names = zip_names(&zip);
     assert!(names.contains(&"python/idna/__init__.py".to_string()), "{names:?}");
     assert!(names.iter().all(|n| n.starts_with("python/")), "{names:?}");
@@ -38,7 +38,7 @@ fn builds_a_real_layer_with_python_at_the_root_and_a_matching_report() {
     assert_eq!(r["packages"][0]["name"], "idna");
     assert_eq!(r["packages"][0]["version"], "3.10");
     // The report in dist/ holds the same fields.
-    let on_disk: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f.path("dist/idna/idna-py311-x86_64.json")).unwrap()).unwrap();
+    let on_disk: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f.path("dist/idna/idna-py313-x86_64.json")).unwrap()).unwrap();
     assert_eq!(on_disk["sha256"], r["sha256"]);
     assert_eq!(on_disk["fingerprint"], r["fingerprint"]);
     // Nothing temporary is left behind.
@@ -51,7 +51,7 @@ fn builds_a_real_layer_with_python_at_the_root_and_a_matching_report() {
 fn two_builds_give_identical_zips_and_unchanged_inputs_are_up_to_date_without_docker() {
     let env = require_docker!("two_builds_identical");
     let f = Fixture::new(&env, &[("six", "six==1.16.0\n")]);
-    let zip = f.path("dist/six/six-py311-x86_64.zip");
+    let zip = f.path("dist/six/six-py313-x86_64.zip");
     f.run(&["layer", "six"]).ok();
     let first = std::fs::read(&zip).unwrap();
     f.run(&["layer", "six", "--force"]).ok();
@@ -146,14 +146,14 @@ fn safe_slimming_removes_what_it_claims_and_keeps_imports_and_metadata_working()
     // What the report says was removed is exactly the difference between the two trees.
     assert_eq!(none["unzipped_bytes"].as_u64().unwrap() - safe["unzipped_bytes"].as_u64().unwrap(), removed);
 
-    let names = zip_names(&f.path("dist/np/np-py311-x86_64.zip"));
+    let names = zip_names(&f.path("dist/np/np-py313-x86_64.zip"));
     assert!(!names.iter().any(|n| n.contains("/tests/") || n.ends_with(".pyc") || n.contains("__pycache__")), "tests or caches left");
     assert!(!names.iter().any(|n| n.ends_with(".dist-info/RECORD") || n.ends_with(".dist-info/INSTALLER")));
     assert!(names.iter().any(|n| n.ends_with(".dist-info/METADATA")));
 
     // Imports and importlib.metadata work from the slimmed layer, unpacked as Lambda does.
     let tree = tempfile::tempdir().unwrap();
-    unzip(&f.path("dist/np/np-py311-x86_64.zip"), tree.path());
+    unzip(&f.path("dist/np/np-py313-x86_64.zip"), tree.path());
     let out = python_in_image(
         &env.image,
         tree.path(),
@@ -200,7 +200,7 @@ fn docker_problems_are_reported_clearly() {
     common::Run::from(c.output().unwrap(), &["layer"]).fails_with(&["docker daemon not reachable", "start Docker"]);
     f.run(&["layer", "six", "--image", "127.0.0.1:1/no/such-image:1"])
         .fails_with(&["build image `127.0.0.1:1/no/such-image:1` is not present and cannot be pulled", "--image"]);
-    assert!(!f.path("dist/six/six-py311-x86_64.zip").exists());
+    assert!(!f.path("dist/six/six-py313-x86_64.zip").exists());
 }
 
 #[test]
@@ -209,7 +209,7 @@ fn pip_failure_shows_pips_own_words_and_other_layers_still_build() {
     let f = Fixture::new(&env, &[("bad", "xtask-no-such-package-anywhere==1.0.0\n"), ("good", "six==1.16.0\n")]);
     let run = f.run(&["layer", "--all", "--json"]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
-    assert!(run.stderr.contains("pip install for bad python3.11 x86_64"), "{}", run.stderr);
+    assert!(run.stderr.contains("pip install for bad python3.13 x86_64"), "{}", run.stderr);
     assert!(
         run.stderr.contains("No matching distribution") || run.stderr.contains("Could not find a version"),
         "pip's own message should be shown: {}",
@@ -218,8 +218,8 @@ fn pip_failure_shows_pips_own_words_and_other_layers_still_build() {
     let out = run.json();
     assert_eq!(out[0]["status"], "failed");
     assert_eq!(out[1]["status"], "built");
-    assert!(!f.path("dist/bad/bad-py311-x86_64.zip").exists());
-    assert!(f.path("dist/good/good-py311-x86_64.zip").exists());
+    assert!(!f.path("dist/bad/bad-py313-x86_64.zip").exists());
+    assert!(f.path("dist/good/good-py313-x86_64.zip").exists());
 }
 
 #[test]
@@ -281,7 +281,7 @@ fn size_limits_over_250_mib_fails_naming_the_package_and_over_50_mib_notes_s3() 
     f.write("layers/big/requirements.txt", &format!("./{big}\n"));
 
     f.run(&["layer", "huge"]).fails_with(&["over Lambda's limit of 250 MiB", "hugepkg 260.0 MiB"]);
-    assert!(!f.path("dist/huge/huge-py311-x86_64.zip").exists());
+    assert!(!f.path("dist/huge/huge-py313-x86_64.zip").exists());
 
     let run = f.run(&["layer", "big", "--json"]).ok();
     assert!(run.stderr.contains("over the 50 MiB direct-upload limit"), "{}", run.stderr);
@@ -309,7 +309,7 @@ fn ctrl_c_leaves_no_zip_no_temp_folder_and_no_container() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
-    assert!(!f.path("dist/np/np-py311-x86_64.zip").exists());
+    assert!(!f.path("dist/np/np-py313-x86_64.zip").exists());
     let leftovers: Vec<_> = std::fs::read_dir(f.path("dist/.work")).unwrap().collect();
     assert!(leftovers.is_empty(), "temporary build folders left: {leftovers:?}");
     let ps = Command::new("docker").args(["ps", "-a", "--format", "{{.Names}}"]).output().unwrap();
@@ -333,4 +333,33 @@ fn new_scaffolds_a_layer_and_list_shows_whether_dist_is_current() {
     assert_eq!(state(&f), "current");
     f.write("layers/mylayer/requirements.txt", "six==1.17.0\n");
     assert_eq!(state(&f), "stale");
+}
+
+#[test]
+fn aggressive_slimming_strips_shared_libraries_and_numpy_still_imports() {
+    let env = require_docker!("aggressive_slimming");
+    let f = Fixture::new(&env, &[("np", "numpy==2.3.5\n")]);
+    f.write("layers/np/layer.toml", "slim = \"aggressive\"\n");
+    let run = f.run(&["layer", "np", "--json"]).ok();
+    let r = &run.json()[0];
+    let rule = |prefix: &str| {
+        r["slim"]["removed"].as_array().unwrap().iter().find(|x| x["rule"].as_str().unwrap().starts_with(prefix)).cloned()
+    };
+    let stripped = rule("debug symbols").expect("the strip rule is reported");
+    assert!(stripped["files"].as_u64().unwrap() > 0 && stripped["bytes"].as_u64().unwrap() > 0, "{stripped}");
+    assert!(rule("type stubs").unwrap()["bytes"].as_u64().unwrap() > 0);
+    let tree = tempfile::tempdir().unwrap();
+    unzip(&f.path("dist/np/np-py313-x86_64.zip"), tree.path());
+    let out = python_in_image(&env.image, tree.path(), "import numpy; print(numpy.linalg.inv(numpy.eye(2)).sum())");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2.0");
+}
+
+#[test]
+fn an_image_whose_python_is_not_the_runtimes_is_refused() {
+    let env = require_docker!("image_python_mismatch");
+    let f = Fixture::new(&env, &[("six", "six==1.16.0\n")]);
+    f.write("layers/six/layer.toml", "runtimes = [\"python3.12\"]\n");
+    f.run(&["layer", "six"]).fails_with(&["runs Python 3.13 but the target is python3.12"]);
+    assert!(!f.path("dist/six/six-py312-x86_64.zip").exists());
 }
