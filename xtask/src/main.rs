@@ -41,6 +41,8 @@ enum Command {
     New(cmd::new::Args),
     /// List every layer with its targets and whether dist/ is current
     List(cmd::list::Args),
+    /// Benchmark against the article's pipeline (medians and ratios; see README)
+    Bench(cmd::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Layer(a) => cmd::layer::run(repo, a),
         Command::New(a) => cmd::new::run(repo, a),
         Command::List(a) => cmd::list::run(repo, a),
+        Command::Bench(a) => cmd::bench::run(repo, a),
     });
     match result {
         Ok(true) => ExitCode::SUCCESS,

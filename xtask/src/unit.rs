@@ -202,3 +202,10 @@ pub fn select_layers(repo: &Repo, names: &[String], all: bool) -> Result<Vec<Str
     Ok(names.to_vec())
 }
 
+
+/// Unpacks a zip into `dest` (for checks and benchmarks that look at a built layer).
+pub fn unzip_into(zip: &std::path::Path, dest: &std::path::Path) -> Result<()> {
+    let mut z = zip::ZipArchive::new(std::fs::File::open(zip).with_context(|| format!("cannot open {}", zip.display()))?)?;
+    z.extract(dest).with_context(|| format!("cannot unpack {}", zip.display()))?;
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! The subcommands: each file parses nothing and prints everything; the stages they run
 //! live in the modules at the crate root.
 
+pub mod bench;
 pub mod layer;
 pub mod list;
 pub mod new;
