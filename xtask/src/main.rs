@@ -11,6 +11,7 @@ mod limits;
 mod metadata;
 mod package;
 mod progress;
+mod publish;
 mod repo;
 mod report;
 mod requirements;
@@ -41,6 +42,14 @@ enum Command {
     New(cmd::new::Args),
     /// List every layer with its targets and whether dist/ is current
     List(cmd::list::Args),
+    /// Publish layers that changed to a deploy profile (staging unless --profile names another)
+    Publish(cmd::publish::Args),
+    /// Publish every layer that changed to a deploy profile
+    PublishAll(cmd::publish::AllArgs),
+    /// Show, per unit and region, the newest published version and whether it is current
+    Status(cmd::status::Args),
+    /// Create a deploy profile's bucket: public access blocked, default encryption
+    Bootstrap(cmd::bootstrap::Args),
     /// Benchmark against the article's pipeline (medians and ratios; see README)
     Bench(cmd::bench::Args),
 }
@@ -52,6 +61,10 @@ fn main() -> ExitCode {
         Command::Layer(a) => cmd::layer::run(repo, a),
         Command::New(a) => cmd::new::run(repo, a),
         Command::List(a) => cmd::list::run(repo, a),
+        Command::Publish(a) => cmd::publish::run(repo, a),
+        Command::PublishAll(a) => cmd::publish::run_all(repo, a),
+        Command::Status(a) => cmd::status::run(repo, a),
+        Command::Bootstrap(a) => cmd::bootstrap::run(repo, a),
         Command::Bench(a) => cmd::bench::run(repo, a),
     });
     match result {

@@ -5,3 +5,6 @@ pub mod bench;
 pub mod layer;
 pub mod list;
 pub mod new;
+pub mod publish;
+pub mod status;
+pub mod bootstrap;

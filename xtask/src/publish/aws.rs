@@ -1,0 +1,241 @@
+//! SDK clients for one deploy profile and region, and SDK errors turned into one-line
+//! messages that say what to fix.
+//!
+//! The deploy profile alone decides where requests go: its `aws_profile` (credentials from
+//! that profile only, never from ambient keys), its regions (set explicitly, so
+//! `AWS_REGION` is ignored) and its `endpoint_url` (or none, so `AWS_ENDPOINT_URL` is
+//! ignored too).
+
+use std::fmt::Debug;
+
+use aws_config::meta::credentials::CredentialsProviderChain;
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::Credentials;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+
+use crate::config::Profile;
+
+/// Where requests of one region go, for error messages.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The deploy profile's name in layers.toml.
+    pub profile: String,
+    pub aws_profile: Option<String>,
+    pub endpoint: Option<String>,
+    pub region: String,
+}
+
+/// The S3, Lambda and STS clients of one region.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub target: Target,
+    pub s3: aws_sdk_s3::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub sts: aws_sdk_sts::Client,
+}
+
+impl Clients {
+    pub async fn new(profile_name: &str, profile: &Profile, region: &str) -> Clients {
+        let sdk = sdk_config(profile, region).await;
+        let endpoint = profile.endpoint_url.clone();
+        let mut s3 = aws_sdk_s3::config::Builder::from(&sdk);
+        s3.set_endpoint_url(endpoint.clone());
+        s3.set_force_path_style(Some(endpoint.is_some()));
+        let mut lambda = aws_sdk_lambda::config::Builder::from(&sdk);
+        lambda.set_endpoint_url(endpoint.clone());
+        let mut sts = aws_sdk_sts::config::Builder::from(&sdk);
+        sts.set_endpoint_url(endpoint.clone());
+        Clients {
+            target: Target {
+                profile: profile_name.to_string(),
+                aws_profile: profile.aws_profile.clone(),
+                endpoint,
+                region: region.to_string(),
+            },
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
+            sts: aws_sdk_sts::Client::from_conf(sts.build()),
+        }
+    }
+}
+
+/// The shared SDK settings of one region. With `aws_profile`, credentials come from that
+/// profile of the shared config files (SSO and credential_process included) and from
+/// nowhere else. Without it, the default chain runs with the `default` profile (not
+/// `AWS_PROFILE`); against an emulator, keys from the environment or dummy ones are used.
+async fn sdk_config(profile: &Profile, region: &str) -> SdkConfig {
+    let loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
+    let loader = match (&profile.aws_profile, &profile.endpoint_url) {
+        (Some(p), _) => loader
+            .profile_name(p)
+            .credentials_provider(ProfileFileCredentialsProvider::builder().profile_name(p).build()),
+        (None, Some(_)) => loader.profile_name("default").credentials_provider(
+            CredentialsProviderChain::first_try("Environment", aws_config::environment::EnvironmentVariableCredentialsProvider::new())
+                .or_else("Emulator", Credentials::new("emulator", "emulator", None, None, "emulator")),
+        ),
+        (None, None) => loader.profile_name("default"),
+    };
+    loader.load().await
+}
+
+impl Target {
+    /// Who is calling, for messages: `profile staging (AWS profile layers-staging)`.
+    pub fn who(&self) -> String {
+        match &self.aws_profile {
+            Some(p) => format!("profile `{}` (AWS profile `{p}`)", self.profile),
+            None => format!("profile `{}`", self.profile),
+        }
+    }
+
+    /// Where requests go: the endpoint, or AWS in the region.
+    pub fn place(&self) -> String {
+        match &self.endpoint {
+            Some(e) => format!("the endpoint {e}"),
+            None => format!("AWS in {}", self.region),
+        }
+    }
+
+    /// What to run when credentials are missing or expired.
+    fn login_hint(&self) -> String {
+        match &self.aws_profile {
+            Some(p) => format!("run `aws sso login --profile {p}` (or configure the AWS profile `{p}` in ~/.aws/config)"),
+            None => format!(
+                "set aws_profile for profile `{}` in layers.toml, or provide credentials in the environment",
+                self.profile
+            ),
+        }
+    }
+
+    /// Turns an SDK error into one line: `what`, then why and what to do about it.
+    pub fn explain<E>(&self, what: &str, err: SdkError<E, HttpResponse>) -> anyhow::Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let detail = chain(&err);
+        let reason = match &err {
+            SdkError::TimeoutError(_) => format!("{} did not answer in time; {}", self.place(), self.network_hint()),
+            SdkError::DispatchFailure(_) if is_credentials_error(&detail) => self.credentials_reason(&detail),
+            SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => {
+                format!("cannot reach {}; {} ({detail})", self.place(), self.network_hint())
+            }
+            SdkError::ServiceError(_) => self.service_reason(err.code(), err.message(), status(&err), &detail),
+            _ => detail.clone(),
+        };
+        anyhow::anyhow!("{what}: {reason}")
+    }
+
+    fn network_hint(&self) -> &'static str {
+        if self.endpoint.is_some() {
+            "is the emulator running? (see the README: \"Try it without AWS\")"
+        } else {
+            "check the network connection"
+        }
+    }
+
+    fn credentials_reason(&self, detail: &str) -> String {
+        let lower = detail.to_ascii_lowercase();
+        let what = if lower.contains("sso") {
+            "the SSO session is missing or expired"
+        } else {
+            "no usable AWS credentials"
+        };
+        format!("{what}: {} ({detail})", self.login_hint())
+    }
+
+    fn service_reason(&self, code: Option<&str>, message: Option<&str>, status: Option<u16>, detail: &str) -> String {
+        let message = message.map(one_line).unwrap_or_else(|| detail.to_string());
+        match code.unwrap_or("") {
+            "Throttling" | "ThrottlingException" | "TooManyRequestsException" | "SlowDown" | "RequestLimitExceeded" => {
+                format!("throttled by AWS beyond the SDK's retries; rerun later or lower --jobs ({message})")
+            }
+            "ExpiredToken" | "ExpiredTokenException" | "TokenRefreshRequired" => {
+                format!("the credentials of {} have expired: {}", self.who(), self.login_hint())
+            }
+            "InvalidClientTokenId" | "UnrecognizedClientException" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" => {
+                format!("the credentials of {} were rejected: {} ({message})", self.who(), self.login_hint())
+            }
+            "AccessDenied" | "AccessDeniedException" | "Forbidden" => {
+                format!("access denied to {}; grant its role this permission ({message})", self.who())
+            }
+            "" if status == Some(403) => format!("access denied to {}", self.who()),
+            "" => format!("HTTP {} from {} ({message})", status.unwrap_or(0), self.place()),
+            code => format!("{code}: {message}"),
+        }
+    }
+}
+
+/// The HTTP status of a service error, when there was a response.
+pub fn status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
+    err.raw_response().map(|r| r.status().as_u16())
+}
+
+fn is_credentials_error(detail: &str) -> bool {
+    let lower = detail.to_ascii_lowercase();
+    ["credential", "sso", "profile file", "could not find profile", "not defined"].iter().any(|k| lower.contains(k))
+}
+
+/// The messages of an error and its sources, joined by `: `, skipping any a previous one
+/// already contains (the SDK's `DisplayErrorContext` adds a Debug dump we do not want).
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let msg = one_line(&e.to_string());
+        if !msg.is_empty() && !parts.iter().any(|p| p.contains(&msg)) {
+            parts.push(msg);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+/// Collapses white space, so a multi-line SDK message stays on the error's one line.
+pub fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Warnings for ambient settings the deploy profile overrides.
+pub fn ambient_warnings(profile_name: &str, profile: &Profile) -> Vec<String> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let mut out = Vec::new();
+    if let Some(v) = env("AWS_PROFILE") {
+        if profile.aws_profile.as_deref() != Some(v.as_str()) {
+            let uses = profile.aws_profile.as_deref().map(|p| format!("AWS profile `{p}`")).unwrap_or("no AWS profile".into());
+            out.push(format!("AWS_PROFILE={v} is ignored: deploy profile `{profile_name}` uses {uses}"));
+        }
+    }
+    for k in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if let Some(v) = env(k) {
+            if !profile.regions.contains(&v) {
+                out.push(format!("{k}={v} is ignored: deploy profile `{profile_name}` publishes to {}", profile.regions.join(", ")));
+            }
+        }
+    }
+    if profile.aws_profile.is_some() && env("AWS_ACCESS_KEY_ID").is_some() {
+        out.push(format!("AWS_ACCESS_KEY_ID is ignored: deploy profile `{profile_name}` takes its credentials from its AWS profile"));
+    }
+    if let Some(v) = env("AWS_ENDPOINT_URL") {
+        if profile.endpoint_url.as_deref() != Some(v.as_str()) {
+            out.push(format!("AWS_ENDPOINT_URL={v} is ignored: only endpoint_url in layers.toml is used"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_stay_on_one_line() {
+        assert_eq!(one_line("a\n  b\tc "), "a b c");
+    }
+
+    #[test]
+    fn credential_failures_are_recognised() {
+        assert!(is_credentials_error("dispatch failure: other: failed to load credentials: the SSO token has expired"));
+        assert!(!is_credentials_error("dispatch failure: io error: connection refused"));
+    }
+}

@@ -1,0 +1,215 @@
+//! The work of one unit in one region once change detection has run: settle an
+//! unchanged version (sharing, manifest), or upload, register, verify, share and record a
+//! new one. Each job ends as one [`Row`]; its failure never stops the other jobs.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+
+use super::aws::Clients;
+use super::manifest::{self, Entry, Recorder};
+use super::plan::{self, Newest};
+use super::register::{self, Request, Sharing};
+use super::{naming, upload, Row, Session, Status};
+use crate::config::Profile;
+use crate::report::BuildReport;
+use crate::requirements::Requirements;
+use crate::runtime::Arch;
+use crate::unit::{self, Context, Unit};
+
+/// A unit's zip in dist/ and the Description its versions get.
+#[derive(Debug, Clone)]
+pub struct Build {
+    pub report: BuildReport,
+    pub zip: PathBuf,
+    pub description: String,
+}
+
+/// Builds a unit, or reuses the current build in dist/.
+pub fn build(ctx: &Context, u: &Unit) -> Result<Build> {
+    if unit::current(u).is_none() {
+        eprintln!("building   {}", u.label());
+    }
+    let report = unit::build(ctx, u, false)?.report().clone();
+    let reqs = Requirements::read(&u.layer.dir, &u.layer.name)?;
+    let packages = naming::main_packages(&reqs.lines, &report.packages);
+    let description = naming::description(u.layer.description.as_deref(), &packages, &u.fingerprint);
+    Ok(Build { report, zip: u.paths.zip.clone(), description })
+}
+
+/// What change detection decided for one unit in one region.
+pub enum Work {
+    /// The newest version carries the local fingerprint.
+    Settle(Newest),
+    /// Changed or new: the newest version, if any, and the local build.
+    Publish(Option<Newest>, Build),
+    /// Detection or the build failed.
+    Failed(String),
+}
+
+/// What every job of a run shares: the profile, whether this is a dry run, the
+/// manifest, and each region's bucket check (made once, by the first upload that needs it).
+pub struct Shared {
+    profile: Profile,
+    dry_run: bool,
+    recorder: Arc<Recorder>,
+    buckets: HashMap<String, tokio::sync::OnceCell<Result<(), String>>>,
+}
+
+impl Shared {
+    pub fn new(session: &Session, dry_run: bool, recorder: Arc<Recorder>) -> Shared {
+        let buckets = session.profile.regions.iter().map(|r| (r.clone(), tokio::sync::OnceCell::new())).collect();
+        Shared { profile: session.profile.clone(), dry_run, recorder, buckets }
+    }
+
+    fn bucket(&self, region: &str) -> String {
+        naming::bucket(&self.profile, region)
+    }
+
+    async fn check_bucket(&self, c: &Clients) -> Result<()> {
+        let region = &c.target.region;
+        let bucket = self.bucket(region);
+        let cell = self.buckets.get(region).context("region of no client")?;
+        let res = cell.get_or_init(|| async { upload::check_bucket(c, &bucket).await.map_err(|e| format!("{e:#}")) }).await;
+        res.clone().map_err(anyhow::Error::msg)
+    }
+}
+
+/// One unit in one region.
+pub struct Job {
+    layer: String,
+    runtime: String,
+    arch: Arch,
+    layer_name: String,
+    fingerprint: String,
+    license: Option<String>,
+    clients: Clients,
+    sharing: Sharing,
+    work: Work,
+    shared: Arc<Shared>,
+}
+
+impl Job {
+    pub fn new(u: &Unit, layer_name: String, clients: Clients, sharing: Sharing, work: Work, shared: Arc<Shared>) -> Job {
+        Job {
+            layer: u.layer.name.clone(),
+            runtime: u.runtime.id.to_string(),
+            arch: u.arch,
+            layer_name,
+            fingerprint: u.fingerprint.clone(),
+            license: u.layer.license.clone(),
+            clients,
+            sharing,
+            work,
+            shared,
+        }
+    }
+
+    fn region(&self) -> &str {
+        &self.clients.target.region
+    }
+
+    /// Does the work and reports it on stderr as it finishes.
+    pub async fn run(self) -> Row {
+        let res = match &self.work {
+            Work::Failed(e) => Err(anyhow::anyhow!("{e}")),
+            Work::Settle(n) => self.settle(n, None, format!("fingerprint matches version {}", n.version)).await,
+            Work::Publish(newest, b) => self.publish(newest.as_ref(), b).await,
+        };
+        let row = res.unwrap_or_else(|e| Row { error: Some(format!("{e:#}")), ..self.row(Status::Failed) });
+        let unit = format!("{} {} {} {}", self.layer, self.runtime, self.arch, self.region());
+        match (&row.error, &row.arn, &row.detail) {
+            (Some(e), _, _) => eprintln!("error: {unit}: {e}"),
+            (None, Some(arn), _) if row.status == Status::Published => eprintln!("{:<10} {unit}: {arn}", row.status.as_str()),
+            (None, _, Some(d)) => eprintln!("{:<10} {unit}: {d}", row.status.as_str()),
+            _ => eprintln!("{:<10} {unit}", row.status.as_str()),
+        }
+        row
+    }
+
+    fn row(&self, status: Status) -> Row {
+        Row {
+            layer: self.layer.clone(),
+            runtime: Some(self.runtime.clone()),
+            arch: Some(self.arch.as_str().to_string()),
+            region: Some(self.region().to_string()),
+            layer_name: Some(self.layer_name.clone()),
+            status,
+            version: None,
+            arn: None,
+            code_sha256: None,
+            error: None,
+            detail: None,
+        }
+    }
+
+    fn entry(&self, version: i64, arn: &str, code_sha256: &str, published_at: String) -> Entry {
+        Entry {
+            layer: self.layer.clone(),
+            runtime: self.runtime.clone(),
+            arch: self.arch.as_str().to_string(),
+            region: self.region().to_string(),
+            layer_name: self.layer_name.clone(),
+            version,
+            layer_version_arn: arn.to_string(),
+            code_sha256: code_sha256.to_string(),
+            fingerprint: self.fingerprint.clone(),
+            published_at,
+        }
+    }
+
+    /// The newest version stays: make sure it is shared as configured and recorded.
+    async fn settle(&self, n: &Newest, code_sha256: Option<String>, why: String) -> Result<Row> {
+        let recorded = self.shared.recorder.get(&self.layer, &self.runtime, self.arch.as_str(), self.region()).filter(|e| e.layer_version_arn == n.arn);
+        let code = match (code_sha256, &recorded) {
+            (Some(c), _) => c,
+            (None, Some(e)) => e.code_sha256.clone(),
+            (None, None) => plan::code_sha256(&self.clients, &self.layer_name, n.version).await?,
+        };
+        if !self.shared.dry_run {
+            register::share(&self.clients, &self.layer_name, n.version, &self.sharing, false).await?;
+            if recorded.is_none() {
+                self.shared.recorder.record(self.entry(n.version, &n.arn, &code, manifest::from_lambda_date(&n.created)))?;
+            }
+        }
+        Ok(Row { version: Some(n.version), arn: Some(n.arn.clone()), code_sha256: Some(code), detail: Some(why), ..self.row(Status::Unchanged) })
+    }
+
+    async fn publish(&self, newest: Option<&Newest>, b: &Build) -> Result<Row> {
+        let local = &b.report.code_sha256;
+        if let Some(n) = newest {
+            let remote = plan::code_sha256(&self.clients, &self.layer_name, n.version).await?;
+            if &remote == local {
+                return self.settle(n, Some(remote), format!("same content as version {}", n.version)).await;
+            }
+        }
+        let bucket = self.shared.bucket(self.region());
+        let key = naming::s3_key(&self.shared.profile.prefix, &self.layer_name, &b.report.sha256);
+        self.shared.check_bucket(&self.clients).await?;
+        if self.shared.dry_run {
+            let next = newest.map_or(1, |n| n.version + 1);
+            let detail = format!("would upload s3://{bucket}/{key} and publish version {next}");
+            return Ok(Row { code_sha256: Some(local.clone()), detail: Some(detail), ..self.row(Status::Planned) });
+        }
+        upload::upload(&self.clients, &bucket, &key, &b.zip, b.report.zipped_bytes).await?;
+        let req = Request {
+            layer_name: self.layer_name.clone(),
+            bucket,
+            key,
+            runtimes: vec![self.runtime.clone()],
+            arch: self.arch.as_str().to_string(),
+            license: self.license.clone(),
+            description: b.description.clone(),
+        };
+        let p = register::publish(&self.clients, &req).await?;
+        if let Err(e) = register::verify(&p, local) {
+            return Err(register::withdraw(&self.clients, &req, &p, e).await);
+        }
+        let after = |what: &str| format!("published {} but could not {what}; a rerun finishes it", p.arn);
+        self.shared.recorder.record(self.entry(p.version, &p.arn, &p.code_sha256, manifest::now_rfc3339())).with_context(|| after("record it"))?;
+        register::share(&self.clients, &self.layer_name, p.version, &self.sharing, true).await.with_context(|| after("share it"))?;
+        Ok(Row { version: Some(p.version), arn: Some(p.arn), code_sha256: Some(p.code_sha256), ..self.row(Status::Published) })
+    }
+}

@@ -1,0 +1,274 @@
+//! Publishing, per layer x runtime x architecture x region: detect change from the
+//! newest version's Description and CodeSha256, build only what changed, upload to a
+//! content-addressed S3 key, register the version with Lambda, share it, and record it in
+//! `published/<profile>.json`.
+//!
+//! The order is fixed by [`publish`]: guards (confirmation, account) -> change detection
+//! (concurrent, read-only) -> builds (one at a time, on this thread, because
+//! [`Context`] is not `Sync`) -> upload, register, share, record (concurrent, bounded).
+
+pub mod aws;
+pub mod bootstrap;
+mod guard;
+mod job;
+pub mod manifest;
+pub mod naming;
+mod plan;
+mod register;
+pub mod status;
+mod upload;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+
+use crate::config::Profile;
+use crate::unit::{self, Context, Unit};
+use aws::Clients;
+use job::{Build, Job, Work};
+use manifest::Recorder;
+use plan::Newest;
+use register::Sharing;
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub profile: String,
+    pub dry_run: bool,
+    pub yes: bool,
+    pub jobs: usize,
+}
+
+/// The result of one unit in one region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Published,
+    Unchanged,
+    Planned,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Published => "published",
+            Status::Unchanged => "unchanged",
+            Status::Planned => "planned",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// One line of the summary and one `--json` object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub layer: String,
+    pub runtime: Option<String>,
+    pub arch: Option<String>,
+    pub region: Option<String>,
+    pub layer_name: Option<String>,
+    pub status: Status,
+    pub version: Option<i64>,
+    pub arn: Option<String>,
+    pub code_sha256: Option<String>,
+    pub error: Option<String>,
+    /// Why a unit is unchanged, or what a dry run would do.
+    pub detail: Option<String>,
+}
+
+impl Row {
+    fn failed_layer(layer: &str, err: &anyhow::Error) -> Row {
+        Row {
+            layer: layer.to_string(),
+            runtime: None,
+            arch: None,
+            region: None,
+            layer_name: None,
+            status: Status::Failed,
+            version: None,
+            arn: None,
+            code_sha256: None,
+            error: Some(format!("{err:#}")),
+            detail: None,
+        }
+    }
+
+    fn sort_key(&self) -> (String, String, String, String) {
+        let s = |o: &Option<String>| o.clone().unwrap_or_default();
+        (self.layer.clone(), s(&self.runtime), s(&self.arch), s(&self.region))
+    }
+}
+
+/// One deploy profile ready to use: its settings, an async runtime, and the clients of
+/// each of its regions.
+pub struct Session {
+    pub name: String,
+    pub profile: Profile,
+    pub rt: tokio::runtime::Runtime,
+    pub clients: Vec<Clients>,
+}
+
+impl Session {
+    /// Resolves the profile (an unknown one is an error listing the known ones), warns
+    /// about ambient AWS settings it overrides, and makes the clients.
+    pub fn open(ctx: &Context, name: &str) -> Result<Session> {
+        let profile = ctx.config.profile(name)?.clone();
+        naming::check_profile(name, &profile)?;
+        for w in aws::ambient_warnings(name, &profile) {
+            ctx.warn_once(w);
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+        let clients = rt.block_on(async {
+            let mut out = Vec::new();
+            for region in &profile.regions {
+                out.push(Clients::new(name, &profile, region).await);
+            }
+            out
+        });
+        Ok(Session { name: name.to_string(), profile, rt, clients })
+    }
+
+    /// Before anything else, in every region: the endpoint answers, the credentials work,
+    /// and with `account_id` set they belong to that account. One clear error instead of
+    /// the same failure for every unit.
+    pub fn preflight(&self) -> Result<()> {
+        let expected = self.profile.account_id.as_deref();
+        self.rt.block_on(async {
+            for c in &self.clients {
+                guard::check_identity(c, expected).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Runs futures at most `jobs` at a time and returns their outputs in order.
+pub async fn bounded<T, F>(jobs: usize, futures: Vec<F>) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    let permits = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
+    let mut handles = Vec::new();
+    for f in futures {
+        let permits = permits.clone();
+        handles.push(tokio::spawn(async move {
+            let _permit = permits.acquire_owned().await.expect("the semaphore is never closed");
+            f.await
+        }));
+    }
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("a publish task panicked"));
+    }
+    out
+}
+
+/// Plans every named layer; a layer that cannot be planned becomes a failed row.
+pub fn plan_units(ctx: &Context, names: &[String]) -> (Vec<Unit>, Vec<Row>) {
+    let (mut units, mut rows) = (Vec::new(), Vec::new());
+    for name in names {
+        match unit::plan(ctx, name) {
+            Ok(u) => units.extend(u),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                rows.push(Row::failed_layer(name, &e));
+            }
+        }
+    }
+    (units, rows)
+}
+
+/// One unit in one region, before anything is decided.
+struct Target {
+    unit: usize,
+    region: usize,
+    layer_name: String,
+}
+
+fn targets(session: &Session, units: &[Unit]) -> Result<Vec<Target>> {
+    let mut out = Vec::new();
+    for (i, u) in units.iter().enumerate() {
+        let layer_name = naming::layer_name(&session.profile.layer_name, &u.layer.name, u.runtime, u.arch)?;
+        for region in 0..session.clients.len() {
+            out.push(Target { unit: i, region, layer_name: layer_name.clone() });
+        }
+    }
+    Ok(out)
+}
+
+/// The newest version of each target's layer, looked up concurrently.
+fn detect(session: &Session, targets: &[Target], jobs: usize) -> Vec<Result<Option<Newest>, String>> {
+    let futures: Vec<_> = targets
+        .iter()
+        .map(|t| {
+            let (c, name) = (session.clients[t.region].clone(), t.layer_name.clone());
+            async move { plan::newest(&c, &name).await.map_err(|e| format!("{e:#}")) }
+        })
+        .collect();
+    session.rt.block_on(bounded(jobs, futures))
+}
+
+/// Builds (or reuses from dist/) every unit that some region needs; one at a time.
+fn build_needed(ctx: &Context, units: &[Unit], targets: &[Target], detected: &[Result<Option<Newest>, String>]) -> Vec<Option<Result<Build, String>>> {
+    let mut builds: Vec<Option<Result<Build, String>>> = vec![None; units.len()];
+    for (t, d) in targets.iter().zip(detected) {
+        let needed = matches!(d, Ok(n) if !n.as_ref().is_some_and(|n| n.has_fingerprint(&units[t.unit].fingerprint)));
+        if needed && builds[t.unit].is_none() {
+            builds[t.unit] = Some(job::build(ctx, &units[t.unit]).map_err(|e| format!("{e:#}")));
+        }
+    }
+    builds
+}
+
+/// Who the unit's versions are shared with under this profile.
+fn sharing(ctx: &Context, session: &Session, u: &Unit) -> Sharing {
+    if u.layer.public && !session.profile.allow_public {
+        ctx.warn_once(format!(
+            "layer {} is marked public but profile `{}` does not allow public sharing (allow_public = false): it is published privately",
+            u.layer.name, session.name
+        ));
+    }
+    Sharing {
+        public: u.layer.public && session.profile.allow_public,
+        accounts: u.layer.share_with_accounts.clone(),
+        organization: u.layer.share_with_organization.clone(),
+    }
+}
+
+/// Publishes the named layers to the profile in `opts`; per-unit failures are rows,
+/// errors are what stops the whole run before anything is written.
+pub fn publish(ctx: &Context, names: &[String], opts: &Options) -> Result<Vec<Row>> {
+    let profile = ctx.config.profile(&opts.profile)?;
+    if !opts.dry_run {
+        guard::confirm(&opts.profile, profile, opts.yes)?;
+    }
+    let session = Session::open(ctx, &opts.profile)?;
+    let (units, mut rows) = plan_units(ctx, names);
+    let targets = targets(&session, &units)?;
+    session.preflight()?;
+    let recorder = Arc::new(Recorder::open(&ctx.repo.published_dir(), &opts.profile)?);
+    let detected = detect(&session, &targets, opts.jobs);
+    let builds = build_needed(ctx, &units, &targets, &detected);
+    let shared = Arc::new(job::Shared::new(&session, opts.dry_run, recorder));
+    let mut jobs = Vec::new();
+    for (t, d) in targets.into_iter().zip(detected) {
+        let u = &units[t.unit];
+        let work = match d {
+            Err(e) => Work::Failed(e),
+            Ok(Some(n)) if n.has_fingerprint(&u.fingerprint) => Work::Settle(n),
+            Ok(newest) => match builds[t.unit].clone().expect("every changed unit was built") {
+                Ok(b) => Work::Publish(newest, b),
+                Err(e) => Work::Failed(format!("build failed: {e}")),
+            },
+        };
+        let clients = session.clients[t.region].clone();
+        jobs.push(Job::new(u, t.layer_name, clients, sharing(ctx, &session, u), work, shared.clone()).run());
+    }
+    rows.extend(session.rt.block_on(bounded(opts.jobs, jobs)));
+    rows.sort_by_key(Row::sort_key);
+    Ok(rows)
+}

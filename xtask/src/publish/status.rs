@@ -1,0 +1,80 @@
+//! What a profile holds compared with the repo: for every unit and region, the local
+//! fingerprint, the newest published version, and `unchanged`, `changed` or `new`.
+//! Read-only; the fingerprint alone decides (a publish may still find a changed unit's
+//! content identical and publish nothing).
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::{bounded, naming, plan, plan_units, Session};
+use crate::unit::Context;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusRow {
+    pub layer: String,
+    pub runtime: Option<String>,
+    pub arch: Option<String>,
+    pub region: Option<String>,
+    pub layer_name: Option<String>,
+    pub fingerprint: Option<String>,
+    /// `unchanged`, `changed`, `new` or `failed`.
+    pub status: &'static str,
+    pub version: Option<i64>,
+    pub arn: Option<String>,
+    pub error: Option<String>,
+}
+
+pub fn status(ctx: &Context, profile: &str, names: &[String], jobs: usize) -> Result<Vec<StatusRow>> {
+    let session = Session::open(ctx, profile)?;
+    session.preflight()?;
+    let (units, failed) = plan_units(ctx, names);
+    let mut rows: Vec<StatusRow> = failed
+        .into_iter()
+        .map(|r| StatusRow {
+            layer: r.layer,
+            runtime: None,
+            arch: None,
+            region: None,
+            layer_name: None,
+            fingerprint: None,
+            status: "failed",
+            version: None,
+            arn: None,
+            error: r.error,
+        })
+        .collect();
+    let mut futures = Vec::new();
+    for u in &units {
+        let layer_name = naming::layer_name(&session.profile.layer_name, &u.layer.name, u.runtime, u.arch)?;
+        for c in &session.clients {
+            let (c, layer_name, fp) = (c.clone(), layer_name.clone(), u.fingerprint.clone());
+            let base = StatusRow {
+                layer: u.layer.name.clone(),
+                runtime: Some(u.runtime.id.to_string()),
+                arch: Some(u.arch.as_str().to_string()),
+                region: Some(c.target.region.clone()),
+                layer_name: Some(layer_name.clone()),
+                fingerprint: Some(fp.clone()),
+                status: "new",
+                version: None,
+                arn: None,
+                error: None,
+            };
+            futures.push(async move {
+                match plan::newest(&c, &layer_name).await {
+                    Ok(None) => base,
+                    Ok(Some(n)) => StatusRow {
+                        status: if n.has_fingerprint(&fp) { "unchanged" } else { "changed" },
+                        version: Some(n.version),
+                        arn: Some(n.arn),
+                        ..base
+                    },
+                    Err(e) => StatusRow { status: "failed", error: Some(format!("{e:#}")), ..base },
+                }
+            });
+        }
+    }
+    rows.extend(session.rt.block_on(bounded(jobs, futures)));
+    rows.sort_by(|a, b| (&a.layer, &a.runtime, &a.arch, &a.region).cmp(&(&b.layer, &b.runtime, &b.arch, &b.region)));
+    Ok(rows)
+}

@@ -1,0 +1,64 @@
+//! Uploading a zip to its content-addressed S3 key, once: an object already there with
+//! the same size (an earlier run that failed later) is reused, never overwritten.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use aws_sdk_s3::primitives::ByteStream;
+
+use super::aws::{self, Clients};
+
+/// Whether the zip was sent or an earlier upload was reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upload {
+    Sent,
+    Reused,
+}
+
+/// Checks that the bucket exists and is ours to write, before anything is uploaded.
+pub async fn check_bucket(c: &Clients, bucket: &str) -> Result<()> {
+    let t = &c.target;
+    let bootstrap = format!("cargo xtask bootstrap --profile {}", t.profile);
+    match c.s3.head_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => match aws::status(&e) {
+            Some(404) => anyhow::bail!("bucket `{bucket}` does not exist in {}: create it with `{bootstrap}`", t.region),
+            Some(403) => anyhow::bail!(
+                "bucket `{bucket}` is not accessible to {} (it may belong to another account): grant access, or choose another bucket in layers.toml and run `{bootstrap}`",
+                t.who()
+            ),
+            Some(301) => anyhow::bail!(
+                "bucket `{bucket}` is not in {}: Lambda reads a layer's zip only from a bucket in the same region; use a bucket per region (bucket = \"NAME-{{region}}\") and run `{bootstrap}`",
+                t.region
+            ),
+            _ => Err(t.explain(&format!("cannot check bucket `{bucket}`"), e)),
+        },
+    }
+}
+
+/// Uploads `zip` to `s3://bucket/key` unless an object of the same size is already there.
+/// No ACL is set: Lambda reads the object with the publisher's own rights.
+pub async fn upload(c: &Clients, bucket: &str, key: &str, zip: &Path, size: u64) -> Result<Upload> {
+    let url = format!("s3://{bucket}/{key}");
+    if existing_size(c, bucket, key).await? == Some(size) {
+        return Ok(Upload::Reused);
+    }
+    let body = ByteStream::from_path(zip).await.with_context(|| format!("cannot read {}", zip.display()))?;
+    c.s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type("application/zip")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| c.target.explain(&format!("cannot upload {url}"), e))?;
+    Ok(Upload::Sent)
+}
+
+async fn existing_size(c: &Clients, bucket: &str, key: &str) -> Result<Option<u64>> {
+    match c.s3.head_object().bucket(bucket).key(key).send().await {
+        Ok(o) => Ok(o.content_length().map(|l| l as u64)),
+        Err(e) if aws::status(&e) == Some(404) => Ok(None),
+        Err(e) => Err(c.target.explain(&format!("cannot check s3://{bucket}/{key}"), e)),
+    }
+}
