@@ -64,43 +64,41 @@ pub fn install(docker: &Docker, input: &BuildInput<'_>, work_root: &Path, pip_ca
         "off",
         "-t",
         "/out/python",
+        // pip's install report names the Python that ran it (checked below).
+        "--report",
+        "/out/pip-report.json",
     ];
-    // `pip --version` first: it names the image's Python, which must be the runtime's.
-    let script = "pip --version && exec pip \"$@\"";
-    let mut sh_args = vec!["-c".to_string(), script.to_string(), "pip".to_string()];
-    sh_args.extend(args.iter().map(|s| s.to_string()));
-    let output = docker.run(&RunSpec {
+    docker.run(&RunSpec {
         image: input.image,
         arch: input.arch,
         // The layer folder is the working directory, read-only, so requirements may name
         // wheels kept next to them (`./wheels/private-1.0-py3-none-any.whl`).
         mounts: vec![(layer.dir.clone(), "/src".into(), true), (work.path().to_path_buf(), "/out".into(), false)],
         workdir: "/src",
-        entrypoint: "sh",
-        args: sh_args,
+        entrypoint: "pip",
+        args: args.iter().map(|s| s.to_string()).collect(),
         pip_cache,
         what: format!("pip install for {} {} {} in {}", layer.name, input.runtime, input.arch, input.image),
     })?;
-    check_python_version(&output, input)?;
+    check_python_version(&work.path().join("pip-report.json"), input)?;
     Ok(work)
 }
 
 /// Fails when the image's pip runs another Python than the runtime's: its wheels would
-/// not import on Lambda.
-fn check_python_version(pip_output: &str, input: &BuildInput<'_>) -> Result<()> {
+/// not import on Lambda. The Python is read from pip's install report.
+fn check_python_version(report: &Path, input: &BuildInput<'_>) -> Result<()> {
     let want = format!("3.{}", input.runtime.minor);
-    let found = pip_output
-        .lines()
-        .find_map(|l| l.strip_prefix("pip ").and_then(|l| l.rsplit_once("(python ")).map(|(_, v)| v.trim_end_matches(')').to_string()));
-    match found {
-        Some(v) if v == want => Ok(()),
-        Some(v) => anyhow::bail!(
-            "build image `{}` runs Python {v} but the target is {}: use an image for Python {want} (--image or `image` in layers.toml)",
+    let text = std::fs::read_to_string(report).context("pip wrote no install report: the build image's pip is too old (22.2 or later is needed)")?;
+    let json: serde_json::Value = serde_json::from_str(&text).context("pip's install report is not JSON")?;
+    let found = json["environment"]["python_version"].as_str().unwrap_or_default();
+    if found != want {
+        anyhow::bail!(
+            "build image `{}` runs Python {found} but the target is {}: use an image for Python {want} (--image or `image` in layers.toml)",
             input.image,
             input.runtime
-        ),
-        None => Ok(()),
+        );
     }
+    Ok(())
 }
 
 /// Strips debug symbols from the shared libraries of `<work>/python` with the build

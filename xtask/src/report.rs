@@ -33,6 +33,9 @@ pub struct BuildReport {
     pub duration_secs: f64,
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Seconds spent in each stage of the build (install, slim, package, write).
+    #[serde(default)]
+    pub stages: std::collections::BTreeMap<String, f64>,
 }
 
 /// The dist/ paths of one unit: `dist/<layer>/<layer>-<py>-<arch>.zip` and `.json`.

@@ -135,8 +135,13 @@ pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
     let pip_cache = build::pip_cache_dir()?;
     let input = BuildInput { layer: &unit.layer, runtime: unit.runtime, arch: unit.arch, image: &unit.image };
 
+    let mut stages = Vec::new();
+    let mut lap = Instant::now();
+    let mut stage = |name: &str| stages.push((name.to_string(), (std::mem::replace(&mut lap, Instant::now()).elapsed().as_secs_f64() * 1000.0).round() / 1000.0));
+
     // build
     let work = build::install(docker, &input, &work_root, &pip_cache)?;
+    stage("install");
     let python = work.path().join("python");
     let packages = metadata::installed(&python)?;
 
@@ -149,6 +154,7 @@ pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
             None => notes.push(format!("{} has no `strip`: shared libraries were not stripped", unit.image)),
         }
     }
+    stage("slim");
 
     // check (the unzipped limit before spending time on compression)
     let (unzipped, largest) = limits::measure(&python)?;
@@ -156,6 +162,7 @@ pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
 
     // package
     let packaged = package::package(work.path())?;
+    stage("package");
     notes.extend(limits::notes(packaged.bytes.len() as u64));
 
     // record: the old report goes first, so a crash between the two writes leaves a zip
@@ -178,12 +185,15 @@ pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
         image: unit.image.clone(),
         duration_secs: (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
         notes,
+        stages: Default::default(),
     };
     let _ = std::fs::remove_file(&unit.paths.report);
     package::write_atomically(&unit.paths.zip, &packaged.bytes)
         .with_context(|| format!("dist/ is not writable: cannot write {}", ctx.repo.display(&unit.paths.zip)))?;
-    package::write_atomically(&unit.paths.report, serde_json::to_string_pretty(&report)?.as_bytes())?;
     drop(work);
+    stage("write");
+    let report = BuildReport { stages: stages.into_iter().collect(), ..report };
+    package::write_atomically(&unit.paths.report, serde_json::to_string_pretty(&report)?.as_bytes())?;
     Ok(Outcome::Built(report))
 }
 
