@@ -120,6 +120,9 @@ impl Target {
             SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => {
                 format!("cannot reach {}; {} ({detail})", self.place(), self.network_hint())
             }
+            SdkError::DispatchFailure(d) if d.is_other() => {
+                format!("lost the connection to {}; {} ({detail})", self.place(), self.network_hint())
+            }
             SdkError::ServiceError(_) => self.service_reason(err.code(), err.message(), status(&err), &detail),
             _ => detail.clone(),
         };
@@ -163,6 +166,23 @@ impl Target {
             "" => format!("HTTP {} from {} ({message})", status.unwrap_or(0), self.place()),
             code => format!("{code}: {message}"),
         }
+    }
+}
+
+/// Whether a failure may pass if tried again: no answer, a timeout, throttling, or a
+/// server error.
+pub fn is_transient<E>(err: &SdkError<E, HttpResponse>) -> bool
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match err {
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::DispatchFailure(d) => d.is_io() || d.is_timeout() || (d.is_other() && !is_credentials_error(&chain(err))),
+        SdkError::ServiceError(_) => {
+            let throttled = matches!(err.code(), Some("Throttling" | "ThrottlingException" | "TooManyRequestsException" | "SlowDown"));
+            throttled || status(err).is_some_and(|s| s >= 500)
+        }
+        _ => false,
     }
 }
 

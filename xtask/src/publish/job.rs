@@ -44,7 +44,7 @@ pub enum Work {
     /// The newest version carries the local fingerprint.
     Settle(Newest),
     /// Changed or new: the newest version, if any, and the local build.
-    Publish(Option<Newest>, Build),
+    Publish(Option<Newest>, Box<Build>),
     /// Detection or the build failed.
     Failed(String),
 }
@@ -202,6 +202,8 @@ impl Job {
             arch: self.arch.as_str().to_string(),
             license: self.license.clone(),
             description: b.description.clone(),
+            fingerprint: self.fingerprint.clone(),
+            code_sha256: local.clone(),
         };
         let p = register::publish(&self.clients, &req).await?;
         if let Err(e) = register::verify(&p, local) {

@@ -145,7 +145,8 @@ impl Session {
     }
 }
 
-/// Runs futures at most `jobs` at a time and returns their outputs in order.
+/// Runs futures at most `jobs` at a time, started in the order given, and returns their
+/// outputs in that order.
 pub async fn bounded<T, F>(jobs: usize, futures: Vec<F>) -> Vec<T>
 where
     T: Send + 'static,
@@ -154,9 +155,9 @@ where
     let permits = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
     let mut handles = Vec::new();
     for f in futures {
-        let permits = permits.clone();
+        let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
         handles.push(tokio::spawn(async move {
-            let _permit = permits.acquire_owned().await.expect("the semaphore is never closed");
+            let _permit = permit;
             f.await
         }));
     }
@@ -261,7 +262,7 @@ pub fn publish(ctx: &Context, names: &[String], opts: &Options) -> Result<Vec<Ro
             Err(e) => Work::Failed(e),
             Ok(Some(n)) if n.has_fingerprint(&u.fingerprint) => Work::Settle(n),
             Ok(newest) => match builds[t.unit].clone().expect("every changed unit was built") {
-                Ok(b) => Work::Publish(newest, b),
+                Ok(b) => Work::Publish(newest, Box::new(b)),
                 Err(e) => Work::Failed(format!("build failed: {e}")),
             },
         };

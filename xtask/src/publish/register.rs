@@ -2,9 +2,14 @@
 //! object), checking what Lambda stored, and sharing the version that was just published.
 
 use anyhow::{bail, Result};
+use aws_sdk_lambda::config::http::HttpResponse;
+use aws_sdk_lambda::config::retry::RetryConfig;
+use aws_sdk_lambda::error::SdkError;
+use aws_sdk_lambda::operation::publish_layer_version::PublishLayerVersionError;
 use aws_sdk_lambda::types::{Architecture, LayerVersionContentInput, Runtime as LambdaRuntime};
 
-use super::aws::Clients;
+use super::aws::{self, Clients};
+use super::plan;
 
 /// What PublishLayerVersion is asked to create.
 #[derive(Debug, Clone)]
@@ -16,6 +21,10 @@ pub struct Request {
     pub arch: String,
     pub license: Option<String>,
     pub description: String,
+    /// The build fingerprint the Description carries.
+    pub fingerprint: String,
+    /// The local zip's base64 SHA-256.
+    pub code_sha256: String,
 }
 
 /// A version Lambda created.
@@ -26,12 +35,38 @@ pub struct Published {
     pub code_sha256: String,
 }
 
+/// How often PublishLayerVersion is tried when it fails in a way worth retrying.
+const ATTEMPTS: u32 = 3;
+
+/// Publishes one version, without ever creating two: the SDK's own retries are off for
+/// this call (a retry after a lost answer would publish a duplicate); instead, after a
+/// failure, a version carrying this fingerprint and content is adopted as the result,
+/// and only a transient failure with no such version is tried again.
 pub async fn publish(c: &Clients, req: &Request) -> Result<Published> {
-    let what = format!(
-        "cannot publish layer {} in {} from s3://{}/{} (the upload is kept; a rerun reuses it)",
-        req.layer_name, c.target.region, req.bucket, req.key
-    );
+    let mut attempt = 1;
+    loop {
+        let err = match publish_once(c, req).await {
+            Ok(p) => return Ok(p),
+            Err(e) => e,
+        };
+        if let Some(p) = adopt(c, req).await {
+            return Ok(p);
+        }
+        if attempt >= ATTEMPTS || !aws::is_transient(&err) {
+            let what = format!(
+                "cannot publish layer {} in {} from s3://{}/{} (the upload is kept; a rerun reuses it)",
+                req.layer_name, c.target.region, req.bucket, req.key
+            );
+            return Err(c.target.explain(&what, err));
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(u64::from(attempt))).await;
+        attempt += 1;
+    }
+}
+
+async fn publish_once(c: &Clients, req: &Request) -> Result<Published, SdkError<PublishLayerVersionError, HttpResponse>> {
     let content = LayerVersionContentInput::builder().s3_bucket(&req.bucket).s3_key(&req.key).build();
+    let no_retries = aws_sdk_lambda::config::Builder::default().retry_config(RetryConfig::disabled());
     let out = c
         .lambda
         .publish_layer_version()
@@ -41,14 +76,26 @@ pub async fn publish(c: &Clients, req: &Request) -> Result<Published> {
         .compatible_architectures(Architecture::from(req.arch.as_str()))
         .set_license_info(req.license.clone())
         .description(&req.description)
+        .customize()
+        .config_override(no_retries)
         .send()
-        .await
-        .map_err(|e| c.target.explain(&what, e))?;
+        .await?;
     Ok(Published {
         version: out.version(),
         arn: out.layer_version_arn().unwrap_or_default().to_string(),
         code_sha256: out.content().and_then(|c| c.code_sha256()).unwrap_or_default().to_string(),
     })
+}
+
+/// The newest version, when it carries the request's fingerprint and content: the
+/// publish went through even though its answer was lost.
+async fn adopt(c: &Clients, req: &Request) -> Option<Published> {
+    let n = plan::newest(c, &req.layer_name).await.ok()??;
+    if !n.has_fingerprint(&req.fingerprint) {
+        return None;
+    }
+    let code_sha256 = plan::code_sha256(c, &req.layer_name, n.version).await.ok()?;
+    (code_sha256 == req.code_sha256).then_some(Published { version: n.version, arn: n.arn, code_sha256 })
 }
 
 /// Lambda must have stored exactly the local zip.
