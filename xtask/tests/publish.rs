@@ -337,6 +337,42 @@ fn missing_bucket_and_unreachable_endpoint_are_one_line_errors() {
 }
 
 #[test]
+fn two_regions_get_a_bucket_and_a_version_each() {
+    let env = require_emulator!("two_regions_get_a_bucket_and_a_version_each");
+    let r = repo(&env, &[("six", "six==1.16.0\n")]);
+    let add_profile = |name: &str, bucket: &str| {
+        let text = std::fs::read_to_string(r.f.path("layers.toml")).unwrap();
+        let profile = format!(
+            "\n[profiles.{name}]\nregions = [\"us-east-1\", \"eu-west-1\"]\nbucket = \"{bucket}\"\nendpoint_url = \"{}\"\nlayer_name = \"{}-{{layer}}-{{py}}-{{arch}}\"\n",
+            r.endpoint, r.prefix
+        );
+        std::fs::write(r.f.path("layers.toml"), text + &profile).unwrap();
+    };
+    add_profile("multi", &format!("{}-{{region}}", r.prefix));
+    add_profile("onebucket", &r.prefix);
+    r.f.run(&["bootstrap", "--profile", "onebucket"]).fails_with(&["bucket per region", "{region}"]);
+
+    let created = r.f.run(&["bootstrap", "--profile", "multi", "--json"]).ok().json();
+    let buckets: Vec<(&str, &str, bool)> = created.iter().map(|b| (s(b, "region"), s(b, "bucket"), b["created"] == true)).collect();
+    let (east, west) = (format!("{}-us-east-1", r.prefix), format!("{}-eu-west-1", r.prefix));
+    assert_eq!(buckets, [("us-east-1", east.as_str(), true), ("eu-west-1", west.as_str(), true)]);
+    let again = r.f.run(&["bootstrap", "--profile", "multi", "--json"]).ok().json();
+    assert!(again.iter().all(|b| b["created"] == false), "{again:?}");
+
+    let rows = r.f.run(&["publish", "six", "--profile", "multi", "--json"]).ok().json();
+    let regions: Vec<(&str, &str)> = rows.iter().map(|r| (s(r, "region"), s(r, "status"))).collect();
+    assert_eq!(regions, [("eu-west-1", "published"), ("us-east-1", "published")]);
+    for row in &rows {
+        let region = s(row, "region");
+        assert!(s(row, "arn").starts_with(&format!("arn:aws:lambda:{region}:")), "{row}");
+        assert_eq!(Emulator::new(&r.endpoint, region).versions(s(row, "layer_name")), [1]);
+    }
+    let m = r.manifest("multi");
+    let regions: Vec<&str> = m["layers"].as_array().unwrap().iter().map(|e| s(e, "region")).collect();
+    assert_eq!(regions, ["eu-west-1", "us-east-1"]);
+}
+
+#[test]
 fn connection_cut_mid_publish_all_then_a_rerun_converges_without_duplicates() {
     let env = require_emulator!("connection_cut_mid_publish_all_then_a_rerun_converges_without_duplicates");
     let r = repo(&env, &[("a", "six==1.16.0\n"), ("b", "idna==3.10\n"), ("c", "six==1.17.0\n")]);

@@ -240,6 +240,18 @@ fn sharing(ctx: &Context, session: &Session, u: &Unit) -> Sharing {
     }
 }
 
+/// What a target needs, from its change detection and its unit's build.
+fn decide(u: &Unit, detected: Result<Option<Newest>, String>, build: &Option<Result<Build, String>>) -> Work {
+    match detected {
+        Err(e) => Work::Failed(e),
+        Ok(Some(n)) if n.has_fingerprint(&u.fingerprint) => Work::Settle(n),
+        Ok(newest) => match build.clone().expect("every changed unit was built") {
+            Ok(b) => Work::Publish(newest, Box::new(b)),
+            Err(e) => Work::Failed(format!("build failed: {e}")),
+        },
+    }
+}
+
 /// Publishes the named layers to the profile in `opts`; per-unit failures are rows,
 /// errors are what stops the whole run before anything is written.
 pub fn publish(ctx: &Context, names: &[String], opts: &Options) -> Result<Vec<Row>> {
@@ -258,14 +270,7 @@ pub fn publish(ctx: &Context, names: &[String], opts: &Options) -> Result<Vec<Ro
     let mut jobs = Vec::new();
     for (t, d) in targets.into_iter().zip(detected) {
         let u = &units[t.unit];
-        let work = match d {
-            Err(e) => Work::Failed(e),
-            Ok(Some(n)) if n.has_fingerprint(&u.fingerprint) => Work::Settle(n),
-            Ok(newest) => match builds[t.unit].clone().expect("every changed unit was built") {
-                Ok(b) => Work::Publish(newest, Box::new(b)),
-                Err(e) => Work::Failed(format!("build failed: {e}")),
-            },
-        };
+        let work = decide(u, d, &builds[t.unit]);
         let clients = session.clients[t.region].clone();
         jobs.push(Job::new(u, t.layer_name, clients, sharing(ctx, &session, u), work, shared.clone()).run());
     }

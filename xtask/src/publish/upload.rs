@@ -55,10 +55,12 @@ pub async fn upload(c: &Clients, bucket: &str, key: &str, zip: &Path, size: u64)
     Ok(Upload::Sent)
 }
 
+/// The size of the object at `key`, if there is one. Without `s3:ListBucket` S3 answers
+/// a missing key with 403 rather than 404: then the upload is tried and speaks for itself.
 async fn existing_size(c: &Clients, bucket: &str, key: &str) -> Result<Option<u64>> {
     match c.s3.head_object().bucket(bucket).key(key).send().await {
         Ok(o) => Ok(o.content_length().map(|l| l as u64)),
-        Err(e) if aws::status(&e) == Some(404) => Ok(None),
+        Err(e) if matches!(aws::status(&e), Some(404 | 403)) => Ok(None),
         Err(e) => Err(c.target.explain(&format!("cannot check s3://{bucket}/{key}"), e)),
     }
 }
