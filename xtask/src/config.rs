@@ -17,6 +17,10 @@ use crate::runtime::{Arch, Runtime};
 /// maintained build images, which match Lambda's Amazon Linux and glibc.
 pub const DEFAULT_IMAGE: &str = "public.ecr.aws/sam/build-{runtime}:latest-{arch}";
 
+/// The image the import check runs in: AWS's Lambda base image for the runtime, the same
+/// files a function sees (its entry point is overridden).
+pub const DEFAULT_CHECK_IMAGE: &str = "public.ecr.aws/lambda/python:{python}-{arch}";
+
 /// How much of the installed tree is removed before zipping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -37,6 +41,8 @@ pub enum Builder {
     /// `pip install` inside a Lambda-compatible build image, through the docker CLI.
     #[default]
     Docker,
+    /// pip on the host, installing wheels built for the target (no docker needed).
+    Pip,
 }
 
 /// `[defaults]` in `layers.toml`.
@@ -47,6 +53,7 @@ struct Defaults {
     architectures: Option<Vec<String>>,
     builder: Option<Builder>,
     image: Option<String>,
+    check_image: Option<String>,
     license: Option<String>,
     slim: Option<SlimLevel>,
     #[serde(default)]
@@ -112,6 +119,9 @@ struct LayerFile {
     architectures: Option<Vec<String>>,
     builder: Option<Builder>,
     image: Option<String>,
+    check_image: Option<String>,
+    #[serde(default)]
+    requires: Vec<String>,
     slim: Option<SlimLevel>,
     #[serde(default)]
     exclude: Vec<String>,
@@ -154,6 +164,11 @@ pub struct LayerConfig {
     pub share_with_accounts: Vec<String>,
     /// An AWS Organizations id (`o-...`) every published version is shared with.
     pub share_with_organization: Option<String>,
+    /// Layers this one needs at run time (attached before it), e.g. `["numpy"]`.
+    pub requires: Vec<String>,
+    /// The image the import check runs in, per target, already resolved.
+    #[serde(skip)]
+    pub check_images: BTreeMap<(Runtime, Arch), String>,
 }
 
 impl LayerConfig {
@@ -237,6 +252,17 @@ impl RepoConfig {
                 images.insert((*r, *a), expand_image(template, *r, *a));
             }
         }
+        let mut check_images = BTreeMap::new();
+        for (r, a) in images.keys() {
+            let template = file.check_image.as_deref().or(d.check_image.as_deref()).unwrap_or(DEFAULT_CHECK_IMAGE);
+            check_images.insert((*r, *a), expand_image(template, *r, *a));
+        }
+        for req in &file.requires {
+            crate::repo::validate_layer_name(req).with_context(|| format!("invalid config in {display}: `requires`"))?;
+            if req == name {
+                bail!("invalid config in {display}: a layer cannot require itself");
+            }
+        }
         let mut exclude = d.exclude.clone();
         exclude.extend(file.exclude.iter().cloned());
         for pat in &exclude {
@@ -256,6 +282,8 @@ impl RepoConfig {
             public: file.public,
             share_with_accounts: file.share_with_accounts,
             share_with_organization: file.share_with_organization,
+            requires: file.requires,
+            check_images,
         })
     }
 

@@ -144,6 +144,31 @@ impl Docker {
     }
 }
 
+impl Docker {
+    /// Runs `python3 -c code arg` in `image` with `opt` mounted read-only at `/opt`, no
+    /// network, as the invoking user; returns stdout and stderr together.
+    pub fn run_python(&self, image: &str, arch: Arch, opt: &Path, pythonpath: &str, code: &str, arg: &str) -> Result<String> {
+        self.ensure_image(image, arch)?;
+        let program = &self.program;
+        let platform = arch.docker_platform();
+        let user = format!("{}:{}", uid(), gid());
+        let mount = format!("{}:/opt:ro", opt.display());
+        let env = format!("PYTHONPATH={pythonpath}");
+        let out = cmd!(
+            self.sh,
+            "{program} run --rm --network none --platform {platform} --user {user} -e HOME=/tmp -e {env} -v {mount} --entrypoint python3 {image} -c {code} {arg}"
+        )
+        .quiet()
+        .ignore_status()
+        .output()?;
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        if text.contains("exec format error") {
+            bail!("{image} cannot run here ({arch} needs emulation: install qemu-user-static / binfmt)");
+        }
+        Ok(text)
+    }
+}
+
 /// `-e` and `-v` arguments that carry the host's pip settings into the container.
 pub fn pip_settings_args() -> Result<Vec<String>> {
     let mut args = Vec::new();

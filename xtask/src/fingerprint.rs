@@ -73,6 +73,8 @@ mod tests {
             public: false,
             share_with_accounts: vec![],
             share_with_organization: None,
+            requires: vec![],
+            check_images: Default::default(),
         }
     }
 

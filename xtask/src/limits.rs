@@ -26,13 +26,7 @@ pub fn measure(python_dir: &std::path::Path) -> Result<(u64, Vec<(String, u64)>)
 }
 
 /// Fails when the layer alone exceeds the unzipped limit, naming the largest top-level
-/// packages; returns notes for what is allowed but worth knowing.
-pub fn check(unzipped: u64, zipped: u64, largest: &[(String, u64)]) -> Result<Vec<String>> {
-    check_unzipped(unzipped, largest)?;
-    Ok(notes(zipped))
-}
-
-/// The error half of [`check`], run before packaging so an oversized layer fails fast.
+/// packages. Run before packaging, so an oversized layer fails fast.
 pub fn check_unzipped(unzipped: u64, largest: &[(String, u64)]) -> Result<()> {
     if unzipped > UNZIPPED_LIMIT {
         let top: Vec<String> = largest.iter().take(5).map(|(n, b)| format!("{n} {}", mib(*b))).collect();
@@ -68,15 +62,15 @@ mod tests {
     #[test]
     fn over_limit_names_largest_packages() {
         let largest = vec![("pandas".to_string(), 200_000_000), ("numpy".to_string(), 70_000_000)];
-        let err = check(UNZIPPED_LIMIT + 1, 1, &largest).unwrap_err().to_string();
+        let err = check_unzipped(UNZIPPED_LIMIT + 1, &largest).unwrap_err().to_string();
         assert!(err.contains("250 MiB") && err.contains("pandas 190.7 MiB") && err.contains("numpy"), "{err}");
-        assert!(check(UNZIPPED_LIMIT, 1, &largest).unwrap().is_empty());
+        check_unzipped(UNZIPPED_LIMIT, &largest).unwrap();
     }
 
     #[test]
     fn big_zip_gets_an_s3_note() {
-        assert_eq!(check(1, DIRECT_UPLOAD_LIMIT + 1, &[]).unwrap().len(), 1);
-        assert!(check(1, DIRECT_UPLOAD_LIMIT, &[]).unwrap().is_empty());
+        assert_eq!(notes(DIRECT_UPLOAD_LIMIT + 1).len(), 1);
+        assert!(notes(DIRECT_UPLOAD_LIMIT).is_empty());
         assert!((budget_share(UNZIPPED_LIMIT / 4) - 25.0).abs() < 1e-9);
     }
 }

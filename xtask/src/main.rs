@@ -2,6 +2,7 @@
 //! This file only parses the command line and dispatches; see docs/ARCHITECTURE.md.
 
 mod build;
+mod check;
 mod cmd;
 mod config;
 mod docker;
@@ -50,6 +51,8 @@ enum Command {
     Status(cmd::status::Args),
     /// Create a deploy profile's bucket: public access blocked, default encryption
     Bootstrap(cmd::bootstrap::Args),
+    /// Check built layers: imports, ABI (arch, glibc, wheel tags), dependency closure
+    Check(cmd::check::Args),
     /// Benchmark against the article's pipeline (medians and ratios; see README)
     Bench(cmd::bench::Args),
 }
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Status(a) => cmd::status::run(repo, a),
         Command::Bootstrap(a) => cmd::bootstrap::run(repo, a),
         Command::Bench(a) => cmd::bench::run(repo, a),
+        Command::Check(a) => cmd::check::run(repo, a),
     });
     match result {
         Ok(true) => ExitCode::SUCCESS,

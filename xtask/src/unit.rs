@@ -38,7 +38,12 @@ impl Context {
         Ok(Context { repo, config, image_override, docker: OnceCell::new(), warned: Default::default() })
     }
 
-    fn docker(&self) -> Result<&Docker> {
+    /// The docker connection when there is one (checks fall back to the host without it).
+    pub fn docker_if_available(&self) -> Option<&Docker> {
+        self.docker().ok()
+    }
+
+    pub fn docker(&self) -> Result<&Docker> {
         self.docker
             .get_or_init(|| Docker::connect().map_err(|e| format!("{e:#}")))
             .as_ref()
@@ -85,7 +90,10 @@ pub fn plan(ctx: &Context, name: &str) -> Result<Vec<Unit>> {
         if let Some(w) = runtime.deprecation_warning(&today) {
             ctx.warn_once(w);
         }
-        let image = ctx.image_override.clone().unwrap_or_else(|| layer.images[&(runtime, arch)].clone());
+        let image = match layer.builder {
+            crate::config::Builder::Pip => format!("pip (host) for {} wheels", crate::build::pip::wheel_arch(arch)),
+            crate::config::Builder::Docker => ctx.image_override.clone().unwrap_or_else(|| layer.images[&(runtime, arch)].clone()),
+        };
         let fingerprint = fingerprint::compute(&layer, &reqs, runtime, arch, &image)?;
         let paths = DistPaths::new(&ctx.repo, name, runtime, arch);
         units.push(Unit { layer: layer.clone(), runtime, arch, image, fingerprint, paths });
@@ -131,7 +139,10 @@ pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("dist/ is not writable: cannot create {}; fix its permissions or remove it", ctx.repo.display(dir)))?;
     }
-    let docker = ctx.docker()?;
+    let docker = match unit.layer.builder {
+        crate::config::Builder::Docker => Some(ctx.docker()?),
+        crate::config::Builder::Pip => None,
+    };
     let pip_cache = build::pip_cache_dir()?;
     let input = BuildInput { layer: &unit.layer, runtime: unit.runtime, arch: unit.arch, image: &unit.image };
 
@@ -149,9 +160,13 @@ pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
     let mut slim_report = slim::slim(&python, unit.layer.slim, &unit.layer.exclude)?;
     let mut notes = Vec::new();
     if unit.layer.slim == SlimLevel::Aggressive {
-        match build::strip_shared_libraries(docker, &input, work.path(), &pip_cache)? {
+        let stripped = match docker {
+            Some(d) => build::docker::strip_shared_libraries(d, &input, work.path(), &pip_cache)?,
+            None => build::pip::strip_shared_libraries(&input, work.path())?,
+        };
+        match stripped {
             Some((files, bytes)) => slim_report.add(slim::RULE_STRIP, files, bytes),
-            None => notes.push(format!("{} has no `strip`: shared libraries were not stripped", unit.image)),
+            None => notes.push(format!("no `strip` for {} in {}: shared libraries were not stripped", unit.arch, unit.image)),
         }
     }
     stage("slim");
@@ -181,7 +196,7 @@ pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
         packages,
         fingerprint: unit.fingerprint.clone(),
         slim: slim_report,
-        builder: "docker".into(),
+        builder: format!("{:?}", unit.layer.builder).to_lowercase(),
         image: unit.image.clone(),
         duration_secs: (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
         notes,

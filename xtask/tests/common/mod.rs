@@ -67,7 +67,7 @@ impl Fixture {
         f.write(
             "layers.toml",
             &format!(
-                "[defaults]\nruntimes = [\"python3.13\"]\narchitectures = [\"x86_64\"]\nimage = \"{}\"\nlicense = \"MIT\"\n\n\
+                "[defaults]\nruntimes = [\"python3.13\"]\narchitectures = [\"x86_64\"]\nimage = \"{0}\"\ncheck_image = \"{0}\"\nlicense = \"MIT\"\n\n\
                  [profiles.staging]\nregions = [\"us-east-1\"]\nbucket = \"{bucket}\"\nendpoint_url = \"{endpoint}\"\n\n\
                  [profiles.production]\nregions = [\"us-east-1\"]\nbucket = \"{bucket}-prod\"\nendpoint_url = \"{endpoint}\"\nconfirm = true\n\n\
                  [profiles.local]\nregions = [\"us-east-1\"]\nbucket = \"{bucket}\"\nendpoint_url = \"{endpoint}\"\nallow_public = true\n",

@@ -1,73 +1,21 @@
-//! The docker builder: installs a layer's requirements into a fresh `python/` folder with
-//! pip inside a Lambda-compatible build image, as the invoking user.
+//! The docker builder: pip inside a Lambda-compatible build image, as the invoking user.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use walkdir::WalkDir;
 
-use crate::config::LayerConfig;
 use crate::docker::{Docker, RunSpec};
 use crate::interrupt::TempPath;
-use crate::runtime::{Arch, Runtime};
-
-/// One unit to install: a layer for one runtime and architecture, with its image.
-pub struct BuildInput<'a> {
-    pub layer: &'a LayerConfig,
-    pub runtime: Runtime,
-    pub arch: Arch,
-    pub image: &'a str,
-}
-
-/// Where pip's download and wheel cache lives between builds: `$XTASK_PIP_CACHE`, else
-/// `$XDG_CACHE_HOME/lambda-layers/pip`, else `~/.cache/lambda-layers/pip`.
-pub fn pip_cache_dir() -> Result<PathBuf> {
-    let dir = if let Some(d) = std::env::var_os("XTASK_PIP_CACHE").filter(|d| !d.is_empty()) {
-        PathBuf::from(d)
-    } else if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        PathBuf::from(d).join("lambda-layers/pip")
-    } else {
-        let home = std::env::var_os("HOME").context("HOME is not set: set XTASK_PIP_CACHE to a folder for pip's cache")?;
-        PathBuf::from(home).join(".cache/lambda-layers/pip")
-    };
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create pip cache folder {}: set XTASK_PIP_CACHE to a writable folder", dir.display()))?;
-    Ok(dir)
-}
+use super::{pip_install_args, BuildInput};
 
 /// Runs `pip install` for the unit into `<work>/python`, where `<work>` is a new folder
 /// under `work_root` that is removed again unless the caller keeps it.
 pub fn install(docker: &Docker, input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Result<TempPath> {
     let layer = input.layer;
     docker.ensure_image(input.image, input.arch)?;
-    let work = TempPath::new(work_root.join(format!(
-        "{}-{}-{}-{}",
-        layer.name,
-        input.runtime.tag(),
-        input.arch,
-        std::process::id()
-    )));
-    if work.path().exists() {
-        std::fs::remove_dir_all(work.path())?;
-    }
-    // Made by this process, so the folder (and all pip writes in it) belongs to the user.
-    std::fs::create_dir_all(work.path().join("python"))
-        .with_context(|| format!("cannot create {}: is dist/ writable?", work.path().display()))?;
-    let args = [
-        "install",
-        "-r",
-        "requirements.txt",
-        "--no-deps",
-        "--ignore-installed",
-        "--no-compile",
-        "--no-warn-script-location",
-        "--progress-bar",
-        "off",
-        "-t",
-        "/out/python",
-        // pip's install report names the Python that ran it (checked below).
-        "--report",
-        "/out/pip-report.json",
-    ];
+    let work = super::work_dir(input, work_root)?;
+    let args = pip_install_args("/out/python", "/out/pip-report.json");
     docker.run(&RunSpec {
         image: input.image,
         arch: input.arch,
@@ -76,7 +24,7 @@ pub fn install(docker: &Docker, input: &BuildInput<'_>, work_root: &Path, pip_ca
         mounts: vec![(layer.dir.clone(), "/src".into(), true), (work.path().to_path_buf(), "/out".into(), false)],
         workdir: "/src",
         entrypoint: "pip",
-        args: args.iter().map(|s| s.to_string()).collect(),
+        args,
         pip_cache,
         what: format!("pip install for {} {} {} in {}", layer.name, input.runtime, input.arch, input.image),
     })?;
@@ -86,7 +34,7 @@ pub fn install(docker: &Docker, input: &BuildInput<'_>, work_root: &Path, pip_ca
 
 /// Fails when the image's pip runs another Python than the runtime's: its wheels would
 /// not import on Lambda. The Python is read from pip's install report.
-fn check_python_version(report: &Path, input: &BuildInput<'_>) -> Result<()> {
+pub(super) fn check_python_version(report: &Path, input: &BuildInput<'_>) -> Result<()> {
     let want = format!("3.{}", input.runtime.minor);
     let text = std::fs::read_to_string(report).context("pip wrote no install report: the build image's pip is too old (22.2 or later is needed)")?;
     let json: serde_json::Value = serde_json::from_str(&text).context("pip's install report is not JSON")?;
@@ -129,7 +77,7 @@ pub fn strip_shared_libraries(docker: &Docker, input: &BuildInput<'_>, work: &Pa
     Ok(Some((changed, saved)))
 }
 
-fn shared_libraries(work: &Path) -> Result<Vec<(PathBuf, u64)>> {
+pub(super) fn shared_libraries(work: &Path) -> Result<Vec<(PathBuf, u64)>> {
     let mut out = Vec::new();
     for e in WalkDir::new(work.join("python")).sort_by_file_name() {
         let e = e?;

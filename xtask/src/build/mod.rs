@@ -1,0 +1,87 @@
+//! Installs a layer's requirements into a fresh `python/` folder, with one of two
+//! interchangeable builders: `docker` (pip inside the build image, `docker.rs`) or `pip`
+//! (pip on the host, cross-platform wheels only, `pip.rs`).
+
+pub mod docker;
+pub mod pip;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::config::{Builder, LayerConfig};
+use crate::interrupt::TempPath;
+use crate::runtime::{Arch, Runtime};
+
+/// One unit to install: a layer for one runtime and architecture, with its image.
+pub struct BuildInput<'a> {
+    pub layer: &'a LayerConfig,
+    pub runtime: Runtime,
+    pub arch: Arch,
+    pub image: &'a str,
+}
+
+/// Where pip's download and wheel cache lives between builds: `$XTASK_PIP_CACHE`, else
+/// `$XDG_CACHE_HOME/lambda-layers/pip`, else `~/.cache/lambda-layers/pip`.
+pub fn pip_cache_dir() -> Result<PathBuf> {
+    let dir = if let Some(d) = std::env::var_os("XTASK_PIP_CACHE").filter(|d| !d.is_empty()) {
+        PathBuf::from(d)
+    } else if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        PathBuf::from(d).join("lambda-layers/pip")
+    } else {
+        let home = std::env::var_os("HOME").context("HOME is not set: set XTASK_PIP_CACHE to a folder for pip's cache")?;
+        PathBuf::from(home).join(".cache/lambda-layers/pip")
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create pip cache folder {}: set XTASK_PIP_CACHE to a writable folder", dir.display()))?;
+    Ok(dir)
+}
+
+/// A new, empty `<work_root>/<unit>-<pid>/python`, made by this process so it and every
+/// file pip writes in it belong to the user; removed on drop unless kept.
+fn work_dir(input: &BuildInput<'_>, work_root: &Path) -> Result<TempPath> {
+    let work = TempPath::new(work_root.join(format!(
+        "{}-{}-{}-{}",
+        input.layer.name,
+        input.runtime.tag(),
+        input.arch,
+        std::process::id()
+    )));
+    if work.path().exists() {
+        std::fs::remove_dir_all(work.path())?;
+    }
+    std::fs::create_dir_all(work.path().join("python"))
+        .with_context(|| format!("cannot create {}: is dist/ writable?", work.path().display()))?;
+    Ok(work)
+}
+
+/// The pip arguments both builders share: exactly the listed requirements, no
+/// dependency resolution, no bytecode, into `target`, with an install report.
+fn pip_install_args(target: &str, report: &str) -> Vec<String> {
+    [
+        "install",
+        "-r",
+        "requirements.txt",
+        "--no-deps",
+        "--ignore-installed",
+        "--no-compile",
+        "--no-warn-script-location",
+        "--progress-bar",
+        "off",
+        "-t",
+        target,
+        // pip's install report names the Python that ran it.
+        "--report",
+        report,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Runs the layer's builder; the returned folder holds `python/`.
+pub fn install(docker: Option<&crate::docker::Docker>, input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Result<TempPath> {
+    match input.layer.builder {
+        Builder::Docker => docker::install(docker.context("the docker builder needs docker")?, input, work_root, pip_cache),
+        Builder::Pip => pip::install(input, work_root, pip_cache),
+    }
+}

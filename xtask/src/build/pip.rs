@@ -1,0 +1,144 @@
+//! The pip builder: pip on the host installs wheels built for the target instead of the
+//! host (`--platform` manylinux tags the runtime's glibc accepts, `--python-version`,
+//! `--implementation cp`, `--only-binary=:all:`). No docker, and arm64 without emulation;
+//! only for layers whose packages all ship wheels.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+use super::{pip_install_args, BuildInput};
+use crate::interrupt::TempPath;
+use crate::runtime::{Arch, Runtime};
+
+/// The host Python whose pip is used: `$XTASK_PIP_PYTHON`, else `python3`.
+fn host_python() -> String {
+    std::env::var("XTASK_PIP_PYTHON").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "python3".into())
+}
+
+/// The arch as wheel platform tags spell it.
+pub fn wheel_arch(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "x86_64",
+        Arch::Arm64 => "aarch64",
+    }
+}
+
+/// Every manylinux platform tag a runtime's glibc accepts for `arch`, newest first.
+pub fn platform_tags(runtime: Runtime, arch: Arch) -> Vec<String> {
+    let a = wheel_arch(arch);
+    let (major, max_minor) = runtime.glibc;
+    // aarch64 wheels start at manylinux2014 (glibc 2.17).
+    let oldest = if arch == Arch::X86_64 { 5 } else { 17 };
+    let mut tags: Vec<String> = (oldest..=max_minor).rev().map(|m| format!("manylinux_{major}_{m}_{a}")).collect();
+    tags.push(format!("manylinux2014_{a}"));
+    if arch == Arch::X86_64 {
+        tags.push("manylinux2010_x86_64".into());
+        tags.push("manylinux1_x86_64".into());
+    }
+    tags
+}
+
+/// The arguments that make pip pick wheels for the target instead of the host.
+pub fn target_args(runtime: Runtime, arch: Arch) -> Vec<String> {
+    let mut args = vec![
+        "--only-binary=:all:".to_string(),
+        "--python-version".into(),
+        format!("3.{}", runtime.minor),
+        "--implementation".into(),
+        "cp".into(),
+        "--abi".into(),
+        format!("cp3{}", runtime.minor),
+        "--abi".into(),
+        "abi3".into(),
+        "--abi".into(),
+        "none".into(),
+    ];
+    for t in platform_tags(runtime, arch) {
+        args.push("--platform".into());
+        args.push(t);
+    }
+    args
+}
+
+pub fn install(input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Result<TempPath> {
+    let work = super::work_dir(input, work_root)?;
+    let python = host_python();
+    let target = work.path().join("python");
+    let report = work.path().join("pip-report.json");
+    let mut args = pip_install_args(&target.to_string_lossy(), &report.to_string_lossy());
+    args.extend(target_args(input.runtime, input.arch));
+    let sh = Shell::new()?;
+    sh.change_dir(&input.layer.dir);
+    let what = format!("pip install (host, {} wheels) for {} {} {}", input.arch, input.layer.name, input.runtime, input.arch);
+    let spinner = crate::progress::spinner(what.clone());
+    let out = cmd!(sh, "{python} -m pip {args...}")
+        .env("PIP_CACHE_DIR", pip_cache)
+        .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+        .env("PIP_NO_INPUT", "1")
+        .quiet()
+        .ignore_status()
+        .output()
+        .with_context(|| format!("cannot run `{python} -m pip`: install Python 3 with pip, or set XTASK_PIP_PYTHON"))?;
+    spinner.finish_and_clear();
+    if !out.status.success() {
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        if let Some(req) = text.lines().find_map(|l| l.split("No matching distribution found for ").nth(1)) {
+            bail!(
+                "no wheel of `{}` for {} {} (CPython 3.{}, manylinux up to glibc {}.{}): the pip builder installs wheels only; set `builder = \"docker\"` in layers/{}/layer.toml to build it in the build image",
+                req.trim(),
+                input.runtime,
+                input.arch,
+                input.runtime.minor,
+                input.runtime.glibc.0,
+                input.runtime.glibc.1,
+                input.layer.name
+            );
+        }
+        bail!("{what} failed (exit {}):\n{}", out.status.code().unwrap_or(-1), crate::docker::fence_tail(&text, 15));
+    }
+    Ok(work)
+}
+
+/// Strips shared libraries with the host's `strip` when it can handle the target (same
+/// arch as the host). Returns (files, bytes saved), or None when it cannot.
+pub fn strip_shared_libraries(input: &BuildInput<'_>, work: &Path) -> Result<Option<(u64, u64)>> {
+    let host = if cfg!(target_arch = "x86_64") { Arch::X86_64 } else { Arch::Arm64 };
+    if input.arch != host || crate::docker::find_program("strip").is_none() {
+        return Ok(None);
+    }
+    let libs: Vec<(PathBuf, u64)> = super::docker::shared_libraries(work)?;
+    let sh = Shell::new()?;
+    let (mut files, mut saved) = (0, 0);
+    for (path, before) in libs {
+        cmd!(sh, "strip --strip-unneeded {path}").quiet().run().with_context(|| format!("strip {}", path.display()))?;
+        let after = std::fs::metadata(&path)?.len();
+        if after < before {
+            files += 1;
+            saved += before - after;
+        }
+    }
+    Ok(Some((files, saved)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_tags_follow_the_runtimes_glibc_and_arch() {
+        let r311 = Runtime::parse("python3.11").unwrap();
+        let r313 = Runtime::parse("python3.13").unwrap();
+        let t = platform_tags(r311, Arch::X86_64);
+        assert_eq!(t[0], "manylinux_2_26_x86_64");
+        assert!(t.contains(&"manylinux1_x86_64".to_string()) && !t.iter().any(|x| x.contains("2_27")));
+        let t = platform_tags(r313, Arch::Arm64);
+        assert_eq!(t[0], "manylinux_2_34_aarch64");
+        assert_eq!(t.last().unwrap(), "manylinux2014_aarch64");
+        assert!(t.iter().all(|x| x.ends_with("aarch64")));
+        let a = target_args(r313, Arch::Arm64);
+        assert!(a.windows(2).any(|w| w[0] == "--python-version" && w[1] == "3.13"));
+        assert!(a.windows(2).any(|w| w[0] == "--abi" && w[1] == "cp313"));
+    }
+}

@@ -1,0 +1,176 @@
+//! Runs every check on one unit: makes sure it and the layers it requires are built,
+//! unpacks them, then audits the ABI, the dependency closure and the imports.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+
+use super::{abi, closure, imports, Finding};
+use crate::runtime::{Arch, Runtime};
+use crate::unit::{self, Context, Unit};
+
+/// The checks' verdict on one unit.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitCheck {
+    pub layer: String,
+    pub runtime: String,
+    pub arch: Arch,
+    pub status: &'static str,
+    /// Where the import check ran (`in IMAGE`), or `not run: REASON`.
+    pub import_check: String,
+    pub imports_passed: usize,
+    pub findings: Vec<Finding>,
+}
+
+impl UnitCheck {
+    pub fn passed(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+/// Checks a unit of this repo; `extras` are the extras whose requirements count too.
+pub fn check_unit(ctx: &Context, unit: &Unit, extras: &[String]) -> Result<UnitCheck> {
+    let own_zip = zip_of(ctx, unit)?;
+    let scratch = tempfile::Builder::new().prefix("xtask-check-").tempdir()?;
+    let mut required = Vec::new();
+    let mut findings = Vec::new();
+    for name in required_layers(ctx, &unit.layer.name)? {
+        let planned = unit::plan(ctx, &name)?;
+        match planned.into_iter().find(|u| u.runtime == unit.runtime && u.arch == unit.arch) {
+            Some(u) => required.push((name, zip_of(ctx, &u)?)),
+            None => findings.push(Finding {
+                check: "closure",
+                subject: format!("layer {name}"),
+                message: format!("required layer {name} is not built for {} {}: add them to its runtimes/architectures", unit.runtime, unit.arch),
+            }),
+        }
+    }
+    let docker = ctx.docker_if_available();
+    let image = unit.layer.check_images[&(unit.runtime, unit.arch)].clone();
+    let mut result = check_zips(scratch.path(), &unit.layer.name, &own_zip, &required, unit.runtime, unit.arch, extras, &image, docker)?;
+    for f in &mut result.findings {
+        if f.check == "closure" {
+            f.message = suggest_provider(ctx, &unit.layer.name, &f.message, &f.subject);
+        }
+    }
+    findings.extend(result.findings);
+    result.findings = findings;
+    result.status = if result.passed() { "pass" } else { "fail" };
+    Ok(result)
+}
+
+/// The zip of a unit, built first when dist/ is not current.
+fn zip_of(ctx: &Context, unit: &Unit) -> Result<PathBuf> {
+    unit::build(ctx, unit, false).with_context(|| format!("cannot build {}", unit.label()))?;
+    Ok(unit.paths.zip.clone())
+}
+
+/// The layers `name` requires, transitively, dependencies first.
+pub fn required_layers(ctx: &Context, name: &str) -> Result<Vec<String>> {
+    fn visit(ctx: &Context, layer: &str, path: &mut Vec<String>, out: &mut Vec<String>) -> Result<()> {
+        for r in ctx.config.layer(&ctx.repo, layer)?.requires {
+            if path.contains(&r) {
+                anyhow::bail!("layers {} -> {r} require each other in a cycle: fix `requires` in their layer.toml", path.join(" -> "));
+            }
+            if out.contains(&r) {
+                continue;
+            }
+            path.push(r.clone());
+            visit(ctx, &r, path, out)?;
+            path.pop();
+            out.push(r);
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    visit(ctx, name, &mut vec![name.to_string()], &mut out)?;
+    Ok(out)
+}
+
+/// The checks on zips: `own` is the layer under check, `required` the layers attached
+/// before it, in order.
+#[allow(clippy::too_many_arguments)]
+pub fn check_zips(
+    scratch: &Path,
+    layer: &str,
+    own: &Path,
+    required: &[(String, PathBuf)],
+    runtime: Runtime,
+    arch: Arch,
+    extras: &[String],
+    image: &str,
+    docker: Option<&crate::docker::Docker>,
+) -> Result<UnitCheck> {
+    let own_dir = scratch.join("own");
+    let opt = scratch.join("opt");
+    let mut provided = Vec::new();
+    for (i, (name, zip)) in required.iter().enumerate() {
+        let dir = scratch.join(format!("required-{i}"));
+        unit::unzip_into(zip, &dir)?;
+        unit::unzip_into(zip, &opt)?;
+        provided.extend(closure::read_dists(&dir.join("python"), name)?);
+    }
+    unit::unzip_into(own, &own_dir)?;
+    unit::unzip_into(own, &opt)?;
+
+    let mut findings = abi::audit(&own_dir, runtime, arch)?;
+
+    let own_dists = closure::read_dists(&own_dir.join("python"), layer)?;
+    for u in closure::closure(&own_dists, &provided, runtime, arch, extras) {
+        let message = match &u.found {
+            None => format!("{} (layer {}) requires {}, which no attached layer provides", u.dist, u.layer, u.requirement),
+            Some((version, by)) => format!("{} (layer {}) requires {}, but layer {by} provides {} {version}", u.dist, u.layer, u.requirement, u.name),
+        };
+        findings.push(Finding { check: "closure", subject: u.name.clone(), message });
+    }
+
+    let modules = imports::top_level_modules(&own_dir.join("python"))?;
+    let dists: Vec<String> = own_dists.iter().map(|d| d.name.clone()).collect();
+    let outcome = imports::check(&opt, &modules, &dists, runtime, arch, image, docker)?;
+    findings.extend(outcome.findings);
+    let import_check = match outcome.ran {
+        imports::Ran::In(where_) => format!("in {where_}"),
+        imports::Ran::NotRun(why) => format!("not run: {why}"),
+    };
+    let status = if findings.is_empty() { "pass" } else { "fail" };
+    Ok(UnitCheck {
+        layer: layer.to_string(),
+        runtime: runtime.id.to_string(),
+        arch,
+        status,
+        import_check,
+        imports_passed: outcome.passed,
+        findings,
+    })
+}
+
+/// Adds which layer of the repo would provide a missing distribution.
+fn suggest_provider(ctx: &Context, layer: &str, message: &str, dist: &str) -> String {
+    if !message.contains("no attached layer") {
+        return message.to_string();
+    }
+    let normalise = |s: &str| s.to_lowercase().replace(['_', '.'], "-");
+    let wanted = normalise(dist);
+    let providers: Vec<String> = ctx
+        .repo
+        .layer_names()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|l| l != layer)
+        .filter(|l| {
+            std::fs::read_to_string(ctx.repo.layers_dir().join(l).join("requirements.txt"))
+                .map(|t| {
+                    t.lines().any(|line| {
+                        let n: String = line.trim().chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
+                        !n.is_empty() && normalise(&n) == wanted
+                    })
+                })
+                .unwrap_or(false)
+        })
+        .collect();
+    match providers.first() {
+        Some(p) => format!("{message}: add `requires = [\"{p}\"]` to layers/{layer}/layer.toml (layer {p} provides it)"),
+        None => format!("{message}: add it to layers/{layer}/requirements.txt or to a layer listed in `requires`"),
+    }
+}

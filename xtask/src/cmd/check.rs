@@ -1,0 +1,103 @@
+//! `cargo xtask check NAME... | --all | --zip FILE`: imports, ABI and dependency closure
+//! of built layers, before they ship.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+
+use crate::check::run::{self, UnitCheck};
+use crate::repo::Repo;
+use crate::runtime::{Arch, Runtime};
+use crate::unit::{self, Context};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Layers to check (built first when dist/ is not current)
+    pub names: Vec<String>,
+    /// Check every layer
+    #[arg(long, conflicts_with_all = ["names", "zip"])]
+    pub all: bool,
+    /// Check any layer zip instead of a layer of this repo (needs --runtime and --arch)
+    #[arg(long, value_name = "FILE", conflicts_with = "names", requires_all = ["runtime", "arch"])]
+    pub zip: Option<PathBuf>,
+    /// The runtime a --zip is for, e.g. python3.13
+    #[arg(long)]
+    pub runtime: Option<String>,
+    /// The architecture a --zip is for: x86_64 or arm64
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Extras whose requirements count too, e.g. `pandas[performance]` or `performance`
+    #[arg(long, value_delimiter = ',')]
+    pub extras: Vec<String>,
+    /// Use this build image for builds this check needs
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// Print one JSON object per unit on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(repo: Repo, args: &Args) -> Result<bool> {
+    let ctx = Context::new(repo, args.image.clone())?;
+    let mut results: Vec<std::result::Result<UnitCheck, (String, anyhow::Error)>> = Vec::new();
+    if let Some(zip) = &args.zip {
+        let runtime = Runtime::parse(args.runtime.as_deref().unwrap_or_default())?;
+        let arch = Arch::parse(args.arch.as_deref().unwrap_or_default())?;
+        let scratch = tempfile::Builder::new().prefix("xtask-check-").tempdir()?;
+        let image = crate::config::expand_image(crate::config::DEFAULT_CHECK_IMAGE, runtime, arch);
+        let image = std::env::var("XTASK_CHECK_IMAGE").unwrap_or(image);
+        let name = zip.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        std::fs::metadata(zip).with_context(|| format!("cannot read {}", zip.display()))?;
+        results.push(
+            run::check_zips(scratch.path(), &name, zip, &[], runtime, arch, &args.extras, &image, ctx.docker_if_available())
+                .map_err(|e| (name.clone(), e)),
+        );
+    } else {
+        for name in unit::select_layers(&ctx.repo, &args.names, args.all)? {
+            match unit::plan(&ctx, &name) {
+                Ok(units) => {
+                    for u in &units {
+                        results.push(run::check_unit(&ctx, u, &args.extras).map_err(|e| (u.label(), e)));
+                    }
+                }
+                Err(e) => results.push(Err((name.clone(), e))),
+            }
+        }
+    }
+    let mut ok = true;
+    for r in results {
+        match r {
+            Ok(c) => {
+                ok &= c.passed();
+                print(&c);
+                if args.json {
+                    println!("{}", serde_json::to_string(&c)?);
+                }
+            }
+            Err((what, e)) => {
+                ok = false;
+                eprintln!("error: {what}: {e:#}");
+                if args.json {
+                    println!("{}", serde_json::json!({"unit": what, "status": "failed", "error": format!("{e:#}")}));
+                }
+            }
+        }
+    }
+    Ok(ok)
+}
+
+pub fn print(c: &UnitCheck) {
+    let verdict = if c.passed() { "pass" } else { "FAIL" };
+    eprintln!(
+        "{verdict:<5} {} {} {}: {} finding(s); {} import/metadata check(s) passed, import check {}",
+        c.layer,
+        c.runtime,
+        c.arch,
+        c.findings.len(),
+        c.imports_passed,
+        c.import_check
+    );
+    for f in &c.findings {
+        eprintln!("    {}: {}: {}", f.check, f.subject, f.message);
+    }
+}
