@@ -71,6 +71,11 @@ impl Docker {
 
     /// Makes sure `image` is present, pulling it when missing.
     pub fn ensure_image(&self, image: &str, arch: Arch) -> Result<()> {
+        self.ensure_image_for(image, arch, "build image", "--image or `image` in layers.toml")
+    }
+
+    /// [`Docker::ensure_image`] with the image's role and how to choose another in errors.
+    pub fn ensure_image_for(&self, image: &str, arch: Arch, role: &str, how_to_change: &str) -> Result<()> {
         let program = &self.program;
         let fmt = "{{.Id}}";
         let present = cmd!(self.sh, "{program} image inspect --format {fmt} {image}")
@@ -88,7 +93,7 @@ impl Docker {
         spinner.finish_and_clear();
         if !out.status.success() {
             let why = last_line(&String::from_utf8_lossy(&out.stderr));
-            bail!("build image `{image}` is not present and cannot be pulled ({why}): pull it, log in to its registry, or choose another with --image or `image` in layers.toml");
+            bail!("{role} `{image}` is not present and cannot be pulled ({why}): pull it, log in to its registry, or choose another with {how_to_change}");
         }
         Ok(())
     }
@@ -148,7 +153,7 @@ impl Docker {
     /// Runs `python3 -c code arg` in `image` with `opt` mounted read-only at `/opt`, no
     /// network, as the invoking user; returns stdout and stderr together.
     pub fn run_python(&self, image: &str, arch: Arch, opt: &Path, pythonpath: &str, code: &str, arg: &str) -> Result<String> {
-        self.ensure_image(image, arch)?;
+        self.ensure_image_for(image, arch, "check image", "--check-image or `check_image` in layers.toml")?;
         let program = &self.program;
         let platform = arch.docker_platform();
         let user = format!("{}:{}", uid(), gid());

@@ -32,6 +32,9 @@ pub struct Args {
     /// Use this build image for builds this check needs
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
+    /// Import layers in this image instead of the configured `check_image`
+    #[arg(long, value_name = "IMAGE")]
+    pub check_image: Option<String>,
     /// Print one JSON object per unit on stdout
     #[arg(long)]
     pub json: bool,
@@ -44,8 +47,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         let runtime = Runtime::parse(args.runtime.as_deref().unwrap_or_default())?;
         let arch = Arch::parse(args.arch.as_deref().unwrap_or_default())?;
         let scratch = tempfile::Builder::new().prefix("xtask-check-").tempdir()?;
-        let image = crate::config::expand_image(crate::config::DEFAULT_CHECK_IMAGE, runtime, arch);
-        let image = std::env::var("XTASK_CHECK_IMAGE").unwrap_or(image);
+        let image = args.check_image.clone().unwrap_or_else(|| crate::config::expand_image(crate::config::DEFAULT_CHECK_IMAGE, runtime, arch));
         let name = zip.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         std::fs::metadata(zip).with_context(|| format!("cannot read {}", zip.display()))?;
         results.push(
@@ -57,7 +59,11 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
             match unit::plan(&ctx, &name) {
                 Ok(units) => {
                     for u in &units {
-                        results.push(run::check_unit(&ctx, u, &args.extras).map_err(|e| (u.label(), e)));
+                        let mut u = u.clone();
+                        if let Some(img) = &args.check_image {
+                            u.layer.check_images.insert((u.runtime, u.arch), img.clone());
+                        }
+                        results.push(run::check_unit(&ctx, &u, &args.extras).map_err(|e| (u.label(), e)));
                     }
                 }
                 Err(e) => results.push(Err((name.clone(), e))),
