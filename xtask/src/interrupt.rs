@@ -26,7 +26,7 @@ pub fn install() {
         for p in &pending.paths {
             remove(p);
         }
-        eprintln!("error: interrupted; removed the unfinished build, nothing was written to dist/");
+        eprintln!("error: interrupted; unfinished files and build containers were removed");
         std::process::exit(130);
     });
 }

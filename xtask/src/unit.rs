@@ -28,6 +28,8 @@ pub struct Context {
     pub repo: Repo,
     pub config: RepoConfig,
     pub image_override: Option<String>,
+    /// `--check-image`: the image the import check runs in, for every unit.
+    pub check_image_override: Option<String>,
     docker: OnceCell<std::result::Result<Docker, String>>,
     warned: std::cell::RefCell<Vec<String>>,
 }
@@ -35,7 +37,7 @@ pub struct Context {
 impl Context {
     pub fn new(repo: Repo, image_override: Option<String>) -> Result<Context> {
         let config = RepoConfig::load(&repo)?;
-        Ok(Context { repo, config, image_override, docker: OnceCell::new(), warned: Default::default() })
+        Ok(Context { repo, config, image_override, check_image_override: None, docker: OnceCell::new(), warned: Default::default() })
     }
 
     /// The docker connection when there is one (checks fall back to the host without it).

@@ -508,3 +508,21 @@ fn pump(mut from: TcpStream, mut to: TcpStream, st: Arc<ProxyState>, request: bo
     }
     let _ = to.shutdown(Shutdown::Write);
 }
+
+#[test]
+fn a_unit_that_fails_its_checks_is_refused_and_no_check_overrides() {
+    let env = require_emulator!("a_unit_that_fails_its_checks_is_refused_and_no_check_overrides");
+    // pandas without its numpy layer: the closure and the import check both fail.
+    let r = repo(&env, &[("pd", "pandas==2.3.3\npython-dateutil==2.9.0.post0\npytz==2025.2\ntzdata==2025.2\nsix==1.17.0\n"), ("six", "six==1.16.0\n")]);
+    r.f.run(&["bootstrap"]).ok();
+    let run = r.f.run(&["publish-all", "--json"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let rows = run.json();
+    assert_eq!(statuses(&rows), [("pd".into(), "failed".into()), ("six".into(), "published".into())]);
+    let err = s(row(&rows, "pd"), "error");
+    assert!(err.contains("refused") && err.contains("numpy") && err.contains("--no-check"), "{err}");
+    assert!(r.emulator().layers_named(&format!("{}-pd-", r.prefix)).is_empty(), "a failing unit was published");
+
+    let forced = r.f.run(&["publish", "pd", "--no-check", "--json"]).ok();
+    assert_eq!(statuses(&forced.json()), [("pd".into(), "published".into())]);
+}

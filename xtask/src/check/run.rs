@@ -47,7 +47,7 @@ pub fn check_unit(ctx: &Context, unit: &Unit, extras: &[String]) -> Result<UnitC
         }
     }
     let docker = ctx.docker_if_available();
-    let image = unit.layer.check_images[&(unit.runtime, unit.arch)].clone();
+    let image = ctx.check_image_override.clone().unwrap_or_else(|| unit.layer.check_images[&(unit.runtime, unit.arch)].clone());
     let mut result = check_zips(scratch.path(), &unit.layer.name, &own_zip, &required, unit.runtime, unit.arch, extras, &image, docker)?;
     for f in &mut result.findings {
         if f.check == "closure" {

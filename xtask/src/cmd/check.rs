@@ -41,7 +41,8 @@ pub struct Args {
 }
 
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
-    let ctx = Context::new(repo, args.image.clone())?;
+    let mut ctx = Context::new(repo, args.image.clone())?;
+    ctx.check_image_override = args.check_image.clone();
     let mut results: Vec<std::result::Result<UnitCheck, (String, anyhow::Error)>> = Vec::new();
     if let Some(zip) = &args.zip {
         let runtime = Runtime::parse(args.runtime.as_deref().unwrap_or_default())?;
@@ -59,11 +60,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
             match unit::plan(&ctx, &name) {
                 Ok(units) => {
                     for u in &units {
-                        let mut u = u.clone();
-                        if let Some(img) = &args.check_image {
-                            u.layer.check_images.insert((u.runtime, u.arch), img.clone());
-                        }
-                        results.push(run::check_unit(&ctx, &u, &args.extras).map_err(|e| (u.label(), e)));
+                        results.push(run::check_unit(&ctx, u, &args.extras).map_err(|e| (u.label(), e)));
                     }
                 }
                 Err(e) => results.push(Err((name.clone(), e))),

@@ -25,6 +25,12 @@ pub struct Opts {
     /// Use this build image for this run instead of the configured one
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
+    /// Publish without running `cargo xtask check` first
+    #[arg(long)]
+    pub no_check: bool,
+    /// Import layers in this image instead of the configured `check_image`
+    #[arg(long, value_name = "IMAGE")]
+    pub check_image: Option<String>,
     /// Print one JSON object per unit and region on stdout
     #[arg(long)]
     pub json: bool,
@@ -56,9 +62,10 @@ pub fn run_all(repo: Repo, args: &AllArgs) -> Result<bool> {
 }
 
 fn publish_layers(repo: Repo, names: &[String], all: bool, o: &Opts) -> Result<bool> {
-    let ctx = Context::new(repo, o.image.clone())?;
+    let mut ctx = Context::new(repo, o.image.clone())?;
+    ctx.check_image_override = o.check_image.clone();
     let names = unit::select_layers(&ctx.repo, names, all)?;
-    let opts = Options { profile: o.profile.clone(), dry_run: o.dry_run, yes: o.yes, jobs: usize::from(o.jobs) };
+    let opts = Options { profile: o.profile.clone(), dry_run: o.dry_run, yes: o.yes, jobs: usize::from(o.jobs), check: !o.no_check };
     let rows = publish::publish(&ctx, &names, &opts)?;
     if o.json {
         for r in &rows {

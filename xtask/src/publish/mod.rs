@@ -39,6 +39,8 @@ pub struct Options {
     pub dry_run: bool,
     pub yes: bool,
     pub jobs: usize,
+    /// Run `cargo xtask check` on every unit before it is published.
+    pub check: bool,
 }
 
 /// The result of one unit in one region.
@@ -214,15 +216,44 @@ fn detect(session: &Session, targets: &[Target], jobs: usize) -> Vec<Result<Opti
 }
 
 /// Builds (or reuses from dist/) every unit that some region needs; one at a time.
-fn build_needed(ctx: &Context, units: &[Unit], targets: &[Target], detected: &[Result<Option<Newest>, String>]) -> Vec<Option<Result<Build, String>>> {
+fn build_needed(
+    ctx: &Context,
+    units: &[Unit],
+    targets: &[Target],
+    detected: &[Result<Option<Newest>, String>],
+    check: bool,
+) -> Vec<Option<Result<Build, String>>> {
     let mut builds: Vec<Option<Result<Build, String>>> = vec![None; units.len()];
     for (t, d) in targets.iter().zip(detected) {
         let needed = matches!(d, Ok(n) if !n.as_ref().is_some_and(|n| n.has_fingerprint(&units[t.unit].fingerprint)));
         if needed && builds[t.unit].is_none() {
-            builds[t.unit] = Some(job::build(ctx, &units[t.unit]).map_err(|e| format!("{e:#}")));
+            let built = job::build(ctx, &units[t.unit]).map_err(|e| format!("{e:#}"));
+            let checked = match built {
+                Ok(b) if check => checked(ctx, &units[t.unit]).map(|()| b),
+                other => other,
+            };
+            builds[t.unit] = Some(checked);
         }
     }
     builds
+}
+
+/// Runs every check on a unit about to be published; a failing unit is refused.
+fn checked(ctx: &Context, u: &Unit) -> Result<(), String> {
+    let c = crate::check::run::check_unit(ctx, u, &[]).map_err(|e| format!("check could not run: {e:#}"))?;
+    crate::cmd::check::print(&c);
+    if c.passed() {
+        return Ok(());
+    }
+    let first = &c.findings[0];
+    Err(format!(
+        "refused: `cargo xtask check {}` found {} problem(s), first: {}: {}: {} (fix them, or pass --no-check)",
+        u.layer.name,
+        c.findings.len(),
+        first.check,
+        first.subject,
+        first.message
+    ))
 }
 
 /// Who the unit's versions are shared with under this profile.
@@ -265,7 +296,7 @@ pub fn publish(ctx: &Context, names: &[String], opts: &Options) -> Result<Vec<Ro
     session.preflight()?;
     let recorder = Arc::new(Recorder::open(&ctx.repo.published_dir(), &opts.profile)?);
     let detected = detect(&session, &targets, opts.jobs);
-    let builds = build_needed(ctx, &units, &targets, &detected);
+    let builds = build_needed(ctx, &units, &targets, &detected, opts.check);
     let shared = Arc::new(job::Shared::new(&session, opts.dry_run, recorder));
     let mut jobs = Vec::new();
     for (t, d) in targets.into_iter().zip(detected) {
