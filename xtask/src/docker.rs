@@ -44,6 +44,8 @@ pub struct RunSpec<'a> {
     pub entrypoint: &'a str,
     pub args: Vec<String>,
     pub pip_cache: &'a Path,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
     /// What the run is for, used in messages.
     pub what: String,
 }
@@ -129,6 +131,10 @@ impl Docker {
             "-v".into(),
             format!("{}:/pip-cache", spec.pip_cache.display()),
         ];
+        for (k, v) in &spec.env {
+            args.push("-e".into());
+            args.push(format!("{k}={v}"));
+        }
         for (host, inside, ro) in &spec.mounts {
             args.push("-v".into());
             args.push(format!("{}:{inside}{}", host.display(), if *ro { ":ro" } else { "" }));

@@ -36,7 +36,7 @@ pub fn pip_cache_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// A new, empty `<work_root>/<unit>-<pid>/python`, made by this process so it and every
+/// A new, empty `<work_root>/<unit>-<pid>/python` (and `tmp/` beside it for pip), made by this process so it and every
 /// file pip writes in it belong to the user; removed on drop unless kept.
 fn work_dir(input: &BuildInput<'_>, work_root: &Path) -> Result<TempPath> {
     let work = TempPath::new(work_root.join(format!(
@@ -49,8 +49,10 @@ fn work_dir(input: &BuildInput<'_>, work_root: &Path) -> Result<TempPath> {
     if work.path().exists() {
         std::fs::remove_dir_all(work.path())?;
     }
-    std::fs::create_dir_all(work.path().join("python"))
-        .with_context(|| format!("cannot create {}: is dist/ writable?", work.path().display()))?;
+    for dir in ["python", "tmp"] {
+        std::fs::create_dir_all(work.path().join(dir))
+            .with_context(|| format!("cannot create {}: is dist/ writable?", work.path().display()))?;
+    }
     Ok(work)
 }
 

@@ -75,6 +75,7 @@ pub fn install(input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Re
     let spinner = crate::progress::spinner(what.clone());
     let out = cmd!(sh, "{python} -m pip {args...}")
         .env("PIP_CACHE_DIR", pip_cache)
+        .env("TMPDIR", work.path().join("tmp"))
         .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
         .env("PIP_NO_INPUT", "1")
         .quiet()
