@@ -36,6 +36,7 @@ need_pkg dockerd docker.io
 need_pkg debootstrap debootstrap
 need_pkg zip zip
 need_pkg unzip unzip
+need_pkg curl curl
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd (log: $CACHE/dockerd.log)"
   nohup dockerd >"$CACHE/dockerd.log" 2>&1 &
