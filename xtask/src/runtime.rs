@@ -131,7 +131,8 @@ pub fn today() -> String {
     civil_from_days(secs.div_euclid(86_400))
 }
 
-fn civil_from_days(z: i64) -> String {
+/// `YYYY-MM-DD` of a day number since 1970-01-01 (Howard Hinnant's algorithm).
+pub fn civil_from_days(z: i64) -> String {
     let z = z + 719468;
     let era = if z >= 0 { z } else { z - 146096 } / 146097;
     let doe = z - era * 146097;
