@@ -3,6 +3,10 @@
 //!
 //! Every key is known: an unknown or mistyped key is an error naming the key, the file and
 //! the line, so a typo never silently falls back to a default.
+//!
+//! `layers.toml` also declares stacks (`[stacks.NAME]`: the layers one function attaches,
+//! resolved into [`StackConfig`]), and a `layer.toml` may declare a merged layer
+//! (`merge = [...]`: one layer made of other layers' built zips, see `stack/merge.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -107,6 +111,37 @@ struct RepoFile {
     images: BTreeMap<String, String>,
     #[serde(default)]
     profiles: BTreeMap<String, Profile>,
+    #[serde(default)]
+    stacks: BTreeMap<String, StackFile>,
+}
+
+/// One `[stacks.NAME]` table in `layers.toml`: what one function attaches.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StackFile {
+    layers: Vec<String>,
+    runtime: String,
+    arch: Option<String>,
+    function_bytes: Option<u64>,
+}
+
+/// The size a stack leaves for the function's own code when `function_bytes` is not set.
+pub const DEFAULT_FUNCTION_BYTES: u64 = 5 * 1024 * 1024;
+
+/// A stack: the layers one function attaches, in order, for one runtime and architecture,
+/// and the unzipped size the function's own code needs.
+#[derive(Debug, Clone, Serialize)]
+pub struct StackConfig {
+    pub name: String,
+    pub layers: Vec<String>,
+    #[serde(serialize_with = "ser_runtime")]
+    pub runtime: Runtime,
+    pub arch: Arch,
+    pub function_bytes: u64,
+}
+
+fn ser_runtime<S: serde::Serializer>(r: &Runtime, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(r.id)
 }
 
 /// `layers/<name>/layer.toml`.
@@ -130,6 +165,7 @@ struct LayerFile {
     #[serde(default)]
     share_with_accounts: Vec<String>,
     share_with_organization: Option<String>,
+    merge: Option<Vec<String>>,
 }
 
 /// The repo's settings, read once.
@@ -138,6 +174,7 @@ pub struct RepoConfig {
     defaults: Defaults,
     images: BTreeMap<String, String>,
     pub profiles: BTreeMap<String, Profile>,
+    pub stacks: BTreeMap<String, StackConfig>,
 }
 
 /// One layer's settings with every default applied.
@@ -169,6 +206,10 @@ pub struct LayerConfig {
     /// The image the import check runs in, per target, already resolved.
     #[serde(skip)]
     pub check_images: BTreeMap<(Runtime, Arch), String>,
+    /// For a merged layer, the layers whose built zips it is made of, in order (a later one
+    /// wins a path both ship); empty for a layer built from its requirements.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub merge: Vec<String>,
 }
 
 impl LayerConfig {
@@ -205,7 +246,11 @@ impl RepoConfig {
     pub fn load(repo: &Repo) -> Result<RepoConfig> {
         let path = repo.root.join("layers.toml");
         let file: RepoFile = if path.exists() { parse_toml(&path, "layers.toml")? } else { RepoFile::default() };
-        let cfg = RepoConfig { defaults: file.defaults, images: file.images, profiles: file.profiles };
+        let mut stacks = BTreeMap::new();
+        for (name, s) in file.stacks {
+            stacks.insert(name.clone(), resolve_stack(&name, s)?);
+        }
+        let cfg = RepoConfig { defaults: file.defaults, images: file.images, profiles: file.profiles, stacks };
         // Validate the defaults once, so a bad default is reported against layers.toml.
         parse_runtimes(cfg.defaults.runtimes.as_deref(), "layers.toml")?;
         parse_archs(cfg.defaults.architectures.as_deref(), "layers.toml")?;
@@ -225,6 +270,9 @@ impl RepoConfig {
         let toml_path = dir.join("layer.toml");
         let display = format!("layers/{name}/layer.toml");
         let file: LayerFile = if toml_path.exists() { parse_toml(&toml_path, &display)? } else { LayerFile::default() };
+        if file.merge.is_some() {
+            return self.merged_layer(repo, name, dir, file, &display);
+        }
         let d = &self.defaults;
         let (runtimes, rsrc) = match &file.runtimes {
             Some(r) => (parse_runtimes(Some(r), &display)?, display.as_str()),
@@ -284,6 +332,106 @@ impl RepoConfig {
             share_with_organization: file.share_with_organization,
             requires: file.requires,
             check_images,
+            merge: Vec::new(),
+        })
+    }
+
+    /// A merged layer (`merge = [...]` in its layer.toml): its files come from its members'
+    /// built zips, so it has no builder, image or slimming of its own. Its "image" per
+    /// target names every member's fingerprint, so its own fingerprint (which hashes the
+    /// image) changes whenever a member's does; see `stack/merge.rs`.
+    fn merged_layer(&self, repo: &Repo, name: &str, dir: PathBuf, file: LayerFile, display: &str) -> Result<LayerConfig> {
+        let members = file.merge.unwrap_or_default();
+        if members.is_empty() {
+            bail!("invalid config in {display}: `merge` is empty; list the layers to merge, e.g. [\"numpy\", \"pandas\"]");
+        }
+        for (i, m) in members.iter().enumerate() {
+            crate::repo::validate_layer_name(m).with_context(|| format!("invalid config in {display}: `merge`"))?;
+            if m == name {
+                bail!("invalid config in {display}: a merged layer cannot merge itself");
+            }
+            if members[..i].contains(m) {
+                bail!("invalid config in {display}: `merge` lists layer {m} twice");
+            }
+        }
+        for (key, set) in [("builder", file.builder.is_some()), ("image", file.image.is_some())] {
+            if set {
+                bail!("invalid config in {display}: a merged layer is made of its members' zips and has no `{key}`: set it on the members");
+            }
+        }
+        if file.slim == Some(SlimLevel::Aggressive) {
+            bail!("invalid config in {display}: a merged layer cannot be slimmed `aggressive` (its members' zips are used as built): set it on the members");
+        }
+        if !dir.join("requirements.txt").is_file() {
+            bail!("merged layer {name} has no requirements.txt: recreate it with `cargo xtask stack STACK --merge {name}` (it lists the members' requirements)");
+        }
+        let d = &self.defaults;
+        let runtimes = match &file.runtimes {
+            Some(r) => parse_runtimes(Some(r), display)?,
+            None => parse_runtimes(d.runtimes.as_deref(), "layers.toml")?,
+        };
+        let architectures = match &file.architectures {
+            Some(a) => parse_archs(Some(a), display)?,
+            None => parse_archs(d.architectures.as_deref(), "layers.toml")?,
+        };
+        let mut member_configs = Vec::new();
+        for m in &members {
+            let c = self.layer(repo, m).with_context(|| format!("merged layer {name} (layers/{name}/layer.toml)"))?;
+            if !c.merge.is_empty() {
+                bail!("invalid config in {display}: layer {m} is itself a merged layer; merge its members instead");
+            }
+            member_configs.push(c);
+        }
+        // Run-time needs of the members that the merge does not contain itself.
+        let mut requires: Vec<String> = Vec::new();
+        for r in member_configs.iter().flat_map(|c| c.requires.iter()) {
+            if !members.contains(r) && !requires.contains(r) && r != name {
+                requires.push(r.clone());
+            }
+        }
+        let mut images = BTreeMap::new();
+        let mut check_images = BTreeMap::new();
+        for r in &runtimes {
+            for a in &architectures {
+                let image = crate::stack::merge::merged_image(name, &member_configs, *r, *a)?;
+                images.insert((*r, *a), image);
+                let template = file.check_image.as_deref().or(d.check_image.as_deref()).unwrap_or(DEFAULT_CHECK_IMAGE);
+                check_images.insert((*r, *a), expand_image(template, *r, *a));
+            }
+        }
+        for pat in &file.exclude {
+            globset::Glob::new(pat).with_context(|| format!("invalid config for layer {name}: bad exclude pattern `{pat}`"))?;
+        }
+        Ok(LayerConfig {
+            name: name.to_string(),
+            dir,
+            description: file.description,
+            license: file.license.or_else(|| d.license.clone()).filter(|l| !l.is_empty()),
+            runtimes,
+            architectures,
+            // The unit pipeline knows two builders; a merged layer is planned as a docker
+            // one (its image is the member list) and `build::install` unpacks the members.
+            builder: Builder::Docker,
+            images,
+            slim: file.slim.unwrap_or(SlimLevel::None),
+            exclude: file.exclude,
+            public: file.public,
+            share_with_accounts: file.share_with_accounts,
+            share_with_organization: file.share_with_organization,
+            requires,
+            check_images,
+            merge: members,
+        })
+    }
+
+    /// The stack called `name`, or an error listing the ones that exist.
+    pub fn stack(&self, name: &str) -> Result<&StackConfig> {
+        self.stacks.get(name).with_context(|| {
+            let known: Vec<&str> = self.stacks.keys().map(String::as_str).collect();
+            format!(
+                "unknown stack `{name}`: layers.toml defines {}; declare it as [stacks.{name}]",
+                if known.is_empty() { "none".into() } else { known.join(", ") }
+            )
         })
     }
 
@@ -294,6 +442,35 @@ impl RepoConfig {
             format!("unknown profile `{name}`: layers.toml defines {}", if known.is_empty() { "none".into() } else { known.join(", ") })
         })
     }
+}
+
+/// Checks one `[stacks.NAME]` table and applies its defaults.
+fn resolve_stack(name: &str, s: StackFile) -> Result<StackConfig> {
+    let at = format!("invalid config in layers.toml: [stacks.{name}]");
+    if crate::repo::validate_layer_name(name).is_err() {
+        bail!("invalid config in layers.toml: stack name `{name}`: use 1 to 64 letters, digits, `-` or `_`, starting with a letter or digit");
+    }
+    if s.layers.is_empty() {
+        bail!("{at}: `layers` is empty; list the layers the function attaches, in order, e.g. [\"numpy\", \"pandas\"]");
+    }
+    for (i, l) in s.layers.iter().enumerate() {
+        crate::repo::validate_layer_name(l).with_context(|| format!("{at}: `layers`"))?;
+        if s.layers[..i].contains(l) {
+            bail!("{at}: `layers` lists {l} twice");
+        }
+    }
+    let runtime = Runtime::parse(&s.runtime).with_context(|| format!("{at}: `runtime`"))?;
+    let arch = match &s.arch {
+        Some(a) => Arch::parse(a).with_context(|| format!("{at}: `arch`"))?,
+        None => Arch::X86_64,
+    };
+    Ok(StackConfig {
+        name: name.to_string(),
+        layers: s.layers,
+        runtime,
+        arch,
+        function_bytes: s.function_bytes.unwrap_or(DEFAULT_FUNCTION_BYTES),
+    })
 }
 
 fn parse_runtimes(list: Option<&[String]>, file: &str) -> Result<Vec<Runtime>> {
@@ -387,6 +564,70 @@ mod tests {
         let (_d, repo) = repo_with(&[("layers.toml", "[defaults]\nruntimes = [\"python2.7\"]\n")]);
         let err = format!("{:#}", RepoConfig::load(&repo).unwrap_err());
         assert!(err.contains("layers.toml") && err.contains("python2.7") && err.contains("python3.12"), "{err}");
+    }
+
+    #[test]
+    fn stacks_resolve_with_defaults_and_bad_ones_are_one_line_errors() {
+        let (_d, repo) = repo_with(&[(
+            "layers.toml",
+            "[stacks.analytics]\nlayers = [\"numpy\", \"pandas\"]\nruntime = \"python3.13\"\n\n[stacks.small]\nlayers = [\"six\"]\nruntime = \"python3.12\"\narch = \"arm64\"\nfunction_bytes = 1000\n",
+        )]);
+        let cfg = RepoConfig::load(&repo).unwrap();
+        let a = cfg.stack("analytics").unwrap();
+        assert_eq!(a.layers, ["numpy", "pandas"]);
+        assert_eq!((a.runtime.id, a.arch, a.function_bytes), ("python3.13", Arch::X86_64, 5 * 1024 * 1024));
+        let s = cfg.stack("small").unwrap();
+        assert_eq!((s.runtime.id, s.arch, s.function_bytes), ("python3.12", Arch::Arm64, 1000));
+        let err = cfg.stack("big").unwrap_err().to_string();
+        assert!(err.contains("unknown stack `big`") && err.contains("analytics, small"), "{err}");
+
+        for (text, needles) in [
+            ("[stacks.x]\nlayers = [\"a\"]\nruntime = \"python3.13\"\nfunction_mb = 3\n", &["layers.toml:4", "function_mb"][..]),
+            ("[stacks.x]\nlayers = [\"a\"]\n", &["layers.toml", "runtime"]),
+            ("[stacks.x]\nlayers = [\"a\"]\nruntime = \"python2.7\"\n", &["layers.toml", "[stacks.x]", "python2.7", "python3.13"]),
+            ("[stacks.x]\nlayers = [\"a\"]\nruntime = \"python3.13\"\narch = \"amd64\"\n", &["[stacks.x]", "amd64", "arm64"]),
+            ("[stacks.x]\nlayers = []\nruntime = \"python3.13\"\n", &["[stacks.x]", "`layers` is empty"]),
+            ("[stacks.x]\nlayers = [\"a\", \"a\"]\nruntime = \"python3.13\"\n", &["[stacks.x]", "a twice"]),
+            ("[stacks.x]\nlayers = [\"../a\"]\nruntime = \"python3.13\"\n", &["[stacks.x]", "../a"]),
+            ("[stacks.\"a b\"]\nlayers = [\"a\"]\nruntime = \"python3.13\"\n", &["stack name `a b`"]),
+        ] {
+            let (_d, repo) = repo_with(&[("layers.toml", text)]);
+            let err = format!("{:#}", RepoConfig::load(&repo).unwrap_err());
+            assert!(!err.contains('\n'), "{err}");
+            for n in needles {
+                assert!(err.contains(n), "`{n}` not in: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn merged_layer_takes_members_fingerprints_and_refuses_a_builder() {
+        let (d, repo) = repo_with(&[
+            ("layers.toml", "[defaults]\nruntimes = [\"python3.13\"]\nslim = \"aggressive\"\n"),
+            ("layers/a/requirements.txt", "six==1.16.0\n"),
+            ("layers/b/requirements.txt", "idna==3.10\n"),
+            ("layers/b/layer.toml", "requires = [\"a\", \"c\"]\n"),
+            ("layers/m/requirements.txt", "six==1.16.0\nidna==3.10\n"),
+            ("layers/m/layer.toml", "merge = [\"a\", \"b\"]\n"),
+        ]);
+        let cfg = RepoConfig::load(&repo).unwrap();
+        let m = cfg.layer(&repo, "m").unwrap();
+        assert_eq!(m.merge, ["a", "b"]);
+        assert_eq!(m.requires, ["c"]);
+        assert_eq!(m.slim, SlimLevel::None, "a merged layer is not slimmed again by default");
+        let py = Runtime::parse("python3.13").unwrap();
+        let image = m.images[&(py, Arch::X86_64)].clone();
+        assert!(image.starts_with("merge of a@") && image.contains(", b@"), "{image}");
+        // A member's change changes the merged layer's image, hence its fingerprint.
+        std::fs::write(d.path().join("layers/a/requirements.txt"), "six==1.17.0\n").unwrap();
+        assert_ne!(cfg.layer(&repo, "m").unwrap().images[&(py, Arch::X86_64)], image);
+
+        std::fs::write(d.path().join("layers/m/layer.toml"), "merge = [\"a\"]\nbuilder = \"pip\"\n").unwrap();
+        let err = format!("{:#}", cfg.layer(&repo, "m").unwrap_err());
+        assert!(err.contains("layers/m/layer.toml") && err.contains("`builder`"), "{err}");
+        std::fs::write(d.path().join("layers/m/layer.toml"), "merge = [\"a\"]\narchitectures = [\"arm64\"]\n").unwrap();
+        let err = format!("{:#}", cfg.layer(&repo, "m").unwrap_err());
+        assert!(err.contains("member a is not built for it") && err.contains("arm64"), "{err}");
     }
 
     #[test]

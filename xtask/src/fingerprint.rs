@@ -75,6 +75,7 @@ mod tests {
             share_with_organization: None,
             requires: vec![],
             check_images: Default::default(),
+            merge: vec![],
         }
     }
 

@@ -18,6 +18,7 @@ mod report;
 mod requirements;
 mod runtime;
 mod slim;
+mod stack;
 mod unit;
 
 use std::path::PathBuf;
@@ -55,6 +56,10 @@ enum Command {
     Check(cmd::check::Args),
     /// Benchmark against the article's pipeline (medians and ratios; see README)
     Bench(cmd::bench::Args),
+    /// Check a stack (the layers one function attaches) and print its LayerVersionArns
+    Stack(cmd::stack::Args),
+    /// Delete old layer versions of a profile, keeping the N newest and every one a manifest names
+    Prune(cmd::prune::Args),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +75,8 @@ fn main() -> ExitCode {
         Command::Bootstrap(a) => cmd::bootstrap::run(repo, a),
         Command::Bench(a) => cmd::bench::run(repo, a),
         Command::Check(a) => cmd::check::run(repo, a),
+        Command::Stack(a) => cmd::stack::run(repo, a),
+        Command::Prune(a) => cmd::prune::run(repo, a),
     });
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
 //! Installs a layer's requirements into a fresh `python/` folder, with one of two
 //! interchangeable builders: `docker` (pip inside the build image, `docker.rs`) or `pip`
-//! (pip on the host, cross-platform wheels only, `pip.rs`).
+//! (pip on the host, cross-platform wheels only, `pip.rs`). A merged layer's `python/` is
+//! filled from its members' zips instead (`stack/merge.rs`).
 
 pub mod docker;
 pub mod pip;
@@ -82,6 +83,12 @@ fn pip_install_args(target: &str, report: &str) -> Vec<String> {
 
 /// Runs the layer's builder; the returned folder holds `python/`.
 pub fn install(docker: Option<&crate::docker::Docker>, input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Result<TempPath> {
+    // A merged layer (`merge = [...]`) is filled from its members' zips instead of by pip.
+    if !input.layer.merge.is_empty() {
+        let work = work_dir(input, work_root)?;
+        crate::stack::merge::unpack(input, &work.path().join("python"))?;
+        return Ok(work);
+    }
     match input.layer.builder {
         Builder::Docker => docker::install(docker.context("the docker builder needs docker")?, input, work_root, pip_cache),
         Builder::Pip => pip::install(input, work_root, pip_cache),

@@ -6,6 +6,8 @@ pub mod check;
 pub mod layer;
 pub mod list;
 pub mod new;
+pub mod prune;
 pub mod publish;
+pub mod stack;
 pub mod status;
 pub mod bootstrap;

@@ -14,6 +14,7 @@ mod job;
 pub mod manifest;
 pub mod naming;
 mod plan;
+pub mod prune;
 mod register;
 pub mod status;
 mod upload;

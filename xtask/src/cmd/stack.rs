@@ -1,0 +1,179 @@
+//! `cargo xtask stack NAME | --all`: checks a stack (`[stacks.NAME]` in layers.toml) and
+//! prints the LayerVersionArns to attach, in order, from the profile's manifest;
+//! `--merge LAYER` builds the stack as one merged layer instead. Checks and progress go to
+//! stderr; only the ARNs, in the requested format, go to stdout.
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::config::StackConfig;
+use crate::limits::mib;
+use crate::publish::manifest::Manifest;
+use crate::repo::Repo;
+use crate::stack::arns::{self, Publication};
+use crate::stack::formats::{self, Format, Source};
+use crate::stack::merge::{self, Folder};
+use crate::stack::{self, Checked, Merged};
+use crate::unit::{self, Context};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The stack, as declared by [stacks.NAME] in layers.toml
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub name: Option<String>,
+    /// Check every stack of layers.toml
+    #[arg(long)]
+    pub all: bool,
+    /// Deploy profile whose manifest (published/PROFILE.json) the ARNs are read from
+    #[arg(long, default_value = "staging", value_name = "PROFILE")]
+    pub profile: String,
+    /// Region to print ARNs for (default: the profile's first region)
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// How the ARNs are printed on stdout
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Build the stack's layers as one merged layer, layers/LAYER (created if missing), for
+    /// a function that needs more than 5 layers; it then publishes like any other layer
+    #[arg(long, value_name = "LAYER", conflicts_with = "all")]
+    pub merge: Option<String>,
+}
+
+/// Where the ARNs are read from.
+struct Target {
+    profile: String,
+    region: String,
+    manifest: Manifest,
+}
+
+/// Returns false when a check failed or a layer is not published (the checks are shown
+/// either way).
+pub fn run(repo: Repo, args: &Args) -> Result<bool> {
+    let ctx = Context::new(repo, None)?;
+    let profile = ctx.config.profile(&args.profile)?;
+    let region = arns::region(&args.profile, profile, args.region.as_deref())?;
+    let manifest = Manifest::load(&Manifest::path(&ctx.repo.published_dir(), &args.profile), &args.profile)?;
+    let target = Target { profile: args.profile.clone(), region, manifest };
+    let source = Source { profile: &target.profile, region: &target.region };
+
+    if let (Some(name), Some(layer)) = (&args.name, &args.merge) {
+        let stack = ctx.config.stack(name)?.clone();
+        return merge_stack(&ctx, &stack, layer, &target, args.format);
+    }
+    let stacks: Vec<StackConfig> = match &args.name {
+        Some(name) => vec![ctx.config.stack(name)?.clone()],
+        None if ctx.config.stacks.is_empty() => bail!("no stacks: declare one as [stacks.NAME] in layers.toml (see docs/stacks.md)"),
+        None => ctx.config.stacks.values().cloned().collect(),
+    };
+    let mut ok = true;
+    let mut complete = Vec::new();
+    for s in &stacks {
+        let checked = match stack::check(&ctx, s, None) {
+            Ok(c) => c,
+            Err(e) if args.all => {
+                eprintln!("error: stack {}: {e:#}", s.name);
+                ok = false;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        print_checks(s, &checked);
+        let layers: Vec<(String, Option<String>)> = s
+            .layers
+            .iter()
+            .map(|l| (l.clone(), checked.members.iter().find(|m| &m.name == l).map(|m| m.unit.fingerprint.clone())))
+            .collect();
+        let attach = print_attach(s, &layers, &target);
+        ok &= !checked.failed() && attach.is_some();
+        if let Some(arns) = attach {
+            complete.push((s.name.clone(), arns));
+        }
+    }
+    let out = match (args.all, complete.as_slice()) {
+        (_, []) => String::new(),
+        (false, [(_, arns)]) => formats::one(args.format, &about(&stacks[0]), &source, arns),
+        _ => formats::many(args.format, &source, &complete),
+    };
+    print!("{out}");
+    Ok(ok)
+}
+
+/// `stack analytics (python3.13 x86_64)`
+fn about(s: &StackConfig) -> String {
+    format!("stack {} ({} {})", s.name, s.runtime, s.arch)
+}
+
+fn print_checks(s: &StackConfig, c: &Checked) {
+    eprintln!("{}: {}", about(s), s.layers.join(", "));
+    for check in &c.checks {
+        eprintln!("  {:<5} {:<8} {}", check.verdict.as_str(), check.check, check.summary);
+        for d in &check.details {
+            eprintln!("                 {d}");
+        }
+    }
+}
+
+/// Prints the version of each layer to attach; returns the ARNs when every layer is
+/// published.
+fn print_attach(s: &StackConfig, layers: &[(String, Option<String>)], t: &Target) -> Option<Vec<String>> {
+    let found = arns::lookup(&t.manifest, layers, s.runtime, s.arch, &t.region);
+    eprintln!("  attach, in this order (profile {}, {}, from published/{}.json):", t.profile, t.region, t.profile);
+    let width = layers.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
+    let mut arns = Vec::new();
+    let mut missing = 0;
+    for (i, (layer, p)) in found.iter().enumerate() {
+        let line = match p {
+            Publication::Published { arn, stale: false, .. } => arn.clone(),
+            Publication::Published { arn, version, stale: true } => format!(
+                "{arn} (version {version} was built from other inputs than layers/{layer} now: `cargo xtask publish {layer} --profile {}` updates it)",
+                t.profile
+            ),
+            Publication::Missing => {
+                missing += 1;
+                format!("NOT PUBLISHED for {} {} in {}: run `cargo xtask publish {layer} --profile {}`", s.runtime, s.arch, t.region, t.profile)
+            }
+        };
+        if let Publication::Published { arn, .. } = p {
+            arns.push(arn.clone());
+        }
+        eprintln!("    {}. {layer:<width$}  {line}", i + 1);
+    }
+    if missing > 0 {
+        eprintln!("  {missing} of {} layer(s) not published in profile {}: no ARNs printed", layers.len(), t.profile);
+        return None;
+    }
+    Some(arns)
+}
+
+/// `--merge LAYER`: writes layers/LAYER as the stack's merged layer, builds it, checks the
+/// stack as that one layer, and prints its ARN when it is published.
+fn merge_stack(ctx: &Context, s: &StackConfig, layer: &str, t: &Target, format: Format) -> Result<bool> {
+    match merge::write_folder(&ctx.repo, s, layer)? {
+        Folder::Created => eprintln!("created    layers/{layer}/ (layer.toml, requirements.txt): commit it, it is a layer like any other"),
+        Folder::Kept => eprintln!("using      layers/{layer}/ (merges {})", s.layers.join(", ")),
+    }
+    let unit = unit::plan(ctx, layer)?.into_iter().find(|u| u.runtime == s.runtime && u.arch == s.arch).with_context(|| {
+        format!("merged layer {layer} is not built for {} {}: add them to `runtimes`/`architectures` in layers/{layer}/layer.toml", s.runtime, s.arch)
+    })?;
+    let outcome = unit::build(ctx, &unit, false).with_context(|| format!("cannot build merged layer {}", unit.label()))?;
+    let r = outcome.report();
+    eprintln!(
+        "{:<10} {}: {} zip, {} unzipped, {} files -> {}",
+        outcome.status(),
+        unit.label(),
+        mib(r.zipped_bytes),
+        mib(r.unzipped_bytes),
+        r.file_count,
+        r.zip
+    );
+    let checked = stack::check(ctx, s, Some(Merged { name: layer, unzipped_bytes: r.unzipped_bytes }))?;
+    print_checks(s, &checked);
+    let source = Source { profile: &t.profile, region: &t.region };
+    match print_attach(s, &[(layer.to_string(), Some(unit.fingerprint.clone()))], t) {
+        Some(arns) => print!("{}", formats::one(format, &format!("{} merged as layer {layer}", about(s)), &source, &arns)),
+        None => eprintln!(
+            "next: `cargo xtask publish {layer} --profile {}`; then this command prints its ARN (or attach it alone: `layers = [\"{layer}\"]` in a stack)",
+            t.profile
+        ),
+    }
+    Ok(!checked.failed())
+}

@@ -1,0 +1,194 @@
+//! `cargo xtask prune`: deletes old versions of this repo's published layers. For every
+//! unit of the repo in every region of a profile, the N newest versions are kept, and so
+//! is every version a manifest in `published/` names (any profile's: profiles may share an
+//! account and layer names); the rest are listed, then deleted, after confirmation on a
+//! profile marked `confirm`.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context as _, Result};
+use serde::Serialize;
+
+use super::aws::Clients;
+use super::manifest::Manifest;
+use super::{bounded, guard, naming, plan_units, Session};
+use crate::unit::Context;
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub profile: String,
+    /// How many of the newest versions of each layer to keep, whatever the manifests say.
+    pub keep: usize,
+    pub dry_run: bool,
+    pub yes: bool,
+}
+
+/// One version of one published layer, and what happens to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub layer: String,
+    pub region: String,
+    pub layer_name: String,
+    pub version: i64,
+    pub arn: String,
+    /// `keep`, `delete` (planned), `deleted` or `failed`.
+    pub action: &'static str,
+    /// Why a version is kept, or why its deletion failed.
+    pub reason: Option<String>,
+}
+
+/// Lists what would be deleted and calls `show` with it (always, before anything is
+/// deleted); unless this is a dry run, then confirms and deletes.
+pub fn prune(ctx: &Context, opts: &Options, show: &dyn Fn(&[Row])) -> Result<Vec<Row>> {
+    let profile = ctx.config.profile(&opts.profile)?.clone();
+    let session = Session::open(ctx, &opts.profile)?;
+    let names = ctx.repo.layer_names()?;
+    let (units, failed) = plan_units(ctx, &names);
+    if !failed.is_empty() {
+        bail!("{} layer(s) cannot be planned (see above), so their published names are unknown: fix them first (nothing was deleted)", failed.len());
+    }
+    session.preflight()?;
+    let protected = protected_arns(&ctx.repo.published_dir())?;
+
+    // Each layer name once per region (a `layer_name` without {py} or {arch} is shared).
+    let mut targets: BTreeMap<(usize, String), String> = BTreeMap::new();
+    for u in &units {
+        let layer_name = naming::layer_name(&session.profile.layer_name, &u.layer.name, u.runtime, u.arch)?;
+        for region in 0..session.clients.len() {
+            targets.entry((region, layer_name.clone())).or_insert_with(|| u.layer.name.clone());
+        }
+    }
+    let targets: Vec<((usize, String), String)> = targets.into_iter().collect();
+    let futures: Vec<_> = targets
+        .iter()
+        .map(|((region, name), _)| {
+            let (c, name) = (session.clients[*region].clone(), name.clone());
+            async move { list_versions(&c, &name).await }
+        })
+        .collect();
+    let listed = session.rt.block_on(bounded(8, futures));
+    let mut rows = Vec::new();
+    for (((region, layer_name), layer), versions) in targets.iter().zip(listed) {
+        let region = &session.clients[*region].target.region;
+        for (version, arn, reason) in decide(&versions?, opts.keep, &protected) {
+            let action = if reason.is_some() { "keep" } else { "delete" };
+            rows.push(Row { layer: layer.clone(), region: region.clone(), layer_name: layer_name.clone(), version, arn, action, reason });
+        }
+    }
+    show(&rows);
+    if opts.dry_run || !rows.iter().any(|r| r.action == "delete") {
+        return Ok(rows);
+    }
+    guard::confirm(&opts.profile, &profile, opts.yes)?;
+    let region_clients: BTreeMap<String, Clients> = session.clients.iter().map(|c| (c.target.region.clone(), c.clone())).collect();
+    let futures: Vec<_> = rows
+        .iter()
+        .cloned()
+        .map(|r| {
+            let c = region_clients[&r.region].clone();
+            async move {
+                if r.action != "delete" {
+                    return r;
+                }
+                match delete(&c, &r.layer_name, r.version).await {
+                    Ok(()) => Row { action: "deleted", ..r },
+                    Err(e) => Row { action: "failed", reason: Some(format!("{e:#}")), ..r },
+                }
+            }
+        })
+        .collect();
+    Ok(session.rt.block_on(bounded(4, futures)))
+}
+
+/// Every layer version ARN named by a manifest in `published/`, with the file naming it.
+fn protected_arns(published: &std::path::Path) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let entries = match std::fs::read_dir(published) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", published.display())),
+    };
+    for e in entries {
+        let path = e.with_context(|| format!("cannot read {}", published.display()))?.path();
+        let (Some(stem), Some("json")) = (path.file_stem().and_then(|s| s.to_str()), path.extension().and_then(|s| s.to_str())) else { continue };
+        // An unreadable manifest is an error: pruning without it could delete what it names.
+        let m = Manifest::load(&path, stem)?;
+        for entry in m.layers {
+            out.entry(entry.layer_version_arn).or_insert_with(|| format!("published/{stem}.json"));
+        }
+    }
+    Ok(out)
+}
+
+/// For the versions of one layer: `(version, arn, why it is kept)`, newest first; `None`
+/// means delete. The `keep` newest are kept, and every version in `protected`.
+fn decide(versions: &[(i64, String)], keep: usize, protected: &BTreeMap<String, String>) -> Vec<(i64, String, Option<String>)> {
+    let mut sorted = versions.to_vec();
+    sorted.sort_by_key(|v| std::cmp::Reverse(v.0));
+    sorted
+        .into_iter()
+        .enumerate()
+        .map(|(i, (version, arn))| {
+            let reason = match protected.get(&arn) {
+                Some(file) => Some(format!("named in {file}")),
+                None if i < keep => Some(format!("one of the {keep} newest")),
+                None => None,
+            };
+            (version, arn, reason)
+        })
+        .collect()
+}
+
+/// Every version of a layer in the clients' region: (number, ARN).
+async fn list_versions(c: &Clients, layer_name: &str) -> Result<Vec<(i64, String)>> {
+    let what = || format!("cannot list the versions of layer {layer_name} in {}", c.target.region);
+    let mut pages = c.lambda.list_layer_versions().layer_name(layer_name).into_paginator().send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(p) => p,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(Vec::new()),
+            Err(e) => return Err(c.target.explain(&what(), e)),
+        };
+        out.extend(page.layer_versions().iter().map(|v| (v.version(), v.layer_version_arn().unwrap_or_default().to_string())));
+    }
+    Ok(out)
+}
+
+async fn delete(c: &Clients, layer_name: &str, version: i64) -> Result<()> {
+    let what = format!("cannot delete version {version} of layer {layer_name} in {}", c.target.region);
+    c.lambda.delete_layer_version().layer_name(layer_name).version_number(version).send().await.map_err(|e| c.target.explain(&what, e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_newest_and_what_a_manifest_names() {
+        let arn = |v: i64| format!("arn:aws:lambda:us-east-1:123456789012:layer:six-py313-x86_64:{v}");
+        let versions: Vec<(i64, String)> = [2, 5, 1, 3, 4].iter().map(|&v| (v, arn(v))).collect();
+        let protected = BTreeMap::from([(arn(2), "published/staging.json".to_string())]);
+        let d = decide(&versions, 2, &protected);
+        let summary: Vec<(i64, bool)> = d.iter().map(|(v, _, r)| (*v, r.is_some())).collect();
+        assert_eq!(summary, [(5, true), (4, true), (3, false), (2, true), (1, false)]);
+        assert_eq!(d[3].2.as_deref(), Some("named in published/staging.json"));
+        assert_eq!(d[0].2.as_deref(), Some("one of the 2 newest"));
+        assert!(decide(&versions, 10, &BTreeMap::new()).iter().all(|(_, _, r)| r.is_some()));
+    }
+
+    #[test]
+    fn every_manifest_protects_its_versions_and_a_broken_one_stops_the_prune() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(protected_arns(&d.path().join("missing")).unwrap().is_empty());
+        std::fs::write(d.path().join("staging.json"), r#"{"profile":"staging","layers":[{"layer":"six","runtime":"python3.13","arch":"x86_64","region":"us-east-1","layer_name":"six-py313-x86_64","version":2,"layer_version_arn":"arn:x:2","code_sha256":"c","fingerprint":"f","published_at":"2025-01-01T00:00:00Z"}]}"#).unwrap();
+        std::fs::write(d.path().join("notes.txt"), "not a manifest").unwrap();
+        let p = protected_arns(d.path()).unwrap();
+        assert_eq!(p.get("arn:x:2").map(String::as_str), Some("published/staging.json"));
+        std::fs::write(d.path().join("production.json"), "{").unwrap();
+        let err = format!("{:#}", protected_arns(d.path()).unwrap_err());
+        assert!(err.contains("production.json"), "{err}");
+    }
+}
