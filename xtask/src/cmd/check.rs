@@ -20,11 +20,11 @@ pub struct Args {
     /// Check any layer zip instead of a layer of this repo (needs --runtime and --arch)
     #[arg(long, value_name = "FILE", conflicts_with = "names", requires_all = ["runtime", "arch"])]
     pub zip: Option<PathBuf>,
-    /// The runtime a --zip is for, e.g. python3.13
-    #[arg(long)]
+    /// The runtime a --zip is for, e.g. python3.13; for layers: only the units of this runtime
+    #[arg(long, value_name = "RUNTIME")]
     pub runtime: Option<String>,
-    /// The architecture a --zip is for: x86_64 or arm64
-    #[arg(long)]
+    /// The architecture a --zip is for: x86_64 or arm64; for layers: only the units of this architecture
+    #[arg(long, value_name = "ARCH")]
     pub arch: Option<String>,
     /// Extras whose requirements count too, e.g. `pandas[performance]` or `performance`
     #[arg(long, value_delimiter = ',')]
@@ -56,15 +56,23 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
                 .map_err(|e| (name.clone(), e)),
         );
     } else {
-        for name in unit::select_layers(&ctx.repo, &args.names, args.all)? {
-            match unit::plan(&ctx, &name) {
+        let filter = unit::UnitFilter::parse(args.runtime.as_deref(), args.arch.as_deref())?;
+        let names = unit::select_layers(&ctx.repo, &args.names, args.all)?;
+        let mut kept = 0;
+        for name in &names {
+            match unit::plan(&ctx, name) {
                 Ok(units) => {
+                    let units = filter.apply(units);
+                    kept += units.len();
                     for u in &units {
                         results.push(run::check_unit(&ctx, u, &args.extras).map_err(|e| (u.label(), e)));
                     }
                 }
                 Err(e) => results.push(Err((name.clone(), e))),
             }
+        }
+        if results.is_empty() {
+            filter.ensure_matched(kept, &names)?;
         }
     }
     let mut ok = true;

@@ -23,16 +23,23 @@ pub struct Args {
     /// Print one JSON object per unit on stdout
     #[arg(long)]
     pub json: bool,
+    /// Only the units of this runtime, e.g. python3.13
+    #[arg(long, value_name = "RUNTIME")]
+    pub runtime: Option<String>,
+    /// Only the units of this architecture: x86_64 or arm64
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
 }
 
 /// Returns whether every unit succeeded.
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
+    let filter = unit::UnitFilter::parse(args.runtime.as_deref(), args.arch.as_deref())?;
     let ctx = Context::new(repo, args.image.clone())?;
     let names = unit::select_layers(&ctx.repo, &args.names, args.all)?;
-    let mut ok = true;
+    let (mut ok, mut kept) = (true, 0);
     for name in &names {
         let units = match unit::plan(&ctx, name) {
-            Ok(u) => u,
+            Ok(u) => filter.apply(u),
             Err(e) => {
                 ok = false;
                 eprintln!("error: {e:#}");
@@ -42,6 +49,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
                 continue;
             }
         };
+        kept += units.len();
         for u in &units {
             match unit::build(&ctx, u, args.force) {
                 Ok(outcome) => {
@@ -64,6 +72,9 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
                 }
             }
         }
+    }
+    if ok {
+        filter.ensure_matched(kept, &names)?;
     }
     Ok(ok)
 }

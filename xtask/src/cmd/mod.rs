@@ -2,6 +2,7 @@
 //! live in the modules at the crate root.
 
 pub mod bench;
+pub mod changed;
 pub mod check;
 pub mod layer;
 pub mod list;

@@ -34,6 +34,12 @@ pub struct Opts {
     /// Print one JSON object per unit and region on stdout
     #[arg(long)]
     pub json: bool,
+    /// Only the units of this runtime, e.g. python3.13
+    #[arg(long, value_name = "RUNTIME")]
+    pub runtime: Option<String>,
+    /// Only the units of this architecture: x86_64 or arm64
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -62,10 +68,11 @@ pub fn run_all(repo: Repo, args: &AllArgs) -> Result<bool> {
 }
 
 fn publish_layers(repo: Repo, names: &[String], all: bool, o: &Opts) -> Result<bool> {
+    let filter = unit::UnitFilter::parse(o.runtime.as_deref(), o.arch.as_deref())?;
     let mut ctx = Context::new(repo, o.image.clone())?;
     ctx.check_image_override = o.check_image.clone();
     let names = unit::select_layers(&ctx.repo, names, all)?;
-    let opts = Options { profile: o.profile.clone(), dry_run: o.dry_run, yes: o.yes, jobs: usize::from(o.jobs), check: !o.no_check };
+    let opts = Options { profile: o.profile.clone(), dry_run: o.dry_run, yes: o.yes, jobs: usize::from(o.jobs), check: !o.no_check, filter };
     let rows = publish::publish(&ctx, &names, &opts)?;
     if o.json {
         for r in &rows {

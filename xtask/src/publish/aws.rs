@@ -5,6 +5,11 @@
 //! that profile only, never from ambient keys), its regions (set explicitly, so
 //! `AWS_REGION` is ignored) and its `endpoint_url` (or none, so `AWS_ENDPOINT_URL` is
 //! ignored too).
+//!
+//! One explicit exception, for CI: `XTASK_AWS_CREDENTIALS=env` takes the credentials from
+//! the environment variables alone (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//! `AWS_SESSION_TOKEN`, as `aws-actions/configure-aws-credentials` sets them after an OIDC
+//! login), whatever `aws_profile` says; regions and endpoint still come from the profile.
 
 use std::fmt::Debug;
 
@@ -17,12 +22,43 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use crate::config::Profile;
 
+/// The variable that switches credentials to the environment (see the module doc).
+pub const CREDENTIALS_VAR: &str = "XTASK_AWS_CREDENTIALS";
+
+/// Where the credentials come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// As the deploy profile says: its `aws_profile`, or the default chain without one.
+    Profile,
+    /// `XTASK_AWS_CREDENTIALS=env`: the `AWS_*` environment variables and nothing else.
+    Environment,
+}
+
+impl CredentialSource {
+    /// From `XTASK_AWS_CREDENTIALS`: unset, empty or `profile`, or `env`.
+    pub fn from_env() -> anyhow::Result<CredentialSource> {
+        CredentialSource::parse(std::env::var(CREDENTIALS_VAR).ok().as_deref())
+    }
+
+    fn parse(value: Option<&str>) -> anyhow::Result<CredentialSource> {
+        match value.map(str::trim) {
+            None | Some("" | "profile") => Ok(CredentialSource::Profile),
+            Some("env") => Ok(CredentialSource::Environment),
+            Some(other) => anyhow::bail!(
+                "invalid {CREDENTIALS_VAR}={other}: use `env` (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY only) or `profile` (the deploy profile's aws_profile, the default)"
+            ),
+        }
+    }
+}
+
 /// Where requests of one region go, for error messages.
 #[derive(Debug, Clone)]
 pub struct Target {
     /// The deploy profile's name in layers.toml.
     pub profile: String,
+    /// The AWS profile credentials come from (none with `XTASK_AWS_CREDENTIALS=env`).
     pub aws_profile: Option<String>,
+    pub source: CredentialSource,
     pub endpoint: Option<String>,
     pub region: String,
 }
@@ -37,8 +73,8 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub async fn new(profile_name: &str, profile: &Profile, region: &str) -> Clients {
-        let sdk = sdk_config(profile, region).await;
+    pub async fn new(profile_name: &str, profile: &Profile, region: &str, source: CredentialSource) -> Clients {
+        let sdk = sdk_config(profile, region, source).await;
         let endpoint = profile.endpoint_url.clone();
         let mut s3 = aws_sdk_s3::config::Builder::from(&sdk);
         s3.set_endpoint_url(endpoint.clone());
@@ -50,7 +86,8 @@ impl Clients {
         Clients {
             target: Target {
                 profile: profile_name.to_string(),
-                aws_profile: profile.aws_profile.clone(),
+                aws_profile: profile.aws_profile.clone().filter(|_| source == CredentialSource::Profile),
+                source,
                 endpoint,
                 region: region.to_string(),
             },
@@ -65,9 +102,13 @@ impl Clients {
 /// profile of the shared config files (SSO and credential_process included) and from
 /// nowhere else. Without it, the default chain runs with the `default` profile (not
 /// `AWS_PROFILE`); against an emulator, keys from the environment or dummy ones are used.
-async fn sdk_config(profile: &Profile, region: &str) -> SdkConfig {
+/// With [`CredentialSource::Environment`], only the environment's keys are used.
+async fn sdk_config(profile: &Profile, region: &str, source: CredentialSource) -> SdkConfig {
     let loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
     let loader = match (&profile.aws_profile, &profile.endpoint_url) {
+        _ if source == CredentialSource::Environment => loader
+            .profile_name("default")
+            .credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new()),
         (Some(p), _) => loader
             .profile_name(p)
             .credentials_provider(ProfileFileCredentialsProvider::builder().profile_name(p).build()),
@@ -83,9 +124,10 @@ async fn sdk_config(profile: &Profile, region: &str) -> SdkConfig {
 impl Target {
     /// Who is calling, for messages: `profile staging (AWS profile layers-staging)`.
     pub fn who(&self) -> String {
-        match &self.aws_profile {
-            Some(p) => format!("profile `{}` (AWS profile `{p}`)", self.profile),
-            None => format!("profile `{}`", self.profile),
+        match (&self.aws_profile, self.source) {
+            (_, CredentialSource::Environment) => format!("profile `{}` (credentials from the environment, {CREDENTIALS_VAR}=env)", self.profile),
+            (Some(p), _) => format!("profile `{}` (AWS profile `{p}`)", self.profile),
+            (None, _) => format!("profile `{}`", self.profile),
         }
     }
 
@@ -99,6 +141,11 @@ impl Target {
 
     /// What to run when credentials are missing or expired.
     fn login_hint(&self) -> String {
+        if self.source == CredentialSource::Environment {
+            return format!(
+                "{CREDENTIALS_VAR}=env takes credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN only: set them (in GitHub Actions with aws-actions/configure-aws-credentials) or unset {CREDENTIALS_VAR}"
+            );
+        }
         match &self.aws_profile {
             Some(p) => format!("run `aws sso login --profile {p}` (or configure the AWS profile `{p}` in ~/.aws/config)"),
             None => format!(
@@ -217,10 +264,10 @@ pub fn one_line(s: &str) -> String {
 }
 
 /// Warnings for ambient settings the deploy profile overrides.
-pub fn ambient_warnings(profile_name: &str, profile: &Profile) -> Vec<String> {
+pub fn ambient_warnings(profile_name: &str, profile: &Profile, source: CredentialSource) -> Vec<String> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let mut out = Vec::new();
-    if let Some(v) = env("AWS_PROFILE") {
+    if let Some(v) = env("AWS_PROFILE").filter(|_| source == CredentialSource::Profile) {
         if profile.aws_profile.as_deref() != Some(v.as_str()) {
             let uses = profile.aws_profile.as_deref().map(|p| format!("AWS profile `{p}`")).unwrap_or("no AWS profile".into());
             out.push(format!("AWS_PROFILE={v} is ignored: deploy profile `{profile_name}` uses {uses}"));
@@ -233,7 +280,7 @@ pub fn ambient_warnings(profile_name: &str, profile: &Profile) -> Vec<String> {
             }
         }
     }
-    if profile.aws_profile.is_some() && env("AWS_ACCESS_KEY_ID").is_some() {
+    if profile.aws_profile.is_some() && source == CredentialSource::Profile && env("AWS_ACCESS_KEY_ID").is_some() {
         out.push(format!("AWS_ACCESS_KEY_ID is ignored: deploy profile `{profile_name}` takes its credentials from its AWS profile"));
     }
     if let Some(v) = env("AWS_ENDPOINT_URL") {
@@ -251,6 +298,15 @@ mod tests {
     #[test]
     fn messages_stay_on_one_line() {
         assert_eq!(one_line("a\n  b\tc "), "a b c");
+    }
+
+    #[test]
+    fn credential_source_is_explicit() {
+        assert_eq!(CredentialSource::parse(None).unwrap(), CredentialSource::Profile);
+        assert_eq!(CredentialSource::parse(Some("")).unwrap(), CredentialSource::Profile);
+        assert_eq!(CredentialSource::parse(Some("env")).unwrap(), CredentialSource::Environment);
+        let err = CredentialSource::parse(Some("1")).unwrap_err().to_string();
+        assert!(err.contains("XTASK_AWS_CREDENTIALS=1") && err.contains("`env`"), "{err}");
     }
 
     #[test]

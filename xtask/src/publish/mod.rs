@@ -42,6 +42,8 @@ pub struct Options {
     pub jobs: usize,
     /// Run `cargo xtask check` on every unit before it is published.
     pub check: bool,
+    /// `--runtime` / `--arch`: only these units.
+    pub filter: unit::UnitFilter,
 }
 
 /// The result of one unit in one region.
@@ -120,14 +122,15 @@ impl Session {
     pub fn open(ctx: &Context, name: &str) -> Result<Session> {
         let profile = ctx.config.profile(name)?.clone();
         naming::check_profile(name, &profile)?;
-        for w in aws::ambient_warnings(name, &profile) {
+        let source = aws::CredentialSource::from_env()?;
+        for w in aws::ambient_warnings(name, &profile, source) {
             ctx.warn_once(w);
         }
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
         let clients = rt.block_on(async {
             let mut out = Vec::new();
             for region in &profile.regions {
-                out.push(Clients::new(name, &profile, region).await);
+                out.push(Clients::new(name, &profile, region, source).await);
             }
             out
         });
@@ -293,6 +296,10 @@ pub fn publish(ctx: &Context, names: &[String], opts: &Options) -> Result<Vec<Ro
     }
     let session = Session::open(ctx, &opts.profile)?;
     let (units, mut rows) = plan_units(ctx, names);
+    let units = opts.filter.apply(units);
+    if rows.is_empty() {
+        opts.filter.ensure_matched(units.len(), names)?;
+    }
     let targets = targets(&session, &units)?;
     session.preflight()?;
     let recorder = Arc::new(Recorder::open(&ctx.repo.published_dir(), &opts.profile)?);

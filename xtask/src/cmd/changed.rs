@@ -1,0 +1,177 @@
+//! `cargo xtask changed`: the units (layer x runtime x architecture) a deploy profile does
+//! not hold yet, by default from its manifest `published/<profile>.json` (offline: no AWS,
+//! no docker), with `--remote` from AWS itself. `--json` prints one line ready for a
+//! GitHub Actions matrix: `{"include":[{"layer":..,"runtime":..,"arch":..}]}`.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::publish::manifest::Manifest;
+use crate::publish::{naming, status};
+use crate::repo::Repo;
+use crate::unit::{self, Context, Unit};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Layers to look at (default: every layer)
+    pub names: Vec<String>,
+    /// Deploy profile from layers.toml whose published layers are compared
+    #[arg(long, default_value = "staging", value_name = "PROFILE")]
+    pub profile: String,
+    /// Ask AWS (the newest version of each layer) instead of reading published/<profile>.json
+    #[arg(long)]
+    pub remote: bool,
+    /// Print one line on stdout: a GitHub Actions matrix `{"include":[...]}`
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One entry of the matrix: exactly what a job needs to name its unit.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct MatrixEntry {
+    pub layer: String,
+    pub runtime: String,
+    pub arch: String,
+}
+
+/// A unit and why it is changed (`None`: unchanged).
+struct Verdict {
+    entry: MatrixEntry,
+    reason: Option<String>,
+}
+
+/// Returns false when some layer could not be planned or looked up (nothing is printed
+/// on stdout then, so a CI step fails instead of running an incomplete matrix).
+pub fn run(repo: Repo, args: &Args) -> Result<bool> {
+    let ctx = Context::new(repo, None)?;
+    let profile = ctx.config.profile(&args.profile)?.clone();
+    naming::check_profile(&args.profile, &profile)?;
+    let names = unit::select_layers(&ctx.repo, &args.names, args.names.is_empty())?;
+    let (verdicts, source) = if args.remote {
+        match remote(&ctx, &args.profile, &names)? {
+            Some(v) => (v, "AWS".to_string()),
+            None => return Ok(false),
+        }
+    } else {
+        let path = Manifest::path(&ctx.repo.published_dir(), &args.profile);
+        let manifest = Manifest::load(&path, &args.profile)?;
+        let mut verdicts = Vec::new();
+        let mut ok = true;
+        for name in &names {
+            match unit::plan(&ctx, name) {
+                Ok(units) => verdicts.extend(units.iter().map(|u| offline(u, &manifest, &profile.regions))),
+                Err(e) => {
+                    ok = false;
+                    eprintln!("error: {e:#}");
+                }
+            }
+        }
+        if !ok {
+            return Ok(false);
+        }
+        (verdicts, ctx.repo.display(&path))
+    };
+    print(&verdicts, &args.profile, &source);
+    if args.json {
+        println!("{}", matrix(&verdicts));
+    }
+    Ok(true)
+}
+
+/// A unit is changed when some region of the profile has no entry for it in the
+/// manifest, or an entry with another fingerprint.
+fn offline(u: &Unit, manifest: &Manifest, regions: &[String]) -> Verdict {
+    let entry = MatrixEntry { layer: u.layer.name.clone(), runtime: u.runtime.id.to_string(), arch: u.arch.as_str().to_string() };
+    let mut missing = Vec::new();
+    let mut differs = Vec::new();
+    for region in regions {
+        match manifest.get(&entry.layer, &entry.runtime, &entry.arch, region) {
+            None => missing.push(region.as_str()),
+            Some(e) if e.fingerprint != u.fingerprint => differs.push(region.as_str()),
+            Some(_) => {}
+        }
+    }
+    let reason = match (missing.is_empty(), differs.is_empty()) {
+        (true, true) => None,
+        _ if missing.len() == regions.len() => Some("new: not in the manifest".to_string()),
+        (true, false) => Some(format!("fingerprint differs in {}", differs.join(", "))),
+        (false, true) => Some(format!("not published in {}", missing.join(", "))),
+        (false, false) => Some(format!("not published in {}; fingerprint differs in {}", missing.join(", "), differs.join(", "))),
+    };
+    Verdict { entry, reason }
+}
+
+/// The same question asked of AWS through `status`; None when a lookup failed (printed).
+fn remote(ctx: &Context, profile: &str, names: &[String]) -> Result<Option<Vec<Verdict>>> {
+    let rows = status::status(ctx, profile, names, 8)?;
+    let mut failed = false;
+    let mut units: BTreeMap<MatrixEntry, Vec<String>> = BTreeMap::new();
+    for r in rows {
+        let (Some(runtime), Some(arch), Some(region)) = (r.runtime, r.arch, r.region) else {
+            failed = true;
+            eprintln!("error: {}: {}", r.layer, r.error.unwrap_or_default());
+            continue;
+        };
+        let reasons = units.entry(MatrixEntry { layer: r.layer.clone(), runtime: runtime.clone(), arch: arch.clone() }).or_default();
+        match r.status {
+            "unchanged" => {}
+            "failed" => {
+                failed = true;
+                eprintln!("error: {} {runtime} {arch} in {region}: {}", r.layer, r.error.unwrap_or_default());
+            }
+            other => reasons.push(format!("{other} in {region}")),
+        }
+    }
+    if failed {
+        return Ok(None);
+    }
+    Ok(Some(
+        units
+            .into_iter()
+            .map(|(entry, reasons)| Verdict { entry, reason: (!reasons.is_empty()).then(|| reasons.join(", ")) })
+            .collect(),
+    ))
+}
+
+/// `{"include":[...]}`, sorted; an empty list when nothing changed.
+fn matrix(verdicts: &[Verdict]) -> String {
+    let mut include: Vec<&MatrixEntry> = verdicts.iter().filter(|v| v.reason.is_some()).map(|v| &v.entry).collect();
+    include.sort();
+    serde_json::json!({ "include": include }).to_string()
+}
+
+fn print(verdicts: &[Verdict], profile: &str, source: &str) {
+    for v in verdicts {
+        let e = &v.entry;
+        match &v.reason {
+            Some(r) => eprintln!("{:<10} {:<20} {:<11} {:<7} {r}", "changed", e.layer, e.runtime, e.arch),
+            None => eprintln!("{:<10} {:<20} {:<11} {:<7}", "unchanged", e.layer, e.runtime, e.arch),
+        }
+    }
+    let changed = verdicts.iter().filter(|v| v.reason.is_some()).count();
+    eprintln!("profile {profile}: {changed} of {} unit(s) changed (compared with {source})", verdicts.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(layer: &str, runtime: &str, changed: bool) -> Verdict {
+        Verdict {
+            entry: MatrixEntry { layer: layer.into(), runtime: runtime.into(), arch: "x86_64".into() },
+            reason: changed.then(|| "new".to_string()),
+        }
+    }
+
+    #[test]
+    fn matrix_is_sorted_and_lists_only_changed_units() {
+        let v = [verdict("pandas", "python3.13", true), verdict("numpy", "python3.13", false), verdict("numpy", "python3.12", true)];
+        assert_eq!(
+            matrix(&v),
+            r#"{"include":[{"arch":"x86_64","layer":"numpy","runtime":"python3.12"},{"arch":"x86_64","layer":"pandas","runtime":"python3.13"}]}"#
+        );
+        assert_eq!(matrix(&[verdict("numpy", "python3.13", false)]), r#"{"include":[]}"#);
+    }
+}
