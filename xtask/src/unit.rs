@@ -141,9 +141,10 @@ pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("dist/ is not writable: cannot create {}; fix its permissions or remove it", ctx.repo.display(dir)))?;
     }
+    // A merged layer is unpacked from its members' zips: it needs no builder at all.
     let docker = match unit.layer.builder {
-        crate::config::Builder::Docker => Some(ctx.docker()?),
-        crate::config::Builder::Pip => None,
+        crate::config::Builder::Docker if unit.layer.merge.is_empty() => Some(ctx.docker()?),
+        _ => None,
     };
     let pip_cache = build::pip_cache_dir()?;
     let input = BuildInput { layer: &unit.layer, runtime: unit.runtime, arch: unit.arch, image: &unit.image };
@@ -198,7 +199,7 @@ pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
         packages,
         fingerprint: unit.fingerprint.clone(),
         slim: slim_report,
-        builder: format!("{:?}", unit.layer.builder).to_lowercase(),
+        builder: if unit.layer.merge.is_empty() { format!("{:?}", unit.layer.builder).to_lowercase() } else { "merge".into() },
         image: unit.image.clone(),
         duration_secs: (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
         notes,

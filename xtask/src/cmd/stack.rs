@@ -32,6 +32,9 @@ pub struct Args {
     /// How the ARNs are printed on stdout
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Only run the checks (as on a pull request, before anything is published)
+    #[arg(long, conflicts_with = "merge")]
+    pub no_arns: bool,
     /// Build the stack's layers as one merged layer, layers/LAYER (created if missing), for
     /// a function that needs more than 5 layers; it then publishes like any other layer
     #[arg(long, value_name = "LAYER", conflicts_with = "all")]
@@ -77,6 +80,10 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
             Err(e) => return Err(e),
         };
         print_checks(s, &checked);
+        if args.no_arns {
+            ok &= !checked.failed();
+            continue;
+        }
         let layers: Vec<(String, Option<String>)> = s
             .layers
             .iter()
