@@ -256,7 +256,9 @@ impl RepoConfig {
         parse_archs(cfg.defaults.architectures.as_deref(), "layers.toml")?;
         for key in cfg.images.keys() {
             let (r, a) = key.rsplit_once('-').with_context(|| {
-                format!("invalid config in layers.toml: [images] key `{key}` must be RUNTIME-ARCH, e.g. python3.12-x86_64")
+                format!(
+                    "invalid config in layers.toml: [images] key `{key}` must be RUNTIME-ARCH, e.g. python3.12-x86_64"
+                )
             })?;
             Runtime::parse(r).with_context(|| format!("invalid config in layers.toml: [images] key `{key}`"))?;
             Arch::parse(a).with_context(|| format!("invalid config in layers.toml: [images] key `{key}`"))?;
@@ -306,7 +308,8 @@ impl RepoConfig {
             check_images.insert((*r, *a), expand_image(template, *r, *a));
         }
         for req in &file.requires {
-            crate::repo::validate_layer_name(req).with_context(|| format!("invalid config in {display}: `requires`"))?;
+            crate::repo::validate_layer_name(req)
+                .with_context(|| format!("invalid config in {display}: `requires`"))?;
             if req == name {
                 bail!("invalid config in {display}: a layer cannot require itself");
             }
@@ -314,7 +317,8 @@ impl RepoConfig {
         let mut exclude = d.exclude.clone();
         exclude.extend(file.exclude.iter().cloned());
         for pat in &exclude {
-            globset::Glob::new(pat).with_context(|| format!("invalid config for layer {name}: bad exclude pattern `{pat}`"))?;
+            globset::Glob::new(pat)
+                .with_context(|| format!("invalid config for layer {name}: bad exclude pattern `{pat}`"))?;
         }
         Ok(LayerConfig {
             name: name.to_string(),
@@ -340,10 +344,19 @@ impl RepoConfig {
     /// built zips, so it has no builder, image or slimming of its own. Its "image" per
     /// target names every member's fingerprint, so its own fingerprint (which hashes the
     /// image) changes whenever a member's does; see `stack/merge.rs`.
-    fn merged_layer(&self, repo: &Repo, name: &str, dir: PathBuf, file: LayerFile, display: &str) -> Result<LayerConfig> {
+    fn merged_layer(
+        &self,
+        repo: &Repo,
+        name: &str,
+        dir: PathBuf,
+        file: LayerFile,
+        display: &str,
+    ) -> Result<LayerConfig> {
         let members = file.merge.unwrap_or_default();
         if members.is_empty() {
-            bail!("invalid config in {display}: `merge` is empty; list the layers to merge, e.g. [\"numpy\", \"pandas\"]");
+            bail!(
+                "invalid config in {display}: `merge` is empty; list the layers to merge, e.g. [\"numpy\", \"pandas\"]"
+            );
         }
         for (i, m) in members.iter().enumerate() {
             crate::repo::validate_layer_name(m).with_context(|| format!("invalid config in {display}: `merge`"))?;
@@ -400,7 +413,8 @@ impl RepoConfig {
             }
         }
         for pat in &file.exclude {
-            globset::Glob::new(pat).with_context(|| format!("invalid config for layer {name}: bad exclude pattern `{pat}`"))?;
+            globset::Glob::new(pat)
+                .with_context(|| format!("invalid config for layer {name}: bad exclude pattern `{pat}`"))?;
         }
         Ok(LayerConfig {
             name: name.to_string(),
@@ -439,7 +453,10 @@ impl RepoConfig {
     pub fn profile(&self, name: &str) -> Result<&Profile> {
         self.profiles.get(name).with_context(|| {
             let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
-            format!("unknown profile `{name}`: layers.toml defines {}", if known.is_empty() { "none".into() } else { known.join(", ") })
+            format!(
+                "unknown profile `{name}`: layers.toml defines {}",
+                if known.is_empty() { "none".into() } else { known.join(", ") }
+            )
         })
     }
 }
@@ -506,10 +523,7 @@ fn parse_archs(list: Option<&[String]>, file: &str) -> Result<Vec<Arch>> {
 /// Fills `{runtime}` (python3.12), `{python}` (3.12) and `{arch}` (x86_64) into an image
 /// reference template.
 pub fn expand_image(template: &str, r: Runtime, a: Arch) -> String {
-    template
-        .replace("{runtime}", r.id)
-        .replace("{python}", &format!("3.{}", r.minor))
-        .replace("{arch}", a.as_str())
+    template.replace("{runtime}", r.id).replace("{python}", &format!("3.{}", r.minor)).replace("{arch}", a.as_str())
 }
 
 #[cfg(test)]
@@ -582,10 +596,19 @@ mod tests {
         assert!(err.contains("unknown stack `big`") && err.contains("analytics, small"), "{err}");
 
         for (text, needles) in [
-            ("[stacks.x]\nlayers = [\"a\"]\nruntime = \"python3.13\"\nfunction_mb = 3\n", &["layers.toml:4", "function_mb"][..]),
+            (
+                "[stacks.x]\nlayers = [\"a\"]\nruntime = \"python3.13\"\nfunction_mb = 3\n",
+                &["layers.toml:4", "function_mb"][..],
+            ),
             ("[stacks.x]\nlayers = [\"a\"]\n", &["layers.toml", "runtime"]),
-            ("[stacks.x]\nlayers = [\"a\"]\nruntime = \"python2.7\"\n", &["layers.toml", "[stacks.x]", "python2.7", "python3.13"]),
-            ("[stacks.x]\nlayers = [\"a\"]\nruntime = \"python3.13\"\narch = \"amd64\"\n", &["[stacks.x]", "amd64", "arm64"]),
+            (
+                "[stacks.x]\nlayers = [\"a\"]\nruntime = \"python2.7\"\n",
+                &["layers.toml", "[stacks.x]", "python2.7", "python3.13"],
+            ),
+            (
+                "[stacks.x]\nlayers = [\"a\"]\nruntime = \"python3.13\"\narch = \"amd64\"\n",
+                &["[stacks.x]", "amd64", "arm64"],
+            ),
             ("[stacks.x]\nlayers = []\nruntime = \"python3.13\"\n", &["[stacks.x]", "`layers` is empty"]),
             ("[stacks.x]\nlayers = [\"a\", \"a\"]\nruntime = \"python3.13\"\n", &["[stacks.x]", "a twice"]),
             ("[stacks.x]\nlayers = [\"../a\"]\nruntime = \"python3.13\"\n", &["[stacks.x]", "../a"]),
@@ -632,10 +655,8 @@ mod tests {
 
     #[test]
     fn unknown_profile_lists_known_ones() {
-        let (_d, repo) = repo_with(&[(
-            "layers.toml",
-            "[profiles.staging]\nregions = [\"eu-west-1\"]\nbucket = \"b\"\n",
-        )]);
+        let (_d, repo) =
+            repo_with(&[("layers.toml", "[profiles.staging]\nregions = [\"eu-west-1\"]\nbucket = \"b\"\n")]);
         let cfg = RepoConfig::load(&repo).unwrap();
         assert_eq!(cfg.profile("staging").unwrap().prefix, "layers");
         let err = cfg.profile("prod").unwrap_err().to_string();

@@ -91,7 +91,8 @@ impl Docker {
         }
         let platform = arch.docker_platform();
         let spinner = crate::progress::spinner(format!("pulling {image}"));
-        let out = cmd!(self.sh, "{program} pull --quiet --platform {platform} {image}").quiet().ignore_status().output()?;
+        let out =
+            cmd!(self.sh, "{program} pull --quiet --platform {platform} {image}").quiet().ignore_status().output()?;
         spinner.finish_and_clear();
         if !out.status.success() {
             let why = last_line(&String::from_utf8_lossy(&out.stderr));
@@ -158,7 +159,15 @@ impl Docker {
 impl Docker {
     /// Runs `python3 -c code arg` in `image` with `opt` mounted read-only at `/opt`, no
     /// network, as the invoking user; returns stdout and stderr together.
-    pub fn run_python(&self, image: &str, arch: Arch, opt: &Path, pythonpath: &str, code: &str, arg: &str) -> Result<String> {
+    pub fn run_python(
+        &self,
+        image: &str,
+        arch: Arch,
+        opt: &Path,
+        pythonpath: &str,
+        code: &str,
+        arg: &str,
+    ) -> Result<String> {
         self.ensure_image_for(image, arch, "check image", "--check-image or `check_image` in layers.toml")?;
         let program = &self.program;
         let platform = arch.docker_platform();

@@ -43,7 +43,8 @@ pub fn compute(layer: &LayerConfig, reqs: &Requirements, runtime: Runtime, arch:
         if !e.file_type().is_file() || rel == Path::new("requirements.txt") || rel == Path::new("layer.toml") {
             continue;
         }
-        let digest = Sha256::digest(std::fs::read(e.path()).with_context(|| format!("cannot read {}", e.path().display()))?);
+        let digest =
+            Sha256::digest(std::fs::read(e.path()).with_context(|| format!("cannot read {}", e.path().display()))?);
         field(&format!("file:{}", rel.display()), &hex(&digest));
     }
     Ok(hex(&h.finalize()))
@@ -86,8 +87,14 @@ mod tests {
         let r = Requirements::parse("a==1\nb==2\n", "l").unwrap();
         let r312 = Runtime::parse("python3.12").unwrap();
         let base = compute(&l, &r, r312, Arch::X86_64, "img").unwrap();
-        assert_eq!(base, compute(&l, &Requirements::parse("b==2\n# c\na==1", "l").unwrap(), r312, Arch::X86_64, "img").unwrap());
-        assert_ne!(base, compute(&l, &Requirements::parse("a==1\nb==3\n", "l").unwrap(), r312, Arch::X86_64, "img").unwrap());
+        assert_eq!(
+            base,
+            compute(&l, &Requirements::parse("b==2\n# c\na==1", "l").unwrap(), r312, Arch::X86_64, "img").unwrap()
+        );
+        assert_ne!(
+            base,
+            compute(&l, &Requirements::parse("a==1\nb==3\n", "l").unwrap(), r312, Arch::X86_64, "img").unwrap()
+        );
         assert_ne!(base, compute(&l, &r, Runtime::parse("python3.13").unwrap(), Arch::X86_64, "img").unwrap());
         assert_ne!(base, compute(&l, &r, r312, Arch::Arm64, "img").unwrap());
         assert_ne!(base, compute(&l, &r, r312, Arch::X86_64, "img2").unwrap());

@@ -55,7 +55,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let di = d.path().join("six-1.16.0.dist-info");
         std::fs::create_dir(&di).unwrap();
-        std::fs::write(di.join("METADATA"), "Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n\nName: not-this\n").unwrap();
+        std::fs::write(di.join("METADATA"), "Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n\nName: not-this\n")
+            .unwrap();
         std::fs::create_dir(d.path().join("broken.dist-info")).unwrap();
         assert_eq!(installed(d.path()).unwrap(), vec![Package { name: "six".into(), version: "1.16.0".into() }]);
     }

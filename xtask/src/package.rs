@@ -107,7 +107,11 @@ fn compress(name: &str, path: &Path, mode: u32) -> Result<PreparedZipFile> {
     let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let p = PreparedZipFile::from_data(name, options(mode), &data)?;
     if p.compressed_size() >= data.len() as u64 {
-        return Ok(PreparedZipFile::from_data(name, options(mode).compression_method(CompressionMethod::Stored).compression_level(None), &data)?);
+        return Ok(PreparedZipFile::from_data(
+            name,
+            options(mode).compression_method(CompressionMethod::Stored).compression_level(None),
+            &data,
+        )?);
     }
     Ok(p)
 }
@@ -144,7 +148,13 @@ fn collect(root: &Path, python: &Path) -> Result<Vec<Entry>> {
 
 /// A link at `rel` (relative to the zip root) must resolve to a path inside `python/`.
 fn check_link_inside(rel: &Path, target: &Path) -> Result<()> {
-    let outside = || anyhow::anyhow!("symlink {} points outside the layer (to {}): remove it or add it to `exclude`", rel.display(), target.display());
+    let outside = || {
+        anyhow::anyhow!(
+            "symlink {} points outside the layer (to {}): remove it or add it to `exclude`",
+            rel.display(),
+            target.display()
+        )
+    };
     if target.is_absolute() {
         return Err(outside());
     }
@@ -169,12 +179,10 @@ fn check_link_inside(rel: &Path, target: &Path) -> Result<()> {
 /// `dest` is either the old file or the complete new one, never a partial one.
 pub fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<()> {
     let dir = dest.parent().context("destination has no folder")?;
-    let tmp = TempPath::new(dir.join(format!(
-        ".{}.tmp-{}",
-        dest.file_name().unwrap().to_string_lossy(),
-        std::process::id()
-    )));
-    let mut f = std::fs::File::create(tmp.path()).with_context(|| format!("cannot write {}: is it writable?", dir.display()))?;
+    let tmp =
+        TempPath::new(dir.join(format!(".{}.tmp-{}", dest.file_name().unwrap().to_string_lossy(), std::process::id())));
+    let mut f = std::fs::File::create(tmp.path())
+        .with_context(|| format!("cannot write {}: is it writable?", dir.display()))?;
     f.write_all(bytes).with_context(|| format!("cannot write {}", tmp.path().display()))?;
     f.sync_all()?;
     drop(f);

@@ -124,10 +124,8 @@ pub fn days_from_civil(date: &str) -> Option<i64> {
 
 /// Today's date in UTC as `YYYY-MM-DD`.
 pub fn today() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     civil_from_days(secs.div_euclid(86_400))
 }
 

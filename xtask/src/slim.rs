@@ -57,11 +57,8 @@ pub const RULE_EXCLUDE: &str = "layer excludes";
 fn rule_for(rel: &Path, is_dir: bool, level: SlimLevel, excludes: &GlobSet) -> Option<&'static str> {
     let name = rel.file_name()?.to_str()?;
     let depth = rel.components().count();
-    let parent_is_dist_info = rel
-        .parent()
-        .and_then(|p| p.file_name())
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.ends_with(".dist-info"));
+    let parent_is_dist_info =
+        rel.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".dist-info"));
     if level != SlimLevel::None {
         if (is_dir && name == "__pycache__") || (!is_dir && (name.ends_with(".pyc") || name.ends_with(".pyo"))) {
             return Some(RULE_BYTECODE);
@@ -120,7 +117,8 @@ pub fn slim(python_dir: &Path, level: SlimLevel, exclude: &[String]) -> Result<S
         let rel = entry.path().strip_prefix(python_dir).unwrap();
         let is_dir = entry.file_type().is_dir();
         let Some(rule) = rule_for(rel, is_dir, level, &excludes) else { continue };
-        let (files, bytes) = if is_dir { tree_size(entry.path())? } else { (1, entry.path().symlink_metadata()?.len()) };
+        let (files, bytes) =
+            if is_dir { tree_size(entry.path())? } else { (1, entry.path().symlink_metadata()?.len()) };
         if is_dir {
             walk.skip_current_dir();
             std::fs::remove_dir_all(entry.path())
@@ -190,10 +188,29 @@ mod tests {
         let d = fixture();
         let r = d.path();
         let rep = slim(r, SlimLevel::Safe, &[]).unwrap();
-        for gone in ["pkg/__pycache__", "pkg/stale.pyc", "pkg/tests", "pkg/sub/tests", "pkg-1.0.dist-info/RECORD", "pkg-1.0.dist-info/INSTALLER", "pkg-1.0.dist-info/REQUESTED", "bin"] {
+        for gone in [
+            "pkg/__pycache__",
+            "pkg/stale.pyc",
+            "pkg/tests",
+            "pkg/sub/tests",
+            "pkg-1.0.dist-info/RECORD",
+            "pkg-1.0.dist-info/INSTALLER",
+            "pkg-1.0.dist-info/REQUESTED",
+            "bin",
+        ] {
             assert!(!exists(r, gone), "{gone} should be removed");
         }
-        for kept in ["pkg/core.py", "pkg/testing.py", "pkg/_lib.pyi", "pkg/include/x.h", "pkg-1.0.dist-info/METADATA", "pkg-1.0.dist-info/top_level.txt", "pkg-1.0.dist-info/entry_points.txt", "pkg-1.0.dist-info/WHEEL", "tests/conftest.py"] {
+        for kept in [
+            "pkg/core.py",
+            "pkg/testing.py",
+            "pkg/_lib.pyi",
+            "pkg/include/x.h",
+            "pkg-1.0.dist-info/METADATA",
+            "pkg-1.0.dist-info/top_level.txt",
+            "pkg-1.0.dist-info/entry_points.txt",
+            "pkg-1.0.dist-info/WHEEL",
+            "tests/conftest.py",
+        ] {
             assert!(exists(r, kept), "{kept} should be kept");
         }
         let get = |rule: &str| rep.removed.iter().find(|x| x.rule == rule).unwrap().clone();

@@ -37,7 +37,14 @@ pub struct Context {
 impl Context {
     pub fn new(repo: Repo, image_override: Option<String>) -> Result<Context> {
         let config = RepoConfig::load(&repo)?;
-        Ok(Context { repo, config, image_override, check_image_override: None, docker: OnceCell::new(), warned: Default::default() })
+        Ok(Context {
+            repo,
+            config,
+            image_override,
+            check_image_override: None,
+            docker: OnceCell::new(),
+            warned: Default::default(),
+        })
     }
 
     /// The docker connection when there is one (checks fall back to the host without it).
@@ -84,7 +91,9 @@ pub fn plan(ctx: &Context, name: &str) -> Result<Vec<Unit>> {
     let layer = ctx.config.layer(&ctx.repo, name)?;
     let reqs = Requirements::read(&layer.dir, name)?;
     for r in &reqs.unpinned {
-        ctx.warn_once(format!("layers/{name}/requirements.txt: `{r}` is not pinned with `==`: its builds are not reproducible"));
+        ctx.warn_once(format!(
+            "layers/{name}/requirements.txt: `{r}` is not pinned with `==`: its builds are not reproducible"
+        ));
     }
     let today = crate::runtime::today();
     let mut units = Vec::new();
@@ -94,7 +103,9 @@ pub fn plan(ctx: &Context, name: &str) -> Result<Vec<Unit>> {
         }
         let image = match layer.builder {
             crate::config::Builder::Pip => format!("pip (host) for {} wheels", crate::build::pip::wheel_arch(arch)),
-            crate::config::Builder::Docker => ctx.image_override.clone().unwrap_or_else(|| layer.images[&(runtime, arch)].clone()),
+            crate::config::Builder::Docker => {
+                ctx.image_override.clone().unwrap_or_else(|| layer.images[&(runtime, arch)].clone())
+            }
         };
         let fingerprint = fingerprint::compute(&layer, &reqs, runtime, arch, &image)?;
         let paths = DistPaths::new(&ctx.repo, name, runtime, arch);
@@ -138,8 +149,9 @@ pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
     let started = Instant::now();
     let work_root = ctx.repo.dist_dir().join(".work");
     for dir in [&unit.paths.dir, &work_root] {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("dist/ is not writable: cannot create {}; fix its permissions or remove it", ctx.repo.display(dir)))?;
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!("dist/ is not writable: cannot create {}; fix its permissions or remove it", ctx.repo.display(dir))
+        })?;
     }
     // A merged layer is unpacked from its members' zips: it needs no builder at all.
     let docker = match unit.layer.builder {
@@ -151,7 +163,12 @@ pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
 
     let mut stages = Vec::new();
     let mut lap = Instant::now();
-    let mut stage = |name: &str| stages.push((name.to_string(), (std::mem::replace(&mut lap, Instant::now()).elapsed().as_secs_f64() * 1000.0).round() / 1000.0));
+    let mut stage = |name: &str| {
+        stages.push((
+            name.to_string(),
+            (std::mem::replace(&mut lap, Instant::now()).elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        ))
+    };
 
     // build
     let work = build::install(docker, &input, &work_root, &pip_cache)?;
@@ -169,7 +186,8 @@ pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
         };
         match stripped {
             Some((files, bytes)) => slim_report.add(slim::RULE_STRIP, files, bytes),
-            None => notes.push(format!("no `strip` for {} in {}: shared libraries were not stripped", unit.arch, unit.image)),
+            None => notes
+                .push(format!("no `strip` for {} in {}: shared libraries were not stripped", unit.arch, unit.image)),
         }
     }
     stage("slim");
@@ -199,7 +217,11 @@ pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
         packages,
         fingerprint: unit.fingerprint.clone(),
         slim: slim_report,
-        builder: if unit.layer.merge.is_empty() { format!("{:?}", unit.layer.builder).to_lowercase() } else { "merge".into() },
+        builder: if unit.layer.merge.is_empty() {
+            format!("{:?}", unit.layer.builder).to_lowercase()
+        } else {
+            "merge".into()
+        },
         image: unit.image.clone(),
         duration_secs: (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
         notes,
@@ -229,7 +251,6 @@ pub fn select_layers(repo: &Repo, names: &[String], all: bool) -> Result<Vec<Str
     }
     Ok(names.to_vec())
 }
-
 
 /// `--runtime` and `--arch`: narrows a run to the units of one runtime and/or one
 /// architecture (one CI matrix job works on exactly one unit).
@@ -280,7 +301,8 @@ impl UnitFilter {
 
 /// Unpacks a zip into `dest` (for checks and benchmarks that look at a built layer).
 pub fn unzip_into(zip: &std::path::Path, dest: &std::path::Path) -> Result<()> {
-    let mut z = zip::ZipArchive::new(std::fs::File::open(zip).with_context(|| format!("cannot open {}", zip.display()))?)?;
+    let mut z =
+        zip::ZipArchive::new(std::fs::File::open(zip).with_context(|| format!("cannot open {}", zip.display()))?)?;
     z.extract(dest).with_context(|| format!("cannot unpack {}", zip.display()))?;
     Ok(())
 }

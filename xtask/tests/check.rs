@@ -13,11 +13,19 @@ const PANDAS: &str = "pandas==2.3.3\npython-dateutil==2.9.0.post0\npytz==2025.2\
 
 fn unit<'a>(run: &'a Run, layer: &str, arch: &str) -> &'a serde_json::Value {
     let all = Box::leak(Box::new(run.json()));
-    all.iter().find(|u| u["layer"] == layer && u["arch"] == arch).unwrap_or_else(|| panic!("no {layer} {arch} in\n{}", run.stdout))
+    all.iter()
+        .find(|u| u["layer"] == layer && u["arch"] == arch)
+        .unwrap_or_else(|| panic!("no {layer} {arch} in\n{}", run.stdout))
 }
 
 fn findings(u: &serde_json::Value, check: &str) -> Vec<String> {
-    u["findings"].as_array().unwrap().iter().filter(|f| f["check"] == check).map(|f| format!("{}: {}", f["subject"].as_str().unwrap(), f["message"].as_str().unwrap())).collect()
+    u["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == check)
+        .map(|f| format!("{}: {}", f["subject"].as_str().unwrap(), f["message"].as_str().unwrap()))
+        .collect()
 }
 
 #[test]
@@ -46,7 +54,16 @@ fn pip_builder_builds_both_architectures_and_the_abi_audit_catches_the_wrong_one
     assert!(unit(&run, "compiled", "x86_64")["import_check"].as_str().unwrap().starts_with("in "), "{}", run.stderr);
 
     // The arm64 zip checked as an x86_64 layer: its extension module is for the other arch.
-    let wrong = f.run(&["check", "--zip", f.path("dist/compiled/compiled-py313-arm64.zip").to_str().unwrap(), "--runtime", "python3.13", "--arch", "x86_64", "--json"]);
+    let wrong = f.run(&[
+        "check",
+        "--zip",
+        f.path("dist/compiled/compiled-py313-arm64.zip").to_str().unwrap(),
+        "--runtime",
+        "python3.13",
+        "--arch",
+        "x86_64",
+        "--json",
+    ]);
     assert_eq!(wrong.code, Some(1), "{}", wrong.stderr);
     let abi = findings(&wrong.json()[0], "abi");
     assert!(abi.iter().any(|m| m.contains(".so") && m.contains("built for arm64")), "{abi:?}");
@@ -65,13 +82,22 @@ fn pip_builder_names_a_package_without_a_wheel_and_suggests_docker() {
 #[test]
 fn docker_and_pip_builders_give_the_same_packages_and_files() {
     let env = require_docker!("builders_agree");
-    let f = Fixture::new(&env, &[("viadocker", "six==1.16.0\nidna==3.10\nmarkupsafe==3.0.2\n"), ("viapip", "six==1.16.0\nidna==3.10\nmarkupsafe==3.0.2\n")]);
+    let f = Fixture::new(
+        &env,
+        &[
+            ("viadocker", "six==1.16.0\nidna==3.10\nmarkupsafe==3.0.2\n"),
+            ("viapip", "six==1.16.0\nidna==3.10\nmarkupsafe==3.0.2\n"),
+        ],
+    );
     f.write("layers/viapip/layer.toml", "builder = \"pip\"\n");
     let run = f.run(&["layer", "--all", "--json"]).ok();
     let out = run.json();
     assert_eq!(out[0]["packages"], out[1]["packages"]);
     let files = |l: &str| -> Vec<String> {
-        zip_names(&f.path(&format!("dist/{l}/{l}-py313-x86_64.zip"))).into_iter().filter(|n| !n.contains(".dist-info/")).collect()
+        zip_names(&f.path(&format!("dist/{l}/{l}-py313-x86_64.zip")))
+            .into_iter()
+            .filter(|n| !n.contains(".dist-info/"))
+            .collect()
     };
     assert_eq!(files("viadocker"), files("viapip"));
 }
@@ -117,11 +143,14 @@ fn a_library_needing_a_newer_glibc_fails_the_audit_for_python311() {
     std::fs::write(tree.path().join("python/vendored/libhelper.so"), &out.stdout).unwrap();
     let zip = f.path("glibc.zip");
     zip_dir(tree.path(), &zip);
-    let run = f.run(&["check", "--zip", zip.to_str().unwrap(), "--runtime", "python3.11", "--arch", "x86_64", "--json"]);
+    let run =
+        f.run(&["check", "--zip", zip.to_str().unwrap(), "--runtime", "python3.11", "--arch", "x86_64", "--json"]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     let abi = findings(&run.json()[0], "abi");
     assert!(
-        abi.iter().any(|m| m.contains("python/vendored/libhelper.so") && m.contains("needs GLIBC_2.") && m.contains("glibc 2.26")),
+        abi.iter().any(|m| m.contains("python/vendored/libhelper.so")
+            && m.contains("needs GLIBC_2.")
+            && m.contains("glibc 2.26")),
         "{abi:?}"
     );
 }

@@ -38,7 +38,8 @@ fn builds_a_real_layer_with_python_at_the_root_and_a_matching_report() {
     assert_eq!(r["packages"][0]["name"], "idna");
     assert_eq!(r["packages"][0]["version"], "3.10");
     // The report in dist/ holds the same fields.
-    let on_disk: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f.path("dist/idna/idna-py313-x86_64.json")).unwrap()).unwrap();
+    let on_disk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f.path("dist/idna/idna-py313-x86_64.json")).unwrap()).unwrap();
     assert_eq!(on_disk["sha256"], r["sha256"]);
     assert_eq!(on_disk["fingerprint"], r["fingerprint"]);
     // Nothing temporary is left behind.
@@ -140,14 +141,25 @@ fn safe_slimming_removes_what_it_claims_and_keeps_imports_and_metadata_working()
     let (safe, none) = (&out[0], &out[1]);
     assert_eq!(safe["layer"], "np");
     let removed: u64 = safe["slim"]["removed"].as_array().unwrap().iter().map(|r| r["bytes"].as_u64().unwrap()).sum();
-    let tests_rule = safe["slim"]["removed"].as_array().unwrap().iter().find(|r| r["rule"].as_str().unwrap().starts_with("test suites")).unwrap();
+    let tests_rule = safe["slim"]["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"].as_str().unwrap().starts_with("test suites"))
+        .unwrap();
     assert!(tests_rule["bytes"].as_u64().unwrap() > 1_000_000, "numpy ships MBs of tests: {tests_rule}");
-    assert_eq!(none["slim"]["removed"].as_array().unwrap().iter().map(|r| r["bytes"].as_u64().unwrap()).sum::<u64>(), 0);
+    assert_eq!(
+        none["slim"]["removed"].as_array().unwrap().iter().map(|r| r["bytes"].as_u64().unwrap()).sum::<u64>(),
+        0
+    );
     // What the report says was removed is exactly the difference between the two trees.
     assert_eq!(none["unzipped_bytes"].as_u64().unwrap() - safe["unzipped_bytes"].as_u64().unwrap(), removed);
 
     let names = zip_names(&f.path("dist/np/np-py313-x86_64.zip"));
-    assert!(!names.iter().any(|n| n.contains("/tests/") || n.ends_with(".pyc") || n.contains("__pycache__")), "tests or caches left");
+    assert!(
+        !names.iter().any(|n| n.contains("/tests/") || n.ends_with(".pyc") || n.contains("__pycache__")),
+        "tests or caches left"
+    );
     assert!(!names.iter().any(|n| n.ends_with(".dist-info/RECORD") || n.ends_with(".dist-info/INSTALLER")));
     assert!(names.iter().any(|n| n.ends_with(".dist-info/METADATA")));
 
@@ -243,7 +255,8 @@ fn write_big_wheel(dir: &Path, name: &str, size: usize) -> String {
     use std::io::Write;
     let file = format!("{name}-1.0-py3-none-any.whl");
     let mut z = zip::ZipWriter::new(std::fs::File::create(dir.join(&file)).unwrap());
-    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored).large_file(true);
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored).large_file(true);
     z.start_file(format!("{name}/__init__.py"), stored).unwrap();
     z.start_file(format!("{name}/blob.bin"), stored).unwrap();
     let mut state: u64 = 0x9E3779B97F4A7C15;
@@ -313,7 +326,10 @@ fn ctrl_c_leaves_no_zip_no_temp_folder_and_no_container() {
     let leftovers: Vec<_> = std::fs::read_dir(f.path("dist/.work")).unwrap().collect();
     assert!(leftovers.is_empty(), "temporary build folders left: {leftovers:?}");
     let ps = Command::new("docker").args(["ps", "-a", "--format", "{{.Names}}"]).output().unwrap();
-    assert!(!String::from_utf8_lossy(&ps.stdout).lines().any(|l| l.starts_with(&name_prefix)), "the build container is still there");
+    assert!(
+        !String::from_utf8_lossy(&ps.stdout).lines().any(|l| l.starts_with(&name_prefix)),
+        "the build container is still there"
+    );
 }
 
 #[test]
@@ -321,7 +337,10 @@ fn new_scaffolds_a_layer_and_list_shows_whether_dist_is_current() {
     let env = require_docker!("new_and_list");
     let f = Fixture::new(&env, &[]);
     f.run(&["new", "mylayer", "six==1.16.0"]).ok();
-    assert_eq!(std::fs::read_to_string(f.path("layers/mylayer/requirements.txt")).unwrap().lines().last(), Some("six==1.16.0"));
+    assert_eq!(
+        std::fs::read_to_string(f.path("layers/mylayer/requirements.txt")).unwrap().lines().last(),
+        Some("six==1.16.0")
+    );
     f.run(&["new", "mylayer"]).fails_with(&["already exists"]);
     f.run(&["new", "bad/name"]).fails_with(&["invalid layer name"]);
     f.run(&["new", "loose", "six"]).fails_with(&["pin every requirement", "six"]);
@@ -343,7 +362,12 @@ fn aggressive_slimming_strips_shared_libraries_and_numpy_still_imports() {
     let run = f.run(&["layer", "np", "--json"]).ok();
     let r = &run.json()[0];
     let rule = |prefix: &str| {
-        r["slim"]["removed"].as_array().unwrap().iter().find(|x| x["rule"].as_str().unwrap().starts_with(prefix)).cloned()
+        r["slim"]["removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["rule"].as_str().unwrap().starts_with(prefix))
+            .cloned()
     };
     let stripped = rule("debug symbols").expect("the strip rule is reported");
     assert!(stripped["files"].as_u64().unwrap() > 0 && stripped["bytes"].as_u64().unwrap() > 0, "{stripped}");

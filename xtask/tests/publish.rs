@@ -81,13 +81,19 @@ impl Emulator {
         v
     }
 
-    fn version(&self, layer_name: &str, version: i64) -> aws_sdk_lambda::operation::get_layer_version::GetLayerVersionOutput {
+    fn version(
+        &self,
+        layer_name: &str,
+        version: i64,
+    ) -> aws_sdk_lambda::operation::get_layer_version::GetLayerVersionOutput {
         self.rt.block_on(self.lambda.get_layer_version().layer_name(layer_name).version_number(version).send()).unwrap()
     }
 
     /// The policy of a version, or None when it has none.
     fn policy(&self, layer_name: &str, version: i64) -> Option<Value> {
-        let res = self.rt.block_on(self.lambda.get_layer_version_policy().layer_name(layer_name).version_number(version).send());
+        let res = self
+            .rt
+            .block_on(self.lambda.get_layer_version_policy().layer_name(layer_name).version_number(version).send());
         match res {
             Ok(o) => Some(serde_json::from_str(o.policy().unwrap()).unwrap()),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => None,
@@ -98,7 +104,12 @@ impl Emulator {
     /// Layer names starting with `prefix`.
     fn layers_named(&self, prefix: &str) -> Vec<String> {
         let out = self.rt.block_on(self.lambda.list_layers().send()).unwrap();
-        out.layers().iter().filter_map(|l| l.layer_name()).filter(|n| n.starts_with(prefix)).map(str::to_string).collect()
+        out.layers()
+            .iter()
+            .filter_map(|l| l.layer_name())
+            .filter(|n| n.starts_with(prefix))
+            .map(str::to_string)
+            .collect()
     }
 }
 
@@ -111,7 +122,8 @@ impl Repo {
     fn dist_report(&self, row: &Value) -> Value {
         let tag = s(row, "runtime").replace("python", "py").replace('.', "");
         let layer = s(row, "layer");
-        let text = std::fs::read_to_string(self.f.path(&format!("dist/{layer}/{layer}-{tag}-{}.json", s(row, "arch")))).unwrap();
+        let text = std::fs::read_to_string(self.f.path(&format!("dist/{layer}/{layer}-{tag}-{}.json", s(row, "arch"))))
+            .unwrap();
         serde_json::from_str(&text).unwrap()
     }
 
@@ -147,7 +159,10 @@ impl Repo {
 fn publish_creates_version_1_then_nothing_then_only_the_changed_layer() {
     let env = require_emulator!("publish_creates_version_1_then_nothing_then_only_the_changed_layer");
     let r = repo(&env, &[("six", "six==1.16.0\n"), ("idna", "idna==3.10\n")]);
-    r.f.write("layers/idna/layer.toml", "description = \"Internationalized domain names\"\nlicense = \"BSD-3-Clause\"\n");
+    r.f.write(
+        "layers/idna/layer.toml",
+        "description = \"Internationalized domain names\"\nlicense = \"BSD-3-Clause\"\n",
+    );
     r.f.run(&["bootstrap"]).ok();
     let emu = r.emulator();
 
@@ -173,7 +188,10 @@ fn publish_creates_version_1_then_nothing_then_only_the_changed_layer() {
         assert_eq!(v.content().unwrap().code_sha256(), Some(s(&local, "code_sha256")));
         assert_eq!(row["code_sha256"], local["code_sha256"]);
         let description = v.description().unwrap();
-        assert!(description.len() <= 256 && description.contains(&format!("fp:{}", s(&local, "fingerprint"))), "{description}");
+        assert!(
+            description.len() <= 256 && description.contains(&format!("fp:{}", s(&local, "fingerprint"))),
+            "{description}"
+        );
         assert!(first.stderr.contains(s(row, "arn")), "the ARN is not printed:\n{}", first.stderr);
     }
     let idna_description = emu.version(s(row(&rows, "idna"), "layer_name"), 1).description().unwrap().to_string();
@@ -184,7 +202,11 @@ fn publish_creates_version_1_then_nothing_then_only_the_changed_layer() {
     let second = r.f.run(&["publish-all", "--json"]).ok();
     assert_eq!(statuses(&second.json()), [("idna".into(), "unchanged".into()), ("six".into(), "unchanged".into())]);
     assert!(!second.stderr.contains("building"), "an unchanged layer was built:\n{}", second.stderr);
-    assert_eq!(std::fs::read_to_string(r.f.path("published/staging.json")).unwrap(), manifest_text, "an unchanged run rewrote the manifest");
+    assert_eq!(
+        std::fs::read_to_string(r.f.path("published/staging.json")).unwrap(),
+        manifest_text,
+        "an unchanged run rewrote the manifest"
+    );
 
     r.f.write("layers/six/requirements.txt", "six==1.17.0\n");
     let third = r.f.run(&["publish-all", "--json"]).ok();
@@ -230,7 +252,8 @@ fn public_layer_is_shared_on_the_new_version_and_a_private_one_has_no_policy() {
     r.f.run(&["bootstrap", "--profile", "local"]).ok();
     let emu = r.emulator();
     let rows = r.f.run(&["publish-all", "--profile", "local", "--json"]).ok().json();
-    let (pub_name, priv_name) = (s(row(&rows, "pub"), "layer_name").to_string(), s(row(&rows, "priv"), "layer_name").to_string());
+    let (pub_name, priv_name) =
+        (s(row(&rows, "pub"), "layer_name").to_string(), s(row(&rows, "priv"), "layer_name").to_string());
     assert_public(&emu.policy(&pub_name, 1).expect("the public layer has no policy"));
     assert_eq!(emu.policy(&priv_name, 1), None, "the private layer has a policy");
 
@@ -284,7 +307,12 @@ fn production_without_yes_refuses_and_writes_nothing() {
 fn unknown_profile_is_one_line_naming_the_known_ones() {
     let env = require_emulator!("unknown_profile_is_one_line_naming_the_known_ones");
     let r = repo(&env, &[("six", "six==1.16.0\n")]);
-    r.f.run(&["publish", "six", "--profile", "prod"]).fails_with(&["unknown profile `prod`", "staging", "production", "local"]);
+    r.f.run(&["publish", "six", "--profile", "prod"]).fails_with(&[
+        "unknown profile `prod`",
+        "staging",
+        "production",
+        "local",
+    ]);
 }
 
 #[test]
@@ -307,7 +335,12 @@ fn ambient_aws_profile_and_region_do_not_redirect() {
     };
     ambient(&["bootstrap"]).ok();
     let run = ambient(&["publish", "six", "--json"]).ok();
-    assert!(run.stderr.contains("AWS_PROFILE=elsewhere is ignored") && run.stderr.contains("AWS_REGION=eu-central-1 is ignored"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("AWS_PROFILE=elsewhere is ignored")
+            && run.stderr.contains("AWS_REGION=eu-central-1 is ignored"),
+        "{}",
+        run.stderr
+    );
     let row = &run.json()[0];
     assert!(s(row, "arn").starts_with("arn:aws:lambda:us-east-1:"), "{row}");
     assert_eq!(r.emulator().versions(s(row, "layer_name")), [1]);
@@ -353,7 +386,8 @@ fn two_regions_get_a_bucket_and_a_version_each() {
     r.f.run(&["bootstrap", "--profile", "onebucket"]).fails_with(&["bucket per region", "{region}"]);
 
     let created = r.f.run(&["bootstrap", "--profile", "multi", "--json"]).ok().json();
-    let buckets: Vec<(&str, &str, bool)> = created.iter().map(|b| (s(b, "region"), s(b, "bucket"), b["created"] == true)).collect();
+    let buckets: Vec<(&str, &str, bool)> =
+        created.iter().map(|b| (s(b, "region"), s(b, "bucket"), b["created"] == true)).collect();
     let (east, west) = (format!("{}-us-east-1", r.prefix), format!("{}-eu-west-1", r.prefix));
     assert_eq!(buckets, [("us-east-1", east.as_str(), true), ("eu-west-1", west.as_str(), true)]);
     let again = r.f.run(&["bootstrap", "--profile", "multi", "--json"]).ok().json();
@@ -389,7 +423,8 @@ fn connection_cut_mid_publish_all_then_a_rerun_converges_without_duplicates() {
     assert!(proxy.was_cut(), "the proxy never saw a publish:\n{}", first.stderr);
     let rows = first.json();
     assert!(rows.iter().all(|r| r["status"] == "failed"), "{rows:?}");
-    let connection = |e: &str| e.contains("cannot reach the endpoint") || e.contains("lost the connection to the endpoint");
+    let connection =
+        |e: &str| e.contains("cannot reach the endpoint") || e.contains("lost the connection to the endpoint");
     assert!(rows.iter().all(|r| connection(s(r, "error"))), "{rows:?}");
 
     proxy.restore();
@@ -439,7 +474,8 @@ impl Proxy {
                 }
                 let Ok(server) = TcpStream::connect(upstream) else { continue };
                 st.conns.lock().unwrap().extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
-                let (c2, s2, st1, st2) = (client.try_clone().unwrap(), server.try_clone().unwrap(), st.clone(), st.clone());
+                let (c2, s2, st1, st2) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap(), st.clone(), st.clone());
                 std::thread::spawn(move || pump(client, s2, st1, true));
                 std::thread::spawn(move || pump(server, c2, st2, false));
             }
@@ -513,7 +549,13 @@ fn pump(mut from: TcpStream, mut to: TcpStream, st: Arc<ProxyState>, request: bo
 fn a_unit_that_fails_its_checks_is_refused_and_no_check_overrides() {
     let env = require_emulator!("a_unit_that_fails_its_checks_is_refused_and_no_check_overrides");
     // pandas without its numpy layer: the closure and the import check both fail.
-    let r = repo(&env, &[("pd", "pandas==2.3.3\npython-dateutil==2.9.0.post0\npytz==2025.2\ntzdata==2025.2\nsix==1.17.0\n"), ("six", "six==1.16.0\n")]);
+    let r = repo(
+        &env,
+        &[
+            ("pd", "pandas==2.3.3\npython-dateutil==2.9.0.post0\npytz==2025.2\ntzdata==2025.2\nsix==1.17.0\n"),
+            ("six", "six==1.16.0\n"),
+        ],
+    );
     r.f.run(&["bootstrap"]).ok();
     let run = r.f.run(&["publish-all", "--json"]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);

@@ -47,13 +47,19 @@ impl Repo {
     }
 
     fn manifest(&self, profile: &str) -> Value {
-        serde_json::from_str(&std::fs::read_to_string(self.f.path(&format!("published/{profile}.json"))).unwrap()).unwrap()
+        serde_json::from_str(&std::fs::read_to_string(self.f.path(&format!("published/{profile}.json"))).unwrap())
+            .unwrap()
     }
 
     /// The manifest's ARN of a layer (python3.13 x86_64 us-east-1).
     fn arn(&self, profile: &str, layer: &str) -> String {
         let m = self.manifest(profile);
-        let e = m["layers"].as_array().unwrap().iter().find(|e| e["layer"] == layer).unwrap_or_else(|| panic!("{layer} not in {m:#}"));
+        let e = m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["layer"] == layer)
+            .unwrap_or_else(|| panic!("{layer} not in {m:#}"));
         e["layer_version_arn"].as_str().unwrap().to_string()
     }
 
@@ -140,14 +146,23 @@ fn more_than_five_layers_and_an_over_budget_stack_fail_with_the_numbers() {
     let many = r.f.run(&["stack", "many"]);
     assert_eq!(many.code, Some(1), "{}", many.stderr);
     let line = check_line(&many.stderr, "layers");
-    assert!(line.contains("FAIL") && line.contains("6 layers, over Lambda's limit of 5 per function (by 1)") && line.contains("--merge many-merged"), "{line}");
+    assert!(
+        line.contains("FAIL")
+            && line.contains("6 layers, over Lambda's limit of 5 per function (by 1)")
+            && line.contains("--merge many-merged"),
+        "{line}"
+    );
     assert!(many.stdout.is_empty(), "nothing is published, so no ARNs: {}", many.stdout);
 
     let heavy = r.f.run(&["stack", "heavy"]);
     assert_eq!(heavy.code, Some(1), "{}", heavy.stderr);
     let six = r.unzipped("l1");
     let line = check_line(&heavy.stderr, "size");
-    for needle in ["FAIL", &format!("({} bytes) of 250 MiB (262,144,000 bytes)", digits(six + LIMIT)), &format!("over Lambda's limit by 0.0 MiB ({} bytes)", digits(six))] {
+    for needle in [
+        "FAIL",
+        &format!("({} bytes) of 250 MiB (262,144,000 bytes)", digits(six + LIMIT)),
+        &format!("over Lambda's limit by 0.0 MiB ({} bytes)", digits(six)),
+    ] {
         assert!(line.contains(needle), "`{needle}` not in: {line}");
     }
     assert!(heavy.stderr.contains(&format!("l1: 0.0 MiB ({} bytes)", digits(six))), "{}", heavy.stderr);
@@ -155,7 +170,15 @@ fn more_than_five_layers_and_an_over_budget_stack_fail_with_the_numbers() {
     let fits = r.f.run(&["stack", "fits"]);
     let line = check_line(&fits.stderr, "size");
     let headroom = LIMIT - six - 5 * 1024 * 1024;
-    assert!(line.starts_with("  pass") && line.contains(&format!("headroom {:.1} MiB ({} bytes)", headroom as f64 / 1_048_576.0, digits(headroom))), "{line}");
+    assert!(
+        line.starts_with("  pass")
+            && line.contains(&format!(
+                "headroom {:.1} MiB ({} bytes)",
+                headroom as f64 / 1_048_576.0,
+                digits(headroom)
+            )),
+        "{line}"
+    );
     for check in ["layers", "closure", "overlap", "targets"] {
         assert!(check_line(&fits.stderr, check).starts_with("  pass"), "{}", fits.stderr);
     }
@@ -170,9 +193,23 @@ fn an_overlap_is_reported_with_the_layer_that_wins() {
     let line = check_line(&run.stderr, "overlap");
     assert!(line.starts_with("  warn") && line.contains("later layer's copy wins"), "{line}");
     // six.py: three copies, the last two identical; `same` is extracted last and wins.
-    assert!(run.stderr.contains("python/six.py shipped by old, new, same: different content: same wins"), "{}", run.stderr);
-    assert!(run.stderr.contains("python/six-1.17.0.dist-info/ (") && run.stderr.contains("shipped by new, same: identical copies"), "{}", run.stderr);
-    assert!(run.stderr.contains("distribution six is shipped in several versions, by old (1.16.0), new (1.17.0), same (1.17.0)"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("python/six.py shipped by old, new, same: different content: same wins"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("python/six-1.17.0.dist-info/ (")
+            && run.stderr.contains("shipped by new, same: identical copies"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("distribution six is shipped in several versions, by old (1.16.0), new (1.17.0), same (1.17.0)"),
+        "{}",
+        run.stderr
+    );
     // An overlap is a warning, not a failure: the closure and the rest still pass.
     assert!(check_line(&run.stderr, "closure").starts_with("  pass"), "{}", run.stderr);
 }
@@ -188,7 +225,8 @@ fn a_stack_of_pandas_without_numpy_names_the_missing_package() {
     let line = check_line(&run.stderr, "closure");
     assert!(line.starts_with("  FAIL"), "{line}");
     assert!(
-        run.stderr.contains("pandas (layer pandas) requires numpy>=") && run.stderr.contains("which no layer of the stack provides: add layer numpy to the stack"),
+        run.stderr.contains("pandas (layer pandas) requires numpy>=")
+            && run.stderr.contains("which no layer of the stack provides: add layer numpy to the stack"),
         "{}",
         run.stderr
     );
@@ -207,7 +245,12 @@ fn merge_makes_one_layer_of_the_union_in_stack_order_that_publishes_like_any_oth
     let run = r.f.run(&["stack", "s", "--merge", "m"]).ok();
     assert!(run.stdout.is_empty(), "not published yet, so no ARN: {}", run.stdout);
     assert!(run.stderr.contains("created    layers/m/"), "{}", run.stderr);
-    assert!(run.stderr.contains("merge      m python3.13 x86_64:") && run.stderr.contains("python/six.py shipped by a, b: different content: b wins"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("merge      m python3.13 x86_64:")
+            && run.stderr.contains("python/six.py shipped by a, b: different content: b wins"),
+        "{}",
+        run.stderr
+    );
     assert!(check_line(&run.stderr, "layers").contains("2 layers merged into 1 (m)"), "{}", run.stderr);
 
     // The merged zip holds the union of the members' entries; for a path both ship, b's.
@@ -218,12 +261,16 @@ fn merge_makes_one_layer_of_the_union_in_stack_order_that_publishes_like_any_oth
     assert_eq!(file_content(&zm, "python/six.py"), file_content(&zb, "python/six.py"));
     assert_ne!(file_content(&zm, "python/six.py"), file_content(&za, "python/six.py"));
     assert_eq!(file_content(&zm, "python/idna/core.py"), file_content(&za, "python/idna/core.py"));
-    assert!(merged.contains(&"python/six-1.16.0.dist-info/METADATA".to_string()) && merged.contains(&"python/six-1.17.0.dist-info/METADATA".to_string()));
+    assert!(
+        merged.contains(&"python/six-1.16.0.dist-info/METADATA".to_string())
+            && merged.contains(&"python/six-1.17.0.dist-info/METADATA".to_string())
+    );
 
     // It is a layer of the repo like any other: listed, current, rebuilt when a member changes.
     let toml = std::fs::read_to_string(r.f.path("layers/m/layer.toml")).unwrap();
     assert!(toml.contains("merge = [\"a\", \"b\"]"), "{toml}");
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(r.f.path("dist/m/m-py313-x86_64.json")).unwrap()).unwrap();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(r.f.path("dist/m/m-py313-x86_64.json")).unwrap()).unwrap();
     assert!(report["image"].as_str().unwrap().starts_with("merge of a@"), "{report}");
     let list = r.f.run(&["list", "--json"]).ok().json();
     assert!(list.iter().any(|u| u["layer"] == "m" && u["dist"] == "current"), "{list:?}");
@@ -239,7 +286,8 @@ fn merge_makes_one_layer_of_the_union_in_stack_order_that_publishes_like_any_oth
     let rows = r.f.run(&["publish", "m", "--json"]).ok().json();
     assert_eq!(rows[0]["status"], "published", "{rows:?}");
     assert_eq!(r.emulator().versions(&r.layer_name("m")), [1]);
-    let arns: Vec<String> = serde_json::from_str(&r.f.run(&["stack", "s", "--merge", "m", "--format", "json"]).ok().stdout).unwrap();
+    let arns: Vec<String> =
+        serde_json::from_str(&r.f.run(&["stack", "s", "--merge", "m", "--format", "json"]).ok().stdout).unwrap();
     assert_eq!(arns, [r.arn("staging", "m")]);
 
     // A member changes: the merged layer's fingerprint changes with it, and it is rebuilt.
@@ -277,9 +325,22 @@ fn formats_parse_and_name_the_manifest_arns_in_stack_order() {
     assert!(lines[0].starts_with("# stack s (python3.13 x86_64): profile staging, us-east-1"), "{tf}");
     assert_eq!(lines[1], "layers = [", "{tf}");
     assert_eq!(*lines.last().unwrap(), "]", "{tf}");
-    let items: Vec<&str> = lines[2..lines.len() - 1].iter().map(|l| l.trim().strip_prefix('"').and_then(|l| l.strip_suffix("\",")).unwrap_or_else(|| panic!("not a quoted item: {l}"))).collect();
+    let items: Vec<&str> = lines[2..lines.len() - 1]
+        .iter()
+        .map(|l| {
+            l.trim()
+                .strip_prefix('"')
+                .and_then(|l| l.strip_suffix("\","))
+                .unwrap_or_else(|| panic!("not a quoted item: {l}"))
+        })
+        .collect();
     assert_eq!(items, expected, "{tf}");
-    assert!(items.iter().all(|a| a.starts_with("arn:aws:lambda:us-east-1:") && a.contains(&format!(":layer:{}-", r.prefix))), "{items:?}");
+    assert!(
+        items
+            .iter()
+            .all(|a| a.starts_with("arn:aws:lambda:us-east-1:") && a.contains(&format!(":layer:{}-", r.prefix))),
+        "{items:?}"
+    );
 
     let sam = r.f.run(&["stack", "s", "--format", "sam"]).ok().stdout;
     let body: Vec<&str> = sam.lines().filter(|l| !l.starts_with('#')).collect();
@@ -296,7 +357,8 @@ fn formats_parse_and_name_the_manifest_arns_in_stack_order() {
     let v: Value = serde_json::from_str(&all.stdout).unwrap();
     assert_eq!(v, serde_json::json!({ "s": expected }));
 
-    r.f.run(&["stack", "s", "--region", "eu-west-1"]).fails_with(&["region eu-west-1 is not one of profile `staging`'s regions (us-east-1)"]);
+    r.f.run(&["stack", "s", "--region", "eu-west-1"])
+        .fails_with(&["region eu-west-1 is not one of profile `staging`'s regions (us-east-1)"]);
     r.f.run(&["stack", "nope"]).fails_with(&["unknown stack `nope`", "s, t"]);
     r.f.run(&["stack", "s", "--profile", "prod"]).fails_with(&["unknown profile `prod`"]);
 }
@@ -322,9 +384,14 @@ fn prune_keeps_the_manifest_versions_and_the_newest_and_asks_on_a_confirmed_prof
 
     let dry = r.f.run(&["prune", "--keep", "1", "--dry-run", "--json"]).ok();
     let rows = dry.json();
-    let actions: Vec<(i64, &str)> = rows.iter().map(|r| (r["version"].as_i64().unwrap(), r["action"].as_str().unwrap())).collect();
+    let actions: Vec<(i64, &str)> =
+        rows.iter().map(|r| (r["version"].as_i64().unwrap(), r["action"].as_str().unwrap())).collect();
     assert_eq!(actions, [(3, "keep"), (2, "delete"), (1, "keep")]);
-    assert!(dry.stderr.contains("named in published/staging.json") && dry.stderr.contains("1 would be deleted (dry run"), "{}", dry.stderr);
+    assert!(
+        dry.stderr.contains("named in published/staging.json") && dry.stderr.contains("1 would be deleted (dry run"),
+        "{}",
+        dry.stderr
+    );
     assert_eq!(emu.versions(&name), [1, 2, 3], "a dry run deleted something");
 
     let run = r.f.run(&["prune", "--keep", "1"]).ok();
@@ -341,8 +408,14 @@ fn prune_keeps_the_manifest_versions_and_the_newest_and_asks_on_a_confirmed_prof
     // Once no manifest names version 1, a profile marked `confirm` lists it, then refuses
     // to delete it without --yes (there is no terminal to ask at).
     std::fs::write(&path, text).unwrap();
-    let refused = r.f.run(&["prune", "--profile", "production", "--keep", "1"]).fails_with(&["profile `production` needs confirmation", "--yes"]);
-    assert!(refused.stderr.contains("delete   us-east-1             1"), "the list comes before the refusal:\n{}", refused.stderr);
+    let refused =
+        r.f.run(&["prune", "--profile", "production", "--keep", "1"])
+            .fails_with(&["profile `production` needs confirmation", "--yes"]);
+    assert!(
+        refused.stderr.contains("delete   us-east-1             1"),
+        "the list comes before the refusal:\n{}",
+        refused.stderr
+    );
     assert_eq!(emu.versions(&name), [1, 3]);
     r.f.run(&["prune", "--profile", "production", "--keep", "1", "--yes"]).ok();
     assert_eq!(emu.versions(&name), [3]);

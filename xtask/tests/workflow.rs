@@ -67,7 +67,14 @@ fn units(matrix: &Value) -> Vec<String> {
         .as_array()
         .unwrap_or_else(|| panic!("no `include` list in {matrix}"))
         .iter()
-        .map(|e| format!("{} {} {}", e["layer"].as_str().unwrap(), e["runtime"].as_str().unwrap(), e["arch"].as_str().unwrap()))
+        .map(|e| {
+            format!(
+                "{} {} {}",
+                e["layer"].as_str().unwrap(),
+                e["runtime"].as_str().unwrap(),
+                e["arch"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -76,7 +83,8 @@ fn units(matrix: &Value) -> Vec<String> {
 fn write_manifest(f: &Fixture, profile: &str, regions: &[&str], skip: &[&str]) {
     let mut layers = Vec::new();
     for u in f.run(&["list", "--json"]).ok().json() {
-        let (layer, runtime, arch) = (u["layer"].as_str().unwrap(), u["runtime"].as_str().unwrap(), u["arch"].as_str().unwrap());
+        let (layer, runtime, arch) =
+            (u["layer"].as_str().unwrap(), u["runtime"].as_str().unwrap(), u["arch"].as_str().unwrap());
         if skip.contains(&format!("{layer} {runtime} {arch}").as_str()) {
             continue;
         }
@@ -125,7 +133,10 @@ fn workflow_passes_actionlint() {
             input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
         }
         let out = child.wait_with_output().unwrap();
-        (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        (
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )
     };
     let (ok, report) = lint(&[WORKFLOW], None);
     assert!(ok, "actionlint found problems in {WORKFLOW}:\n{report}");
@@ -151,7 +162,10 @@ fn workflow_matrix_is_what_changed_json_prints() {
         "cargo xtask layer \"$LAYER\" --runtime \"$RUNTIME\" --arch \"$ARCH\"",
         "cargo xtask check \"$LAYER\" --runtime \"$RUNTIME\" --arch \"$ARCH\"",
     ] {
-        assert!(wf.contains(needle), "{WORKFLOW} no longer contains `{needle}`: keep the workflow and this test in step");
+        assert!(
+            wf.contains(needle),
+            "{WORKFLOW} no longer contains `{needle}`: keep the workflow and this test in step"
+        );
     }
     // Every `matrix.KEY` the workflow reads.
     let keys: BTreeSet<String> = wf
@@ -159,7 +173,11 @@ fn workflow_matrix_is_what_changed_json_prints() {
         .map(|(i, _)| wf[i + 7..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>())
         .filter(|k| !k.is_empty())
         .collect();
-    assert_eq!(keys.iter().map(String::as_str).collect::<Vec<_>>(), ["arch", "layer", "runtime"], "matrix keys the workflow reads");
+    assert_eq!(
+        keys.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["arch", "layer", "runtime"],
+        "matrix keys the workflow reads"
+    );
 
     let f = offline_fixture(&[("six", "six==1.16.0\n"), ("idna", "idna==3.10\n")]);
     f.write("layers/idna/layer.toml", "architectures = [\"x86_64\", \"arm64\"]\n");
@@ -170,7 +188,10 @@ fn workflow_matrix_is_what_changed_json_prints() {
     assert_eq!(include.len(), 3, "{m}");
     for entry in include {
         for key in &keys {
-            assert!(entry[key].is_string(), "matrix entry {entry} lacks `{key}`, which {WORKFLOW} reads as matrix.{key}");
+            assert!(
+                entry[key].is_string(),
+                "matrix entry {entry} lacks `{key}`, which {WORKFLOW} reads as matrix.{key}"
+            );
         }
     }
     assert_eq!(units(&m), ["idna python3.13 arm64", "idna python3.13 x86_64", "six python3.13 x86_64"]);
@@ -188,11 +209,22 @@ fn workflow_publishes_through_one_job_per_profile_with_least_permissions() {
     // A job is its header line and every line after it indented deeper (or blank).
     let job = |name: &str| -> String {
         let start = wf.find(&format!("\n  {name}:\n")).unwrap_or_else(|| panic!("no job `{name}` in {WORKFLOW}")) + 1;
-        let lines: Vec<&str> = wf[start..].lines().enumerate().take_while(|(i, l)| *i == 0 || l.is_empty() || l.starts_with("   ")).map(|(_, l)| l).collect();
+        let lines: Vec<&str> = wf[start..]
+            .lines()
+            .enumerate()
+            .take_while(|(i, l)| *i == 0 || l.is_empty() || l.starts_with("   "))
+            .map(|(_, l)| l)
+            .collect();
         lines.join("\n")
     };
-    assert!(wf.contains("permissions:\n  contents: read\n"), "the workflow's default permissions must be `contents: read`");
-    for (name, profile, role) in [("publish-staging", "staging", "AWS_ROLE_STAGING"), ("publish-production", "production", "AWS_ROLE_PRODUCTION")] {
+    assert!(
+        wf.contains("permissions:\n  contents: read\n"),
+        "the workflow's default permissions must be `contents: read`"
+    );
+    for (name, profile, role) in [
+        ("publish-staging", "staging", "AWS_ROLE_STAGING"),
+        ("publish-production", "production", "AWS_ROLE_PRODUCTION"),
+    ] {
         let j = job(name);
         for needle in [
             format!("group: publish-{profile}"),
@@ -207,13 +239,22 @@ fn workflow_publishes_through_one_job_per_profile_with_least_permissions() {
         ] {
             assert!(j.contains(&needle), "job {name} lacks `{needle}`:\n{j}");
         }
-        assert!(!j.contains("strategy:"), "job {name} must be one job: publishers in a matrix would race on the manifest");
+        assert!(
+            !j.contains("strategy:"),
+            "job {name} must be one job: publishers in a matrix would race on the manifest"
+        );
     }
-    assert!(job("publish-production").contains("environment: production"), "production must go through the `production` environment");
+    assert!(
+        job("publish-production").contains("environment: production"),
+        "production must go through the `production` environment"
+    );
     assert!(job("publish-production").contains("--yes"));
     for name in ["plan", "build", "sizes"] {
         let j = job(name);
-        assert!(!j.contains("id-token") && !j.contains("contents: write"), "job {name} must not get AWS or write rights:\n{j}");
+        assert!(
+            !j.contains("id-token") && !j.contains("contents: write"),
+            "job {name} must not get AWS or write rights:\n{j}"
+        );
     }
     assert!(job("sizes").contains("pull-requests: write"));
 
@@ -232,7 +273,8 @@ fn workflow_publishes_through_one_job_per_profile_with_least_permissions() {
 fn changed_reports_exactly_the_units_whose_inputs_changed() {
     let f = offline_fixture(&[("six", "six==1.16.0\n"), ("idna", "idna==3.10\n"), ("certifi", "certifi==2024.8.30\n")]);
     f.write("layers/idna/layer.toml", "runtimes = [\"python3.12\", \"python3.13\"]\n");
-    let all = ["certifi python3.13 x86_64", "idna python3.12 x86_64", "idna python3.13 x86_64", "six python3.13 x86_64"];
+    let all =
+        ["certifi python3.13 x86_64", "idna python3.12 x86_64", "idna python3.13 x86_64", "six python3.13 x86_64"];
 
     // No manifest yet: everything is new.
     let run = f.run(&["changed", "--json"]).ok();
@@ -266,7 +308,11 @@ fn changed_reports_exactly_the_units_whose_inputs_changed() {
 
     // A unit missing from one region of the profile is changed; the others are not.
     write_manifest(&f, "staging", &["us-east-1"], &[]);
-    edit_layers_toml(&f, "[profiles.staging]\nregions = [\"us-east-1\"]\nbucket = \"", "[profiles.staging]\nregions = [\"us-east-1\", \"eu-west-1\"]\nbucket = \"{region}-");
+    edit_layers_toml(
+        &f,
+        "[profiles.staging]\nregions = [\"us-east-1\"]\nbucket = \"",
+        "[profiles.staging]\nregions = [\"us-east-1\", \"eu-west-1\"]\nbucket = \"{region}-",
+    );
     write_manifest(&f, "staging", &["us-east-1", "eu-west-1"], &["certifi python3.13 x86_64"]);
     let manifest = std::fs::read_to_string(f.path("published/staging.json")).unwrap();
     let mut v: Value = serde_json::from_str(&manifest).unwrap();
@@ -280,7 +326,8 @@ fn changed_reports_exactly_the_units_whose_inputs_changed() {
 #[test]
 fn changed_errors_are_one_line_and_print_no_matrix() {
     let f = offline_fixture(&[("six", "six==1.16.0\n")]);
-    f.run(&["changed", "--profile", "prod", "--json"]).fails_with(&["unknown profile `prod`", "local, production, staging"]);
+    f.run(&["changed", "--profile", "prod", "--json"])
+        .fails_with(&["unknown profile `prod`", "local, production, staging"]);
     f.write("published/staging.json", "{not json");
     let run = f.run(&["changed", "--json"]).fails_with(&["invalid manifest", "published/staging.json"]);
     assert!(run.stdout.is_empty(), "a failed `changed` must print no matrix:\n{}", run.stdout);
@@ -299,10 +346,12 @@ fn unit_filters_are_validated_by_every_command_that_builds_or_publishes() {
     let f = offline_fixture(&[("six", "six==1.16.0\n")]);
     for cmd in [&["layer", "six"][..], &["check", "six"], &["publish", "six"], &["publish-all"]] {
         let with = |extra: &[&'static str]| -> Vec<&'static str> { [cmd, extra].concat() };
-        f.run(&with(&["--runtime", "python2.7"])).fails_with(&["unknown runtime `python2.7`", "python3.12, python3.13"]);
+        f.run(&with(&["--runtime", "python2.7"]))
+            .fails_with(&["unknown runtime `python2.7`", "python3.12, python3.13"]);
         f.run(&with(&["--arch", "mips"])).fails_with(&["unknown architecture `mips`", "x86_64, arm64"]);
         // A valid value that no unit has: an error, not a silent "nothing to do".
-        f.run(&with(&["--runtime", "python3.12", "--arch", "arm64"])).fails_with(&["no unit of six matches --runtime python3.12 --arch arm64"]);
+        f.run(&with(&["--runtime", "python3.12", "--arch", "arm64"]))
+            .fails_with(&["no unit of six matches --runtime python3.12 --arch arm64"]);
     }
 }
 
@@ -325,11 +374,13 @@ fn ci_publishes_one_unit_with_environment_credentials_then_changed_lists_the_res
     // With it but no keys in the environment: say what is missing.
     run_with(&f, &["bootstrap"], &[("XTASK_AWS_CREDENTIALS", Some("env")), ("AWS_ACCESS_KEY_ID", None)])
         .fails_with(&["XTASK_AWS_CREDENTIALS=env", "AWS_ACCESS_KEY_ID"]);
-    run_with(&f, &["bootstrap"], &[("XTASK_AWS_CREDENTIALS", Some("yes"))]).fails_with(&["invalid XTASK_AWS_CREDENTIALS=yes"]);
+    run_with(&f, &["bootstrap"], &[("XTASK_AWS_CREDENTIALS", Some("yes"))])
+        .fails_with(&["invalid XTASK_AWS_CREDENTIALS=yes"]);
     run_with(&f, &["bootstrap"], &ci).ok();
 
     // What one matrix job runs.
-    let built = run_with(&f, &["layer", "six", "--runtime", "python3.13", "--arch", "x86_64", "--json"], &ci).ok().json();
+    let built =
+        run_with(&f, &["layer", "six", "--runtime", "python3.13", "--arch", "x86_64", "--json"], &ci).ok().json();
     assert_eq!(built.len(), 1, "{built:?}");
     assert_eq!((built[0]["runtime"].as_str(), built[0]["status"].as_str()), (Some("python3.13"), Some("built")));
     let checked = run_with(&f, &["check", "six", "--runtime", "python3.13", "--json"], &ci).ok().json();
@@ -341,7 +392,11 @@ fn ci_publishes_one_unit_with_environment_credentials_then_changed_lists_the_res
     let rows = published.json();
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!((rows[0]["runtime"].as_str(), rows[0]["status"].as_str()), (Some("python3.13"), Some("published")));
-    assert!(!published.stderr.contains("AWS_ACCESS_KEY_ID is ignored"), "environment credentials were reported as ignored:\n{}", published.stderr);
+    assert!(
+        !published.stderr.contains("AWS_ACCESS_KEY_ID is ignored"),
+        "environment credentials were reported as ignored:\n{}",
+        published.stderr
+    );
     assert!(!published.stderr.contains("building"), "the publish rebuilt a current dist/ build:\n{}", published.stderr);
 
     // Offline and remote agree: only the unit that was not published.
@@ -439,13 +494,17 @@ fn sdk_calls() -> (Vec<Call>, Vec<String>) {
                 if b.get(j) == Some(&b'.') && k > op_start && b.get(k) == Some(&b'(') {
                     calls.push(Call { file: rel.clone(), line: line_of(i), op: text[op_start..k].to_string() });
                 } else {
-                    problems.push(format!("xtask/src/{rel}:{}: `.{client}` is used other than as `.{client}.OPERATION(..)`", line_of(i)));
+                    problems.push(format!(
+                        "xtask/src/{rel}:{}: `.{client}` is used other than as `.{client}.OPERATION(..)`",
+                        line_of(i)
+                    ));
                 }
             }
         }
         for client in ["aws_sdk_s3::Client", "aws_sdk_lambda::Client", "aws_sdk_sts::Client"] {
             if text.contains(client) && rel != "publish/aws.rs" {
-                problems.push(format!("xtask/src/{rel} names {client}: SDK clients live in publish/aws.rs `Clients` only"));
+                problems
+                    .push(format!("xtask/src/{rel} names {client}: SDK clients live in publish/aws.rs `Clients` only"));
             }
         }
     }
@@ -491,20 +550,40 @@ fn iam_policies_grant_every_aws_call_and_nothing_more() {
     );
     // The scan finds the calls this test knows the tool makes (it is not blind).
     let found: BTreeSet<&str> = calls.iter().map(|c| c.op.as_str()).collect();
-    for op in ["publish_layer_version", "put_object", "head_object", "list_layer_versions", "create_bucket", "get_caller_identity"] {
+    for op in [
+        "publish_layer_version",
+        "put_object",
+        "head_object",
+        "list_layer_versions",
+        "create_bucket",
+        "get_caller_identity",
+    ] {
         assert!(found.contains(op), "the scan no longer finds `{op}`: {found:?}");
     }
 
     let mut needed: BTreeMap<&str, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     for c in &calls {
-        let role = if BOOTSTRAP_FILES.contains(&c.file.as_str()) { "docs/iam/bootstrap-policy.json" } else { "docs/iam/publisher-policy.json" };
+        let role = if BOOTSTRAP_FILES.contains(&c.file.as_str()) {
+            "docs/iam/bootstrap-policy.json"
+        } else {
+            "docs/iam/publisher-policy.json"
+        };
         for action in table[c.op.as_str()] {
-            needed.entry(role).or_default().entry(action.to_string()).or_default().push(format!("{} ({}:{})", c.op, c.file, c.line));
+            needed
+                .entry(role)
+                .or_default()
+                .entry(action.to_string())
+                .or_default()
+                .push(format!("{} ({}:{})", c.op, c.file, c.line));
         }
     }
     for (rel, need) in &needed {
         let granted = allowed_actions(&policy(rel));
-        let missing: Vec<String> = need.iter().filter(|(a, _)| !granted.contains(*a)).map(|(a, why)| format!("{a} for {}", why.join(", "))).collect();
+        let missing: Vec<String> = need
+            .iter()
+            .filter(|(a, _)| !granted.contains(*a))
+            .map(|(a, why)| format!("{a} for {}", why.join(", ")))
+            .collect();
         assert!(missing.is_empty(), "{rel} lacks actions the tool needs:\n{}", missing.join("\n"));
         let extra: Vec<&String> = granted.iter().filter(|a| !need.contains_key(*a)).collect();
         assert!(extra.is_empty(), "{rel} grants actions no call needs (least rights): {extra:?}");
@@ -524,10 +603,16 @@ fn trust_policy_admits_only_github_oidc_for_one_subject() {
     let st = &v["Statement"][0];
     assert_eq!(v["Statement"].as_array().unwrap().len(), 1);
     assert_eq!(st["Action"], "sts:AssumeRoleWithWebIdentity");
-    assert_eq!(st["Principal"]["Federated"], "arn:aws:iam::ACCOUNT_ID:oidc-provider/token.actions.githubusercontent.com");
+    assert_eq!(
+        st["Principal"]["Federated"],
+        "arn:aws:iam::ACCOUNT_ID:oidc-provider/token.actions.githubusercontent.com"
+    );
     let eq = &st["Condition"]["StringEquals"];
     assert_eq!(eq["token.actions.githubusercontent.com:aud"], "sts.amazonaws.com");
-    assert_eq!(eq["token.actions.githubusercontent.com:sub"], "repo:OWNER/REPO:SUBJECT", "the subject must be exact, no wildcard");
+    assert_eq!(
+        eq["token.actions.githubusercontent.com:sub"], "repo:OWNER/REPO:SUBJECT",
+        "the subject must be exact, no wildcard"
+    );
     let guide = read("docs/github-actions.md");
     for subject in ["ref:refs/heads/main", "environment:production"] {
         assert!(guide.contains(subject), "docs/github-actions.md does not give the subject {subject}");

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use walkdir::WalkDir;
 
+use super::{pip_install_args, BuildInput};
 use crate::docker::{Docker, RunSpec};
 use crate::interrupt::TempPath;
-use super::{pip_install_args, BuildInput};
 
 /// Runs `pip install` for the unit into `<work>/python`, where `<work>` is a new folder
 /// under `work_root` that is removed again unless the caller keeps it.
@@ -40,7 +40,8 @@ pub fn install(docker: &Docker, input: &BuildInput<'_>, work_root: &Path, pip_ca
 /// not import on Lambda. The Python is read from pip's install report.
 pub(super) fn check_python_version(report: &Path, input: &BuildInput<'_>) -> Result<()> {
     let want = format!("3.{}", input.runtime.minor);
-    let text = std::fs::read_to_string(report).context("pip wrote no install report: the build image's pip is too old (22.2 or later is needed)")?;
+    let text = std::fs::read_to_string(report)
+        .context("pip wrote no install report: the build image's pip is too old (22.2 or later is needed)")?;
     let json: serde_json::Value = serde_json::from_str(&text).context("pip's install report is not JSON")?;
     let found = json["environment"]["python_version"].as_str().unwrap_or_default();
     if found != want {
@@ -55,7 +56,12 @@ pub(super) fn check_python_version(report: &Path, input: &BuildInput<'_>) -> Res
 
 /// Strips debug symbols from the shared libraries of `<work>/python` with the build
 /// image's `strip`. Returns (files, bytes saved), or None when the image has no `strip`.
-pub fn strip_shared_libraries(docker: &Docker, input: &BuildInput<'_>, work: &Path, pip_cache: &Path) -> Result<Option<(u64, u64)>> {
+pub fn strip_shared_libraries(
+    docker: &Docker,
+    input: &BuildInput<'_>,
+    work: &Path,
+    pip_cache: &Path,
+) -> Result<Option<(u64, u64)>> {
     let before = shared_libraries(work)?;
     if before.is_empty() {
         return Ok(Some((0, 0)));

@@ -30,10 +30,13 @@ pub fn pip_cache_dir() -> Result<PathBuf> {
     } else if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
         PathBuf::from(d).join("lambda-layers/pip")
     } else {
-        let home = std::env::var_os("HOME").context("HOME is not set: set XTASK_PIP_CACHE to a folder for pip's cache")?;
+        let home =
+            std::env::var_os("HOME").context("HOME is not set: set XTASK_PIP_CACHE to a folder for pip's cache")?;
         PathBuf::from(home).join(".cache/lambda-layers/pip")
     };
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create pip cache folder {}: set XTASK_PIP_CACHE to a writable folder", dir.display()))?;
+    std::fs::create_dir_all(&dir).with_context(|| {
+        format!("cannot create pip cache folder {}: set XTASK_PIP_CACHE to a writable folder", dir.display())
+    })?;
     Ok(dir)
 }
 
@@ -82,7 +85,12 @@ fn pip_install_args(target: &str, report: &str) -> Vec<String> {
 }
 
 /// Runs the layer's builder; the returned folder holds `python/`.
-pub fn install(docker: Option<&crate::docker::Docker>, input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Result<TempPath> {
+pub fn install(
+    docker: Option<&crate::docker::Docker>,
+    input: &BuildInput<'_>,
+    work_root: &Path,
+    pip_cache: &Path,
+) -> Result<TempPath> {
     // A merged layer (`merge = [...]`) is filled from its members' zips instead of by pip.
     if !input.layer.merge.is_empty() {
         let work = work_dir(input, work_root)?;
@@ -90,7 +98,9 @@ pub fn install(docker: Option<&crate::docker::Docker>, input: &BuildInput<'_>, w
         return Ok(work);
     }
     match input.layer.builder {
-        Builder::Docker => docker::install(docker.context("the docker builder needs docker")?, input, work_root, pip_cache),
+        Builder::Docker => {
+            docker::install(docker.context("the docker builder needs docker")?, input, work_root, pip_cache)
+        }
         Builder::Pip => pip::install(input, work_root, pip_cache),
     }
 }

@@ -71,7 +71,8 @@ pub fn install(input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Re
     args.extend(target_args(input.runtime, input.arch));
     let sh = Shell::new()?;
     sh.change_dir(&input.layer.dir);
-    let what = format!("pip install (host, {} wheels) for {} {} {}", input.arch, input.layer.name, input.runtime, input.arch);
+    let what =
+        format!("pip install (host, {} wheels) for {} {} {}", input.arch, input.layer.name, input.runtime, input.arch);
     let spinner = crate::progress::spinner(what.clone());
     let out = cmd!(sh, "{python} -m pip {args...}")
         .env("PIP_CACHE_DIR", pip_cache)

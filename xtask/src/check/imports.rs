@@ -77,12 +77,21 @@ pub fn top_level_modules(python_dir: &Path) -> Result<Vec<String>> {
 
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Runs the check with `opt` (a folder holding `python/`) as `/opt`: in `image` when docker
 /// is there, else with a host `python3.X` of the runtime's version, else not at all.
-pub fn check(opt: &Path, modules: &[String], dists: &[String], runtime: Runtime, arch: Arch, image: &str, docker: Option<&Docker>) -> Result<Outcome> {
+pub fn check(
+    opt: &Path,
+    modules: &[String],
+    dists: &[String],
+    runtime: Runtime,
+    arch: Arch,
+    image: &str,
+    docker: Option<&Docker>,
+) -> Result<Outcome> {
     let todo = serde_json::json!({"modules": modules, "dists": dists}).to_string();
     let pythonpath = format!("/opt/python/lib/python3.{}/site-packages:/opt/python", runtime.minor);
     let (ran, output) = match docker {
@@ -104,18 +113,18 @@ pub fn check(opt: &Path, modules: &[String], dists: &[String], runtime: Runtime,
                 .env_remove("PYTHONPATH")
                 .output()
                 .with_context(|| format!("cannot run {python}"))?;
-            (Ran::In(format!("host {python}")), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+            (
+                Ran::In(format!("host {python}")),
+                format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+            )
         }
     };
     let Some(json) = output.lines().find_map(|l| l.strip_prefix("XTASK_RESULT ")) else {
         return Ok(not_run(format!("the check script did not finish:\n{}", crate::docker::fence_tail(&output, 10))));
     };
     let result: ScriptResult = serde_json::from_str(json).context("unreadable import check result")?;
-    let findings = result
-        .failures
-        .into_iter()
-        .map(|(subject, message)| Finding { check: "import", subject, message })
-        .collect();
+    let findings =
+        result.failures.into_iter().map(|(subject, message)| Finding { check: "import", subject, message }).collect();
     Ok(Outcome { ran, passed: result.ok, findings })
 }
 
@@ -124,7 +133,9 @@ fn host_python_is(python: &str, runtime: Runtime) -> bool {
     std::process::Command::new(python)
         .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
         .output()
-        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == format!("3.{}", runtime.minor))
+        .is_ok_and(|o| {
+            o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == format!("3.{}", runtime.minor)
+        })
 }
 
 fn not_run(reason: String) -> Outcome {

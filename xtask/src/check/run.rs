@@ -42,13 +42,27 @@ pub fn check_unit(ctx: &Context, unit: &Unit, extras: &[String]) -> Result<UnitC
             None => findings.push(Finding {
                 check: "closure",
                 subject: format!("layer {name}"),
-                message: format!("required layer {name} is not built for {} {}: add them to its runtimes/architectures", unit.runtime, unit.arch),
+                message: format!(
+                    "required layer {name} is not built for {} {}: add them to its runtimes/architectures",
+                    unit.runtime, unit.arch
+                ),
             }),
         }
     }
     let docker = ctx.docker_if_available();
-    let image = ctx.check_image_override.clone().unwrap_or_else(|| unit.layer.check_images[&(unit.runtime, unit.arch)].clone());
-    let mut result = check_zips(scratch.path(), &unit.layer.name, &own_zip, &required, unit.runtime, unit.arch, extras, &image, docker)?;
+    let image =
+        ctx.check_image_override.clone().unwrap_or_else(|| unit.layer.check_images[&(unit.runtime, unit.arch)].clone());
+    let mut result = check_zips(
+        scratch.path(),
+        &unit.layer.name,
+        &own_zip,
+        &required,
+        unit.runtime,
+        unit.arch,
+        extras,
+        &image,
+        docker,
+    )?;
     for f in &mut result.findings {
         if f.check == "closure" {
             f.message = suggest_provider(ctx, &unit.layer.name, &f.message, &f.subject);
@@ -71,7 +85,10 @@ pub fn required_layers(ctx: &Context, name: &str) -> Result<Vec<String>> {
     fn visit(ctx: &Context, layer: &str, path: &mut Vec<String>, out: &mut Vec<String>) -> Result<()> {
         for r in ctx.config.layer(&ctx.repo, layer)?.requires {
             if path.contains(&r) {
-                anyhow::bail!("layers {} -> {r} require each other in a cycle: fix `requires` in their layer.toml", path.join(" -> "));
+                anyhow::bail!(
+                    "layers {} -> {r} require each other in a cycle: fix `requires` in their layer.toml",
+                    path.join(" -> ")
+                );
             }
             if out.contains(&r) {
                 continue;
@@ -119,8 +136,13 @@ pub fn check_zips(
     let own_dists = closure::read_dists(&own_dir.join("python"), layer)?;
     for u in closure::closure(&own_dists, &provided, runtime, arch, extras) {
         let message = match &u.found {
-            None => format!("{} (layer {}) requires {}, which no attached layer provides", u.dist, u.layer, u.requirement),
-            Some((version, by)) => format!("{} (layer {}) requires {}, but layer {by} provides {} {version}", u.dist, u.layer, u.requirement, u.name),
+            None => {
+                format!("{} (layer {}) requires {}, which no attached layer provides", u.dist, u.layer, u.requirement)
+            }
+            Some((version, by)) => format!(
+                "{} (layer {}) requires {}, but layer {by} provides {} {version}",
+                u.dist, u.layer, u.requirement, u.name
+            ),
         };
         findings.push(Finding { check: "closure", subject: u.name.clone(), message });
     }
@@ -162,7 +184,11 @@ fn suggest_provider(ctx: &Context, layer: &str, message: &str, dist: &str) -> St
             std::fs::read_to_string(ctx.repo.layers_dir().join(l).join("requirements.txt"))
                 .map(|t| {
                     t.lines().any(|line| {
-                        let n: String = line.trim().chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
+                        let n: String = line
+                            .trim()
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+                            .collect();
                         !n.is_empty() && normalise(&n) == wanted
                     })
                 })
@@ -170,7 +196,9 @@ fn suggest_provider(ctx: &Context, layer: &str, message: &str, dist: &str) -> St
         })
         .collect();
     match providers.first() {
-        Some(p) => format!("{message}: add `requires = [\"{p}\"]` to layers/{layer}/layer.toml (layer {p} provides it)"),
+        Some(p) => {
+            format!("{message}: add `requires = [\"{p}\"]` to layers/{layer}/layer.toml (layer {p} provides it)")
+        }
         None => format!("{message}: add it to layers/{layer}/requirements.txt or to a layer listed in `requires`"),
     }
 }

@@ -47,7 +47,11 @@ fn median(v: &[Duration]) -> f64 {
         return f64::NAN;
     }
     let n = s.len();
-    if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
 }
 
 fn timed(mut cmd: Command, what: &str) -> Result<Duration> {
@@ -143,7 +147,8 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let toolpack_size = std::fs::metadata(scratch.path().join("tool-pack.zip"))?.len();
 
     // 5. publish-all with nothing changed, N layers, against the emulator.
-    let publish = if args.publish_layers > 0 { Some(bench_publish(&exe, scratch.path(), args, &image, runtime)?) } else { None };
+    let publish =
+        if args.publish_layers > 0 { Some(bench_publish(&exe, scratch.path(), args, &image, runtime)?) } else { None };
 
     // Sizes and whether the outputs work.
     let report = crate::report::read(&bench_repo.join(format!("dist/bench/bench-{}-x86_64.json", runtime.tag())))?;
@@ -155,7 +160,9 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
 
     // Print and write.
     let mut table = String::new();
-    table.push_str("| case | article pipeline (median s) | cargo xtask (median s) | ratio | target |\n|---|---|---|---|---|\n");
+    table.push_str(
+        "| case | article pipeline (median s) | cargo xtask (median s) | ratio | target |\n|---|---|---|---|---|\n",
+    );
     let mut cases_json = Vec::new();
     for c in &cases {
         let (a, t) = (median(&c.article), median(&c.tool));
@@ -256,7 +263,13 @@ fn import_check(image: &str, zip: &Path, reference: &Path, scratch: &Path) -> Re
 
 /// `publish-all --profile local` with nothing changed, for `n` copies of a small layer:
 /// one publish first (not measured), then the measured no-op runs.
-fn bench_publish(exe: &Path, scratch: &Path, args: &Args, image: &str, runtime: crate::runtime::Runtime) -> Result<(Vec<Duration>, usize)> {
+fn bench_publish(
+    exe: &Path,
+    scratch: &Path,
+    args: &Args,
+    image: &str,
+    runtime: crate::runtime::Runtime,
+) -> Result<(Vec<Duration>, usize)> {
     let n = args.publish_layers;
     let root: PathBuf = scratch.join("publish-repo");
     for i in 0..n {

@@ -83,7 +83,11 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
 /// A unit is changed when some region of the profile has no entry for it in the
 /// manifest, or an entry with another fingerprint.
 fn offline(u: &Unit, manifest: &Manifest, regions: &[String]) -> Verdict {
-    let entry = MatrixEntry { layer: u.layer.name.clone(), runtime: u.runtime.id.to_string(), arch: u.arch.as_str().to_string() };
+    let entry = MatrixEntry {
+        layer: u.layer.name.clone(),
+        runtime: u.runtime.id.to_string(),
+        arch: u.arch.as_str().to_string(),
+    };
     let mut missing = Vec::new();
     let mut differs = Vec::new();
     for region in regions {
@@ -98,7 +102,9 @@ fn offline(u: &Unit, manifest: &Manifest, regions: &[String]) -> Verdict {
         _ if missing.len() == regions.len() => Some("new: not in the manifest".to_string()),
         (true, false) => Some(format!("fingerprint differs in {}", differs.join(", "))),
         (false, true) => Some(format!("not published in {}", missing.join(", "))),
-        (false, false) => Some(format!("not published in {}; fingerprint differs in {}", missing.join(", "), differs.join(", "))),
+        (false, false) => {
+            Some(format!("not published in {}; fingerprint differs in {}", missing.join(", "), differs.join(", ")))
+        }
     };
     Verdict { entry, reason }
 }
@@ -114,7 +120,9 @@ fn remote(ctx: &Context, profile: &str, names: &[String]) -> Result<Option<Vec<V
             eprintln!("error: {}: {}", r.layer, r.error.unwrap_or_default());
             continue;
         };
-        let reasons = units.entry(MatrixEntry { layer: r.layer.clone(), runtime: runtime.clone(), arch: arch.clone() }).or_default();
+        let reasons = units
+            .entry(MatrixEntry { layer: r.layer.clone(), runtime: runtime.clone(), arch: arch.clone() })
+            .or_default();
         match r.status {
             "unchanged" => {}
             "failed" => {
@@ -167,7 +175,11 @@ mod tests {
 
     #[test]
     fn matrix_is_sorted_and_lists_only_changed_units() {
-        let v = [verdict("pandas", "python3.13", true), verdict("numpy", "python3.13", false), verdict("numpy", "python3.12", true)];
+        let v = [
+            verdict("pandas", "python3.13", true),
+            verdict("numpy", "python3.13", false),
+            verdict("numpy", "python3.12", true),
+        ];
         assert_eq!(
             matrix(&v),
             r#"{"include":[{"arch":"x86_64","layer":"numpy","runtime":"python3.12"},{"arch":"x86_64","layer":"pandas","runtime":"python3.13"}]}"#

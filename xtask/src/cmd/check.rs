@@ -48,12 +48,25 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         let runtime = Runtime::parse(args.runtime.as_deref().unwrap_or_default())?;
         let arch = Arch::parse(args.arch.as_deref().unwrap_or_default())?;
         let scratch = tempfile::Builder::new().prefix("xtask-check-").tempdir()?;
-        let image = args.check_image.clone().unwrap_or_else(|| crate::config::expand_image(crate::config::DEFAULT_CHECK_IMAGE, runtime, arch));
+        let image = args
+            .check_image
+            .clone()
+            .unwrap_or_else(|| crate::config::expand_image(crate::config::DEFAULT_CHECK_IMAGE, runtime, arch));
         let name = zip.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         std::fs::metadata(zip).with_context(|| format!("cannot read {}", zip.display()))?;
         results.push(
-            run::check_zips(scratch.path(), &name, zip, &[], runtime, arch, &args.extras, &image, ctx.docker_if_available())
-                .map_err(|e| (name.clone(), e)),
+            run::check_zips(
+                scratch.path(),
+                &name,
+                zip,
+                &[],
+                runtime,
+                arch,
+                &args.extras,
+                &image,
+                ctx.docker_if_available(),
+            )
+            .map_err(|e| (name.clone(), e)),
         );
     } else {
         let filter = unit::UnitFilter::parse(args.runtime.as_deref(), args.arch.as_deref())?;

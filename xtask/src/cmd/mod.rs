@@ -2,6 +2,7 @@
 //! live in the modules at the crate root.
 
 pub mod bench;
+pub mod bootstrap;
 pub mod changed;
 pub mod check;
 pub mod layer;
@@ -11,4 +12,3 @@ pub mod prune;
 pub mod publish;
 pub mod stack;
 pub mod status;
-pub mod bootstrap;

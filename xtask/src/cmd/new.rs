@@ -48,7 +48,9 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     std::fs::write(dir.join("layer.toml"), layer_toml)?;
     eprintln!("created layers/{name}/requirements.txt and layers/{name}/layer.toml");
     if args.requirements.is_empty() {
-        eprintln!("next: add `package==version` lines to layers/{name}/requirements.txt, then `cargo xtask layer {name}`");
+        eprintln!(
+            "next: add `package==version` lines to layers/{name}/requirements.txt, then `cargo xtask layer {name}`"
+        );
     } else {
         eprintln!("next: `cargo xtask layer {name}`");
     }

@@ -30,7 +30,8 @@ pub struct Args {
 /// Returns false when a deletion failed.
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, None)?;
-    let opts = Options { profile: args.profile.clone(), keep: args.keep as usize, dry_run: args.dry_run, yes: args.yes };
+    let opts =
+        Options { profile: args.profile.clone(), keep: args.keep as usize, dry_run: args.dry_run, yes: args.yes };
     let rows = prune::prune(&ctx, &opts, &|rows| show(rows, &opts))?;
     let count = |a: &str| rows.iter().filter(|r| r.action == a).count();
     for r in rows.iter().filter(|r| r.action != "keep") {

@@ -72,7 +72,14 @@ fn publish_layers(repo: Repo, names: &[String], all: bool, o: &Opts) -> Result<b
     let mut ctx = Context::new(repo, o.image.clone())?;
     ctx.check_image_override = o.check_image.clone();
     let names = unit::select_layers(&ctx.repo, names, all)?;
-    let opts = Options { profile: o.profile.clone(), dry_run: o.dry_run, yes: o.yes, jobs: usize::from(o.jobs), check: !o.no_check, filter };
+    let opts = Options {
+        profile: o.profile.clone(),
+        dry_run: o.dry_run,
+        yes: o.yes,
+        jobs: usize::from(o.jobs),
+        check: !o.no_check,
+        filter,
+    };
     let rows = publish::publish(&ctx, &names, &opts)?;
     if o.json {
         for r in &rows {
@@ -86,7 +93,10 @@ fn publish_layers(repo: Repo, names: &[String], all: bool, o: &Opts) -> Result<b
 fn print_summary(rows: &[Row], opts: &Options) {
     let s = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
     eprintln!();
-    eprintln!("{:<10} {:<20} {:<11} {:<7} {:<15} {:>7}  ARN / DETAIL", "STATUS", "LAYER", "RUNTIME", "ARCH", "REGION", "VERSION");
+    eprintln!(
+        "{:<10} {:<20} {:<11} {:<7} {:<15} {:>7}  ARN / DETAIL",
+        "STATUS", "LAYER", "RUNTIME", "ARCH", "REGION", "VERSION"
+    );
     for r in rows {
         let version = r.version.map_or("-".to_string(), |v| v.to_string());
         let last = match r.status {

@@ -64,7 +64,9 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     }
     let stacks: Vec<StackConfig> = match &args.name {
         Some(name) => vec![ctx.config.stack(name)?.clone()],
-        None if ctx.config.stacks.is_empty() => bail!("no stacks: declare one as [stacks.NAME] in layers.toml (see docs/stacks.md)"),
+        None if ctx.config.stacks.is_empty() => {
+            bail!("no stacks: declare one as [stacks.NAME] in layers.toml (see docs/stacks.md)")
+        }
         None => ctx.config.stacks.values().cloned().collect(),
     };
     let mut ok = true;
@@ -155,13 +157,16 @@ fn print_attach(s: &StackConfig, layers: &[(String, Option<String>)], t: &Target
 /// stack as that one layer, and prints its ARN when it is published.
 fn merge_stack(ctx: &Context, s: &StackConfig, layer: &str, t: &Target, format: Format) -> Result<bool> {
     match merge::write_folder(&ctx.repo, s, layer)? {
-        Folder::Created => eprintln!("created    layers/{layer}/ (layer.toml, requirements.txt): commit it, it is a layer like any other"),
+        Folder::Created => eprintln!(
+            "created    layers/{layer}/ (layer.toml, requirements.txt): commit it, it is a layer like any other"
+        ),
         Folder::Kept => eprintln!("using      layers/{layer}/ (merges {})", s.layers.join(", ")),
     }
     let unit = unit::plan(ctx, layer)?.into_iter().find(|u| u.runtime == s.runtime && u.arch == s.arch).with_context(|| {
         format!("merged layer {layer} is not built for {} {}: add them to `runtimes`/`architectures` in layers/{layer}/layer.toml", s.runtime, s.arch)
     })?;
-    let outcome = unit::build(ctx, &unit, false).with_context(|| format!("cannot build merged layer {}", unit.label()))?;
+    let outcome =
+        unit::build(ctx, &unit, false).with_context(|| format!("cannot build merged layer {}", unit.label()))?;
     let r = outcome.report();
     eprintln!(
         "{:<10} {}: {} zip, {} unzipped, {} files -> {}",

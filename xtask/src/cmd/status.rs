@@ -35,7 +35,10 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
 
 fn print_table(rows: &[StatusRow]) {
     let s = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
-    eprintln!("{:<10} {:<20} {:<11} {:<7} {:<15} {:<12} {:>7}  ARN", "STATUS", "LAYER", "RUNTIME", "ARCH", "REGION", "FINGERPRINT", "VERSION");
+    eprintln!(
+        "{:<10} {:<20} {:<11} {:<7} {:<15} {:<12} {:>7}  ARN",
+        "STATUS", "LAYER", "RUNTIME", "ARCH", "REGION", "FINGERPRINT", "VERSION"
+    );
     for r in rows {
         let fp: String = s(&r.fingerprint).chars().take(12).collect();
         let last = match &r.error {

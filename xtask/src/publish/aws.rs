@@ -113,8 +113,11 @@ async fn sdk_config(profile: &Profile, region: &str, source: CredentialSource) -
             .profile_name(p)
             .credentials_provider(ProfileFileCredentialsProvider::builder().profile_name(p).build()),
         (None, Some(_)) => loader.profile_name("default").credentials_provider(
-            CredentialsProviderChain::first_try("Environment", aws_config::environment::EnvironmentVariableCredentialsProvider::new())
-                .or_else("Emulator", Credentials::new("emulator", "emulator", None, None, "emulator")),
+            CredentialsProviderChain::first_try(
+                "Environment",
+                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+            )
+            .or_else("Emulator", Credentials::new("emulator", "emulator", None, None, "emulator")),
         ),
         (None, None) => loader.profile_name("default"),
     };
@@ -125,7 +128,9 @@ impl Target {
     /// Who is calling, for messages: `profile staging (AWS profile layers-staging)`.
     pub fn who(&self) -> String {
         match (&self.aws_profile, self.source) {
-            (_, CredentialSource::Environment) => format!("profile `{}` (credentials from the environment, {CREDENTIALS_VAR}=env)", self.profile),
+            (_, CredentialSource::Environment) => {
+                format!("profile `{}` (credentials from the environment, {CREDENTIALS_VAR}=env)", self.profile)
+            }
             (Some(p), _) => format!("profile `{}` (AWS profile `{p}`)", self.profile),
             (None, _) => format!("profile `{}`", self.profile),
         }
@@ -147,7 +152,9 @@ impl Target {
             );
         }
         match &self.aws_profile {
-            Some(p) => format!("run `aws sso login --profile {p}` (or configure the AWS profile `{p}` in ~/.aws/config)"),
+            Some(p) => {
+                format!("run `aws sso login --profile {p}` (or configure the AWS profile `{p}` in ~/.aws/config)")
+            }
             None => format!(
                 "set aws_profile for profile `{}` in layers.toml, or provide credentials in the environment",
                 self.profile
@@ -186,11 +193,8 @@ impl Target {
 
     fn credentials_reason(&self, detail: &str) -> String {
         let lower = detail.to_ascii_lowercase();
-        let what = if lower.contains("sso") {
-            "the SSO session is missing or expired"
-        } else {
-            "no usable AWS credentials"
-        };
+        let what =
+            if lower.contains("sso") { "the SSO session is missing or expired" } else { "no usable AWS credentials" };
         format!("{what}: {} ({detail})", self.login_hint())
     }
 
@@ -224,9 +228,14 @@ where
 {
     match err {
         SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
-        SdkError::DispatchFailure(d) => d.is_io() || d.is_timeout() || (d.is_other() && !is_credentials_error(&chain(err))),
+        SdkError::DispatchFailure(d) => {
+            d.is_io() || d.is_timeout() || (d.is_other() && !is_credentials_error(&chain(err)))
+        }
         SdkError::ServiceError(_) => {
-            let throttled = matches!(err.code(), Some("Throttling" | "ThrottlingException" | "TooManyRequestsException" | "SlowDown"));
+            let throttled = matches!(
+                err.code(),
+                Some("Throttling" | "ThrottlingException" | "TooManyRequestsException" | "SlowDown")
+            );
             throttled || status(err).is_some_and(|s| s >= 500)
         }
         _ => false,
@@ -269,19 +278,25 @@ pub fn ambient_warnings(profile_name: &str, profile: &Profile, source: Credentia
     let mut out = Vec::new();
     if let Some(v) = env("AWS_PROFILE").filter(|_| source == CredentialSource::Profile) {
         if profile.aws_profile.as_deref() != Some(v.as_str()) {
-            let uses = profile.aws_profile.as_deref().map(|p| format!("AWS profile `{p}`")).unwrap_or("no AWS profile".into());
+            let uses =
+                profile.aws_profile.as_deref().map(|p| format!("AWS profile `{p}`")).unwrap_or("no AWS profile".into());
             out.push(format!("AWS_PROFILE={v} is ignored: deploy profile `{profile_name}` uses {uses}"));
         }
     }
     for k in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
         if let Some(v) = env(k) {
             if !profile.regions.contains(&v) {
-                out.push(format!("{k}={v} is ignored: deploy profile `{profile_name}` publishes to {}", profile.regions.join(", ")));
+                out.push(format!(
+                    "{k}={v} is ignored: deploy profile `{profile_name}` publishes to {}",
+                    profile.regions.join(", ")
+                ));
             }
         }
     }
     if profile.aws_profile.is_some() && source == CredentialSource::Profile && env("AWS_ACCESS_KEY_ID").is_some() {
-        out.push(format!("AWS_ACCESS_KEY_ID is ignored: deploy profile `{profile_name}` takes its credentials from its AWS profile"));
+        out.push(format!(
+            "AWS_ACCESS_KEY_ID is ignored: deploy profile `{profile_name}` takes its credentials from its AWS profile"
+        ));
     }
     if let Some(v) = env("AWS_ENDPOINT_URL") {
         if profile.endpoint_url.as_deref() != Some(v.as_str()) {

@@ -51,7 +51,9 @@ async fn ensure_bucket(c: &Clients, bucket: &str) -> Result<bool> {
     let mut req = c.s3.create_bucket().bucket(bucket);
     // us-east-1 is the one region that must not be named as a location constraint.
     if t.region != "us-east-1" {
-        let loc = CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(t.region.as_str())).build();
+        let loc = CreateBucketConfiguration::builder()
+            .location_constraint(BucketLocationConstraint::from(t.region.as_str()))
+            .build();
         req = req.create_bucket_configuration(loc);
     }
     req.send().await.map_err(|e| t.explain(&format!("cannot create bucket `{bucket}` in {}", t.region), e))?;

@@ -72,7 +72,8 @@ impl Shared {
         let region = &c.target.region;
         let bucket = self.bucket(region);
         let cell = self.buckets.get(region).context("region of no client")?;
-        let res = cell.get_or_init(|| async { upload::check_bucket(c, &bucket).await.map_err(|e| format!("{e:#}")) }).await;
+        let res =
+            cell.get_or_init(|| async { upload::check_bucket(c, &bucket).await.map_err(|e| format!("{e:#}")) }).await;
         res.clone().map_err(anyhow::Error::msg)
     }
 }
@@ -92,7 +93,14 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn new(u: &Unit, layer_name: String, clients: Clients, sharing: Sharing, work: Work, shared: Arc<Shared>) -> Job {
+    pub fn new(
+        u: &Unit,
+        layer_name: String,
+        clients: Clients,
+        sharing: Sharing,
+        work: Work,
+        shared: Arc<Shared>,
+    ) -> Job {
         Job {
             layer: u.layer.name.clone(),
             runtime: u.runtime.id.to_string(),
@@ -122,7 +130,9 @@ impl Job {
         let unit = format!("{} {} {} {}", self.layer, self.runtime, self.arch, self.region());
         match (&row.error, &row.arn, &row.detail) {
             (Some(e), _, _) => eprintln!("error: {unit}: {e}"),
-            (None, Some(arn), _) if row.status == Status::Published => eprintln!("{:<10} {unit}: {arn}", row.status.as_str()),
+            (None, Some(arn), _) if row.status == Status::Published => {
+                eprintln!("{:<10} {unit}: {arn}", row.status.as_str())
+            }
             (None, _, Some(d)) => eprintln!("{:<10} {unit}: {d}", row.status.as_str()),
             _ => eprintln!("{:<10} {unit}", row.status.as_str()),
         }
@@ -162,7 +172,11 @@ impl Job {
 
     /// The newest version stays: make sure it is shared as configured and recorded.
     async fn settle(&self, n: &Newest, code_sha256: Option<String>, why: String) -> Result<Row> {
-        let recorded = self.shared.recorder.get(&self.layer, &self.runtime, self.arch.as_str(), self.region()).filter(|e| e.layer_version_arn == n.arn);
+        let recorded = self
+            .shared
+            .recorder
+            .get(&self.layer, &self.runtime, self.arch.as_str(), self.region())
+            .filter(|e| e.layer_version_arn == n.arn);
         let code = match (code_sha256, &recorded) {
             (Some(c), _) => c,
             (None, Some(e)) => e.code_sha256.clone(),
@@ -171,10 +185,21 @@ impl Job {
         if !self.shared.dry_run {
             register::share(&self.clients, &self.layer_name, n.version, &self.sharing, false).await?;
             if recorded.is_none() {
-                self.shared.recorder.record(self.entry(n.version, &n.arn, &code, manifest::from_lambda_date(&n.created)))?;
+                self.shared.recorder.record(self.entry(
+                    n.version,
+                    &n.arn,
+                    &code,
+                    manifest::from_lambda_date(&n.created),
+                ))?;
             }
         }
-        Ok(Row { version: Some(n.version), arn: Some(n.arn.clone()), code_sha256: Some(code), detail: Some(why), ..self.row(Status::Unchanged) })
+        Ok(Row {
+            version: Some(n.version),
+            arn: Some(n.arn.clone()),
+            code_sha256: Some(code),
+            detail: Some(why),
+            ..self.row(Status::Unchanged)
+        })
     }
 
     async fn publish(&self, newest: Option<&Newest>, b: &Build) -> Result<Row> {
@@ -210,8 +235,18 @@ impl Job {
             return Err(register::withdraw(&self.clients, &req, &p, e).await);
         }
         let after = |what: &str| format!("published {} but could not {what}; a rerun finishes it", p.arn);
-        self.shared.recorder.record(self.entry(p.version, &p.arn, &p.code_sha256, manifest::now_rfc3339())).with_context(|| after("record it"))?;
-        register::share(&self.clients, &self.layer_name, p.version, &self.sharing, true).await.with_context(|| after("share it"))?;
-        Ok(Row { version: Some(p.version), arn: Some(p.arn), code_sha256: Some(p.code_sha256), ..self.row(Status::Published) })
+        self.shared
+            .recorder
+            .record(self.entry(p.version, &p.arn, &p.code_sha256, manifest::now_rfc3339()))
+            .with_context(|| after("record it"))?;
+        register::share(&self.clients, &self.layer_name, p.version, &self.sharing, true)
+            .await
+            .with_context(|| after("share it"))?;
+        Ok(Row {
+            version: Some(p.version),
+            arn: Some(p.arn),
+            code_sha256: Some(p.code_sha256),
+            ..self.row(Status::Published)
+        })
     }
 }

@@ -54,8 +54,13 @@ impl Manifest {
             }
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        serde_json::from_str(&text)
-            .with_context(|| format!("invalid manifest {}: fix it or restore it from git (`git checkout -- {}`)", path.display(), path.display()))
+        serde_json::from_str(&text).with_context(|| {
+            format!(
+                "invalid manifest {}: fix it or restore it from git (`git checkout -- {}`)",
+                path.display(),
+                path.display()
+            )
+        })
     }
 
     pub fn get(&self, layer: &str, runtime: &str, arch: &str, region: &str) -> Option<&Entry> {
@@ -110,13 +115,15 @@ impl Recorder {
         }
         let dir = self.path.parent().context("manifest path has no folder")?;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        write_atomically(&self.path, m.to_text().as_bytes()).with_context(|| format!("cannot write {}", self.path.display()))
+        write_atomically(&self.path, m.to_text().as_bytes())
+            .with_context(|| format!("cannot write {}", self.path.display()))
     }
 }
 
 /// Now, as RFC 3339 in UTC to the second: `2024-05-01T10:00:00Z`.
 pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     rfc3339(secs)
 }
 
@@ -184,7 +191,10 @@ mod tests {
         r.record(entry("six", "us-east-1", 1)).unwrap();
         let m = Manifest::load(&Manifest::path(&dir, "local"), "local").unwrap();
         assert_eq!(m.layers, vec![entry("six", "us-east-1", 1)]);
-        assert_eq!(Recorder::open(&dir, "local").unwrap().get("six", "python3.12", "x86_64", "us-east-1").unwrap().version, 1);
+        assert_eq!(
+            Recorder::open(&dir, "local").unwrap().get("six", "python3.12", "x86_64", "us-east-1").unwrap().version,
+            1
+        );
     }
 
     #[test]

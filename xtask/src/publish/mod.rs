@@ -126,7 +126,10 @@ impl Session {
         for w in aws::ambient_warnings(name, &profile, source) {
             ctx.warn_once(w);
         }
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
         let clients = rt.block_on(async {
             let mut out = Vec::new();
             for region in &profile.regions {

@@ -27,7 +27,8 @@ pub fn layer_name(template: &str, layer: &str, runtime: Runtime, arch: Arch) -> 
     if filled.contains('{') || filled.contains('}') {
         bail!("invalid layer_name `{template}` in layers.toml: known placeholders are {{layer}}, {{py}}, {{runtime}} and {{arch}}");
     }
-    let name: String = filled.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
+    let name: String =
+        filled.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
     if name.is_empty() || name.len() > MAX_LAYER_NAME {
         bail!("layer name `{name}` (from layer_name `{template}` in layers.toml) must be 1 to {MAX_LAYER_NAME} characters");
     }
@@ -68,12 +69,18 @@ pub fn s3_key(prefix: &str, layer_name: &str, sha256_hex: &str) -> String {
 /// The packages named in requirements.txt, with the versions that were installed, e.g.
 /// `pandas==2.2.3`; dependencies pulled in by them are left out.
 pub fn main_packages(requirement_lines: &[String], installed: &[Package]) -> Vec<String> {
-    let wanted: Vec<String> = requirement_lines.iter().filter(|l| !l.starts_with('-')).map(|l| normalise(requirement_name(l))).collect();
-    installed.iter().filter(|p| wanted.contains(&normalise(&p.name))).map(|p| format!("{}=={}", p.name, p.version)).collect()
+    let wanted: Vec<String> =
+        requirement_lines.iter().filter(|l| !l.starts_with('-')).map(|l| normalise(requirement_name(l))).collect();
+    installed
+        .iter()
+        .filter(|p| wanted.contains(&normalise(&p.name)))
+        .map(|p| format!("{}=={}", p.name, p.version))
+        .collect()
 }
 
 fn requirement_name(line: &str) -> &str {
-    let end = line.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')).unwrap_or(line.len());
+    let end =
+        line.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')).unwrap_or(line.len());
     &line[..end]
 }
 
@@ -127,8 +134,14 @@ mod tests {
 
     #[test]
     fn layer_names_fill_the_template_and_map_rejected_characters() {
-        assert_eq!(layer_name("{layer}-{py}-{arch}", "pandas", py("python3.12"), Arch::X86_64).unwrap(), "pandas-py312-x86_64");
-        assert_eq!(layer_name("team.{layer}-{runtime}", "np", py("python3.13"), Arch::Arm64).unwrap(), "team-np-python3-13");
+        assert_eq!(
+            layer_name("{layer}-{py}-{arch}", "pandas", py("python3.12"), Arch::X86_64).unwrap(),
+            "pandas-py312-x86_64"
+        );
+        assert_eq!(
+            layer_name("team.{layer}-{runtime}", "np", py("python3.13"), Arch::Arm64).unwrap(),
+            "team-np-python3-13"
+        );
         let err = layer_name("{layer}-{python}", "np", py("python3.13"), Arch::Arm64).unwrap_err().to_string();
         assert!(err.contains("{python}") && err.contains("{layer}"), "{err}");
         assert!(layer_name(&"x".repeat(141), "np", py("python3.13"), Arch::Arm64).is_err());
@@ -152,7 +165,8 @@ mod tests {
 
     #[test]
     fn main_packages_are_the_requirements_with_installed_versions() {
-        let lines = vec!["Typing_Extensions>=4".to_string(), "six==1.16.0".to_string(), "--no-binary :all:".to_string()];
+        let lines =
+            vec!["Typing_Extensions>=4".to_string(), "six==1.16.0".to_string(), "--no-binary :all:".to_string()];
         let installed = vec![
             Package { name: "idna".into(), version: "3.10".into() },
             Package { name: "six".into(), version: "1.16.0".into() },

@@ -59,5 +59,8 @@ pub async fn code_sha256(c: &Clients, layer_name: &str, version: i64) -> Result<
         .send()
         .await
         .map_err(|e| c.target.explain(&what, e))?;
-    out.content().and_then(|c| c.code_sha256()).map(str::to_string).with_context(|| format!("{what}: Lambda returned no CodeSha256"))
+    out.content()
+        .and_then(|c| c.code_sha256())
+        .map(str::to_string)
+        .with_context(|| format!("{what}: Lambda returned no CodeSha256"))
 }

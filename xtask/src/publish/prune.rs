@@ -73,7 +73,15 @@ pub fn prune(ctx: &Context, opts: &Options, show: &dyn Fn(&[Row])) -> Result<Vec
         let region = &session.clients[*region].target.region;
         for (version, arn, reason) in decide(&versions?, opts.keep, &protected) {
             let action = if reason.is_some() { "keep" } else { "delete" };
-            rows.push(Row { layer: layer.clone(), region: region.clone(), layer_name: layer_name.clone(), version, arn, action, reason });
+            rows.push(Row {
+                layer: layer.clone(),
+                region: region.clone(),
+                layer_name: layer_name.clone(),
+                version,
+                arn,
+                action,
+                reason,
+            });
         }
     }
     show(&rows);
@@ -81,7 +89,8 @@ pub fn prune(ctx: &Context, opts: &Options, show: &dyn Fn(&[Row])) -> Result<Vec
         return Ok(rows);
     }
     guard::confirm(&opts.profile, &profile, opts.yes)?;
-    let region_clients: BTreeMap<String, Clients> = session.clients.iter().map(|c| (c.target.region.clone(), c.clone())).collect();
+    let region_clients: BTreeMap<String, Clients> =
+        session.clients.iter().map(|c| (c.target.region.clone(), c.clone())).collect();
     let futures: Vec<_> = rows
         .iter()
         .cloned()
@@ -111,7 +120,11 @@ fn protected_arns(published: &std::path::Path) -> Result<BTreeMap<String, String
     };
     for e in entries {
         let path = e.with_context(|| format!("cannot read {}", published.display()))?.path();
-        let (Some(stem), Some("json")) = (path.file_stem().and_then(|s| s.to_str()), path.extension().and_then(|s| s.to_str())) else { continue };
+        let (Some(stem), Some("json")) =
+            (path.file_stem().and_then(|s| s.to_str()), path.extension().and_then(|s| s.to_str()))
+        else {
+            continue;
+        };
         // An unreadable manifest is an error: pruning without it could delete what it names.
         let m = Manifest::load(&path, stem)?;
         for entry in m.layers {
@@ -123,7 +136,11 @@ fn protected_arns(published: &std::path::Path) -> Result<BTreeMap<String, String
 
 /// For the versions of one layer: `(version, arn, why it is kept)`, newest first; `None`
 /// means delete. The `keep` newest are kept, and every version in `protected`.
-fn decide(versions: &[(i64, String)], keep: usize, protected: &BTreeMap<String, String>) -> Vec<(i64, String, Option<String>)> {
+fn decide(
+    versions: &[(i64, String)],
+    keep: usize,
+    protected: &BTreeMap<String, String>,
+) -> Vec<(i64, String, Option<String>)> {
     let mut sorted = versions.to_vec();
     sorted.sort_by_key(|v| std::cmp::Reverse(v.0));
     sorted
@@ -148,17 +165,27 @@ async fn list_versions(c: &Clients, layer_name: &str) -> Result<Vec<(i64, String
     while let Some(page) = pages.next().await {
         let page = match page {
             Ok(p) => p,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(Vec::new()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
+                return Ok(Vec::new())
+            }
             Err(e) => return Err(c.target.explain(&what(), e)),
         };
-        out.extend(page.layer_versions().iter().map(|v| (v.version(), v.layer_version_arn().unwrap_or_default().to_string())));
+        out.extend(
+            page.layer_versions().iter().map(|v| (v.version(), v.layer_version_arn().unwrap_or_default().to_string())),
+        );
     }
     Ok(out)
 }
 
 async fn delete(c: &Clients, layer_name: &str, version: i64) -> Result<()> {
     let what = format!("cannot delete version {version} of layer {layer_name} in {}", c.target.region);
-    c.lambda.delete_layer_version().layer_name(layer_name).version_number(version).send().await.map_err(|e| c.target.explain(&what, e))?;
+    c.lambda
+        .delete_layer_version()
+        .layer_name(layer_name)
+        .version_number(version)
+        .send()
+        .await
+        .map_err(|e| c.target.explain(&what, e))?;
     Ok(())
 }
 

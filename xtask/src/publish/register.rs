@@ -64,7 +64,10 @@ pub async fn publish(c: &Clients, req: &Request) -> Result<Published> {
     }
 }
 
-async fn publish_once(c: &Clients, req: &Request) -> Result<Published, SdkError<PublishLayerVersionError, HttpResponse>> {
+async fn publish_once(
+    c: &Clients,
+    req: &Request,
+) -> Result<Published, SdkError<PublishLayerVersionError, HttpResponse>> {
     let content = LayerVersionContentInput::builder().s3_bucket(&req.bucket).s3_key(&req.key).build();
     let no_retries = aws_sdk_lambda::config::Builder::default().retry_config(RetryConfig::disabled());
     let out = c
@@ -117,7 +120,10 @@ pub async fn withdraw(c: &Clients, req: &Request, p: &Published, err: anyhow::Er
     let fix = format!("delete s3://{}/{} and rerun", req.bucket, req.key);
     match deleted {
         Ok(_) => anyhow::anyhow!("{err:#}; version {} was deleted again: {fix}", p.version),
-        Err(e) => anyhow::anyhow!("{err:#}; {}; {fix}", c.target.explain(&format!("deleting version {} failed too", p.version), e)),
+        Err(e) => anyhow::anyhow!(
+            "{err:#}; {}; {fix}",
+            c.target.explain(&format!("deleting version {} failed too", p.version), e)
+        ),
     }
 }
 
@@ -192,7 +198,8 @@ async fn statement_ids(c: &Clients, layer_name: &str, version: i64) -> Result<Ve
         Ok(o) => o.policy().unwrap_or_default().to_string(),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => return Ok(Vec::new()),
         Err(e) => {
-            let what = format!("cannot read the policy of version {version} of layer {layer_name} in {}", c.target.region);
+            let what =
+                format!("cannot read the policy of version {version} of layer {layer_name} in {}", c.target.region);
             return Err(c.target.explain(&what, e));
         }
     };

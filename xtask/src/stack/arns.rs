@@ -23,7 +23,10 @@ pub enum Publication {
 pub fn region(profile_name: &str, profile: &Profile, explicit: Option<&str>) -> Result<String> {
     match explicit {
         Some(r) if profile.regions.iter().any(|p| p == r) => Ok(r.to_string()),
-        Some(r) => bail!("region {r} is not one of profile `{profile_name}`'s regions ({}): pick one of them with --region", profile.regions.join(", ")),
+        Some(r) => bail!(
+            "region {r} is not one of profile `{profile_name}`'s regions ({}): pick one of them with --region",
+            profile.regions.join(", ")
+        ),
         None => match profile.regions.first() {
             Some(r) => Ok(r.clone()),
             None => bail!("profile `{profile_name}` in layers.toml has no regions: set e.g. regions = [\"eu-west-1\"]"),
@@ -32,7 +35,13 @@ pub fn region(profile_name: &str, profile: &Profile, explicit: Option<&str>) -> 
 }
 
 /// The publication of each `(layer, local fingerprint)`, in the order given.
-pub fn lookup(manifest: &Manifest, layers: &[(String, Option<String>)], runtime: Runtime, arch: Arch, region: &str) -> Vec<(String, Publication)> {
+pub fn lookup(
+    manifest: &Manifest,
+    layers: &[(String, Option<String>)],
+    runtime: Runtime,
+    arch: Arch,
+    region: &str,
+) -> Vec<(String, Publication)> {
     layers
         .iter()
         .map(|(layer, fingerprint)| {
@@ -73,9 +82,16 @@ mod tests {
     fn published_missing_and_stale_layers() {
         let m = Manifest { profile: "staging".into(), layers: vec![entry("numpy", "f1"), entry("pandas", "f2")] };
         let py = Runtime::parse("python3.13").unwrap();
-        let layers = vec![("numpy".to_string(), Some("f1".to_string())), ("pandas".to_string(), Some("new".to_string())), ("six".to_string(), None)];
+        let layers = vec![
+            ("numpy".to_string(), Some("f1".to_string())),
+            ("pandas".to_string(), Some("new".to_string())),
+            ("six".to_string(), None),
+        ];
         let got = lookup(&m, &layers, py, Arch::X86_64, "eu-west-1");
-        assert_eq!(got[0].1, Publication::Published { arn: entry("numpy", "").layer_version_arn, version: 2, stale: false });
+        assert_eq!(
+            got[0].1,
+            Publication::Published { arn: entry("numpy", "").layer_version_arn, version: 2, stale: false }
+        );
         assert!(matches!(got[1].1, Publication::Published { stale: true, .. }));
         assert_eq!(got[2].1, Publication::Missing);
         assert!(lookup(&m, &layers[..1], py, Arch::Arm64, "eu-west-1")[0].1 == Publication::Missing);

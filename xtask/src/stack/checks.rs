@@ -91,7 +91,13 @@ pub fn count(stack: &str, layers: usize, merged_into: Option<&str>) -> Check {
 pub fn budget(sizes: &[(String, u64)], function_bytes: u64) -> Check {
     let layers = sizes.iter().fold(0u64, |t, (_, b)| t.saturating_add(*b));
     let total = layers.saturating_add(function_bytes);
-    let sum = format!("layers {} + function {} = {} of 250 MiB ({} bytes)", mib(layers), mib(function_bytes), bytes(total), digits(UNZIPPED_LIMIT));
+    let sum = format!(
+        "layers {} + function {} = {} of 250 MiB ({} bytes)",
+        mib(layers),
+        mib(function_bytes),
+        bytes(total),
+        digits(UNZIPPED_LIMIT)
+    );
     let details = sizes
         .iter()
         .map(|(n, b)| format!("{n}: {} ({:.1}% of 250 MiB)", bytes(*b), *b as f64 * 100.0 / UNZIPPED_LIMIT as f64))
@@ -115,7 +121,12 @@ pub fn targets(runtime: Runtime, arch: Arch, off_target: Vec<String>) -> Check {
     if off_target.is_empty() {
         Check::new("targets", Verdict::Pass, format!("every layer is built for {runtime} {arch}"), vec![])
     } else {
-        Check::new("targets", Verdict::Fail, format!("{} layer(s) not built for {runtime} {arch}", off_target.len()), off_target)
+        Check::new(
+            "targets",
+            Verdict::Fail,
+            format!("{} layer(s) not built for {runtime} {arch}", off_target.len()),
+            off_target,
+        )
     }
 }
 
@@ -139,20 +150,36 @@ pub fn closure(
     }
     for u in closure::closure(&own, &[], runtime, arch, &[]) {
         details.push(match &u.found {
-            Some((version, by)) => format!("{} (layer {}) requires {}, but layer {by} provides {} {version}", u.dist, u.layer, u.requirement, u.name),
+            Some((version, by)) => format!(
+                "{} (layer {}) requires {}, but layer {by} provides {} {version}",
+                u.dist, u.layer, u.requirement, u.name
+            ),
             None => {
                 let fix = match provider(&u.name) {
                     Some(l) => format!(": add layer {l} to the stack (it provides {})", u.name),
                     None => format!(": add a layer that provides {} to the stack", u.name),
                 };
-                format!("{} (layer {}) requires {}, which no layer of the stack provides{fix}", u.dist, u.layer, u.requirement)
+                format!(
+                    "{} (layer {}) requires {}, which no layer of the stack provides{fix}",
+                    u.dist, u.layer, u.requirement
+                )
             }
         });
     }
     if details.is_empty() {
-        Check::new("closure", Verdict::Pass, format!("every requirement of the {} distributions is met within the stack", own.len()), vec![])
+        Check::new(
+            "closure",
+            Verdict::Pass,
+            format!("every requirement of the {} distributions is met within the stack", own.len()),
+            vec![],
+        )
     } else {
-        Check::new("closure", Verdict::Fail, format!("{} requirement(s) not met within the stack", details.len()), details)
+        Check::new(
+            "closure",
+            Verdict::Fail,
+            format!("{} requirement(s) not met within the stack", details.len()),
+            details,
+        )
     }
 }
 
@@ -172,7 +199,10 @@ pub fn overlaps(groups: &[Group], members: &[(String, Vec<Dist>)], merged: bool)
     for (name, shipped) in &versions {
         if shipped.len() > 1 && shipped.iter().any(|(_, v)| *v != shipped[0].1) {
             let list: Vec<String> = shipped.iter().map(|(l, v)| format!("{l} ({v})")).collect();
-            details.push(format!("distribution {name} is shipped in several versions, by {}: both dist-info folders stay side by side", list.join(", ")));
+            details.push(format!(
+                "distribution {name} is shipped in several versions, by {}: both dist-info folders stay side by side",
+                list.join(", ")
+            ));
         }
     }
     let paths: usize = groups.iter().map(|g| g.paths.len()).sum();
@@ -180,8 +210,17 @@ pub fn overlaps(groups: &[Group], members: &[(String, Vec<Dist>)], merged: bool)
     if paths == 0 && details.is_empty() {
         return Check::new("overlap", Verdict::Pass, "no path is shipped by two layers".into(), vec![]);
     }
-    let how = if merged { "the merge keeps the later layer's copy" } else { "Lambda extracts layers in order into /opt, so the later layer's copy wins" };
-    Check::new("overlap", Verdict::Warn, format!("{paths} path(s) shipped by more than one layer, {differing} with different content; {how}"), details)
+    let how = if merged {
+        "the merge keeps the later layer's copy"
+    } else {
+        "Lambda extracts layers in order into /opt, so the later layer's copy wins"
+    };
+    Check::new(
+        "overlap",
+        Verdict::Warn,
+        format!("{paths} path(s) shipped by more than one layer, {differing} with different content; {how}"),
+        details,
+    )
 }
 
 fn normalise(name: &str) -> String {
@@ -197,7 +236,12 @@ mod tests {
     }
 
     fn dist(name: &str, version: &str, requires: &[&str], layer: &str) -> Dist {
-        Dist { name: name.into(), version: version.into(), requires: requires.iter().map(|s| s.to_string()).collect(), layer: layer.into() }
+        Dist {
+            name: name.into(),
+            version: version.into(),
+            requires: requires.iter().map(|s| s.to_string()).collect(),
+            layer: layer.into(),
+        }
     }
 
     #[test]
@@ -205,11 +249,20 @@ mod tests {
         let ok = budget(&[("numpy".into(), 100_000_000), ("pandas".into(), 150_000_000)], 5 * 1024 * 1024);
         assert_eq!(ok.verdict, Verdict::Pass);
         // 262,144,000 - 250,000,000 - 5,242,880 = 6,901,120
-        assert!(ok.summary.contains("255,242,880 bytes") && ok.summary.contains("headroom 6.6 MiB (6,901,120 bytes)"), "{}", ok.summary);
+        assert!(
+            ok.summary.contains("255,242,880 bytes") && ok.summary.contains("headroom 6.6 MiB (6,901,120 bytes)"),
+            "{}",
+            ok.summary
+        );
         assert_eq!(ok.details.len(), 3);
         let over = budget(&[("six".into(), 1000)], 262_144_000);
         assert_eq!(over.verdict, Verdict::Fail);
-        assert!(over.summary.contains("over Lambda's limit by 0.0 MiB (1,000 bytes)") && over.summary.contains("262,145,000 bytes"), "{}", over.summary);
+        assert!(
+            over.summary.contains("over Lambda's limit by 0.0 MiB (1,000 bytes)")
+                && over.summary.contains("262,145,000 bytes"),
+            "{}",
+            over.summary
+        );
         assert_eq!(budget(&[], UNZIPPED_LIMIT).verdict, Verdict::Pass);
         assert_eq!(budget(&[("x".into(), u64::MAX)], u64::MAX).verdict, Verdict::Fail);
         assert_eq!(digits(0), "0");
@@ -222,7 +275,13 @@ mod tests {
         assert_eq!(count("s", 5, None).verdict, Verdict::Pass);
         let c = count("s", 7, None);
         assert_eq!(c.verdict, Verdict::Fail);
-        assert!(c.summary.contains("7 layers") && c.summary.contains("limit of 5") && c.summary.contains("--merge s-merged"), "{}", c.summary);
+        assert!(
+            c.summary.contains("7 layers")
+                && c.summary.contains("limit of 5")
+                && c.summary.contains("--merge s-merged"),
+            "{}",
+            c.summary
+        );
         assert_eq!(count("s", 7, Some("m")).verdict, Verdict::Pass);
     }
 
@@ -230,7 +289,13 @@ mod tests {
     fn closure_spans_the_whole_stack_and_the_later_copy_of_a_dist_counts() {
         let members = vec![
             ("numpy".to_string(), vec![dist("numpy", "2.3.5", &[], "numpy")]),
-            ("pandas".to_string(), vec![dist("pandas", "2.3.3", &["numpy>=1.26", "tzdata>=2022.7"], "pandas"), dist("tzdata", "2025.2", &[], "pandas")]),
+            (
+                "pandas".to_string(),
+                vec![
+                    dist("pandas", "2.3.3", &["numpy>=1.26", "tzdata>=2022.7"], "pandas"),
+                    dist("tzdata", "2025.2", &[], "pandas"),
+                ],
+            ),
         ];
         let none = |_: &str| None;
         assert_eq!(closure(&members, &[], py313(), Arch::X86_64, &none).verdict, Verdict::Pass);
@@ -239,7 +304,11 @@ mod tests {
         assert_eq!(closure(&reversed, &[], py313(), Arch::X86_64, &none).verdict, Verdict::Pass);
         let c = closure(&members[1..], &[], py313(), Arch::X86_64, &|n| (n == "numpy").then(|| "numpy".to_string()));
         assert_eq!(c.verdict, Verdict::Fail);
-        assert!(c.details[0].contains("requires numpy>=1.26, which no layer of the stack provides: add layer numpy"), "{:?}", c.details);
+        assert!(
+            c.details[0].contains("requires numpy>=1.26, which no layer of the stack provides: add layer numpy"),
+            "{:?}",
+            c.details
+        );
         // A later layer shipping an older numpy shadows the earlier one.
         let mut shadowed = members.clone();
         shadowed.push(("old".into(), vec![dist("numpy", "1.0", &[], "old")]));

@@ -49,7 +49,10 @@ pub fn resolve(ctx: &Context, stack: &StackConfig) -> Result<(Vec<Member>, Vec<S
         if unit::current(&u).is_none() {
             eprintln!("building   {}", u.label());
         }
-        let report = unit::build(ctx, &u, false).with_context(|| format!("cannot build {} for stack {}", u.label(), stack.name))?.report().clone();
+        let report = unit::build(ctx, &u, false)
+            .with_context(|| format!("cannot build {} for stack {}", u.label(), stack.name))?
+            .report()
+            .clone();
         members.push(Member { name: name.clone(), unit: u, report });
     }
     Ok((members, off_target))
@@ -65,7 +68,10 @@ pub fn listing(zip: &Path) -> Result<Vec<Shipped>> {
         if e.is_dir() {
             continue;
         }
-        let path = e.name().with_context(|| format!("{} holds an entry whose name cannot be read", zip.display()))?.into_owned();
+        let path = e
+            .name()
+            .with_context(|| format!("{} holds an entry whose name cannot be read", zip.display()))?
+            .into_owned();
         out.push(Shipped { path, crc32: e.crc32(), size: e.size() });
     }
     Ok(out)
@@ -80,16 +86,22 @@ pub fn dists(zip: &Path, layer: &str, scratch: &Path) -> Result<Vec<Dist>> {
     std::fs::create_dir_all(&python).with_context(|| format!("cannot create {}", python.display()))?;
     for i in 0..z.len() {
         let mut e = z.by_index(i).with_context(|| format!("cannot read {}", zip.display()))?;
-        let name = e.name().with_context(|| format!("{} holds an entry whose name cannot be read", zip.display()))?.into_owned();
+        let name = e
+            .name()
+            .with_context(|| format!("{} holds an entry whose name cannot be read", zip.display()))?
+            .into_owned();
         let parts: Vec<&str> = name.split('/').collect();
-        let is_metadata = matches!(parts.as_slice(), ["python", d, "METADATA"] if d.ends_with(".dist-info") && !d.contains(".."));
+        let is_metadata =
+            matches!(parts.as_slice(), ["python", d, "METADATA"] if d.ends_with(".dist-info") && !d.contains(".."));
         if !is_metadata || e.is_dir() {
             continue;
         }
         let dir = python.join(parts[1]);
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let mut out = std::fs::File::create(dir.join("METADATA")).with_context(|| format!("cannot write {}", dir.display()))?;
-        std::io::copy(&mut e, &mut out).with_context(|| format!("cannot unpack {} from {}", parts[1], zip.display()))?;
+        let mut out =
+            std::fs::File::create(dir.join("METADATA")).with_context(|| format!("cannot write {}", dir.display()))?;
+        std::io::copy(&mut e, &mut out)
+            .with_context(|| format!("cannot unpack {} from {}", parts[1], zip.display()))?;
     }
     closure::read_dists(&python, layer)
 }

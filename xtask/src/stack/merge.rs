@@ -75,21 +75,28 @@ pub fn unpack(input: &BuildInput<'_>, python: &Path) -> Result<()> {
     let name = &layer.name;
     let target = (input.runtime, input.arch);
     if layer.images.get(&target).map(String::as_str) != Some(input.image) {
-        bail!("layer {name} is merged from {}: --image does not apply to it; build it without --image", layer.merge.join(", "));
+        bail!(
+            "layer {name} is merged from {}: --image does not apply to it; build it without --image",
+            layer.merge.join(", ")
+        );
     }
-    let root = layer.dir.parent().and_then(Path::parent).with_context(|| format!("layer folder {} is not inside a repo", layer.dir.display()))?;
+    let root = layer
+        .dir
+        .parent()
+        .and_then(Path::parent)
+        .with_context(|| format!("layer folder {} is not inside a repo", layer.dir.display()))?;
     // A context of its own: the install stage is handed the layer, not the run's context.
     let ctx = Context::new(Repo::at(root)?, None)?;
     let mut built = Vec::new();
     for m in &layer.merge {
-        let u = unit::plan(&ctx, m)?
-            .into_iter()
-            .find(|u| (u.runtime, u.arch) == target)
-            .with_context(|| format!("layer {m}, merged into {name}, is not built for {} {}", input.runtime, input.arch))?;
+        let u = unit::plan(&ctx, m)?.into_iter().find(|u| (u.runtime, u.arch) == target).with_context(|| {
+            format!("layer {m}, merged into {name}, is not built for {} {}", input.runtime, input.arch)
+        })?;
         if unit::current(&u).is_none() {
             eprintln!("building   {} (merged into {name})", u.label());
         }
-        unit::build(&ctx, &u, false).with_context(|| format!("cannot build {}, merged into layer {name}", u.label()))?;
+        unit::build(&ctx, &u, false)
+            .with_context(|| format!("cannot build {}, merged into layer {name}", u.label()))?;
         built.push((m.clone(), u.fingerprint.clone(), u.paths.zip.clone()));
     }
     let now: Vec<(String, String)> = built.iter().map(|(n, f, _)| (n.clone(), f.clone())).collect();
@@ -121,23 +128,31 @@ pub fn unpack_in_order(zips: &[(String, PathBuf)], dest: &Path) -> Result<()> {
         let mut z = zip::ZipArchive::new(file).with_context(|| format!("cannot read {} as a zip", zip.display()))?;
         for i in 0..z.len() {
             let mut e = z.by_index(i).with_context(|| format!("cannot read {}", zip.display()))?;
-            let rel = e
-                .enclosed_name()
-                .filter(|p| p.starts_with("python"))
-                .with_context(|| format!("{} holds an entry outside python/: only layer zips can be merged", zip.display()))?;
+            let rel = e.enclosed_name().filter(|p| p.starts_with("python")).with_context(|| {
+                format!("{} holds an entry outside python/: only layer zips can be merged", zip.display())
+            })?;
             let target = dest.join(&rel);
             let existing = std::fs::symlink_metadata(&target).ok();
             if e.is_dir() {
                 match existing {
                     Some(m) if m.is_dir() => {}
-                    Some(_) => bail!("{} is a file in an earlier layer but a folder in layer {layer}: they cannot be merged", rel.display()),
-                    None => std::fs::create_dir_all(&target).with_context(|| format!("cannot create {}", target.display()))?,
+                    Some(_) => bail!(
+                        "{} is a file in an earlier layer but a folder in layer {layer}: they cannot be merged",
+                        rel.display()
+                    ),
+                    None => std::fs::create_dir_all(&target)
+                        .with_context(|| format!("cannot create {}", target.display()))?,
                 }
                 continue;
             }
             match existing {
-                Some(m) if m.is_dir() => bail!("{} is a folder in an earlier layer but a file in layer {layer}: they cannot be merged", rel.display()),
-                Some(_) => std::fs::remove_file(&target).with_context(|| format!("cannot replace {}", target.display()))?,
+                Some(m) if m.is_dir() => bail!(
+                    "{} is a folder in an earlier layer but a file in layer {layer}: they cannot be merged",
+                    rel.display()
+                ),
+                Some(_) => {
+                    std::fs::remove_file(&target).with_context(|| format!("cannot replace {}", target.display()))?
+                }
                 None => {}
             }
             if let Some(parent) = target.parent() {
@@ -145,11 +160,15 @@ pub fn unpack_in_order(zips: &[(String, PathBuf)], dest: &Path) -> Result<()> {
             }
             if e.is_symlink() {
                 let mut link = String::new();
-                e.read_to_string(&mut link).with_context(|| format!("cannot read the link {} in {}", rel.display(), zip.display()))?;
-                std::os::unix::fs::symlink(&link, &target).with_context(|| format!("cannot create the link {}", target.display()))?;
+                e.read_to_string(&mut link)
+                    .with_context(|| format!("cannot read the link {} in {}", rel.display(), zip.display()))?;
+                std::os::unix::fs::symlink(&link, &target)
+                    .with_context(|| format!("cannot create the link {}", target.display()))?;
             } else {
-                let mut out = std::fs::File::create(&target).with_context(|| format!("cannot write {}", target.display()))?;
-                std::io::copy(&mut e, &mut out).with_context(|| format!("cannot unpack {} from {}", rel.display(), zip.display()))?;
+                let mut out =
+                    std::fs::File::create(&target).with_context(|| format!("cannot write {}", target.display()))?;
+                std::io::copy(&mut e, &mut out)
+                    .with_context(|| format!("cannot unpack {} from {}", rel.display(), zip.display()))?;
                 let mode = if e.unix_mode().is_some_and(|m| m & 0o111 != 0) { 0o755 } else { 0o644 };
                 std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))?;
             }
@@ -171,17 +190,24 @@ pub enum Folder {
 pub fn write_folder(repo: &Repo, stack: &StackConfig, name: &str) -> Result<Folder> {
     crate::repo::validate_layer_name(name).context("--merge")?;
     if stack.layers.iter().any(|l| l == name) {
-        bail!("--merge {name}: {name} is a layer of stack {}; name the merged layer differently, e.g. {}-merged", stack.name, stack.name);
+        bail!(
+            "--merge {name}: {name} is a layer of stack {}; name the merged layer differently, e.g. {}-merged",
+            stack.name,
+            stack.name
+        );
     }
     let dir = repo.layers_dir().join(name);
     let toml_path = dir.join("layer.toml");
     let outcome = if toml_path.is_file() {
-        let text = std::fs::read_to_string(&toml_path).with_context(|| format!("cannot read layers/{name}/layer.toml"))?;
-        let table: toml::Table = toml::from_str(&text).with_context(|| format!("invalid config in layers/{name}/layer.toml"))?;
+        let text =
+            std::fs::read_to_string(&toml_path).with_context(|| format!("cannot read layers/{name}/layer.toml"))?;
+        let table: toml::Table =
+            toml::from_str(&text).with_context(|| format!("invalid config in layers/{name}/layer.toml"))?;
         let Some(merge) = table.get("merge") else {
             bail!("layers/{name} is an ordinary layer (its layer.toml has no `merge`): pick another name for --merge");
         };
-        let merge: Vec<&str> = merge.as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
+        let merge: Vec<&str> =
+            merge.as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
         if merge != stack.layers.iter().map(String::as_str).collect::<Vec<_>>() {
             bail!(
                 "layers/{name}/layer.toml merges [{}], not the layers of stack {} [{}]: edit its `merge`, or remove layers/{name}/ and run this again",
@@ -195,7 +221,8 @@ pub fn write_folder(repo: &Repo, stack: &StackConfig, name: &str) -> Result<Fold
         bail!("layers/{name} is an ordinary layer (it has a requirements.txt): pick another name for --merge");
     } else {
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create layers/{name}"))?;
-        crate::package::write_atomically(&toml_path, layer_toml(stack, name).as_bytes()).with_context(|| format!("cannot write layers/{name}/layer.toml"))?;
+        crate::package::write_atomically(&toml_path, layer_toml(stack, name).as_bytes())
+            .with_context(|| format!("cannot write layers/{name}/layer.toml"))?;
         Folder::Created
     };
     let mut members = Vec::new();
@@ -205,7 +232,8 @@ pub fn write_folder(repo: &Repo, stack: &StackConfig, name: &str) -> Result<Fold
     let text = requirements_txt(stack, name, &members);
     let path = dir.join("requirements.txt");
     if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-        crate::package::write_atomically(&path, text.as_bytes()).with_context(|| format!("cannot write layers/{name}/requirements.txt"))?;
+        crate::package::write_atomically(&path, text.as_bytes())
+            .with_context(|| format!("cannot write layers/{name}/requirements.txt"))?;
     }
     Ok(outcome)
 }
@@ -303,7 +331,8 @@ mod tests {
     #[test]
     fn later_zips_win_and_the_union_is_kept() {
         let d = tempfile::tempdir().unwrap();
-        let a = layer_zip(d.path(), "a", &[("six.py", "old", false), ("a/__init__.py", "a", false), ("tool", "#!", true)]);
+        let a =
+            layer_zip(d.path(), "a", &[("six.py", "old", false), ("a/__init__.py", "a", false), ("tool", "#!", true)]);
         let b = layer_zip(d.path(), "b", &[("six.py", "new", false), ("b.py", "b", false)]);
         let out = d.path().join("out");
         unpack_in_order(&[("a".into(), a), ("b".into(), b)], &out).unwrap();
@@ -327,7 +356,10 @@ mod tests {
     #[test]
     fn generated_requirements_take_the_later_line_for_a_name() {
         let members = vec![
-            ("a".to_string(), vec!["six==1.16.0".to_string(), "--only-binary=:all:".to_string(), "idna==3.10".to_string()]),
+            (
+                "a".to_string(),
+                vec!["six==1.16.0".to_string(), "--only-binary=:all:".to_string(), "idna==3.10".to_string()],
+            ),
             ("b".to_string(), vec!["Six==1.17.0".to_string()]),
         ];
         let text = requirements_txt(&stack(&["a", "b"]), "m", &members);

@@ -46,7 +46,8 @@ pub struct Merged<'a> {
 /// attached as that one layer: its size is the merged layer's.
 pub fn check(ctx: &Context, stack: &StackConfig, merged: Option<Merged<'_>>) -> Result<Checked> {
     let (members, off_target) = members::resolve(ctx, stack)?;
-    let scratch = tempfile::Builder::new().prefix("xtask-stack-").tempdir().context("cannot create a temporary folder")?;
+    let scratch =
+        tempfile::Builder::new().prefix("xtask-stack-").tempdir().context("cannot create a temporary folder")?;
     let mut listings = Vec::new();
     let mut dists = Vec::new();
     for (i, m) in members.iter().enumerate() {
@@ -62,7 +63,9 @@ pub fn check(ctx: &Context, stack: &StackConfig, merged: Option<Merged<'_>>) -> 
     };
     let missing_requires: Vec<(String, String)> = members
         .iter()
-        .flat_map(|m| m.unit.layer.requires.iter().filter(|r| !stack.layers.contains(r)).map(|r| (m.name.clone(), r.clone())))
+        .flat_map(|m| {
+            m.unit.layer.requires.iter().filter(|r| !stack.layers.contains(r)).map(|r| (m.name.clone(), r.clone()))
+        })
         .collect();
     let provider = |dist: &str| provider_in_repo(ctx, stack, dist);
     let checks = vec![
@@ -83,7 +86,8 @@ fn provider_in_repo(ctx: &Context, stack: &StackConfig, dist: &str) -> Option<St
         let ordinary = ctx.config.layer(&ctx.repo, l).is_ok_and(|c| c.merge.is_empty());
         let lists = std::fs::read_to_string(ctx.repo.layers_dir().join(l).join("requirements.txt")).is_ok_and(|t| {
             t.lines().any(|line| {
-                let n: String = line.trim().chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
+                let n: String =
+                    line.trim().chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
                 !n.is_empty() && normalise(&n) == wanted
             })
         });

@@ -60,7 +60,11 @@ impl Group {
         let what = if self.paths.len() == 1 {
             self.paths[0].clone()
         } else if self.paths.len() <= 3 {
-            format!("{} ({})", self.top, self.paths.iter().map(|p| p.strip_prefix(&self.top).unwrap_or(p)).collect::<Vec<_>>().join(", "))
+            format!(
+                "{} ({})",
+                self.top,
+                self.paths.iter().map(|p| p.strip_prefix(&self.top).unwrap_or(p)).collect::<Vec<_>>().join(", ")
+            )
         } else {
             format!("{} ({} files)", self.top, self.paths.len())
         };
@@ -142,6 +146,9 @@ mod tests {
         let g = group(&find(&[files, other]), &names(&["numpy", "numpy2"]));
         assert_eq!(g.len(), 1);
         assert_eq!(g[0].paths.len(), 500);
-        assert_eq!(g[0].describe(), "python/numpy/ (500 files) shipped by numpy, numpy2: 1 differ: numpy2's copies win");
+        assert_eq!(
+            g[0].describe(),
+            "python/numpy/ (500 files) shipped by numpy, numpy2: 1 differ: numpy2's copies win"
+        );
     }
 }

@@ -23,7 +23,10 @@ pub fn test_env(test: &str) -> Option<TestEnv> {
             // Written to stderr directly, not through eprintln!, so the test harness does not
             // swallow it: `cargo test` shows plainly which tests did not run.
             use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "NOT RUN: {test} needs the docker engine and test image; run `scripts/test.sh` to run it");
+            let _ = writeln!(
+                std::io::stderr(),
+                "NOT RUN: {test} needs the docker engine and test image; run `scripts/test.sh` to run it"
+            );
             None
         }
     }
@@ -103,7 +106,8 @@ impl Fixture {
         c.env("XTASK_PIP_CACHE", shared_pip_cache());
         c.env_remove("AWS_PROFILE").env_remove("AWS_REGION").env_remove("AWS_DEFAULT_REGION");
         c.env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing");
-        c.env("AWS_CONFIG_FILE", self.path("aws-config-absent")).env("AWS_SHARED_CREDENTIALS_FILE", self.path("aws-credentials-absent"));
+        c.env("AWS_CONFIG_FILE", self.path("aws-config-absent"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", self.path("aws-credentials-absent"));
         c
     }
 
@@ -143,18 +147,32 @@ impl Run {
     }
 
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, Some(0), "`xtask {}` failed:\n--- stderr\n{}\n--- stdout\n{}", self.args, self.stderr, self.stdout);
+        assert_eq!(
+            self.code,
+            Some(0),
+            "`xtask {}` failed:\n--- stderr\n{}\n--- stdout\n{}",
+            self.args,
+            self.stderr,
+            self.stdout
+        );
         self
     }
 
     /// Expects a failure whose error line contains every needle.
     pub fn fails_with(self, needles: &[&str]) -> Run {
         assert_ne!(self.code, Some(0), "`xtask {}` should fail:\n{}", self.args, self.stderr);
-        let err_line = self.stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_else(|| {
-            panic!("`xtask {}`: no `error:` line in stderr:\n{}", self.args, self.stderr)
-        });
+        let err_line = self
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or_else(|| panic!("`xtask {}`: no `error:` line in stderr:\n{}", self.args, self.stderr));
         for n in needles {
-            assert!(err_line.contains(n), "`xtask {}`: error line lacks `{n}`:\n{err_line}\n--- full stderr\n{}", self.args, self.stderr);
+            assert!(
+                err_line.contains(n),
+                "`xtask {}`: error line lacks `{n}`:\n{err_line}\n--- full stderr\n{}",
+                self.args,
+                self.stderr
+            );
         }
         self
     }
