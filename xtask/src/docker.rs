@@ -148,6 +148,7 @@ impl Docker {
         let spinner = crate::progress::spinner(spec.what.clone());
         let out = cmd!(self.sh, "{program} {args...}").quiet().ignore_status().output()?;
         spinner.finish_and_clear();
+        interrupt::wait_if_interrupted();
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         if !out.status.success() {
             bail!("{} failed (exit {}):\n{}", spec.what, out.status.code().unwrap_or(-1), fence_tail(&text, 15));

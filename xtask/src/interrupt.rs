@@ -10,11 +10,14 @@ struct Pending {
     containers: Vec<(String, String)>,
 }
 
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 static PENDING: Mutex<Pending> = Mutex::new(Pending { paths: Vec::new(), containers: Vec::new() });
 
 /// Installs the Ctrl-C (and SIGTERM) handler: it removes what is registered and exits 130.
 pub fn install() {
     let _ = ctrlc::set_handler(|| {
+        INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
         let pending = std::mem::take(&mut *PENDING.lock().unwrap_or_else(|e| e.into_inner()));
         for (docker, name) in &pending.containers {
             let _ = std::process::Command::new(docker)
@@ -29,6 +32,16 @@ pub fn install() {
         eprintln!("error: interrupted; unfinished files and build containers were removed");
         std::process::exit(130);
     });
+}
+
+/// When the user interrupted, waits for the handler to clean up and exit with 130, so a
+/// child that died of the interrupt is not reported as an ordinary failure first.
+pub fn wait_if_interrupted() {
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
 }
 
 fn remove(p: &Path) {

@@ -85,6 +85,7 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
+            interrupt::wait_if_interrupted();
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }

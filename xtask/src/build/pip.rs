@@ -84,6 +84,7 @@ pub fn install(input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Re
         .output()
         .with_context(|| format!("cannot run `{python} -m pip`: install Python 3 with pip, or set XTASK_PIP_PYTHON"))?;
     spinner.finish_and_clear();
+    crate::interrupt::wait_if_interrupted();
     if !out.status.success() {
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         if let Some(req) = text.lines().find_map(|l| l.split("No matching distribution found for ").nth(1)) {
