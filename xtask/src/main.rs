@@ -27,7 +27,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "cargo xtask", version, about = "Build, check and publish the Python Lambda layers of this repo")]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    about = "Build, check and publish the Python Lambda layers of this repo"
+)]
 struct Cli {
     /// The layer repo to work on (default: the one this tool is part of)
     #[arg(long, global = true, env = "XTASK_REPO", value_name = "DIR")]

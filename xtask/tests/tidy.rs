@@ -42,3 +42,37 @@ fn code_is_formatted() {
         Err(e) => panic!("cannot run cargo fmt: {e}"),
     }
 }
+
+/// The CLI surface is reviewed like code: `cargo xtask --help` and each subcommand's help
+/// are kept in xtask/tests/snapshots/help.txt.
+#[test]
+fn help_text_matches_the_snapshot() {
+    let exe = env!("CARGO_BIN_EXE_xtask");
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(exe).args(args).env("COLUMNS", "100").output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let top = run(&["--help"]);
+    let mut text = format!("$ cargo xtask --help\n{top}");
+    let commands: Vec<String> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect();
+    for c in &commands {
+        text.push_str(&format!("\n$ cargo xtask {c} --help\n{}", run(&[c, "--help"])));
+    }
+    let path = root().join("xtask/tests/snapshots/help.txt");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &text).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        expected == text,
+        "the CLI's help changed: review it, then run `UPDATE_SNAPSHOTS=1 cargo test --test tidy` and commit xtask/tests/snapshots/help.txt"
+    );
+}
