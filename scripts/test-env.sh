@@ -77,7 +77,7 @@ fi
 if [[ ! -x $venv/bin/moto_server ]]; then
   log "installing moto[server] into $venv"
   python3 -m venv "$venv" >&2
-  "$venv/bin/pip" install -q 'moto[server]' >&2
+  "$venv/bin/pip" install -q 'moto[server]==5.2.5' >&2
 fi
 if ! curl -fsS -o /dev/null "http://127.0.0.1:$MOTO_PORT/moto-api/" 2>/dev/null; then
   log "starting moto_server on 127.0.0.1:$MOTO_PORT (log: $CACHE/moto.log)"
