@@ -32,6 +32,9 @@ pub struct Args {
     /// How the ARNs are printed on stdout
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Use this build image for builds the stack needs, instead of the configured one
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
     /// Only run the checks (as on a pull request, before anything is published)
     #[arg(long, conflicts_with = "merge")]
     pub no_arns: bool,
@@ -51,7 +54,7 @@ struct Target {
 /// Returns false when a check failed or a layer is not published (the checks are shown
 /// either way).
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
-    let ctx = Context::new(repo, None)?;
+    let ctx = Context::new(repo, args.image.clone())?;
     let profile = ctx.config.profile(&args.profile)?;
     let region = arns::region(&args.profile, profile, args.region.as_deref())?;
     let manifest = Manifest::load(&Manifest::path(&ctx.repo.published_dir(), &args.profile), &args.profile)?;
