@@ -304,7 +304,7 @@ impl RepoConfig {
         }
         let mut check_images = BTreeMap::new();
         for (r, a) in images.keys() {
-            let template = file.check_image.as_deref().or(d.check_image.as_deref()).unwrap_or(DEFAULT_CHECK_IMAGE);
+            let template = check_image_template(&file.check_image, d);
             check_images.insert((*r, *a), expand_image(template, *r, *a));
         }
         for req in &file.requires {
@@ -316,10 +316,7 @@ impl RepoConfig {
         }
         let mut exclude = d.exclude.clone();
         exclude.extend(file.exclude.iter().cloned());
-        for pat in &exclude {
-            globset::Glob::new(pat)
-                .with_context(|| format!("invalid config for layer {name}: bad exclude pattern `{pat}`"))?;
-        }
+        validate_excludes(name, &exclude)?;
         Ok(LayerConfig {
             name: name.to_string(),
             dir,
@@ -408,14 +405,11 @@ impl RepoConfig {
             for a in &architectures {
                 let image = crate::stack::merge::merged_image(name, &member_configs, *r, *a)?;
                 images.insert((*r, *a), image);
-                let template = file.check_image.as_deref().or(d.check_image.as_deref()).unwrap_or(DEFAULT_CHECK_IMAGE);
+                let template = check_image_template(&file.check_image, d);
                 check_images.insert((*r, *a), expand_image(template, *r, *a));
             }
         }
-        for pat in &file.exclude {
-            globset::Glob::new(pat)
-                .with_context(|| format!("invalid config for layer {name}: bad exclude pattern `{pat}`"))?;
-        }
+        validate_excludes(name, &file.exclude)?;
         Ok(LayerConfig {
             name: name.to_string(),
             dir,
@@ -488,6 +482,19 @@ fn resolve_stack(name: &str, s: StackFile) -> Result<StackConfig> {
         arch,
         function_bytes: s.function_bytes.unwrap_or(DEFAULT_FUNCTION_BYTES),
     })
+}
+
+/// The import-check image template: `layer.toml` over `layers.toml` over the default.
+fn check_image_template<'a>(layer: &'a Option<String>, d: &'a Defaults) -> &'a str {
+    layer.as_deref().or(d.check_image.as_deref()).unwrap_or(DEFAULT_CHECK_IMAGE)
+}
+
+fn validate_excludes(name: &str, patterns: &[String]) -> Result<()> {
+    for pat in patterns {
+        globset::Glob::new(pat)
+            .with_context(|| format!("invalid config for layer {name}: bad exclude pattern `{pat}`"))?;
+    }
+    Ok(())
 }
 
 fn parse_runtimes(list: Option<&[String]>, file: &str) -> Result<Vec<Runtime>> {

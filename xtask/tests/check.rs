@@ -106,7 +106,7 @@ fn zip_dir(src: &Path, dest: &Path) {
     use std::io::Write;
     let mut z = zip::ZipWriter::new(std::fs::File::create(dest).unwrap());
     let opts = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
-    for e in walk(src) {
+    for e in common::walk(src) {
         let rel = e.strip_prefix(src).unwrap().to_string_lossy().into_owned();
         if e.is_file() {
             z.start_file(rel, opts).unwrap();
@@ -114,18 +114,6 @@ fn zip_dir(src: &Path, dest: &Path) {
         }
     }
     z.finish().unwrap();
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        if e.file_type().unwrap().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
 }
 
 #[test]

@@ -99,12 +99,12 @@ fn files_in_dist_belong_to_the_invoking_user() {
         cmd.uid(uid).gid(gid);
     }
     common::Run::from(cmd.output().unwrap(), &["layer", "six"]).ok();
-    for entry in walkdir(&f.path("dist")) {
+    for entry in common::walk(&f.path("dist")) {
         let m = std::fs::symlink_metadata(&entry).unwrap();
         assert_eq!(m.uid(), uid, "{} is owned by uid {}, not the invoking user {uid}", entry.display(), m.uid());
     }
     // pip's cache is the user's too, so the next build can reuse it without sudo.
-    for entry in walkdir(&home.join("pip-cache")) {
+    for entry in common::walk(&home.join("pip-cache")) {
         assert_eq!(std::fs::symlink_metadata(&entry).unwrap().uid(), uid, "{}", entry.display());
     }
 }
@@ -115,20 +115,6 @@ fn unsafe_getuid() -> u32 {
     }
     // SAFETY: getuid has no preconditions.
     unsafe { getuid() }
-}
-
-fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![dir.to_path_buf()];
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            if e.file_type().unwrap().is_dir() {
-                out.extend(walkdir(&e.path()));
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out
 }
 
 #[test]

@@ -26,20 +26,8 @@ struct Repo {
 
 fn repo(env: &TestEnv, layers: &[(&str, &str)]) -> Repo {
     let f = Fixture::new(env, layers);
-    let prefix = format!("t{}", common::unique_suffix());
-    for p in ["staging", "production", "local"] {
-        set_profile_key(&f, p, &format!("layer_name = \"{prefix}-{{layer}}-{{py}}-{{arch}}\""));
-    }
+    let prefix = f.prefix_layer_names("t");
     Repo { f, prefix, endpoint: env.endpoint.clone().unwrap() }
-}
-
-/// Adds `line` to `[profiles.NAME]` of the fixture's layers.toml.
-fn set_profile_key(f: &Fixture, profile: &str, line: &str) {
-    let path = f.path("layers.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let header = format!("[profiles.{profile}]\n");
-    assert!(text.contains(&header), "no {header} in layers.toml:\n{text}");
-    std::fs::write(&path, text.replace(&header, &format!("{header}{line}\n"))).unwrap();
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -319,7 +307,7 @@ fn unknown_profile_is_one_line_naming_the_known_ones() {
 fn ambient_aws_profile_and_region_do_not_redirect() {
     let env = require_emulator!("ambient_aws_profile_and_region_do_not_redirect");
     let r = repo(&env, &[("six", "six==1.16.0\n")]);
-    set_profile_key(&r.f, "staging", "aws_profile = \"layers-it\"");
+    r.f.set_profile_key("staging", "aws_profile = \"layers-it\"");
     // The fixture points AWS_CONFIG_FILE at this path. The ambient profile cannot produce
     // credentials at all, and names another region.
     r.f.write(
@@ -352,7 +340,7 @@ fn wrong_account_id_refuses_naming_both_accounts() {
     let env = require_emulator!("wrong_account_id_refuses_naming_both_accounts");
     let r = repo(&env, &[("six", "six==1.16.0\n")]);
     r.f.run(&["bootstrap"]).ok();
-    set_profile_key(&r.f, "staging", "account_id = \"111122223333\"");
+    r.f.set_profile_key("staging", "account_id = \"111122223333\"");
     r.f.run(&["publish-all"]).fails_with(&["wrong AWS account", "111122223333", "123456789012"]);
     assert!(!r.f.path("published").exists() && !r.f.path("dist").exists(), "something was written");
     assert!(r.emulator().layers_named(&r.prefix).is_empty(), "something was published");

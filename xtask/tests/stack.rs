@@ -27,14 +27,7 @@ struct Repo {
 
 fn repo(env: &TestEnv, layers: &[(&str, &str)]) -> Repo {
     let f = Fixture::new(env, layers);
-    let prefix = format!("s{}", common::unique_suffix());
-    for p in ["staging", "production", "local"] {
-        let path = f.path("layers.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        let header = format!("[profiles.{p}]\n");
-        let line = format!("layer_name = \"{prefix}-{{layer}}-{{py}}-{{arch}}\"\n");
-        std::fs::write(&path, text.replace(&header, &format!("{header}{line}"))).unwrap();
-    }
+    let prefix = f.prefix_layer_names("s");
     Repo { f, prefix, endpoint: env.endpoint.clone().unwrap() }
 }
 

@@ -111,6 +111,25 @@ impl Fixture {
         c
     }
 
+    /// Adds `line` to `[profiles.NAME]` of the fixture's layers.toml.
+    pub fn set_profile_key(&self, profile: &str, line: &str) {
+        let path = self.path("layers.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let header = format!("[profiles.{profile}]\n");
+        assert!(text.contains(&header), "no {header} in layers.toml:\n{text}");
+        std::fs::write(&path, text.replace(&header, &format!("{header}{line}\n"))).unwrap();
+    }
+
+    /// Gives every profile's Lambda layer names a prefix of their own (`{tag}<unique>`),
+    /// so tests sharing one emulator never see each other's layers; returns the prefix.
+    pub fn prefix_layer_names(&self, tag: &str) -> String {
+        let prefix = format!("{tag}{}", unique_suffix());
+        for p in ["staging", "production", "local"] {
+            self.set_profile_key(p, &format!("layer_name = \"{prefix}-{{layer}}-{{py}}-{{arch}}\""));
+        }
+        prefix
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from(self.cmd(args).output().unwrap(), args)
     }
@@ -208,4 +227,19 @@ pub fn python_in_image(image: &str, tree: &Path, code: &str) -> Output {
         .args(["-e", "PYTHONPATH=/opt/python", "--entrypoint", "python3", image, "-c", code])
         .output()
         .unwrap()
+}
+
+/// `dir` and every file and folder under it (links not followed).
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().unwrap().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
 }
