@@ -1,24 +1,33 @@
 //! Ctrl-C handling: whatever is half-made (temporary folders, partial zips, running build
-//! containers) is registered here while it exists, and removed if the user interrupts.
+//! containers) or held (publish locks) is registered here while it exists, and removed or
+//! released if the user interrupts.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+/// Work to do on Ctrl-C, such as releasing a lock.
+type Cleanup = Box<dyn FnOnce() + Send>;
 
 #[derive(Default)]
 struct Pending {
     paths: Vec<PathBuf>,
     containers: Vec<(String, String)>,
+    cleanups: Vec<(u64, Cleanup)>,
 }
 
 static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-static PENDING: Mutex<Pending> = Mutex::new(Pending { paths: Vec::new(), containers: Vec::new() });
+static PENDING: Mutex<Pending> =
+    Mutex::new(Pending { paths: Vec::new(), containers: Vec::new(), cleanups: Vec::new() });
 
 /// Installs the Ctrl-C (and SIGTERM) handler: it removes what is registered and exits 130.
 pub fn install() {
     let _ = ctrlc::set_handler(|| {
         INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
         let pending = std::mem::take(&mut *PENDING.lock().unwrap_or_else(|e| e.into_inner()));
+        for (_, cleanup) in pending.cleanups {
+            cleanup();
+        }
         for (docker, name) in &pending.containers {
             let _ = std::process::Command::new(docker)
                 .args(["rm", "--force", name])
@@ -100,5 +109,24 @@ impl Container {
 impl Drop for Container {
     fn drop(&mut self) {
         PENDING.lock().unwrap_or_else(|e| e.into_inner()).containers.retain(|c| c != &self.entry);
+    }
+}
+
+/// Work registered to run on Ctrl-C while this value lives.
+pub struct OnInterrupt {
+    id: u64,
+}
+
+/// Runs `f` if the user interrupts before the returned value is dropped.
+pub fn on_interrupt(f: impl FnOnce() + Send + 'static) -> OnInterrupt {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    PENDING.lock().unwrap_or_else(|e| e.into_inner()).cleanups.push((id, Box::new(f)));
+    OnInterrupt { id }
+}
+
+impl Drop for OnInterrupt {
+    fn drop(&mut self) {
+        PENDING.lock().unwrap_or_else(|e| e.into_inner()).cleanups.retain(|(id, _)| *id != self.id);
     }
 }

@@ -34,8 +34,8 @@ use clap::{Parser, Subcommand};
     about = "Build, check and publish the Python Lambda layers of this repo"
 )]
 struct Cli {
-    /// The layer repo to work on (default: the one this tool is part of)
-    #[arg(long, global = true, env = "XTASK_REPO", value_name = "DIR")]
+    /// The layer repo to work on (default: the one holding the current directory; also XTASK_REPO)
+    #[arg(long, global = true, value_name = "DIR")]
     repo: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -67,6 +67,8 @@ enum Command {
     Prune(cmd::prune::Args),
     /// The units whose fingerprint differs from a profile's manifest (a CI matrix with --json)
     Changed(cmd::changed::Args),
+    /// Remove a deploy profile's publish lock left by a run that is gone (after confirmation)
+    Unlock(cmd::unlock::Args),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
         Command::Stack(a) => cmd::stack::run(repo, a),
         Command::Prune(a) => cmd::prune::run(repo, a),
         Command::Changed(a) => cmd::changed::run(repo, a),
+        Command::Unlock(a) => cmd::unlock::run(repo, a),
     });
     match result {
         Ok(true) => ExitCode::SUCCESS,

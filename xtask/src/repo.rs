@@ -5,6 +5,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+/// The file that marks a layer repo's root.
+pub const MARKER: &str = "layers.toml";
+
+/// The variable that names the layer repo when `--repo` is not given.
+pub const REPO_VAR: &str = "XTASK_REPO";
+
+/// Where the repo's path came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Flag,
+    Env,
+    Cwd,
+}
+
 /// The root of a layer repo and the folders inside it.
 #[derive(Debug, Clone)]
 pub struct Repo {
@@ -12,12 +26,51 @@ pub struct Repo {
 }
 
 impl Repo {
-    /// The repo given by `--repo`, else the one this binary was built from.
+    /// The layer repo to act on: `--repo DIR` (or `XTASK_REPO`), else the current
+    /// directory; either way the nearest folder at or above it that holds `layers.toml`,
+    /// as git and cargo find theirs. Never the folder this binary was compiled in: with a
+    /// shared target directory one binary serves several clones, and each must act on its
+    /// own layers. Says which repo it chose when that is not the obvious one.
     pub fn find(explicit: Option<&Path>) -> Result<Repo> {
-        match explicit {
-            Some(p) => Repo::at(p),
-            // xtask/ sits directly under the repo root (the cargo-xtask convention).
-            None => Repo::at(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()),
+        let from_env = std::env::var_os(REPO_VAR).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let (start, source) = match (explicit, from_env) {
+            (Some(p), _) => (p.to_path_buf(), Source::Flag),
+            (None, Some(p)) => (p, Source::Env),
+            (None, None) => (std::env::current_dir().context("cannot read the current directory")?, Source::Cwd),
+        };
+        let start = start.canonicalize().with_context(|| format!("repo folder {} does not exist", start.display()))?;
+        let root = start.ancestors().find(|d| d.join(MARKER).is_file()).with_context(|| match source {
+            Source::Cwd => format!(
+                "not inside a layer repo: no {MARKER} in {} or any folder above it; cd into your layer repo or pass --repo DIR",
+                start.display()
+            ),
+            Source::Flag => format!("{} is not a layer repo: no {MARKER} in it or any folder above it", start.display()),
+            Source::Env => format!(
+                "{REPO_VAR}={} is not a layer repo: no {MARKER} in it or any folder above it; fix or unset {REPO_VAR}",
+                start.display()
+            ),
+        })?;
+        let repo = Repo { root: root.to_path_buf() };
+        if let Some(note) = repo.note(source) {
+            eprintln!("note: {note}");
+        }
+        Ok(repo)
+    }
+
+    /// Why the chosen repo may surprise: it came from the environment, or it is not the
+    /// checkout this binary was built from (so `layers/` differs from that checkout's).
+    fn note(&self, source: Source) -> Option<String> {
+        let built_in = Path::new(env!("CARGO_MANIFEST_DIR")).parent().and_then(|p| p.canonicalize().ok());
+        match source {
+            Source::Env => Some(format!("layer repo {} (from {REPO_VAR})", self.root.display())),
+            Source::Cwd if built_in.as_deref().is_some_and(|b| b != self.root && b.join(MARKER).is_file()) => {
+                Some(format!(
+                    "layer repo {} (the one you are in; this binary was built from {})",
+                    self.root.display(),
+                    built_in.unwrap().display()
+                ))
+            }
+            _ => None,
         }
     }
 

@@ -56,7 +56,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         }
     } else {
         let path = Manifest::path(&ctx.repo.published_dir(), &args.profile);
-        let manifest = Manifest::load(&path, &args.profile)?;
+        let manifest = Manifest::load(&path, &args.profile, Some(&profile))?;
         let mut verdicts = Vec::new();
         let mut ok = true;
         for name in &names {

@@ -12,3 +12,4 @@ pub mod prune;
 pub mod publish;
 pub mod stack;
 pub mod status;
+pub mod unlock;

@@ -40,6 +40,9 @@ pub struct Opts {
     /// Only the units of this architecture: x86_64 or arm64
     #[arg(long, value_name = "ARCH")]
     pub arch: Option<String>,
+    /// How long to wait, in seconds, while another run holds the profile's publish lock
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    pub lock_timeout: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -79,6 +82,7 @@ fn publish_layers(repo: Repo, names: &[String], all: bool, o: &Opts) -> Result<b
         jobs: usize::from(o.jobs),
         check: !o.no_check,
         filter,
+        lock_timeout: std::time::Duration::from_secs(o.lock_timeout),
     };
     let rows = publish::publish(&ctx, &names, &opts)?;
     if o.json {

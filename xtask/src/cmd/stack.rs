@@ -57,7 +57,8 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, args.image.clone())?;
     let profile = ctx.config.profile(&args.profile)?;
     let region = arns::region(&args.profile, profile, args.region.as_deref())?;
-    let manifest = Manifest::load(&Manifest::path(&ctx.repo.published_dir(), &args.profile), &args.profile)?;
+    let manifest =
+        Manifest::load(&Manifest::path(&ctx.repo.published_dir(), &args.profile), &args.profile, Some(profile))?;
     let target = Target { profile: args.profile.clone(), region, manifest };
     let source = Source { profile: &target.profile, region: &target.region };
 

@@ -12,7 +12,8 @@ use super::aws::Clients;
 use super::manifest::{self, Entry, Recorder};
 use super::plan::{self, Newest};
 use super::register::{self, Request, Sharing};
-use super::{naming, upload, Row, Session, Status};
+use super::lock::Lock;
+use super::{naming, upload, Locks, Row, Session, Status};
 use crate::config::Profile;
 use crate::report::BuildReport;
 use crate::requirements::Requirements;
@@ -50,18 +51,28 @@ pub enum Work {
 }
 
 /// What every job of a run shares: the profile, whether this is a dry run, the
-/// manifest, and each region's bucket check (made once, by the first upload that needs it).
+/// manifest, each region's bucket check (made once, by the first upload that needs it)
+/// and the publish locks the run holds.
 pub struct Shared {
     profile: Profile,
     dry_run: bool,
     recorder: Arc<Recorder>,
     buckets: HashMap<String, tokio::sync::OnceCell<Result<(), String>>>,
+    locks: HashMap<String, Arc<Lock>>,
 }
 
 impl Shared {
-    pub fn new(session: &Session, dry_run: bool, recorder: Arc<Recorder>) -> Shared {
+    pub fn new(session: &Session, dry_run: bool, recorder: Arc<Recorder>, locks: &Locks) -> Shared {
         let buckets = session.profile.regions.iter().map(|r| (r.clone(), tokio::sync::OnceCell::new())).collect();
-        Shared { profile: session.profile.clone(), dry_run, recorder, buckets }
+        Shared { profile: session.profile.clone(), dry_run, recorder, buckets, locks: locks.held.clone() }
+    }
+
+    /// Fails unless this run holds the region's publish lock right now.
+    fn ensure_locked(&self, region: &str) -> Result<()> {
+        match self.locks.get(region) {
+            Some(l) => l.ensure_held(),
+            None => anyhow::bail!("publishing in {region} without its publish lock: this is a bug in cargo xtask"),
+        }
     }
 
     fn bucket(&self, region: &str) -> String {
@@ -218,6 +229,7 @@ impl Job {
             let detail = format!("would upload s3://{bucket}/{key} and publish version {next}");
             return Ok(Row { code_sha256: Some(local.clone()), detail: Some(detail), ..self.row(Status::Planned) });
         }
+        self.shared.ensure_locked(self.region())?;
         upload::upload(&self.clients, &bucket, &key, &b.zip, b.report.zipped_bytes).await?;
         let req = Request {
             layer_name: self.layer_name.clone(),
@@ -230,6 +242,7 @@ impl Job {
             fingerprint: self.fingerprint.clone(),
             code_sha256: local.clone(),
         };
+        self.shared.ensure_locked(self.region())?;
         let p = register::publish(&self.clients, &req).await?;
         if let Err(e) = register::verify(&p, local) {
             return Err(register::withdraw(&self.clients, &req, &p, e).await);

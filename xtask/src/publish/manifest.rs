@@ -1,6 +1,13 @@
 //! `published/<profile>.json`: what is published where, committed by the team. Sorted by
 //! layer, runtime, architecture and region, pretty-printed, rewritten atomically after
 //! every successful publish so that a run that stops half-way still records its part.
+//!
+//! Two runs may record into one file at once (two terminals, a laptop and CI): every write
+//! takes a file lock beside the manifest, reads the file again, merges its entry into what
+//! is there (per unit and region, the newest version wins) and replaces the file, so no
+//! run ever drops another's record. Every entry is validated on load: its ARN must name
+//! the entry's own region, layer name and version, in the profile's account, so a
+//! hand-edited ARN never reaches `stack` or `changed`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -8,7 +15,10 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::naming;
+use crate::config::Profile;
 use crate::package::write_atomically;
+use crate::runtime::{Arch, Runtime};
 
 /// One published layer version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,8 +55,10 @@ impl Manifest {
         published_dir.join(format!("{profile}.json"))
     }
 
-    /// The manifest at `path`, or an empty one when there is none yet.
-    pub fn load(path: &Path, profile: &str) -> Result<Manifest> {
+    /// The manifest at `path`, or an empty one when there is none yet. Every entry is
+    /// validated (see [`Manifest::validate`]); `expect` is the profile's settings when
+    /// the caller knows them, so the layer names and the account are checked too.
+    pub fn load(path: &Path, profile: &str, expect: Option<&Profile>) -> Result<Manifest> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -54,13 +66,59 @@ impl Manifest {
             }
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        serde_json::from_str(&text).with_context(|| {
-            format!(
-                "invalid manifest {}: fix it or restore it from git (`git checkout -- {}`)",
-                path.display(),
-                path.display()
-            )
-        })
+        let m: Manifest = serde_json::from_str(&text)
+            .with_context(|| format!("invalid manifest {}: {}", path.display(), repair_hint(path, profile)))?;
+        m.validate(profile, expect)
+            .map_err(|e| anyhow::anyhow!("invalid manifest {}: {e}; {}", path.display(), repair_hint(path, profile)))?;
+        Ok(m)
+    }
+
+    /// Checks that the file is this profile's and that every entry's ARN is the one
+    /// Lambda would have given it: `arn:PARTITION:lambda:REGION:ACCOUNT:layer:NAME:VERSION`
+    /// with the entry's region, layer name and version; the layer name is the one the
+    /// profile's `layer_name` gives the unit, and every entry names one account (the
+    /// profile's `account_id` when set).
+    pub fn validate(&self, profile: &str, expect: Option<&Profile>) -> Result<(), String> {
+        if self.profile != profile {
+            return Err(format!("it says \"profile\": \"{}\" but is the manifest of profile `{profile}`", self.profile));
+        }
+        // The account every entry must name, and where that account was first seen.
+        let mut account: Option<(String, String)> =
+            expect.and_then(|p| p.account_id.clone()).map(|a| (a, "the profile's account_id".to_string()));
+        for e in &self.layers {
+            let unit = format!("entry {} {} {} {}", e.layer, e.runtime, e.arch, e.region);
+            let arn = Arn::parse(&e.layer_version_arn)
+                .ok_or_else(|| format!("{unit}: `{}` is not a layer version ARN", cut(&e.layer_version_arn)))?;
+            let mismatch = |what: &str, arn_has: &str, entry_has: &str| {
+                format!("{unit}: its ARN `{}` names {what} {arn_has}, but the entry says {entry_has}", e.layer_version_arn)
+            };
+            if arn.region != e.region {
+                return Err(mismatch("region", arn.region, &e.region));
+            }
+            if arn.name != e.layer_name {
+                return Err(mismatch("layer", arn.name, &e.layer_name));
+            }
+            if arn.version != e.version {
+                return Err(mismatch("version", &arn.version.to_string(), &e.version.to_string()));
+            }
+            if let Some(p) = expect {
+                let expected = expected_layer_name(p, e).map_err(|why| format!("{unit}: {why}"))?;
+                if expected != e.layer_name {
+                    return Err(format!(
+                        "{unit}: layer `{}` is not the name layer_name in layers.toml gives it (`{expected}`)",
+                        e.layer_name
+                    ));
+                }
+            }
+            match &account {
+                Some((a, source)) if a != arn.account => {
+                    return Err(format!("{unit}: its ARN is in account {}, but {source} is account {a}", arn.account));
+                }
+                Some(_) => {}
+                None => account = Some((arn.account.to_string(), unit.clone())),
+            }
+        }
+        Ok(())
     }
 
     pub fn get(&self, layer: &str, runtime: &str, arch: &str, region: &str) -> Option<&Entry> {
@@ -68,9 +126,10 @@ impl Manifest {
     }
 
     /// Inserts or replaces the entry of the same unit and region; false when unchanged.
+    /// An entry never replaces one of a newer version (a concurrent run recorded it).
     pub fn upsert(&mut self, entry: Entry) -> bool {
         match self.layers.iter_mut().find(|e| e.key() == entry.key()) {
-            Some(e) if *e == entry => false,
+            Some(e) if *e == entry || e.version > entry.version => false,
             Some(e) => {
                 *e = entry;
                 true
@@ -90,33 +149,130 @@ impl Manifest {
     }
 }
 
-/// The manifest of one run, shared by the concurrent publishes and saved after each change.
+/// The parts of a layer version ARN.
+struct Arn<'a> {
+    region: &'a str,
+    account: &'a str,
+    name: &'a str,
+    version: i64,
+}
+
+impl<'a> Arn<'a> {
+    fn parse(arn: &'a str) -> Option<Arn<'a>> {
+        let parts: Vec<&str> = arn.split(':').collect();
+        let [prefix, partition, service, region, account, kind, name, version] = parts.as_slice() else {
+            return None;
+        };
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let ok = *prefix == "arn"
+            && partition.starts_with("aws")
+            && *service == "lambda"
+            && !region.is_empty()
+            && account.len() == 12
+            && digits(account)
+            && *kind == "layer"
+            && !name.is_empty()
+            && digits(version);
+        if !ok {
+            return None;
+        }
+        Some(Arn { region, account, name, version: version.parse().ok()? })
+    }
+}
+
+/// The layer name the profile gives an entry's unit.
+fn expected_layer_name(p: &Profile, e: &Entry) -> Result<String, String> {
+    let runtime = Runtime::parse(&e.runtime).map_err(|err| format!("{err:#}"))?;
+    let arch = Arch::parse(&e.arch).map_err(|err| format!("{err:#}"))?;
+    naming::layer_name(&p.layer_name, &e.layer, runtime, arch).map_err(|err| format!("{err:#}"))
+}
+
+/// Input quoted in a message, cut to a sane length.
+fn cut(s: &str) -> String {
+    match s.char_indices().nth(160) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// How to repair a manifest: restore it from git when git tracks it; otherwise (the
+/// git-ignored `local.json`) delete it, and the next publish records what is live again.
+fn repair_hint(path: &Path, profile: &str) -> String {
+    let tracked = path.parent().is_some_and(|dir| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["ls-files", "--error-unmatch", "--"])
+            .arg(path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if tracked {
+        format!("fix it or restore it from git (`git checkout -- {}`)", path.display())
+    } else {
+        format!(
+            "fix it, or delete it and run `cargo xtask publish-all --profile {profile}`, which records what is published again without publishing anything unchanged"
+        )
+    }
+}
+
+/// The manifest of one run, shared by the concurrent publishes. Each record is merged
+/// into the file as it is on disk under a file lock (see the module doc).
 pub struct Recorder {
     path: PathBuf,
+    profile: String,
     manifest: Mutex<Manifest>,
 }
 
 impl Recorder {
-    pub fn open(published_dir: &Path, profile: &str) -> Result<Recorder> {
-        let path = Manifest::path(published_dir, profile);
-        let manifest = Manifest::load(&path, profile)?;
-        Ok(Recorder { path, manifest: Mutex::new(manifest) })
+    pub fn open(published_dir: &Path, name: &str, profile: &Profile) -> Result<Recorder> {
+        let path = Manifest::path(published_dir, name);
+        let manifest = Manifest::load(&path, name, Some(profile))?;
+        Ok(Recorder { path, profile: name.to_string(), manifest: Mutex::new(manifest) })
     }
 
     pub fn get(&self, layer: &str, runtime: &str, arch: &str, region: &str) -> Option<Entry> {
         self.manifest.lock().unwrap_or_else(|e| e.into_inner()).get(layer, runtime, arch, region).cloned()
     }
 
-    /// Records one entry and rewrites the file when that changed anything.
+    /// Records one entry: under the file lock, reads the file again, merges the entry in
+    /// and replaces the file when that changed anything.
     pub fn record(&self, entry: Entry) -> Result<()> {
         let mut m = self.manifest.lock().unwrap_or_else(|e| e.into_inner());
-        if !m.upsert(entry) {
-            return Ok(());
-        }
         let dir = self.path.parent().context("manifest path has no folder")?;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        write_atomically(&self.path, m.to_text().as_bytes())
-            .with_context(|| format!("cannot write {}", self.path.display()))
+        let _lock = FileLock::take(&self.path)?;
+        let mut on_disk = Manifest::load(&self.path, &self.profile, None)?;
+        let changed = on_disk.upsert(entry);
+        if changed {
+            write_atomically(&self.path, on_disk.to_text().as_bytes())
+                .with_context(|| format!("cannot write {}", self.path.display()))?;
+        }
+        *m = on_disk;
+        Ok(())
+    }
+}
+
+/// An exclusive lock on `.NAME.lock` beside a file, held until dropped. The lock file
+/// stays: removing it would let two runs lock two different files of the same name.
+struct FileLock {
+    _file: std::fs::File,
+}
+
+impl FileLock {
+    fn take(path: &Path) -> Result<FileLock> {
+        let name = path.file_name().context("lock path has no file name")?.to_string_lossy();
+        let lock = path.with_file_name(format!(".{name}.lock"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .with_context(|| format!("cannot open {}", lock.display()))?;
+        file.lock().with_context(|| format!("cannot lock {}", lock.display()))?;
+        Ok(FileLock { _file: file })
     }
 }
 
@@ -183,18 +339,96 @@ mod tests {
         assert_eq!(back.to_text(), text);
     }
 
+    fn profile(account_id: Option<&str>) -> Profile {
+        let mut text = "regions = [\"us-east-1\"]\nbucket = \"b\"\n".to_string();
+        if let Some(a) = account_id {
+            text.push_str(&format!("account_id = \"{a}\"\n"));
+        }
+        toml::from_str(&text).unwrap()
+    }
+
     #[test]
     fn recorder_writes_the_file_and_a_missing_file_is_empty() {
         let d = tempfile::tempdir().unwrap();
         let dir = d.path().join("published");
-        let r = Recorder::open(&dir, "local").unwrap();
+        let r = Recorder::open(&dir, "local", &profile(None)).unwrap();
         r.record(entry("six", "us-east-1", 1)).unwrap();
-        let m = Manifest::load(&Manifest::path(&dir, "local"), "local").unwrap();
+        let m = Manifest::load(&Manifest::path(&dir, "local"), "local", None).unwrap();
         assert_eq!(m.layers, vec![entry("six", "us-east-1", 1)]);
         assert_eq!(
-            Recorder::open(&dir, "local").unwrap().get("six", "python3.12", "x86_64", "us-east-1").unwrap().version,
+            Recorder::open(&dir, "local", &profile(None))
+                .unwrap()
+                .get("six", "python3.12", "x86_64", "us-east-1")
+                .unwrap()
+                .version,
             1
         );
+    }
+
+    #[test]
+    fn two_recorders_of_one_file_keep_each_others_records_and_the_newest_version() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("published");
+        let (a, b) = (
+            Recorder::open(&dir, "local", &profile(None)).unwrap(),
+            Recorder::open(&dir, "local", &profile(None)).unwrap(),
+        );
+        a.record(entry("six", "us-east-1", 2)).unwrap();
+        b.record(entry("idna", "us-east-1", 1)).unwrap();
+        // b never saw version 2 of six: its older record must not replace it.
+        b.record(entry("six", "us-east-1", 1)).unwrap();
+        let m = Manifest::load(&Manifest::path(&dir, "local"), "local", None).unwrap();
+        assert_eq!(m.to_text(), {
+            let mut want = Manifest { profile: "local".into(), layers: vec![] };
+            want.upsert(entry("six", "us-east-1", 2));
+            want.upsert(entry("idna", "us-east-1", 1));
+            want.to_text()
+        });
+    }
+
+    #[test]
+    fn entries_whose_arn_does_not_match_are_refused() {
+        let ok = Manifest { profile: "local".into(), layers: vec![entry("six", "us-east-1", 3)] };
+        ok.validate("local", Some(&profile(Some("123456789012")))).unwrap();
+        let tamper = |f: &dyn Fn(&mut Entry)| {
+            let mut m = ok.clone();
+            f(&mut m.layers[0]);
+            m
+        };
+        let cases: Vec<(Manifest, Option<Profile>, &str)> = vec![
+            (
+                tamper(&|e| e.layer_version_arn = "arn:aws:lambda:us-east-1:123456789012:layer:evil-layer:3".into()),
+                None,
+                "names layer evil-layer",
+            ),
+            (
+                tamper(&|e| e.layer_version_arn = "arn:aws:lambda:eu-west-1:123456789012:layer:six-py312-x86_64:3".into()),
+                None,
+                "names region eu-west-1",
+            ),
+            (tamper(&|e| e.version = 4), None, "names version 3"),
+            (tamper(&|e| e.layer_version_arn = "evil".into()), None, "is not a layer version ARN"),
+            (ok.clone(), Some(profile(Some("999999999999"))), "is in account 123456789012"),
+            (
+                tamper(&|e| {
+                    e.layer_name = "evil-layer".into();
+                    e.layer_version_arn = "arn:aws:lambda:us-east-1:123456789012:layer:evil-layer:3".into();
+                }),
+                Some(profile(None)),
+                "is not the name layer_name",
+            ),
+        ];
+        for (m, p, want) in cases {
+            let err = m.validate("local", p.as_ref()).unwrap_err();
+            assert!(err.contains(want) && err.starts_with("entry six python3.12 x86_64"), "{want}: {err}");
+        }
+        let mut two = ok.clone();
+        let mut other = entry("idna", "us-east-1", 1);
+        other.layer_version_arn = "arn:aws:lambda:us-east-1:999999999999:layer:idna-py312-x86_64:1".into();
+        two.layers.push(other);
+        let err = two.validate("local", None).unwrap_err();
+        assert!(err.contains("account 999999999999, but entry six"), "{err}");
+        assert!(ok.validate("staging", None).unwrap_err().contains("profile `staging`"));
     }
 
     #[test]

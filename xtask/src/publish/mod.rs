@@ -5,12 +5,16 @@
 //!
 //! The order is fixed by [`publish`]: guards (confirmation, account) -> change detection
 //! (concurrent, read-only) -> builds (one at a time, on this thread, because
-//! [`Context`] is not `Sync`) -> upload, register, share, record (concurrent, bounded).
+//! [`Context`] is not `Sync`) -> when anything is to be published, the profile's lock in
+//! every region (see [`lock`]) and change detection again under it, so a unit a racing
+//! run published meanwhile is `unchanged`, never a duplicate -> upload, register, share,
+//! record (concurrent, bounded) -> release.
 
 pub mod aws;
 pub mod bootstrap;
 mod guard;
 mod job;
+pub mod lock;
 pub mod manifest;
 pub mod naming;
 mod plan;
@@ -19,8 +23,10 @@ mod register;
 pub mod status;
 mod upload;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use serde::Serialize;
@@ -44,6 +50,8 @@ pub struct Options {
     pub check: bool,
     /// `--runtime` / `--arch`: only these units.
     pub filter: unit::UnitFilter,
+    /// How long to wait for another run's publish lock.
+    pub lock_timeout: Duration,
 }
 
 /// The result of one unit in one region.
@@ -222,18 +230,18 @@ fn detect(session: &Session, targets: &[Target], jobs: usize) -> Vec<Result<Opti
     session.rt.block_on(bounded(jobs, futures))
 }
 
-/// Builds (or reuses from dist/) every unit that some region needs; one at a time.
+/// Builds (or reuses from dist/) every unit that some region needs and that is not built
+/// yet; one at a time.
 fn build_needed(
     ctx: &Context,
     units: &[Unit],
     targets: &[Target],
     detected: &[Result<Option<Newest>, String>],
     check: bool,
-) -> Vec<Option<Result<Build, String>>> {
-    let mut builds: Vec<Option<Result<Build, String>>> = vec![None; units.len()];
+    builds: &mut [Option<Result<Build, String>>],
+) {
     for (t, d) in targets.iter().zip(detected) {
-        let needed = matches!(d, Ok(n) if !n.as_ref().is_some_and(|n| n.has_fingerprint(&units[t.unit].fingerprint)));
-        if needed && builds[t.unit].is_none() {
+        if needs_publishing(&units[t.unit], d) && builds[t.unit].is_none() {
             let built = job::build(ctx, &units[t.unit]).map_err(|e| format!("{e:#}"));
             let checked = match built {
                 Ok(b) if check => checked(ctx, &units[t.unit]).map(|()| b),
@@ -242,7 +250,84 @@ fn build_needed(
             builds[t.unit] = Some(checked);
         }
     }
-    builds
+}
+
+/// Whether change detection found the unit's newest version missing or different.
+fn needs_publishing(u: &Unit, detected: &Result<Option<Newest>, String>) -> bool {
+    matches!(detected, Ok(n) if !n.as_ref().is_some_and(|n| n.has_fingerprint(&u.fingerprint)))
+}
+
+/// Whether some target is about to be published: changed, and built and checked.
+fn will_write(
+    units: &[Unit],
+    targets: &[Target],
+    detected: &[Result<Option<Newest>, String>],
+    builds: &[Option<Result<Build, String>>],
+) -> bool {
+    targets
+        .iter()
+        .zip(detected)
+        .any(|(t, d)| needs_publishing(&units[t.unit], d) && matches!(builds[t.unit], Some(Ok(_))))
+}
+
+/// The profile's publish lock in every region, taken in the profile's region order (so
+/// two runs never wait for each other in a circle), each released on Ctrl-C too.
+fn lock_regions(session: &Session, timeout: Duration) -> Result<Locks> {
+    let settings = lock::Settings::new(timeout)?;
+    let command: Vec<String> = std::env::args().skip(1).collect();
+    let me = lock::Holder::me(&cut(&command.join(" "), 120));
+    let say = |line: String| eprintln!("lock       {line}");
+    let mut locks = Locks { held: HashMap::new(), _on_interrupt: Vec::new() };
+    for c in &session.clients {
+        let region = &c.target.region;
+        let place =
+            lock::Place::new(&session.name, region, &naming::bucket(&session.profile, region), &session.profile.prefix);
+        let taken = session.rt.block_on(async {
+            upload::check_bucket(c, &place.bucket).await?;
+            lock::acquire(c, &place, &me, settings, &say).await
+        });
+        match taken {
+            Ok(held) => {
+                locks._on_interrupt.push(crate::interrupt::on_interrupt(held.releaser()));
+                locks.held.insert(region.clone(), Arc::new(held));
+            }
+            Err(e) => {
+                locks.release(session);
+                return Err(e);
+            }
+        }
+    }
+    Ok(locks)
+}
+
+/// The locks a run holds, by region.
+pub struct Locks {
+    pub held: HashMap<String, Arc<lock::Lock>>,
+    _on_interrupt: Vec<crate::interrupt::OnInterrupt>,
+}
+
+impl Locks {
+    fn none() -> Locks {
+        Locks { held: HashMap::new(), _on_interrupt: Vec::new() }
+    }
+
+    /// Releases every lock; a lock that cannot be released only warns (its lease ends).
+    fn release(self, session: &Session) {
+        for (region, l) in self.held {
+            let Ok(l) = Arc::try_unwrap(l) else { continue };
+            if let Err(e) = session.rt.block_on(l.release()) {
+                eprintln!("warning: could not release the publish lock in {region} ({e:#}); it expires with its lease");
+            }
+        }
+    }
+}
+
+/// Text quoted in a message, cut to `max` characters.
+fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
 }
 
 /// Runs every check on a unit about to be published; a failing unit is refused.
@@ -305,10 +390,20 @@ pub fn publish(ctx: &Context, names: &[String], opts: &Options) -> Result<Vec<Ro
     }
     let targets = targets(&session, &units)?;
     session.preflight()?;
-    let recorder = Arc::new(Recorder::open(&ctx.repo.published_dir(), &opts.profile)?);
-    let detected = detect(&session, &targets, opts.jobs);
-    let builds = build_needed(ctx, &units, &targets, &detected, opts.check);
-    let shared = Arc::new(job::Shared::new(&session, opts.dry_run, recorder));
+    let recorder = Arc::new(Recorder::open(&ctx.repo.published_dir(), &opts.profile, profile)?);
+    let mut detected = detect(&session, &targets, opts.jobs);
+    let mut builds = vec![None; units.len()];
+    build_needed(ctx, &units, &targets, &detected, opts.check, &mut builds);
+    let locks = if !opts.dry_run && will_write(&units, &targets, &detected, &builds) {
+        let locks = lock_regions(&session, opts.lock_timeout)?;
+        // Under the lock, look again: what a racing run published meanwhile is unchanged now.
+        detected = detect(&session, &targets, opts.jobs);
+        build_needed(ctx, &units, &targets, &detected, opts.check, &mut builds);
+        locks
+    } else {
+        Locks::none()
+    };
+    let shared = Arc::new(job::Shared::new(&session, opts.dry_run, recorder, &locks));
     let mut jobs = Vec::new();
     for (t, d) in targets.into_iter().zip(detected) {
         let u = &units[t.unit];
@@ -317,6 +412,8 @@ pub fn publish(ctx: &Context, names: &[String], opts: &Options) -> Result<Vec<Ro
         jobs.push(Job::new(u, t.layer_name, clients, sharing(ctx, &session, u), work, shared.clone()).run());
     }
     rows.extend(session.rt.block_on(bounded(opts.jobs, jobs)));
+    drop(shared);
+    locks.release(&session);
     rows.sort_by_key(Row::sort_key);
     Ok(rows)
 }

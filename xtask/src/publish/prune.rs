@@ -126,7 +126,7 @@ fn protected_arns(published: &std::path::Path) -> Result<BTreeMap<String, String
             continue;
         };
         // An unreadable manifest is an error: pruning without it could delete what it names.
-        let m = Manifest::load(&path, stem)?;
+        let m = Manifest::load(&path, stem, None)?;
         for entry in m.layers {
             out.entry(entry.layer_version_arn).or_insert_with(|| format!("published/{stem}.json"));
         }
@@ -210,10 +210,11 @@ mod tests {
     fn every_manifest_protects_its_versions_and_a_broken_one_stops_the_prune() {
         let d = tempfile::tempdir().unwrap();
         assert!(protected_arns(&d.path().join("missing")).unwrap().is_empty());
-        std::fs::write(d.path().join("staging.json"), r#"{"profile":"staging","layers":[{"layer":"six","runtime":"python3.13","arch":"x86_64","region":"us-east-1","layer_name":"six-py313-x86_64","version":2,"layer_version_arn":"arn:x:2","code_sha256":"c","fingerprint":"f","published_at":"2025-01-01T00:00:00Z"}]}"#).unwrap();
+        std::fs::write(d.path().join("staging.json"), r#"{"profile":"staging","layers":[{"layer":"six","runtime":"python3.13","arch":"x86_64","region":"us-east-1","layer_name":"six-py313-x86_64","version":2,"layer_version_arn":"arn:aws:lambda:us-east-1:123456789012:layer:six-py313-x86_64:2","code_sha256":"c","fingerprint":"f","published_at":"2025-01-01T00:00:00Z"}]}"#).unwrap();
         std::fs::write(d.path().join("notes.txt"), "not a manifest").unwrap();
         let p = protected_arns(d.path()).unwrap();
-        assert_eq!(p.get("arn:x:2").map(String::as_str), Some("published/staging.json"));
+        let arn = "arn:aws:lambda:us-east-1:123456789012:layer:six-py313-x86_64:2";
+        assert_eq!(p.get(arn).map(String::as_str), Some("published/staging.json"));
         std::fs::write(d.path().join("production.json"), "{").unwrap();
         let err = format!("{:#}", protected_arns(d.path()).unwrap_err());
         assert!(err.contains("production.json"), "{err}");

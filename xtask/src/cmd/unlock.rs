@@ -1,0 +1,81 @@
+//! `cargo xtask unlock --profile P`: shows who holds a deploy profile's publish lock and,
+//! after confirmation, removes it: for a run that died without releasing it and whose
+//! lease has not run out yet (a run that waits takes an expired lock over by itself).
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{bail, Result};
+
+use crate::publish::lock::{self, Place};
+use crate::publish::{naming, Session};
+use crate::repo::Repo;
+use crate::unit::Context;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Deploy profile whose publish lock is removed (named explicitly: there is no default)
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: String,
+    /// Only this region's lock (default: every region of the profile)
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Remove without asking (a terminal otherwise asks you to type `unlock`)
+    #[arg(long)]
+    pub yes: bool,
+}
+
+pub fn run(repo: Repo, args: &Args) -> Result<bool> {
+    let ctx = Context::new(repo, None)?;
+    let session = Session::open(&ctx, &args.profile)?;
+    if let Some(r) = &args.region {
+        if !session.profile.regions.contains(r) {
+            bail!(
+                "profile `{}` has no region {r}: its regions are {}",
+                args.profile,
+                session.profile.regions.join(", ")
+            );
+        }
+    }
+    session.preflight()?;
+    for c in session.clients.iter().filter(|c| args.region.as_ref().is_none_or(|r| *r == c.target.region)) {
+        let region = &c.target.region;
+        let place =
+            Place::new(&args.profile, region, &naming::bucket(&session.profile, region), &session.profile.prefix);
+        let Some((holder, etag)) = session.rt.block_on(lock::read(c, &place))? else {
+            eprintln!("unlocked  profile `{}` in {region}: no run holds its publish lock", args.profile);
+            continue;
+        };
+        let left = holder.lease_left();
+        let lease = if left > 0 {
+            format!("its lease ends in {left} s: that run may still be publishing")
+        } else {
+            format!("its lease ran out {} s ago", -left)
+        };
+        eprintln!("locked    profile `{}` in {region} by {}; {lease}", args.profile, holder.describe());
+        confirm(&args.profile, region, args.yes)?;
+        session.rt.block_on(lock::remove(c, &place, &etag))?;
+        eprintln!("removed   the publish lock of profile `{}` in {region}", args.profile);
+    }
+    Ok(true)
+}
+
+/// `--yes`, or `unlock` typed at a terminal.
+fn confirm(profile: &str, region: &str, yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    let refusal = format!(
+        "not removed: pass --yes to remove the publish lock of profile `{profile}` in {region} (only when the run holding it is gone)"
+    );
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        bail!(refusal);
+    }
+    eprint!("remove it? a run still publishing could then race another; type `unlock` to continue: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if answer.trim() != "unlock" {
+        bail!(refusal);
+    }
+    Ok(())
+}
