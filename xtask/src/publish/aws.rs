@@ -61,6 +61,8 @@ pub struct Target {
     pub source: CredentialSource,
     pub endpoint: Option<String>,
     pub region: String,
+    /// Whether the profile needs `--yes` to write (`confirm = true`).
+    pub confirm: bool,
 }
 
 /// The S3, Lambda and STS clients of one region.
@@ -90,6 +92,7 @@ impl Clients {
                 source,
                 endpoint,
                 region: region.to_string(),
+                confirm: profile.confirm,
             },
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
             lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
@@ -134,6 +137,12 @@ impl Target {
             (Some(p), _) => format!("profile `{}` (AWS profile `{p}`)", self.profile),
             (None, _) => format!("profile `{}`", self.profile),
         }
+    }
+
+    /// The command that creates the profile's buckets, `--yes` included when it needs it.
+    pub fn bootstrap_command(&self) -> String {
+        let yes = if self.confirm { " --yes" } else { "" };
+        format!("cargo xtask bootstrap --profile {}{yes}", self.profile)
     }
 
     /// Where requests go: the endpoint, or AWS in the region.

@@ -18,7 +18,7 @@ pub enum Upload {
 /// Checks that the bucket exists and is ours to write, before anything is uploaded.
 pub async fn check_bucket(c: &Clients, bucket: &str) -> Result<()> {
     let t = &c.target;
-    let bootstrap = format!("cargo xtask bootstrap --profile {}", t.profile);
+    let bootstrap = t.bootstrap_command();
     match c.s3.head_bucket().bucket(bucket).send().await {
         Ok(_) => Ok(()),
         Err(e) => match aws::status(&e) {

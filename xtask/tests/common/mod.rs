@@ -3,6 +3,8 @@
 //! starts (`scripts/test.sh`).
 #![allow(dead_code)]
 
+pub mod emulator;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
