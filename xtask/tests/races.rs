@@ -56,7 +56,8 @@ fn two_clones_sharing_a_target_dir_each_act_on_their_own_layers() {
     let _env = require_docker!("two_clones_sharing_a_target_dir_each_act_on_their_own_layers");
     // The shared target directory starts with this build's compiled dependencies
     // (hard links, same filesystem), so only the xtask crate itself is compiled.
-    let shared = tempfile::Builder::new().prefix("xtask-it-shared-").tempdir_in(profile_dir().parent().unwrap()).unwrap();
+    let shared =
+        tempfile::Builder::new().prefix("xtask-it-shared-").tempdir_in(profile_dir().parent().unwrap()).unwrap();
     let debug = shared.path().join("debug");
     std::fs::create_dir_all(&debug).unwrap();
     for sub in ["deps", "build", ".fingerprint"] {
@@ -171,7 +172,8 @@ impl Pub {
 #[test]
 fn two_publish_all_at_once_publish_each_unit_once_and_record_every_one() {
     let env = require_emulator!("two_publish_all_at_once_publish_each_unit_once_and_record_every_one");
-    let p = publishing(&env, &[("six", "six==1.16.0\n"), ("idna", "idna==3.10\n"), ("certifi", "certifi==2024.8.30\n")]);
+    let p =
+        publishing(&env, &[("six", "six==1.16.0\n"), ("idna", "idna==3.10\n"), ("certifi", "certifi==2024.8.30\n")]);
     let start = || {
         let mut c = p.f.cmd(&["publish-all", "--no-check", "--json"]);
         c.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -204,12 +206,18 @@ fn two_publishes_of_different_layers_at_once_keep_both_records() {
 
 #[test]
 fn a_held_lock_makes_the_next_run_wait_then_fail_naming_the_holder_and_unlock_removes_it() {
-    let env = require_emulator!("a_held_lock_makes_the_next_run_wait_then_fail_naming_the_holder_and_unlock_removes_it");
+    let env =
+        require_emulator!("a_held_lock_makes_the_next_run_wait_then_fail_naming_the_holder_and_unlock_removes_it");
     let p = publishing(&env, &[("six", "six==1.16.0\n")]);
     p.forge_lock(600);
     let run = p.f.run(&["publish-all", "--no-check", "--lock-timeout", "2"]);
     assert!(run.stderr.contains("waiting for the publish lock of profile `staging`"), "{}", run.stderr);
-    run.fails_with(&["held by ghost@elsewhere", "github run 77", "gave up after 2 s", "cargo xtask unlock --profile staging"]);
+    run.fails_with(&[
+        "held by ghost@elsewhere",
+        "github run 77",
+        "gave up after 2 s",
+        "cargo xtask unlock --profile staging",
+    ]);
     assert!(!p.f.path("published/staging.json").exists(), "a run without the lock recorded something");
     let name = format!("{}-six-py313-x86_64", p.prefix);
     assert!(p.emu.versions(&name).is_empty(), "a run without the lock published");
@@ -234,14 +242,13 @@ fn a_killed_holders_lock_expires_and_the_next_run_proceeds() {
     let p = publishing(&env, &refs);
     // The first run holds the lock while it publishes, one unit at a time; it is killed
     // (no chance to release) as soon as its lock is seen in the bucket.
-    let mut first = p
-        .f
-        .cmd(&["publish-all", "--no-check", "--jobs", "1"])
-        .env("XTASK_LOCK_LEASE", "3")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first =
+        p.f.cmd(&["publish-all", "--no-check", "--jobs", "1"])
+            .env("XTASK_LOCK_LEASE", "3")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     let holder = loop {
         if let Some(h) = p.lock_object() {

@@ -427,6 +427,9 @@ const SDK_TO_IAM: &[(&str, &[&str])] = &[
     ("put_bucket_encryption", &["s3:PutEncryptionConfiguration"]),
     ("put_object", &["s3:PutObject"]),
     ("head_object", &["s3:GetObject"]),
+    // The publish lock: read, and removed when released.
+    ("get_object", &["s3:GetObject"]),
+    ("delete_object", &["s3:DeleteObject"]),
     // Lambda (PublishLayerVersion reads the zip from S3 with the caller's rights)
     ("list_layer_versions", &["lambda:ListLayerVersions"]),
     ("get_layer_version", &["lambda:GetLayerVersion"]),

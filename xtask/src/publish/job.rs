@@ -9,10 +9,10 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 
 use super::aws::Clients;
+use super::lock::Lock;
 use super::manifest::{self, Entry, Recorder};
 use super::plan::{self, Newest};
 use super::register::{self, Request, Sharing};
-use super::lock::Lock;
 use super::{naming, upload, Locks, Row, Session, Status};
 use crate::config::Profile;
 use crate::report::BuildReport;

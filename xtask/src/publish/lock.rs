@@ -199,7 +199,11 @@ pub async fn acquire(
         };
         if holder.expired() || unchanged_for > settings.lease {
             if let Put::Written(new) = put(c, place, &mine, Condition::Is(etag.clone())).await? {
-                say(format!("took over {} from {}: its lease ran out without renewal", place.name(), holder.describe()));
+                say(format!(
+                    "took over {} from {}: its lease ran out without renewal",
+                    place.name(),
+                    holder.describe()
+                ));
                 if let Some(lock) = confirm(c, place, &new, mine, settings).await? {
                     return Ok(lock);
                 }
@@ -261,8 +265,7 @@ async fn renew(
         let attempt = Instant::now();
         match put(&c, &place, &next, Condition::Is(etag)).await {
             Ok(Put::Written(etag)) => {
-                *state.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Held { etag, valid_until: attempt + settings.lease };
+                *state.lock().unwrap_or_else(|e| e.into_inner()) = Held { etag, valid_until: attempt + settings.lease };
             }
             Ok(Put::Conflict) => {
                 lost.store(true, Ordering::SeqCst);
@@ -358,11 +361,9 @@ pub async fn read(c: &Clients, place: &Place) -> Result<Option<(Holder, String)>
 pub async fn remove(c: &Clients, place: &Place, etag: &str) -> Result<()> {
     match c.s3.delete_object().bucket(&place.bucket).key(&place.key).if_match(etag).send().await {
         Ok(_) => Ok(()),
-        Err(e) if matches!(aws::status(&e), Some(412 | 409 | 404)) => bail!(
-            "{} ({}) changed hands: it was not removed",
-            place.name(),
-            place.url()
-        ),
+        Err(e) if matches!(aws::status(&e), Some(412 | 409 | 404)) => {
+            bail!("{} ({}) changed hands: it was not removed", place.name(), place.url())
+        }
         Err(e) => Err(c.target.explain(&format!("cannot remove {} ({})", place.name(), place.url()), e)),
     }
 }

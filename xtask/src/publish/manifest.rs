@@ -80,7 +80,10 @@ impl Manifest {
     /// profile's `account_id` when set).
     pub fn validate(&self, profile: &str, expect: Option<&Profile>) -> Result<(), String> {
         if self.profile != profile {
-            return Err(format!("it says \"profile\": \"{}\" but is the manifest of profile `{profile}`", self.profile));
+            return Err(format!(
+                "it says \"profile\": \"{}\" but is the manifest of profile `{profile}`",
+                self.profile
+            ));
         }
         // The account every entry must name, and where that account was first seen.
         let mut account: Option<(String, String)> =
@@ -90,7 +93,10 @@ impl Manifest {
             let arn = Arn::parse(&e.layer_version_arn)
                 .ok_or_else(|| format!("{unit}: `{}` is not a layer version ARN", cut(&e.layer_version_arn)))?;
             let mismatch = |what: &str, arn_has: &str, entry_has: &str| {
-                format!("{unit}: its ARN `{}` names {what} {arn_has}, but the entry says {entry_has}", e.layer_version_arn)
+                format!(
+                    "{unit}: its ARN `{}` names {what} {arn_has}, but the entry says {entry_has}",
+                    e.layer_version_arn
+                )
             };
             if arn.region != e.region {
                 return Err(mismatch("region", arn.region, &e.region));
@@ -402,7 +408,9 @@ mod tests {
                 "names layer evil-layer",
             ),
             (
-                tamper(&|e| e.layer_version_arn = "arn:aws:lambda:eu-west-1:123456789012:layer:six-py312-x86_64:3".into()),
+                tamper(&|e| {
+                    e.layer_version_arn = "arn:aws:lambda:eu-west-1:123456789012:layer:six-py312-x86_64:3".into()
+                }),
                 None,
                 "names region eu-west-1",
             ),
