@@ -180,7 +180,11 @@ pub async fn acquire(
     let mut seen: Option<(String, Instant)> = None;
     let mut announced: Option<String> = None;
     loop {
-        let mine = Holder { expires_at: now_secs() + settings.lease.as_secs() as i64, ..me.clone() };
+        let mine = Holder {
+            since: manifest::now_rfc3339(),
+            expires_at: now_secs() + settings.lease.as_secs() as i64,
+            ..me.clone()
+        };
         if let Put::Written(etag) = put(c, place, &mine, Condition::Absent).await? {
             if let Some(lock) = confirm(c, place, &etag, mine, settings).await? {
                 return Ok(lock);
