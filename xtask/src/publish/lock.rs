@@ -77,7 +77,14 @@ pub struct Holder {
 impl Holder {
     /// This process, about to run `command`.
     pub fn me(command: &str) -> Holder {
-        let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
+        let user = ["USER", "LOGNAME", "USERNAME"]
+            .iter()
+            .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+            .or_else(|| {
+                use std::os::unix::fs::MetadataExt;
+                std::fs::metadata("/proc/self").ok().map(|m| format!("uid{}", m.uid()))
+            })
+            .unwrap_or_else(|| "unknown".into());
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .ok()
             .or_else(|| std::env::var("HOSTNAME").ok())
