@@ -117,6 +117,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn layer_names_skip_folders_with_invalid_names_and_folders_without_requirements() {
+        let d = tempfile::tempdir().unwrap();
+        for folder in ["good", "a b", ".hidden", "ünï", "notes"] {
+            std::fs::create_dir_all(d.path().join("layers").join(folder)).unwrap();
+            if folder != "notes" {
+                std::fs::write(d.path().join("layers").join(folder).join("requirements.txt"), "six==1.16.0\n").unwrap();
+            }
+        }
+        let repo = Repo::at(d.path()).unwrap();
+        assert_eq!(repo.layer_names().unwrap(), ["good"]);
+    }
+
+    #[test]
     fn layer_names_cannot_escape() {
         for good in ["numpy", "pandas-2", "my_layer", "A1"] {
             validate_layer_name(good).unwrap();

@@ -243,6 +243,72 @@ mod tests {
     }
 
     #[test]
+    fn local_files_are_found_with_their_line_and_count_as_pinned() {
+        let r = Requirements::parse(
+            "six==1.16.0\n./wheels/a-1.0-py3-none-any.whl\nb-2.0-py3-none-any.whl\nc @ file:///srv/c.whl\n\\\n  ../d.whl\n--find-links=./more\nfile:e.whl\nrequests[socks]==2.32.3 ; python_version >= '3.8'\nf @ https://x/f.whl#sha256=ab\n",
+            "l",
+        )
+        .unwrap();
+        assert!(r.unpinned.is_empty(), "{:?}", r.unpinned);
+        let local: Vec<(usize, &str)> = r.local.iter().map(|(n, f)| (*n, f.as_str())).collect();
+        assert_eq!(
+            local,
+            [
+                (2, "./wheels/a-1.0-py3-none-any.whl"),
+                (3, "b-2.0-py3-none-any.whl"),
+                (4, "/srv/c.whl"),
+                (5, "../d.whl"),
+                (7, "./more"),
+                (8, "e.whl")
+            ]
+        );
+    }
+
+    #[test]
+    fn local_files_outside_the_layer_folder_are_refused_naming_the_line() {
+        let repo = tempfile::tempdir().unwrap();
+        let dir = repo.path().join("layers/l");
+        std::fs::create_dir_all(dir.join("wheels")).unwrap();
+        std::fs::write(dir.join("wheels/a.whl"), "x").unwrap();
+        std::fs::write(repo.path().join("outside.whl"), "x").unwrap();
+        std::os::unix::fs::symlink(repo.path().join("outside.whl"), dir.join("linked.whl")).unwrap();
+        check_local_file(&dir, "l", 1, "./wheels/a.whl").unwrap();
+        check_local_file(&dir, "l", 1, "wheels/../wheels/a.whl").unwrap();
+        for (bad, name) in [
+            ("../../outside.whl", "outside.whl"),
+            ("/tmp/x.whl", "x.whl"),
+            ("wheels/../../x.whl", "x.whl"),
+            ("~/x.whl", "x.whl"),
+            ("./linked.whl", "linked.whl"),
+        ] {
+            let err = check_local_file(&dir, "l", 7, bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with("layers/l/requirements.txt:7: `")
+                    && err.contains("outside the layer folder")
+                    && err.contains(&format!("`./{name}`")),
+                "{bad}: {err}"
+            );
+        }
+        std::fs::write(dir.join("requirements.txt"), "six==1.16.0\n\nfile:///srv/x.whl\n").unwrap();
+        let err = Requirements::read(&dir, "l").unwrap_err().to_string();
+        assert!(err.contains("requirements.txt:3") && err.contains("/srv/x.whl"), "{err}");
+    }
+
+    #[test]
+    fn a_requirements_txt_linked_from_outside_the_repo_is_refused_and_long_lines_are_cut() {
+        let repo = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let dir = repo.path().join("layers/l");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(outside.path().join("secret.txt"), "secret-line\n").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret.txt"), dir.join("requirements.txt")).unwrap();
+        let err = Requirements::read(&dir, "l").unwrap_err().to_string();
+        assert!(err.contains("layers/l/requirements.txt is a link") && !err.contains("secret-line"), "{err}");
+        let e = Requirements::parse(&format!("six==1\n-r {}\n", "x".repeat(10_000_000)), "x").unwrap_err().to_string();
+        assert!(e.contains("requirements.txt:2") && e.len() < 1000, "{}", e.len());
+    }
+
+    #[test]
     fn empty_and_file_references_are_errors() {
         let e = Requirements::parse("# nothing\n\n", "x").unwrap_err().to_string();
         assert!(e.contains("layers/x/requirements.txt lists no package"), "{e}");
