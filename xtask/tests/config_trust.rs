@@ -258,8 +258,10 @@ fn ctrl_c_while_zipping_exits_130_and_leaves_nothing() {
     let env = require_docker!("ctrl_c_while_zipping");
     let f = Fixture::new(&env, &[]);
     std::fs::create_dir_all(f.path("layers/many")).unwrap();
-    // 480 incompressible files, 240 MiB: zipping them takes seconds.
-    let wheel = write_data_wheel(&f.path("layers/many"), "manypkg", 480, 512 << 10, 1);
+    // 8000 incompressible files, 125 MiB: zipping them takes seconds, and removing them
+    // (what Ctrl-C does) takes long enough for the zipping to fail on a removed file first.
+    const FILES: usize = 8000;
+    let wheel = write_data_wheel(&f.path("layers/many"), "manypkg", FILES, 16 << 10, 1);
     f.write("layers/many/requirements.txt", &format!("./{wheel}\n"));
     f.write("layers/many/layer.toml", "slim = \"none\"\n");
     let mut child = f.cmd(&["layer", "many"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
@@ -284,11 +286,11 @@ fn ctrl_c_while_zipping_exits_130_and_leaves_nothing() {
     // Packaging reads python/ from dist/.work while it compresses.
     let work = f.path("dist/.work");
     let started = std::time::Instant::now();
-    while files_under(&work).iter().filter(|p| p.ends_with(".bin")).count() < 480 {
+    while files_under(&work).iter().filter(|p| p.ends_with(".bin")).count() < FILES {
         assert!(started.elapsed().as_secs() < 10, "no installed tree in {}", work.display());
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    std::thread::sleep(std::time::Duration::from_millis(400));
     assert!(child.try_wait().unwrap().is_none(), "zipping ended before it could be interrupted");
     Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let out = child.wait_with_output().unwrap();
