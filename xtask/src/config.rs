@@ -148,8 +148,8 @@ struct RepoFile {
 #[serde(deny_unknown_fields)]
 struct StackFile {
     layers: Vec<String>,
-    runtime: String,
-    arch: Option<String>,
+    runtime: Spanned<String>,
+    arch: Option<Spanned<String>>,
     function_bytes: Option<u64>,
 }
 
@@ -326,7 +326,7 @@ impl RepoConfig {
         };
         let mut stacks = BTreeMap::new();
         for (name, s) in file.stacks {
-            stacks.insert(name.clone(), resolve_stack(&name, s)?);
+            stacks.insert(name.clone(), resolve_stack(&name, s, &src)?);
         }
         let mut profiles = BTreeMap::new();
         let mut profile_warnings = BTreeMap::new();
@@ -347,13 +347,14 @@ impl RepoConfig {
         parse_runtimes(cfg.defaults.runtimes.as_deref(), "layers.toml")?;
         parse_archs(cfg.defaults.architectures.as_deref(), "layers.toml")?;
         for key in cfg.images.keys() {
+            let shown = clip(key);
             let (r, a) = key.rsplit_once('-').with_context(|| {
                 format!(
-                    "invalid config in layers.toml: [images] key `{key}` must be RUNTIME-ARCH, e.g. python3.12-x86_64"
+                    "invalid config in layers.toml: [images] key `{shown}` must be RUNTIME-ARCH, e.g. python3.12-x86_64"
                 )
             })?;
-            Runtime::parse(r).with_context(|| format!("invalid config in layers.toml: [images] key `{key}`"))?;
-            Arch::parse(a).with_context(|| format!("invalid config in layers.toml: [images] key `{key}`"))?;
+            Runtime::parse(r).with_context(|| format!("invalid config in layers.toml: [images] key `{shown}`"))?;
+            Arch::parse(a).with_context(|| format!("invalid config in layers.toml: [images] key `{shown}`"))?;
         }
         Ok(cfg)
     }
@@ -553,7 +554,7 @@ impl RepoConfig {
 }
 
 /// Checks one `[stacks.NAME]` table and applies its defaults.
-fn resolve_stack(name: &str, s: StackFile) -> Result<StackConfig> {
+fn resolve_stack(name: &str, s: StackFile, src: &Source) -> Result<StackConfig> {
     let at = format!("invalid config in layers.toml: [stacks.{name}]");
     if crate::repo::validate_layer_name(name).is_err() {
         bail!("invalid config in layers.toml: stack name `{name}`: use 1 to 64 letters, digits, `-` or `_`, starting with a letter or digit");
@@ -567,9 +568,10 @@ fn resolve_stack(name: &str, s: StackFile) -> Result<StackConfig> {
             bail!("{at}: `layers` lists {l} twice");
         }
     }
-    let runtime = Runtime::parse(&s.runtime).with_context(|| format!("{at}: `runtime`"))?;
+    let key_at = |key: &str, span: Range<usize>| format!("invalid config in {}: [stacks.{name}] `{key}`", src.at(span));
+    let runtime = Runtime::parse(s.runtime.get_ref()).with_context(|| key_at("runtime", s.runtime.span()))?;
     let arch = match &s.arch {
-        Some(a) => Arch::parse(a).with_context(|| format!("{at}: `arch`"))?,
+        Some(a) => Arch::parse(a.get_ref()).with_context(|| key_at("arch", a.span()))?,
         None => Arch::X86_64,
     };
     Ok(StackConfig {
@@ -923,11 +925,11 @@ mod tests {
             ("[stacks.x]\nlayers = [\"a\"]\n", &["layers.toml", "runtime"]),
             (
                 "[stacks.x]\nlayers = [\"a\"]\nruntime = \"python2.7\"\n",
-                &["layers.toml", "[stacks.x]", "python2.7", "python3.13"],
+                &["layers.toml:3", "[stacks.x] `runtime`", "python2.7", "python3.13"],
             ),
             (
                 "[stacks.x]\nlayers = [\"a\"]\nruntime = \"python3.13\"\narch = \"amd64\"\n",
-                &["[stacks.x]", "amd64", "arm64"],
+                &["layers.toml:4", "[stacks.x] `arch`", "amd64", "arm64"],
             ),
             ("[stacks.x]\nlayers = []\nruntime = \"python3.13\"\n", &["[stacks.x]", "`layers` is empty"]),
             ("[stacks.x]\nlayers = [\"a\", \"a\"]\nruntime = \"python3.13\"\n", &["[stacks.x]", "a twice"]),
