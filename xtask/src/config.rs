@@ -8,11 +8,17 @@
 //! resolved into [`StackConfig`]), and a `layer.toml` may declare a merged layer
 //! (`merge = [...]`: one layer made of other layers' built zips, see `stack/merge.rs`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+use toml::Spanned;
+
+use crate::quote::clip;
 
 use crate::repo::Repo;
 use crate::runtime::{Arch, Runtime};
@@ -53,14 +59,18 @@ pub enum Builder {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Defaults {
+    #[serde(default, deserialize_with = "de_runtimes")]
     runtimes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "de_architectures")]
     architectures: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "de_builder")]
     builder: Option<Builder>,
     image: Option<String>,
     check_image: Option<String>,
     license: Option<String>,
+    #[serde(default, deserialize_with = "de_slim")]
     slim: Option<SlimLevel>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_excludes")]
     exclude: Vec<String>,
 }
 
@@ -92,6 +102,24 @@ pub struct Profile {
     pub layer_name: String,
 }
 
+/// One `[profiles.NAME]` table as written, with the spans its checks report.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    aws_profile: Option<String>,
+    regions: Vec<Spanned<String>>,
+    bucket: Spanned<String>,
+    #[serde(default = "default_prefix")]
+    prefix: String,
+    account_id: Option<String>,
+    endpoint_url: Option<Spanned<String>>,
+    #[serde(default)]
+    allow_public: bool,
+    confirm: Option<Spanned<bool>>,
+    #[serde(default = "default_layer_name")]
+    layer_name: String,
+}
+
 fn default_prefix() -> String {
     "layers".into()
 }
@@ -110,7 +138,7 @@ struct RepoFile {
     #[serde(default)]
     images: BTreeMap<String, String>,
     #[serde(default)]
-    profiles: BTreeMap<String, Profile>,
+    profiles: BTreeMap<String, Spanned<ProfileFile>>,
     #[serde(default)]
     stacks: BTreeMap<String, StackFile>,
 }
@@ -120,8 +148,8 @@ struct RepoFile {
 #[serde(deny_unknown_fields)]
 struct StackFile {
     layers: Vec<String>,
-    runtime: String,
-    arch: Option<String>,
+    runtime: Spanned<String>,
+    arch: Option<Spanned<String>>,
     function_bytes: Option<u64>,
 }
 
@@ -150,15 +178,19 @@ fn ser_runtime<S: serde::Serializer>(r: &Runtime, s: S) -> std::result::Result<S
 struct LayerFile {
     description: Option<String>,
     license: Option<String>,
+    #[serde(default, deserialize_with = "de_runtimes")]
     runtimes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "de_architectures")]
     architectures: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "de_builder")]
     builder: Option<Builder>,
     image: Option<String>,
     check_image: Option<String>,
     #[serde(default)]
     requires: Vec<String>,
+    #[serde(default, deserialize_with = "de_slim")]
     slim: Option<SlimLevel>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_excludes")]
     exclude: Vec<String>,
     #[serde(default)]
     public: bool,
@@ -175,6 +207,9 @@ pub struct RepoConfig {
     images: BTreeMap<String, String>,
     pub profiles: BTreeMap<String, Profile>,
     pub stacks: BTreeMap<String, StackConfig>,
+    /// Warnings about each profile, printed once when the profile is used.
+    profile_warnings: BTreeMap<String, Vec<String>>,
+    warned: Mutex<BTreeSet<String>>,
 }
 
 /// One layer's settings with every default applied.
@@ -229,39 +264,97 @@ fn ser_runtimes<S: serde::Serializer>(r: &[Runtime], s: S) -> std::result::Resul
     s.collect_seq(r.iter().map(|r| r.id))
 }
 
+/// A config file as read: its name as shown and its text, to turn a span into a line.
+struct Source {
+    display: String,
+    text: String,
+}
+
+impl Source {
+    /// `FILE:LINE` of the byte offset where `span` starts.
+    fn at(&self, span: Range<usize>) -> String {
+        format!("{}:{}", self.display, line_of(&self.text, span.start))
+    }
+}
+
+/// The 1-based line of byte offset `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+}
+
 /// Parses TOML, turning serde's multi-line report into `FILE:LINE: message`.
-fn parse_toml<T: for<'de> Deserialize<'de>>(path: &Path, display: &str) -> Result<T> {
+fn parse_toml<T: for<'de> Deserialize<'de>>(path: &Path, display: &str) -> Result<(T, Source)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {display}"))?;
-    toml::from_str(&text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        let msg = e.message().trim().replace('\n', " ");
-        match line {
-            Some(l) => anyhow::anyhow!("invalid config in {display}:{l}: {msg}"),
+    let src = Source { display: display.to_string(), text };
+    let value = toml::from_str(&src.text).map_err(|e| {
+        let msg = clip_message(&e.message().trim().replace('\n', " "));
+        match e.span() {
+            Some(s) => anyhow::anyhow!("invalid config in {}: {msg}", src.at(s)),
             None => anyhow::anyhow!("invalid config in {display}: {msg}"),
         }
-    })
+    })?;
+    Ok((value, src))
+}
+
+/// A parser's message quotes what it read (an unknown key, a value): keep it readable
+/// however long that input was.
+fn clip_message(msg: &str) -> String {
+    crate::quote::clip_to(msg, 4 * crate::quote::MAX_QUOTED)
+}
+
+/// A file of the layer repo that must not be a link to a file elsewhere: the repo is what
+/// a pull request reviews and what the fingerprint covers.
+pub fn ensure_inside(path: &Path, root: &Path, display: &str) -> Result<()> {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let real = path.canonicalize().with_context(|| format!("cannot read {display}"))?;
+    if !real.starts_with(&root) {
+        bail!(
+            "{display} is a link to {}, outside the layer repo: a layer's files must be inside the repo (what a pull request reviews); replace the link with the file itself",
+            clip(&real.display().to_string())
+        );
+    }
+    Ok(())
 }
 
 impl RepoConfig {
     pub fn load(repo: &Repo) -> Result<RepoConfig> {
         let path = repo.root.join("layers.toml");
-        let file: RepoFile = if path.exists() { parse_toml(&path, "layers.toml")? } else { RepoFile::default() };
+        let (file, src): (RepoFile, Source) = if path.exists() {
+            parse_toml(&path, "layers.toml")?
+        } else {
+            (RepoFile::default(), Source { display: "layers.toml".into(), text: String::new() })
+        };
         let mut stacks = BTreeMap::new();
         for (name, s) in file.stacks {
-            stacks.insert(name.clone(), resolve_stack(&name, s)?);
+            stacks.insert(name.clone(), resolve_stack(&name, s, &src)?);
         }
-        let cfg = RepoConfig { defaults: file.defaults, images: file.images, profiles: file.profiles, stacks };
+        let mut profiles = BTreeMap::new();
+        let mut profile_warnings = BTreeMap::new();
+        for (name, p) in file.profiles {
+            let (profile, warnings) = resolve_profile(&name, p, &src)?;
+            profiles.insert(name.clone(), profile);
+            profile_warnings.insert(name, warnings);
+        }
+        let cfg = RepoConfig {
+            defaults: file.defaults,
+            images: file.images,
+            profiles,
+            stacks,
+            profile_warnings,
+            warned: Mutex::new(BTreeSet::new()),
+        };
         // Validate the defaults once, so a bad default is reported against layers.toml.
         parse_runtimes(cfg.defaults.runtimes.as_deref(), "layers.toml")?;
         parse_archs(cfg.defaults.architectures.as_deref(), "layers.toml")?;
         for key in cfg.images.keys() {
+            let shown = clip(key);
             let (r, a) = key.rsplit_once('-').with_context(|| {
                 format!(
-                    "invalid config in layers.toml: [images] key `{key}` must be RUNTIME-ARCH, e.g. python3.12-x86_64"
+                    "invalid config in layers.toml: [images] key `{shown}` must be RUNTIME-ARCH, e.g. python3.12-x86_64"
                 )
             })?;
-            Runtime::parse(r).with_context(|| format!("invalid config in layers.toml: [images] key `{key}`"))?;
-            Arch::parse(a).with_context(|| format!("invalid config in layers.toml: [images] key `{key}`"))?;
+            Runtime::parse(r).with_context(|| format!("invalid config in layers.toml: [images] key `{shown}`"))?;
+            Arch::parse(a).with_context(|| format!("invalid config in layers.toml: [images] key `{shown}`"))?;
         }
         Ok(cfg)
     }
@@ -271,25 +364,24 @@ impl RepoConfig {
         let dir = repo.layer_dir(name)?;
         let toml_path = dir.join("layer.toml");
         let display = format!("layers/{name}/layer.toml");
-        let file: LayerFile = if toml_path.exists() { parse_toml(&toml_path, &display)? } else { LayerFile::default() };
+        let file: LayerFile = if toml_path.exists() {
+            ensure_inside(&toml_path, &repo.root, &display)?;
+            parse_toml(&toml_path, &display)?.0
+        } else {
+            LayerFile::default()
+        };
         if file.merge.is_some() {
             return self.merged_layer(repo, name, dir, file, &display);
         }
         let d = &self.defaults;
-        let (runtimes, rsrc) = match &file.runtimes {
-            Some(r) => (parse_runtimes(Some(r), &display)?, display.as_str()),
-            None => (parse_runtimes(d.runtimes.as_deref(), "layers.toml")?, "layers.toml"),
+        let runtimes = match &file.runtimes {
+            Some(r) => parse_runtimes(Some(r), &display)?,
+            None => parse_runtimes(d.runtimes.as_deref(), "layers.toml")?,
         };
         let architectures = match &file.architectures {
             Some(a) => parse_archs(Some(a), &display)?,
             None => parse_archs(d.architectures.as_deref(), "layers.toml")?,
         };
-        if runtimes.is_empty() {
-            bail!("invalid config in {rsrc}: `runtimes` is empty; name at least one, e.g. [\"python3.12\"]");
-        }
-        if architectures.is_empty() {
-            bail!("invalid config for layer {name}: `architectures` is empty; name at least one, e.g. [\"x86_64\"]");
-        }
         let mut images = BTreeMap::new();
         for r in &runtimes {
             for a in &architectures {
@@ -443,8 +535,14 @@ impl RepoConfig {
         })
     }
 
-    /// The deploy profile called `name`, or an error listing the ones that exist.
+    /// The deploy profile called `name`, or an error listing the ones that exist. The
+    /// first time a profile is used, its warnings (see [`profile_warnings`]) are printed.
     pub fn profile(&self, name: &str) -> Result<&Profile> {
+        if self.warned.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string()) {
+            for w in self.profile_warnings.get(name).into_iter().flatten() {
+                eprintln!("warning: {w}");
+            }
+        }
         self.profiles.get(name).with_context(|| {
             let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
             format!(
@@ -456,7 +554,7 @@ impl RepoConfig {
 }
 
 /// Checks one `[stacks.NAME]` table and applies its defaults.
-fn resolve_stack(name: &str, s: StackFile) -> Result<StackConfig> {
+fn resolve_stack(name: &str, s: StackFile, src: &Source) -> Result<StackConfig> {
     let at = format!("invalid config in layers.toml: [stacks.{name}]");
     if crate::repo::validate_layer_name(name).is_err() {
         bail!("invalid config in layers.toml: stack name `{name}`: use 1 to 64 letters, digits, `-` or `_`, starting with a letter or digit");
@@ -470,9 +568,10 @@ fn resolve_stack(name: &str, s: StackFile) -> Result<StackConfig> {
             bail!("{at}: `layers` lists {l} twice");
         }
     }
-    let runtime = Runtime::parse(&s.runtime).with_context(|| format!("{at}: `runtime`"))?;
+    let key_at = |key: &str, span: Range<usize>| format!("invalid config in {}: [stacks.{name}] `{key}`", src.at(span));
+    let runtime = Runtime::parse(s.runtime.get_ref()).with_context(|| key_at("runtime", s.runtime.span()))?;
     let arch = match &s.arch {
-        Some(a) => Arch::parse(a).with_context(|| format!("{at}: `arch`"))?,
+        Some(a) => Arch::parse(a.get_ref()).with_context(|| key_at("arch", a.span()))?,
         None => Arch::X86_64,
     };
     Ok(StackConfig {
@@ -491,16 +590,230 @@ fn check_image_template<'a>(layer: &'a Option<String>, d: &'a Defaults) -> &'a s
 
 fn validate_excludes(name: &str, patterns: &[String]) -> Result<()> {
     for pat in patterns {
-        globset::Glob::new(pat)
-            .with_context(|| format!("invalid config for layer {name}: bad exclude pattern `{pat}`"))?;
+        check_exclude(pat).map_err(|e| anyhow::anyhow!("invalid config for layer {name}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// An `exclude` glob is relative to `python/`: one that is absolute or climbs out with
+/// `..` can match nothing, so it is refused instead of silently doing nothing.
+fn check_exclude(pat: &str) -> std::result::Result<(), String> {
+    let shown = clip(pat);
+    if let Err(e) = globset::Glob::new(pat) {
+        return Err(format!("bad `exclude` pattern `{shown}`: {e}"));
+    }
+    if pat.starts_with('/') || pat.starts_with('\\') {
+        return Err(format!(
+            "`exclude` pattern `{shown}` is absolute: patterns are relative to python/ (e.g. \"pandas/tests/**\"), so it would match nothing"
+        ));
+    }
+    if pat.split(['/', '\\']).any(|part| part == "..") {
+        return Err(format!(
+            "`exclude` pattern `{shown}` climbs out of python/ with `..`: patterns are relative to python/ (e.g. \"pandas/tests/**\") and cannot reach outside it, so it would match nothing"
+        ));
+    }
+    Ok(())
+}
+
+/// A config value as an error message shows it.
+fn shown(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => format!("\"{}\"", clip(s)),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Datetime(d) => d.to_string(),
+        toml::Value::Array(_) => "a list".into(),
+        toml::Value::Table(_) => "a table".into(),
+    }
+}
+
+/// A key that takes one of a few words: anything else is an error naming the key and
+/// every valid value. Reported by the parser, so the message carries the file and line.
+fn one_of<'de, D: Deserializer<'de>, T: Copy>(d: D, key: &str, values: &[(&str, T)]) -> Result<Option<T>, D::Error> {
+    let v = toml::Value::deserialize(d)?;
+    if let Some(t) = v.as_str().and_then(|s| values.iter().find(|(n, _)| *n == s)) {
+        return Ok(Some(t.1));
+    }
+    let valid: Vec<String> = values.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+    Err(D::Error::custom(format!("`{key}` must be one of {}, not {}", valid.join(", "), shown(&v))))
+}
+
+fn de_slim<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SlimLevel>, D::Error> {
+    one_of(d, "slim", &[("none", SlimLevel::None), ("safe", SlimLevel::Safe), ("aggressive", SlimLevel::Aggressive)])
+}
+
+fn de_builder<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Builder>, D::Error> {
+    one_of(d, "builder", &[("docker", Builder::Docker), ("pip", Builder::Pip)])
+}
+
+/// A non-empty list of strings, each accepted by `check`; `valid` lists what is accepted.
+fn list_of<'de, D: Deserializer<'de>>(
+    d: D,
+    key: &str,
+    valid: &str,
+    example: &str,
+    check: impl Fn(&str) -> Result<()>,
+) -> Result<Option<Vec<String>>, D::Error> {
+    let v = toml::Value::deserialize(d)?;
+    let items = v.as_array().ok_or_else(|| {
+        D::Error::custom(format!(
+            "`{key}` must be a list of {valid}, e.g. {key} = [\"{}\"], not {}",
+            example,
+            shown(&v)
+        ))
+    })?;
+    if items.is_empty() {
+        return Err(D::Error::custom(format!(
+            "`{key}` is empty; name at least one of {valid}, e.g. {key} = [\"{}\"]",
+            example
+        )));
+    }
+    let mut out = Vec::new();
+    for item in items {
+        let s = item.as_str().ok_or_else(|| {
+            D::Error::custom(format!("`{key}` must be a list of {valid}, not a list holding {}", shown(item)))
+        })?;
+        check(s).map_err(|e| D::Error::custom(format!("`{key}`: {e:#}")))?;
+        out.push(s.to_string());
+    }
+    Ok(Some(out))
+}
+
+fn de_runtimes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    let valid: Vec<&str> = crate::runtime::RUNTIMES.iter().map(|r| r.id).collect();
+    list_of(d, "runtimes", &valid.join(", "), "python3.13", |s| Runtime::parse(s).map(|_| ()))
+}
+
+fn de_architectures<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    list_of(d, "architectures", "x86_64, arm64", "x86_64", |s| Arch::parse(s).map(|_| ()))
+}
+
+fn de_excludes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let patterns = Vec::<String>::deserialize(d)?;
+    for p in &patterns {
+        check_exclude(p).map_err(D::Error::custom)?;
+    }
+    Ok(patterns)
+}
+
+/// Checks one `[profiles.NAME]` table: region names, the bucket name in every region,
+/// and returns the profile with its warnings (a guard that does not guard).
+fn resolve_profile(name: &str, p: Spanned<ProfileFile>, src: &Source) -> Result<(Profile, Vec<String>)> {
+    let table = p.span();
+    let p = p.into_inner();
+    let at = |span: Range<usize>| format!("invalid config in {}: [profiles.{name}]", src.at(span));
+    for r in &p.regions {
+        if !is_region(r.get_ref()) {
+            bail!(
+                "{} `regions`: `{}` is not an AWS region name: use one such as \"eu-west-1\", \"us-east-1\", \"ap-southeast-2\" or \"us-gov-west-1\"",
+                at(r.span()),
+                clip(r.get_ref())
+            );
+        }
+    }
+    let bucket = p.bucket.get_ref();
+    let mut candidates: Vec<(Option<&str>, String)> =
+        p.regions.iter().map(|r| (Some(r.get_ref().as_str()), bucket.replace("{region}", r.get_ref()))).collect();
+    if candidates.is_empty() || !bucket.contains("{region}") {
+        candidates = vec![(None, bucket.clone())];
+    }
+    for (region, b) in candidates {
+        if let Err(why) = check_bucket(&b) {
+            let filled = match region {
+                Some(r) => format!(" (`{}` in {r})", clip(&b)),
+                None => String::new(),
+            };
+            bail!(
+                "{} `bucket` = \"{}\"{filled} is not a valid S3 bucket name: {why}; use 3 to 63 lowercase letters, digits, `.` and `-`, starting and ending with a letter or digit",
+                at(p.bucket.span()),
+                clip(bucket)
+            );
+        }
+    }
+    let mut warnings = Vec::new();
+    let confirm = p.confirm.as_ref().is_some_and(|c| *c.get_ref());
+    let confirm_at = src.at(p.confirm.as_ref().map(|c| c.span()).unwrap_or(table));
+    if name == "production" && !confirm {
+        warnings.push(format!(
+            "profile production has confirm = false ({confirm_at}): it publishes without `--yes`; set confirm = true"
+        ));
+    }
+    if let (true, Some(url)) = (confirm, &p.endpoint_url) {
+        warnings.push(format!(
+            "profile {name} has confirm = true but `endpoint_url` = \"{}\" ({}): an emulator endpoint is set on a guarded profile, so its writes go there and not to AWS; remove `endpoint_url` to publish to AWS",
+            clip(url.get_ref()),
+            src.at(url.span())
+        ));
+    }
+    let profile = Profile {
+        aws_profile: p.aws_profile,
+        regions: p.regions.into_iter().map(Spanned::into_inner).collect(),
+        bucket: p.bucket.into_inner(),
+        prefix: p.prefix,
+        account_id: p.account_id,
+        endpoint_url: p.endpoint_url.map(Spanned::into_inner),
+        allow_public: p.allow_public,
+        confirm,
+        layer_name: p.layer_name,
+    };
+    Ok((profile, warnings))
+}
+
+/// A well-formed AWS region name: two letters, an optional partition (`gov`, `iso`,
+/// `isob`, ...), a direction and one digit, e.g. `eu-west-1`, `us-gov-west-1`.
+fn is_region(r: &str) -> bool {
+    const DIRECTIONS: &[&str] =
+        &["central", "north", "south", "east", "west", "northeast", "northwest", "southeast", "southwest"];
+    let parts: Vec<&str> = r.split('-').collect();
+    let (geo, middle, dir, num) = match parts.as_slice() {
+        [geo, dir, num] => (*geo, None, *dir, *num),
+        [geo, middle, dir, num] => (*geo, Some(*middle), *dir, *num),
+        _ => return false,
+    };
+    let partition_ok = middle.is_none_or(|m| {
+        m == "gov"
+            || m.strip_prefix("iso").is_some_and(|rest| rest.len() <= 1 && rest.bytes().all(|b| b.is_ascii_lowercase()))
+    });
+    geo.len() == 2
+        && geo.bytes().all(|b| b.is_ascii_lowercase())
+        && partition_ok
+        && DIRECTIONS.contains(&dir)
+        && num.len() == 1
+        && matches!(num.as_bytes()[0], b'1'..=b'9')
+}
+
+/// S3's bucket naming rules: 3 to 63 characters; lowercase letters, digits, `.` and `-`;
+/// a letter or digit first and last; no `..`; not an IP address.
+fn check_bucket(b: &str) -> std::result::Result<(), &'static str> {
+    if b.len() < 3 || b.len() > 63 {
+        return Err("it must be 3 to 63 characters long");
+    }
+    if b.bytes().any(|c| c.is_ascii_uppercase()) {
+        return Err("it has an uppercase letter");
+    }
+    if !b.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-') {
+        return Err("it has a character other than a lowercase letter, a digit, `.` or `-`");
+    }
+    let edge = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if !edge(b.as_bytes()[0]) || !edge(b.as_bytes()[b.len() - 1]) {
+        return Err("it must start and end with a letter or digit");
+    }
+    if b.contains("..") {
+        return Err("it has two dots in a row");
+    }
+    if b.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err("it is formatted as an IP address");
     }
     Ok(())
 }
 
 fn parse_runtimes(list: Option<&[String]>, file: &str) -> Result<Vec<Runtime>> {
-    let list = list.unwrap_or(&[]);
-    if list.is_empty() {
+    let Some(list) = list else {
         return Ok(vec![Runtime::parse("python3.13")?]);
+    };
+    if list.is_empty() {
+        bail!("invalid config in {file}: `runtimes` is empty; name at least one, e.g. [\"python3.13\"]");
     }
     let mut out: Vec<Runtime> = Vec::new();
     for r in list {
@@ -513,9 +826,11 @@ fn parse_runtimes(list: Option<&[String]>, file: &str) -> Result<Vec<Runtime>> {
 }
 
 fn parse_archs(list: Option<&[String]>, file: &str) -> Result<Vec<Arch>> {
-    let list = list.unwrap_or(&[]);
-    if list.is_empty() {
+    let Some(list) = list else {
         return Ok(vec![Arch::X86_64]);
+    };
+    if list.is_empty() {
+        bail!("invalid config in {file}: `architectures` is empty; name at least one, e.g. [\"x86_64\"]");
     }
     let mut out: Vec<Arch> = Vec::new();
     for a in list {
@@ -610,11 +925,11 @@ mod tests {
             ("[stacks.x]\nlayers = [\"a\"]\n", &["layers.toml", "runtime"]),
             (
                 "[stacks.x]\nlayers = [\"a\"]\nruntime = \"python2.7\"\n",
-                &["layers.toml", "[stacks.x]", "python2.7", "python3.13"],
+                &["layers.toml:3", "[stacks.x] `runtime`", "python2.7", "python3.13"],
             ),
             (
                 "[stacks.x]\nlayers = [\"a\"]\nruntime = \"python3.13\"\narch = \"amd64\"\n",
-                &["[stacks.x]", "amd64", "arm64"],
+                &["layers.toml:4", "[stacks.x] `arch`", "amd64", "arm64"],
             ),
             ("[stacks.x]\nlayers = []\nruntime = \"python3.13\"\n", &["[stacks.x]", "`layers` is empty"]),
             ("[stacks.x]\nlayers = [\"a\", \"a\"]\nruntime = \"python3.13\"\n", &["[stacks.x]", "a twice"]),
@@ -660,10 +975,171 @@ mod tests {
         assert!(err.contains("member a is not built for it") && err.contains("arm64"), "{err}");
     }
 
+    /// The one-line error of loading layers.toml `text` and resolving layer `a` (whose
+    /// layer.toml is `layer`).
+    fn config_error(text: &str, layer: &str) -> String {
+        let (_d, repo) = repo_with(&[
+            ("layers.toml", text),
+            ("layers/a/requirements.txt", "six==1.16.0\n"),
+            ("layers/a/layer.toml", layer),
+        ]);
+        let err = match RepoConfig::load(&repo) {
+            Err(e) => e,
+            Ok(cfg) => cfg.layer(&repo, "a").expect_err("config should be refused"),
+        };
+        let err = format!("{err:#}");
+        assert!(!err.contains('\n'), "{err}");
+        err
+    }
+
+    #[test]
+    fn empty_lists_and_enum_keys_name_key_file_line_and_valid_values() {
+        for (text, layer, needles) in [
+            ("[defaults]\nruntimes = []\n", "", &["layers.toml:2", "`runtimes` is empty", "python3.13"][..]),
+            ("", "description = \"x\"\nruntimes = []\n", &["layers/a/layer.toml:2", "`runtimes` is empty"]),
+            ("", "architectures = []\n", &["layers/a/layer.toml:1", "`architectures` is empty", "x86_64, arm64"]),
+            ("", "slim = 3\n", &["layers/a/layer.toml:1", "`slim` must be one of \"none\", \"safe\", \"aggressive\""]),
+            ("[defaults]\nslim = \"max\"\n", "", &["layers.toml:2", "`slim` must be one of", "\"max\""]),
+            ("", "builder = \"podman\"\n", &["layer.toml:1", "`builder` must be one of \"docker\", \"pip\""]),
+            ("", "architectures = \"arm64\"\n", &["layer.toml:1", "`architectures` must be a list", "arm64"]),
+            ("", "runtimes = [\"python3.9\"]\n", &["layer.toml:1", "unknown runtime `python3.9`", "python3.10"]),
+            ("", "runtimes = [3]\n", &["layer.toml:1", "`runtimes` must be a list of python3.10"]),
+        ] {
+            let err = config_error(text, layer);
+            for n in needles {
+                assert!(err.contains(n), "`{n}` not in: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn excludes_that_can_match_nothing_are_refused_with_their_line() {
+        for (pat, needle) in [("../../**", "climbs out"), ("/**", "is absolute"), ("a/../../b", "climbs out")] {
+            let err = config_error("", &format!("slim = \"safe\"\nexclude = [\"x/**\", \"{pat}\"]\n"));
+            assert!(err.contains("layers/a/layer.toml:2") && err.contains(pat) && err.contains(needle), "{err}");
+            let err = config_error(&format!("[defaults]\nexclude = [\"{pat}\"]\n"), "");
+            assert!(err.contains("layers.toml:2") && err.contains(needle), "{err}");
+        }
+        check_exclude("pandas/tests/**").unwrap();
+        check_exclude("**/*.md").unwrap();
+        check_exclude("a..b/*").unwrap();
+    }
+
+    #[test]
+    fn region_names_are_checked_by_pattern() {
+        for good in [
+            "us-east-1",
+            "eu-west-3",
+            "ap-southeast-2",
+            "us-gov-west-1",
+            "cn-northwest-1",
+            "us-isob-east-1",
+            "il-central-1",
+        ] {
+            assert!(is_region(good), "{good}");
+        }
+        for bad in [
+            "us-east-11",
+            "us-east",
+            "US-EAST-1",
+            "useast-1",
+            "us-middle-1",
+            "us-east-0",
+            "eu-west-1a",
+            "",
+            "us-foo-east-1",
+        ] {
+            assert!(!is_region(bad), "{bad}");
+        }
+        let err = config_error(
+            "[profiles.staging]\nregions = [\"eu-west-1\",\n  \"us-east-11\"]\nbucket = \"bkt-{region}\"\n",
+            "",
+        );
+        assert!(
+            err.contains("layers.toml:3")
+                && err.contains("[profiles.staging] `regions`")
+                && err.contains("`us-east-11`")
+                && err.contains("eu-west-1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bucket_names_follow_s3_rules_after_region_substitution() {
+        check_bucket("my-team-layers.eu").unwrap();
+        for (bad, why) in [
+            ("ab", "3 to 63"),
+            ("My-Bucket", "uppercase"),
+            ("a_b_c", "character"),
+            ("-abc", "start and end"),
+            ("abc.", "start and end"),
+            ("a..b", "two dots"),
+            ("192.168.1.1", "IP address"),
+        ] {
+            assert!(check_bucket(bad).unwrap_err().contains(why), "{bad}");
+        }
+        check_bucket(&"a".repeat(63)).unwrap();
+        check_bucket(&"a".repeat(64)).unwrap_err();
+        let err = config_error("[profiles.prod]\nregions = [\"eu-west-1\"]\n\nbucket = \"Layers-{region}\"\n", "");
+        assert!(
+            err.contains("layers.toml:4")
+                && err.contains("`bucket`")
+                && err.contains("Layers-eu-west-1")
+                && err.contains("uppercase"),
+            "{err}"
+        );
+        // Fine alone, too long once the longest region is filled in.
+        let long = format!("{}-{{region}}", "b".repeat(50));
+        let err = config_error(
+            &format!("[profiles.p]\nregions = [\"eu-west-1\", \"ap-southeast-2\"]\nbucket = \"{long}\"\n"),
+            "",
+        );
+        assert!(err.contains("ap-southeast-2") && err.contains("3 to 63"), "{err}");
+    }
+
+    #[test]
+    fn guards_that_do_not_guard_are_warned_about_with_their_line() {
+        let (_d, repo) = repo_with(&[(
+            "layers.toml",
+            "[profiles.production]\nregions = [\"eu-west-1\"]\nbucket = \"prod-bkt\"\nconfirm = false\n\n[profiles.guarded]\nregions = [\"us-east-1\"]\nbucket = \"g-bkt\"\nconfirm = true\nendpoint_url = \"http://127.0.0.1:5077\"\n\n[profiles.staging]\nregions = [\"us-east-1\"]\nbucket = \"s-bkt\"\nendpoint_url = \"http://127.0.0.1:5077\"\n",
+        )]);
+        let cfg = RepoConfig::load(&repo).unwrap();
+        let w = &cfg.profile_warnings;
+        assert_eq!(w["production"].len(), 1);
+        assert!(w["production"][0].starts_with("profile production has confirm = false (layers.toml:4)"), "{:?}", w);
+        assert_eq!(w["guarded"].len(), 1);
+        assert!(
+            w["guarded"][0].contains("layers.toml:10")
+                && w["guarded"][0].contains("emulator endpoint is set on a guarded profile"),
+            "{:?}",
+            w
+        );
+        assert!(w["staging"].is_empty());
+        // A production profile that does not say `confirm` at all is not guarded either.
+        let (_d, repo) = repo_with(&[(
+            "layers.toml",
+            "[defaults]\n\n[profiles.production]\nregions = [\"eu-west-1\"]\nbucket = \"prod-bkt\"\n",
+        )]);
+        let cfg = RepoConfig::load(&repo).unwrap();
+        assert!(cfg.profile_warnings["production"][0].contains("layers.toml:3"), "{:?}", cfg.profile_warnings);
+        assert!(!cfg.profile("production").unwrap().confirm);
+    }
+
+    #[test]
+    fn a_layer_toml_linked_from_outside_the_repo_is_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("layer.toml"), "description = \"elsewhere\"\n").unwrap();
+        let (d, repo) = repo_with(&[("layers/a/requirements.txt", "six==1.16.0\n")]);
+        std::os::unix::fs::symlink(outside.path().join("layer.toml"), d.path().join("layers/a/layer.toml")).unwrap();
+        let cfg = RepoConfig::load(&repo).unwrap();
+        let err = format!("{:#}", cfg.layer(&repo, "a").unwrap_err());
+        assert!(err.contains("layers/a/layer.toml is a link") && err.contains("outside the layer repo"), "{err}");
+    }
+
     #[test]
     fn unknown_profile_lists_known_ones() {
         let (_d, repo) =
-            repo_with(&[("layers.toml", "[profiles.staging]\nregions = [\"eu-west-1\"]\nbucket = \"b\"\n")]);
+            repo_with(&[("layers.toml", "[profiles.staging]\nregions = [\"eu-west-1\"]\nbucket = \"bkt\"\n")]);
         let cfg = RepoConfig::load(&repo).unwrap();
         assert_eq!(cfg.profile("staging").unwrap().prefix, "layers");
         let err = cfg.profile("prod").unwrap_err().to_string();

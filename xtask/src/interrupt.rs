@@ -53,6 +53,21 @@ pub fn wait_if_interrupted() {
     }
 }
 
+/// The list of what is half-made, to register something in. Once interrupted, the
+/// handler has taken the list (it sets the flag first, and takes the list under this lock)
+/// and is removing what it held: something registered now would outlive the run, so this
+/// waits for the handler's exit instead.
+fn pending() -> std::sync::MutexGuard<'static, Pending> {
+    let guard = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        drop(guard);
+        loop {
+            std::thread::park();
+        }
+    }
+    guard
+}
+
 fn remove(p: &Path) {
     if p.is_dir() {
         let _ = std::fs::remove_dir_all(p);
@@ -70,7 +85,7 @@ pub struct TempPath {
 
 impl TempPath {
     pub fn new(path: PathBuf) -> TempPath {
-        PENDING.lock().unwrap().paths.push(path.clone());
+        pending().paths.push(path.clone());
         TempPath { path, keep: false }
     }
 
@@ -101,7 +116,7 @@ pub struct Container {
 impl Container {
     pub fn new(docker: &str, name: &str) -> Container {
         let entry = (docker.to_string(), name.to_string());
-        PENDING.lock().unwrap().containers.push(entry.clone());
+        pending().containers.push(entry.clone());
         Container { entry }
     }
 }

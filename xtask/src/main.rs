@@ -13,6 +13,7 @@ mod metadata;
 mod package;
 mod progress;
 mod publish;
+mod quote;
 mod repo;
 mod report;
 mod requirements;

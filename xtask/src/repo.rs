@@ -105,7 +105,9 @@ impl Repo {
         Ok(dir)
     }
 
-    /// Every layer: the folders of `layers/` that hold a `requirements.txt`, sorted.
+    /// Every layer: the folders of `layers/` that hold a `requirements.txt`, sorted. A
+    /// folder that holds one but whose name is not a valid layer name is skipped with a
+    /// warning (once per run) naming the folder and the rule.
     pub fn layer_names(&self) -> Result<Vec<String>> {
         let dir = self.layers_dir();
         let mut names = Vec::new();
@@ -117,8 +119,12 @@ impl Repo {
         for entry in entries {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.path().join("requirements.txt").is_file() && validate_layer_name(&name).is_ok() {
-                names.push(name);
+            if !entry.path().join("requirements.txt").is_file() {
+                continue;
+            }
+            match validate_layer_name(&name) {
+                Ok(()) => names.push(name),
+                Err(e) => warn_skipped_folder(&name, &e),
             }
         }
         names.sort();
@@ -131,6 +137,19 @@ impl Repo {
     }
 }
 
+/// Warns, once per folder and run, that a folder holding a requirements.txt is not a layer.
+fn warn_skipped_folder(name: &str, why: &anyhow::Error) {
+    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if !warned.iter().any(|w| w == name) {
+        warned.push(name.to_string());
+        eprintln!(
+            "warning: layers/{}/ is skipped, it is not a layer: {why}; rename the folder",
+            crate::quote::clip(name)
+        );
+    }
+}
+
 /// A layer name: 1 to 64 ASCII letters, digits, `-` and `_`, starting with a letter or
 /// digit. Nothing else, so a name can never climb out of `layers/` or `dist/`, and always
 /// fits a Lambda layer name once runtime and architecture are appended.
@@ -138,7 +157,10 @@ pub fn validate_layer_name(name: &str) -> Result<()> {
     let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     let ok_start = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
     if name.is_empty() || name.len() > 64 || !ok_chars || !ok_start {
-        bail!("invalid layer name `{name}`: use 1 to 64 letters, digits, `-` or `_`, starting with a letter or digit");
+        bail!(
+            "invalid layer name `{}`: use 1 to 64 letters, digits, `-` or `_`, starting with a letter or digit",
+            crate::quote::clip(name)
+        );
     }
     Ok(())
 }
@@ -146,6 +168,19 @@ pub fn validate_layer_name(name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layer_names_skip_folders_with_invalid_names_and_folders_without_requirements() {
+        let d = tempfile::tempdir().unwrap();
+        for folder in ["good", "a b", ".hidden", "ünï", "notes"] {
+            std::fs::create_dir_all(d.path().join("layers").join(folder)).unwrap();
+            if folder != "notes" {
+                std::fs::write(d.path().join("layers").join(folder).join("requirements.txt"), "six==1.16.0\n").unwrap();
+            }
+        }
+        let repo = Repo::at(d.path()).unwrap();
+        assert_eq!(repo.layer_names().unwrap(), ["good"]);
+    }
 
     #[test]
     fn layer_names_cannot_escape() {

@@ -36,7 +36,7 @@ impl Runtime {
             Some(r) => Ok(*r),
             None => {
                 let valid: Vec<&str> = RUNTIMES.iter().map(|r| r.id).collect();
-                bail!("unknown runtime `{id}`: valid runtimes are {}", valid.join(", "))
+                bail!("unknown runtime `{}`: valid runtimes are {}", crate::quote::clip(id), valid.join(", "))
             }
         }
     }
@@ -83,7 +83,7 @@ impl Arch {
         match s {
             "x86_64" => Ok(Arch::X86_64),
             "arm64" => Ok(Arch::Arm64),
-            _ => bail!("unknown architecture `{s}`: valid architectures are x86_64, arm64"),
+            _ => bail!("unknown architecture `{}`: valid architectures are x86_64, arm64", crate::quote::clip(s)),
         }
     }
 

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 use walkdir::WalkDir;
@@ -93,7 +93,8 @@ pub fn build_globset(patterns: &[String]) -> Result<GlobSet> {
     Ok(b.build()?)
 }
 
-/// Slims the tree under `python_dir` in place.
+/// Slims the tree under `python_dir` in place. A tree left without a single file is an
+/// error (a layer that ships nothing), naming the `exclude` patterns that emptied it.
 pub fn slim(python_dir: &Path, level: SlimLevel, exclude: &[String]) -> Result<SlimReport> {
     let excludes = build_globset(exclude)?;
     let mut report = SlimReport { level, removed: Vec::new() };
@@ -111,12 +112,17 @@ pub fn slim(python_dir: &Path, level: SlimLevel, exclude: &[String]) -> Result<S
         report.add(r, 0, 0);
     }
 
+    // The patterns that removed something, to name them if nothing is left.
+    let mut matched = std::collections::BTreeSet::new();
     let mut walk = WalkDir::new(python_dir).min_depth(1).sort_by_file_name().into_iter();
     while let Some(entry) = walk.next() {
         let entry = entry.with_context(|| format!("cannot read {}", python_dir.display()))?;
         let rel = entry.path().strip_prefix(python_dir).unwrap();
         let is_dir = entry.file_type().is_dir();
         let Some(rule) = rule_for(rel, is_dir, level, &excludes) else { continue };
+        if rule == RULE_EXCLUDE {
+            matched.extend(excludes.matches(rel));
+        }
         let (files, bytes) =
             if is_dir { tree_size(entry.path())? } else { (1, entry.path().symlink_metadata()?.len()) };
         if is_dir {
@@ -128,7 +134,25 @@ pub fn slim(python_dir: &Path, level: SlimLevel, exclude: &[String]) -> Result<S
         .with_context(|| format!("cannot remove {}", entry.path().display()))?;
         report.add(rule, files, bytes);
     }
+    if tree_size(python_dir)?.0 == 0 {
+        let patterns: Vec<String> = matched.iter().map(|i| format!("`{}`", crate::quote::clip(&exclude[*i]))).collect();
+        if patterns.is_empty() {
+            bail!("the layer would be empty: no file is left in python/ after slimming `{}`", level_name(level));
+        }
+        bail!(
+            "the layer would be empty: `exclude` pattern {} removed every file (patterns are relative to python/); narrow `exclude`",
+            patterns.join(", ")
+        );
+    }
     Ok(report)
+}
+
+fn level_name(level: SlimLevel) -> &'static str {
+    match level {
+        SlimLevel::None => "none",
+        SlimLevel::Safe => "safe",
+        SlimLevel::Aggressive => "aggressive",
+    }
 }
 
 /// Number of files and their total bytes under `dir` (links counted, not followed).
@@ -230,6 +254,17 @@ mod tests {
         let rep = slim(d.path(), SlimLevel::Aggressive, &[]).unwrap();
         assert!(!exists(d.path(), "pkg/_lib.pyi") && !exists(d.path(), "pkg/include/x.h"));
         assert_eq!(rep.removed.iter().find(|x| x.rule == RULE_SOURCES).unwrap().bytes, 100);
+    }
+
+    #[test]
+    fn excludes_that_remove_every_file_are_named_in_an_error() {
+        let d = fixture();
+        let err = slim(d.path(), SlimLevel::Safe, &["*.md".into(), "**".into()]).unwrap_err().to_string();
+        assert!(err.contains("would be empty") && err.contains("`**`") && !err.contains("*.md"), "{err}");
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "pkg/__pycache__/x.pyc", 3);
+        let err = slim(d.path(), SlimLevel::Safe, &[]).unwrap_err().to_string();
+        assert!(err.contains("would be empty") && err.contains("`safe`"), "{err}");
     }
 
     #[test]

@@ -92,7 +92,8 @@ pub fn plan(ctx: &Context, name: &str) -> Result<Vec<Unit>> {
     let reqs = Requirements::read(&layer.dir, name)?;
     for r in &reqs.unpinned {
         ctx.warn_once(format!(
-            "layers/{name}/requirements.txt: `{r}` is not pinned with `==`: its builds are not reproducible"
+            "layers/{name}/requirements.txt: `{}` is not pinned with `==`: its builds are not reproducible",
+            crate::quote::clip(r)
         ));
     }
     let today = crate::runtime::today();
@@ -146,13 +147,31 @@ pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
             return Ok(Outcome::UpToDate(r));
         }
     }
+    // The unit's dist/ folder is made only when there is something to write into it; a
+    // failed build removes it again if this run made it, so a refusal leaves nothing.
+    let made_dir = !unit.paths.dir.exists();
+    let result = build_unit(ctx, unit);
+    if result.is_err() {
+        // A stage that failed because Ctrl-C removed its files is not a failure of its own:
+        // the interrupt handler reports it and exits 130.
+        crate::interrupt::wait_if_interrupted();
+        if made_dir {
+            let _ = std::fs::remove_dir(&unit.paths.dir);
+        }
+    }
+    result
+}
+
+fn create_dist_dir(ctx: &Context, dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!("dist/ is not writable: cannot create {}; fix its permissions or remove it", ctx.repo.display(dir))
+    })
+}
+
+fn build_unit(ctx: &Context, unit: &Unit) -> Result<Outcome> {
     let started = Instant::now();
     let work_root = ctx.repo.dist_dir().join(".work");
-    for dir in [&unit.paths.dir, &work_root] {
-        std::fs::create_dir_all(dir).with_context(|| {
-            format!("dist/ is not writable: cannot create {}; fix its permissions or remove it", ctx.repo.display(dir))
-        })?;
-    }
+    create_dist_dir(ctx, &work_root)?;
     // A merged layer is unpacked from its members' zips: it needs no builder at all.
     let docker = match unit.layer.builder {
         crate::config::Builder::Docker if unit.layer.merge.is_empty() => Some(ctx.docker()?),
@@ -227,6 +246,7 @@ pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
         notes,
         stages: Default::default(),
     };
+    create_dist_dir(ctx, &unit.paths.dir)?;
     let _ = std::fs::remove_file(&unit.paths.report);
     package::write_atomically(&unit.paths.zip, &packaged.bytes)
         .with_context(|| format!("dist/ is not writable: cannot write {}", ctx.repo.display(&unit.paths.zip)))?;

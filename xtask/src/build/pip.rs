@@ -90,7 +90,7 @@ pub fn install(input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Re
         if let Some(req) = text.lines().find_map(|l| l.split("No matching distribution found for ").nth(1)) {
             bail!(
                 "no wheel of `{}` for {} {} (CPython 3.{}, manylinux up to glibc {}.{}): the pip builder installs wheels only; set `builder = \"docker\"` in layers/{}/layer.toml to build it in the build image",
-                req.trim(),
+                crate::quote::clip(req.trim()),
                 input.runtime,
                 input.arch,
                 input.runtime.minor,

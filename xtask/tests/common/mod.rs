@@ -245,3 +245,52 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Writes the wheel `{name}-1.0-py3-none-any.whl` into `dir`: `{name}/__init__.py` and
+/// `files` data files `{name}/data0000.bin`, ... of `size` pseudo-random bytes each
+/// (`seed` changes them), stored uncompressed. Returns the wheel's file name.
+pub fn write_data_wheel(dir: &Path, name: &str, files: usize, size: usize, seed: u64) -> String {
+    use std::io::Write;
+    let file = format!("{name}-1.0-py3-none-any.whl");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(dir.join(&file)).unwrap());
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored).large_file(true);
+    z.start_file(format!("{name}/__init__.py"), stored).unwrap();
+    write!(z, "SEED = {seed}\n").unwrap();
+    let mut state: u64 = 0x9E3779B97F4A7C15 ^ seed.wrapping_mul(0x2545F4914F6CDD1D);
+    let mut buf = vec![0u8; size];
+    let mut record = format!("{name}/__init__.py,,\n");
+    for i in 0..files {
+        for chunk in buf.chunks_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let bytes = state.to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+        let data = format!("{name}/data{i:04}.bin");
+        z.start_file(data.as_str(), stored).unwrap();
+        z.write_all(&buf).unwrap();
+        record.push_str(&format!("{data},,\n"));
+    }
+    let di = format!("{name}-1.0.dist-info");
+    z.start_file(format!("{di}/METADATA"), stored).unwrap();
+    write!(z, "Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n").unwrap();
+    z.start_file(format!("{di}/WHEEL"), stored).unwrap();
+    write!(z, "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n").unwrap();
+    z.start_file(format!("{di}/RECORD"), stored).unwrap();
+    write!(z, "{record}{di}/METADATA,,\n{di}/WHEEL,,\n{di}/RECORD,,\n").unwrap();
+    z.finish().unwrap();
+    file
+}
+
+/// Every file (not folder) under `dir`, relative to it, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = walk(dir)
+        .into_iter()
+        .filter(|p| p.is_file() || p.is_symlink())
+        .map(|p| p.strip_prefix(dir).unwrap().display().to_string())
+        .collect();
+    out.sort();
+    out
+}
