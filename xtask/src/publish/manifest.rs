@@ -90,8 +90,9 @@ impl Manifest {
             expect.and_then(|p| p.account_id.clone()).map(|a| (a, "the profile's account_id".to_string()));
         for e in &self.layers {
             let unit = format!("entry {} {} {} {}", e.layer, e.runtime, e.arch, e.region);
-            let arn = Arn::parse(&e.layer_version_arn)
-                .ok_or_else(|| format!("{unit}: `{}` is not a layer version ARN", cut(&e.layer_version_arn)))?;
+            let arn = Arn::parse(&e.layer_version_arn).ok_or_else(|| {
+                format!("{unit}: `{}` is not a layer version ARN", crate::quote::clip(&e.layer_version_arn))
+            })?;
             let mismatch = |what: &str, arn_has: &str, entry_has: &str| {
                 format!(
                     "{unit}: its ARN `{}` names {what} {arn_has}, but the entry says {entry_has}",
@@ -191,14 +192,6 @@ fn expected_layer_name(p: &Profile, e: &Entry) -> Result<String, String> {
     let runtime = Runtime::parse(&e.runtime).map_err(|err| format!("{err:#}"))?;
     let arch = Arch::parse(&e.arch).map_err(|err| format!("{err:#}"))?;
     naming::layer_name(&p.layer_name, &e.layer, runtime, arch).map_err(|err| format!("{err:#}"))
-}
-
-/// Input quoted in a message, cut to a sane length.
-fn cut(s: &str) -> String {
-    match s.char_indices().nth(160) {
-        Some((i, _)) => format!("{}...", &s[..i]),
-        None => s.to_string(),
-    }
 }
 
 /// How to repair a manifest: restore it from git when git tracks it; otherwise (the

@@ -275,7 +275,7 @@ fn will_write(
 fn lock_regions(session: &Session, timeout: Duration) -> Result<Locks> {
     let settings = lock::Settings::new(timeout)?;
     let command: Vec<String> = std::env::args().skip(1).collect();
-    let me = lock::Holder::me(&cut(&command.join(" "), 120));
+    let me = lock::Holder::me(&crate::quote::clip_to(&command.join(" "), 120));
     let say = |line: String| eprintln!("lock       {line}");
     let mut locks = Locks { held: HashMap::new(), _on_interrupt: Vec::new() };
     for c in &session.clients {
@@ -319,14 +319,6 @@ impl Locks {
                 eprintln!("warning: could not release the publish lock in {region} ({e:#}); it expires with its lease");
             }
         }
-    }
-}
-
-/// Text quoted in a message, cut to `max` characters.
-fn cut(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}...", &s[..i]),
-        None => s.to_string(),
     }
 }
 
