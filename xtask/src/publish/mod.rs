@@ -42,6 +42,8 @@ pub struct Options {
     pub jobs: usize,
     /// Run `cargo xtask check` on every unit before it is published.
     pub check: bool,
+    /// Publish a unit whose import check could not run (`--allow-unverified`).
+    pub allow_unverified: bool,
     /// `--runtime` / `--arch`: only these units.
     pub filter: unit::UnitFilter,
 }
@@ -228,7 +230,7 @@ fn build_needed(
     units: &[Unit],
     targets: &[Target],
     detected: &[Result<Option<Newest>, String>],
-    check: bool,
+    opts: &Options,
 ) -> Vec<Option<Result<Build, String>>> {
     let mut builds: Vec<Option<Result<Build, String>>> = vec![None; units.len()];
     for (t, d) in targets.iter().zip(detected) {
@@ -236,7 +238,7 @@ fn build_needed(
         if needed && builds[t.unit].is_none() {
             let built = job::build(ctx, &units[t.unit]).map_err(|e| format!("{e:#}"));
             let checked = match built {
-                Ok(b) if check => checked(ctx, &units[t.unit]).map(|()| b),
+                Ok(b) if opts.check => checked(ctx, &units[t.unit], opts.allow_unverified).map(|()| b),
                 other => other,
             };
             builds[t.unit] = Some(checked);
@@ -245,12 +247,24 @@ fn build_needed(
     builds
 }
 
-/// Runs every check on a unit about to be published; a failing unit is refused.
-fn checked(ctx: &Context, u: &Unit) -> Result<(), String> {
+/// Runs every check on a unit about to be published; a failing unit is refused, and so is
+/// one whose import check did not run, unless `allow_unverified`.
+fn checked(ctx: &Context, u: &Unit, allow_unverified: bool) -> Result<(), String> {
+    use crate::check::run::Status;
     let c = crate::check::run::check_unit(ctx, u, &[]).map_err(|e| format!("check could not run: {e:#}"))?;
     crate::cmd::check::print(&c);
-    if c.passed() {
-        return Ok(());
+    match c.status {
+        Status::Pass => return Ok(()),
+        Status::Skipped if allow_unverified => return Ok(()),
+        Status::Skipped => {
+            return Err(format!(
+                "refused: the import check of {} did not run ({}); run it where docker or python3.{} is available, or pass --allow-unverified",
+                u.label(),
+                c.reason.as_deref().unwrap_or("no reason given"),
+                u.runtime.minor
+            ))
+        }
+        Status::Fail => {}
     }
     let first = &c.findings[0];
     Err(format!(
@@ -307,7 +321,7 @@ pub fn publish(ctx: &Context, names: &[String], opts: &Options) -> Result<Vec<Ro
     session.preflight()?;
     let recorder = Arc::new(Recorder::open(&ctx.repo.published_dir(), &opts.profile)?);
     let detected = detect(&session, &targets, opts.jobs);
-    let builds = build_needed(ctx, &units, &targets, &detected, opts.check);
+    let builds = build_needed(ctx, &units, &targets, &detected, opts);
     let shared = Arc::new(job::Shared::new(&session, opts.dry_run, recorder));
     let mut jobs = Vec::new();
     for (t, d) in targets.into_iter().zip(detected) {
