@@ -61,13 +61,6 @@ pub struct UnitCheck {
     pub notes: Vec<String>,
 }
 
-impl UnitCheck {
-    /// Whether a check found a problem (a skipped import check is not one).
-    pub fn failed(&self) -> bool {
-        self.status == Status::Fail
-    }
-}
-
 /// Checks a unit of this repo; `extras` are the extras whose requirements count too.
 pub fn check_unit(ctx: &Context, unit: &Unit, extras: &[String]) -> Result<UnitCheck> {
     let own_zip = zip_of(ctx, unit)?;
