@@ -24,7 +24,7 @@ as_root() {
     sudo --preserve-env=PIP_CERT,PIP_INDEX_URL,PIP_EXTRA_INDEX_URL,PIP_TRUSTED_HOST,HTTP_PROXY,HTTPS_PROXY,NO_PROXY,http_proxy,https_proxy,no_proxy -- "$@"
   else
     log "\`$*\` needs root, and sudo is not installed: run this script as root"
-    exit 1
+    return 1
   fi
 }
 
