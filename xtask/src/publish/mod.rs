@@ -250,13 +250,13 @@ fn build_needed(
 /// Runs every check on a unit about to be published; a failing unit is refused, and so is
 /// one whose import check did not run, unless `allow_unverified`.
 fn checked(ctx: &Context, u: &Unit, allow_unverified: bool) -> Result<(), String> {
-    use crate::check::run::Status;
+    use crate::check::run::Status as Verdict;
     let c = crate::check::run::check_unit(ctx, u, &[]).map_err(|e| format!("check could not run: {e:#}"))?;
     crate::cmd::check::print(&c);
     match c.status {
-        Status::Pass => return Ok(()),
-        Status::Skipped if allow_unverified => return Ok(()),
-        Status::Skipped => {
+        Verdict::Pass => return Ok(()),
+        Verdict::Skipped if allow_unverified => return Ok(()),
+        Verdict::Skipped => {
             return Err(format!(
                 "refused: the import check of {} did not run ({}); run it where docker or python3.{} is available, or pass --allow-unverified",
                 u.label(),
@@ -264,7 +264,7 @@ fn checked(ctx: &Context, u: &Unit, allow_unverified: bool) -> Result<(), String
                 u.runtime.minor
             ))
         }
-        Status::Fail => {}
+        Verdict::Fail => {}
     }
     let first = &c.findings[0];
     Err(format!(
