@@ -196,31 +196,47 @@ impl Docker {
     }
 }
 
-/// The environment of a container. Only the names go on the docker command line (`-e
-/// NAME`, which docker completes from its own environment); the values travel in the
-/// environment of the docker CLI process. Command lines are readable by every local user
-/// (`/proc/*/cmdline`), and pip settings may carry credentials
-/// (`PIP_INDEX_URL=https://user:token@host/simple`).
+/// The environment of a container. Values the tool chooses (paths, switches) go on the
+/// docker command line as `-e NAME=VALUE`; values taken from the user's environment, which
+/// may carry credentials (`PIP_INDEX_URL=https://user:token@host/simple`), go there by name
+/// only (`-e NAME`, which docker completes from its own environment) and travel in the
+/// environment of the docker CLI process: command lines are readable by every local user
+/// (`/proc/*/cmdline`), a process's environment only by its user.
 #[derive(Debug, Default)]
 pub struct ContainerEnv {
-    vars: Vec<(String, String)>,
+    /// (name, value, whether the value may only travel in the environment)
+    vars: Vec<(String, String, bool)>,
 }
 
 impl ContainerEnv {
-    /// Sets `name` to `value`, replacing an earlier value.
+    /// Sets `name` to a value the tool chose, replacing an earlier value.
     pub fn set(&mut self, name: &str, value: &str) {
-        self.vars.retain(|(k, _)| k != name);
-        self.vars.push((name.to_string(), value.to_string()));
+        self.put(name, value, false);
     }
 
-    /// `-e NAME` for each variable: names only, never values.
+    /// Passes `name` with a value from the user's environment, replacing an earlier value:
+    /// the value never appears on a command line.
+    pub fn pass(&mut self, name: &str, value: &str) {
+        self.put(name, value, true);
+    }
+
+    fn put(&mut self, name: &str, value: &str, private: bool) {
+        self.vars.retain(|(k, _, _)| k != name);
+        self.vars.push((name.to_string(), value.to_string(), private));
+    }
+
+    /// The `-e` arguments: `NAME=VALUE` for the tool's values, `NAME` alone for the user's.
     pub fn args(&self) -> Vec<String> {
-        self.vars.iter().flat_map(|(k, _)| ["-e".to_string(), k.clone()]).collect()
+        self.vars
+            .iter()
+            .flat_map(|(k, v, private)| ["-e".to_string(), if *private { k.clone() } else { format!("{k}={v}") }])
+            .collect()
     }
 
-    /// Puts the values in the environment of the docker CLI command.
+    /// Puts the user's values in the environment of the docker CLI command (the tool's own
+    /// values stay out of it: `HOME=/tmp` there would hide the CLI's own config).
     pub fn apply<'a>(&self, mut cmd: xshell::Cmd<'a>) -> xshell::Cmd<'a> {
-        for (k, v) in &self.vars {
+        for (k, v, _) in self.vars.iter().filter(|(_, _, private)| *private) {
             cmd = cmd.env(k, v);
         }
         cmd
@@ -232,7 +248,7 @@ impl ContainerEnv {
 fn pip_settings(env: &mut ContainerEnv, lookup: impl Fn(&str) -> Option<String>) -> Result<Vec<String>> {
     for var in PIP_ENV {
         if let Some(v) = lookup(var).filter(|v| !v.is_empty()) {
-            env.set(var, &v);
+            env.pass(var, &v);
         }
     }
     let mut mounts = Vec::new();
@@ -314,7 +330,7 @@ mod tests {
     }
 
     #[test]
-    fn container_values_never_reach_the_command_line() {
+    fn the_users_values_never_reach_the_command_line() {
         let secret = "https://user:s3cret@pypi.example/simple";
         let lookup = |k: &str| match k {
             "PIP_INDEX_URL" => Some(secret.to_string()),
@@ -327,9 +343,9 @@ mod tests {
         let mounts = pip_settings(&mut env, lookup).unwrap();
         assert!(mounts.is_empty(), "{mounts:?}");
         let args = env.args();
-        assert_eq!(args, ["-e", "HOME", "-e", "PIP_INDEX_URL", "-e", "HTTPS_PROXY"]);
-        assert!(!args.iter().any(|a| a.contains("s3cret") || a.contains('=')), "{args:?}");
-        assert!(env.vars.contains(&("PIP_INDEX_URL".to_string(), secret.to_string())));
+        assert_eq!(args, ["-e", "HOME=/tmp", "-e", "PIP_INDEX_URL", "-e", "HTTPS_PROXY"]);
+        assert!(!args.iter().any(|a| a.contains("s3cret")), "{args:?}");
+        assert!(env.vars.contains(&("PIP_INDEX_URL".to_string(), secret.to_string(), true)));
     }
 
     #[test]
@@ -339,7 +355,7 @@ mod tests {
         let mut env = ContainerEnv::default();
         let mounts = pip_settings(&mut env, |k| (k == "PIP_CERT").then(|| host.clone())).unwrap();
         assert_eq!(mounts, [format!("{host}:{CERT_IN_CONTAINER}:ro")]);
-        assert_eq!(env.vars, [("PIP_CERT".to_string(), CERT_IN_CONTAINER.to_string())]);
+        assert_eq!(env.args(), ["-e".to_string(), format!("PIP_CERT={CERT_IN_CONTAINER}")]);
         let err = pip_settings(&mut env, |k| (k == "PIP_CERT").then(|| "/nonexistent/ca.pem".into())).unwrap_err();
         assert!(format!("{err:#}").contains("PIP_CERT names /nonexistent/ca.pem"), "{err:#}");
     }
@@ -347,10 +363,9 @@ mod tests {
     #[test]
     fn a_later_value_replaces_an_earlier_one() {
         let mut env = ContainerEnv::default();
-        env.set("TMPDIR", "/a");
+        env.pass("TMPDIR", "/a");
         env.set("TMPDIR", "/b");
-        assert_eq!(env.args(), ["-e", "TMPDIR"]);
-        assert_eq!(env.vars, [("TMPDIR".to_string(), "/b".to_string())]);
+        assert_eq!(env.args(), ["-e", "TMPDIR=/b"]);
     }
 
     #[test]
