@@ -222,6 +222,38 @@ fn check_zip_stops_a_zip_whose_directory_lies_about_its_sizes_while_unpacking() 
     assert!(left.is_empty(), "scratch left behind: {left:?}");
 }
 
+#[test]
+fn check_zip_over_50_mib_is_only_a_note() {
+    let env = require_docker!("check_zip_over_50_mib_is_only_a_note");
+    let f = Fixture::new(&env, &[]);
+    let big = f.path("big.zip");
+    {
+        // 51 MiB that do not compress, stored.
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&big).unwrap());
+        let o = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        z.start_file("python/blob.bin", o).unwrap();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut chunk = vec![0u8; 1 << 20];
+        for _ in 0..51 {
+            for b in chunk.chunks_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                b.copy_from_slice(&x.to_le_bytes()[..b.len()]);
+            }
+            z.write_all(&chunk).unwrap();
+        }
+        z.finish().unwrap();
+    }
+    let args = ["check", "--zip", big.to_str().unwrap(), "--runtime", "python3.13", "--arch", "x86_64"];
+    let run = f.run(&[&args[..], &["--check-image", &env.image, "--json"]].concat()).ok();
+    let u = &run.json()[0];
+    assert_eq!(u["status"], "pass", "{u}");
+    let notes = u["notes"].as_array().unwrap_or_else(|| panic!("no notes in {u}"));
+    assert!(notes.iter().any(|n| n.as_str().unwrap().contains("over the 50 MiB direct-upload limit")), "{u}");
+    assert!(run.stderr.contains("note: zip is 51.0 MiB"), "{}", run.stderr);
+}
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
