@@ -33,7 +33,8 @@ impl Status {
         }
     }
 
-    pub fn as_str(&self) -> &'static str {
+    /// How the text output shows it (a failure in capitals, to stand out).
+    pub fn label(&self) -> &'static str {
         match self {
             Status::Pass => "pass",
             Status::Fail => "FAIL",

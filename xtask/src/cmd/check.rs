@@ -122,7 +122,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
 pub fn print(c: &UnitCheck) {
     eprintln!(
         "{:<7} {} {} {}: {} finding(s); {} import/metadata check(s) passed, import check {}",
-        c.status.as_str(),
+        c.status.label(),
         c.layer,
         c.runtime,
         c.arch,
