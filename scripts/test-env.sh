@@ -7,15 +7,35 @@
 #     127.0.0.1 when it is not already answering.
 # It prints `export ...` lines for the variables the tests read, so it can be used as
 #   eval "$(scripts/test-env.sh)"
-# Idempotent: a second run does nothing but check. Needs root for apt and dockerd.
+# Idempotent: a second run does nothing but check.
+# Root is needed only to install packages, start dockerd and make the image's root
+# filesystem: as root those steps run directly, as another user they (and only they) run
+# through sudo. Nothing runs through sudo when everything is already there.
 set -euo pipefail
 
 log() { echo "test-env: $*" >&2; }
 
+# as_root COMMAND...: runs COMMAND as root: directly when this is root, else with sudo
+# (keeping the pip and proxy settings a mirror or a TLS-inspecting proxy needs).
+as_root() {
+  if [[ $(id -u) == 0 ]]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo --preserve-env=PIP_CERT,PIP_INDEX_URL,PIP_EXTRA_INDEX_URL,PIP_TRUSTED_HOST,HTTP_PROXY,HTTPS_PROXY,NO_PROXY,http_proxy,https_proxy,no_proxy -- "$@"
+  else
+    log "\`$*\` needs root, and sudo is not installed: run this script as root"
+    return 1
+  fi
+}
+
 CACHE=${LAYER_REPO_CACHE:-/var/cache/layer-repo-test}
 IMAGE=${XTASK_TEST_IMAGE:-layer-repo-test/build-python3.13:trixie}
 MOTO_PORT=${XTASK_TEST_MOTO_PORT:-5077}
-mkdir -p "$CACHE"
+# The cache (virtualenvs, logs, the root filesystem tarball) belongs to whoever runs this.
+if ! { mkdir -p "$CACHE" && [[ -w $CACHE ]]; } 2>/dev/null; then
+  as_root mkdir -p "$CACHE"
+  as_root chown -R "$(id -u):$(id -g)" "$CACHE"
+fi
 
 apt_updated=0
 need_pkg() { # need_pkg COMMAND PACKAGE...
@@ -23,11 +43,11 @@ need_pkg() { # need_pkg COMMAND PACKAGE...
     shift
     if [[ $apt_updated == 0 ]]; then
       log "apt-get update"
-      DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
       apt_updated=1
     fi
     log "installing $*"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
   fi
 }
 
@@ -37,34 +57,48 @@ need_pkg debootstrap debootstrap
 need_pkg zip zip
 need_pkg unzip unzip
 need_pkg curl curl
+# `docker` as this user, or through sudo when only root may use the engine's socket.
+docker_cmd=(docker)
 if ! docker info >/dev/null 2>&1; then
-  log "starting dockerd (log: $CACHE/dockerd.log)"
-  nohup dockerd >"$CACHE/dockerd.log" 2>&1 &
-  for _ in $(seq 1 60); do
-    docker info >/dev/null 2>&1 && break
-    sleep 1
-  done
-  docker info >/dev/null 2>&1 || { log "dockerd did not start; see $CACHE/dockerd.log"; tail -20 "$CACHE/dockerd.log" >&2; exit 1; }
+  if [[ $(id -u) != 0 ]] && as_root docker info >/dev/null 2>&1; then
+    docker_cmd=(as_root docker)
+  else
+    log "starting dockerd (log: $CACHE/dockerd.log)"
+    # shellcheck disable=SC2016 # $1 is expanded by the inner sh
+    as_root sh -c 'nohup dockerd >"$1" 2>&1 &' sh "$CACHE/dockerd.log"
+    [[ $(id -u) == 0 ]] || docker_cmd=(as_root docker)
+    for _ in $(seq 1 60); do
+      "${docker_cmd[@]}" info >/dev/null 2>&1 && break
+      sleep 1
+    done
+    "${docker_cmd[@]}" info >/dev/null 2>&1 || { log "dockerd did not start; see $CACHE/dockerd.log"; tail -20 "$CACHE/dockerd.log" >&2; exit 1; }
+  fi
+  if docker info >/dev/null 2>&1; then
+    docker_cmd=(docker)
+  else
+    log "warning: only root can use the docker engine; the tests run docker as you: add yourself to the docker group (\`sudo usermod -aG docker $USER\`, then log in again)"
+  fi
 fi
 
 # 2. The local build image: Debian trixie's python3.13 and pip, the same Python version
 #    as the python3.13 Lambda runtime. The root filesystem tarball is cached.
-if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
+if ! "${docker_cmd[@]}" image inspect "$IMAGE" >/dev/null 2>&1; then
   tarball=$CACHE/trixie-python3.tar
   if [[ ! -s $tarball ]]; then
     mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
     mirror=${mirror:-http://deb.debian.org/debian}
     root=$CACHE/rootfs
-    rm -rf "$root"
+    as_root rm -rf "$root"
     log "debootstrap trixie (python3, python3-pip) from $mirror, about a minute"
-    debootstrap --variant=minbase --include=python3,python3-pip,ca-certificates,binutils trixie "$root" "$mirror" >"$CACHE/debootstrap.log" 2>&1 \
+    as_root debootstrap --variant=minbase --include=python3,python3-pip,ca-certificates,binutils trixie "$root" "$mirror" >"$CACHE/debootstrap.log" 2>&1 \
       || { log "debootstrap failed; see $CACHE/debootstrap.log"; tail -20 "$CACHE/debootstrap.log" >&2; exit 1; }
-    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-    tar -C "$root" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
-    rm -rf "$root"
+    # shellcheck disable=SC2016 # $1 is expanded by the inner sh
+    as_root sh -c 'rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/*' sh "$root"
+    as_root tar -C "$root" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+    as_root rm -rf "$root"
   fi
   log "docker import $IMAGE"
-  docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  "${docker_cmd[@]}" import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     -c 'ENV LANG=C.UTF-8' "$tarball" "$IMAGE" >/dev/null
 fi
 

@@ -3,7 +3,9 @@
 # engine, a local stand-in build image with Python 3.13, the S3 + Lambda emulator on
 # 127.0.0.1:5077; see test-env.sh), then builds, checks and publishes the example layers
 # to the `local` profile, twice: the second run finds nothing changed.
-# Run as root (or with sudo) on Debian/Ubuntu. Real builds use the SAM images instead.
+# Run it as root or as a user with sudo, on Debian/Ubuntu: only the steps that need root
+# (apt-get, dockerd, debootstrap) run through sudo, and only when something is missing.
+# Real builds use the SAM images instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/test-env.sh)"

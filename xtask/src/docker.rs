@@ -106,6 +106,24 @@ impl Docker {
     pub fn run(&self, spec: &RunSpec<'_>) -> Result<String> {
         let program = &self.program;
         let name = format!("xtask-build-{}-{}", std::process::id(), unique());
+        let mut env = ContainerEnv::default();
+        for (k, v) in [
+            ("HOME", "/tmp"),
+            ("PIP_CACHE_DIR", "/pip-cache"),
+            ("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
+            ("PIP_NO_INPUT", "1"),
+            ("PYTHONDONTWRITEBYTECODE", "1"),
+        ] {
+            env.set(k, v);
+        }
+        for (k, v) in &spec.env {
+            env.set(k, v);
+        }
+        let mut mounts = vec![format!("{}:/pip-cache", spec.pip_cache.display())];
+        for (host, inside, ro) in &spec.mounts {
+            mounts.push(format!("{}:{inside}{}", host.display(), if *ro { ":ro" } else { "" }));
+        }
+        mounts.extend(pip_settings(&mut env, |k| std::env::var(k).ok())?);
         let mut args: Vec<String> = vec![
             "run".into(),
             "--rm".into(),
@@ -119,34 +137,18 @@ impl Docker {
             spec.entrypoint.into(),
             "-w".into(),
             spec.workdir.into(),
-            "-e".into(),
-            "HOME=/tmp".into(),
-            "-e".into(),
-            "PIP_CACHE_DIR=/pip-cache".into(),
-            "-e".into(),
-            "PIP_DISABLE_PIP_VERSION_CHECK=1".into(),
-            "-e".into(),
-            "PIP_NO_INPUT=1".into(),
-            "-e".into(),
-            "PYTHONDONTWRITEBYTECODE=1".into(),
-            "-v".into(),
-            format!("{}:/pip-cache", spec.pip_cache.display()),
         ];
-        for (k, v) in &spec.env {
-            args.push("-e".into());
-            args.push(format!("{k}={v}"));
-        }
-        for (host, inside, ro) in &spec.mounts {
+        args.extend(env.args());
+        for m in mounts {
             args.push("-v".into());
-            args.push(format!("{}:{inside}{}", host.display(), if *ro { ":ro" } else { "" }));
+            args.push(m);
         }
-        args.extend(pip_settings_args()?);
         args.push(spec.image.into());
         args.extend(spec.args.iter().cloned());
 
         let _guard = interrupt::Container::new(program, &name);
         let spinner = crate::progress::spinner(spec.what.clone());
-        let out = cmd!(self.sh, "{program} {args...}").quiet().ignore_status().output()?;
+        let out = env.apply(cmd!(self.sh, "{program} {args...}")).quiet().ignore_status().output()?;
         spinner.finish_and_clear();
         interrupt::wait_if_interrupted();
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -174,11 +176,15 @@ impl Docker {
         let platform = arch.docker_platform();
         let user = format!("{}:{}", uid(), gid());
         let mount = format!("{}:/opt:ro", opt.display());
-        let env = format!("PYTHONPATH={pythonpath}");
-        let out = cmd!(
-            self.sh,
-            "{program} run --rm --network none --platform {platform} --user {user} -e HOME=/tmp -e {env} -v {mount} --entrypoint python3 {image} -c {code} {arg}"
-        )
+        let mut env = ContainerEnv::default();
+        env.set("HOME", "/tmp");
+        env.set("PYTHONPATH", pythonpath);
+        let env_args = env.args();
+        let out = env
+            .apply(cmd!(
+                self.sh,
+                "{program} run --rm --network none --platform {platform} --user {user} {env_args...} -v {mount} --entrypoint python3 {image} -c {code} {arg}"
+            ))
         .quiet()
         .ignore_status()
         .output()?;
@@ -190,30 +196,70 @@ impl Docker {
     }
 }
 
-/// `-e` and `-v` arguments that carry the host's pip settings into the container.
-pub fn pip_settings_args() -> Result<Vec<String>> {
-    let mut args = Vec::new();
+/// The environment of a container. Values the tool chooses (paths, switches) go on the
+/// docker command line as `-e NAME=VALUE`; values taken from the user's environment, which
+/// may carry credentials (`PIP_INDEX_URL=https://user:token@host/simple`), go there by name
+/// only (`-e NAME`, which docker completes from its own environment) and travel in the
+/// environment of the docker CLI process: command lines are readable by every local user
+/// (`/proc/*/cmdline`), a process's environment only by its user.
+#[derive(Debug, Default)]
+pub struct ContainerEnv {
+    /// (name, value, whether the value may only travel in the environment)
+    vars: Vec<(String, String, bool)>,
+}
+
+impl ContainerEnv {
+    /// Sets `name` to a value the tool chose, replacing an earlier value.
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.put(name, value, false);
+    }
+
+    /// Passes `name` with a value from the user's environment, replacing an earlier value:
+    /// the value never appears on a command line.
+    pub fn pass(&mut self, name: &str, value: &str) {
+        self.put(name, value, true);
+    }
+
+    fn put(&mut self, name: &str, value: &str, private: bool) {
+        self.vars.retain(|(k, _, _)| k != name);
+        self.vars.push((name.to_string(), value.to_string(), private));
+    }
+
+    /// The `-e` arguments: `NAME=VALUE` for the tool's values, `NAME` alone for the user's.
+    pub fn args(&self) -> Vec<String> {
+        self.vars
+            .iter()
+            .flat_map(|(k, v, private)| ["-e".to_string(), if *private { k.clone() } else { format!("{k}={v}") }])
+            .collect()
+    }
+
+    /// Puts the user's values in the environment of the docker CLI command (the tool's own
+    /// values stay out of it: `HOME=/tmp` there would hide the CLI's own config).
+    pub fn apply<'a>(&self, mut cmd: xshell::Cmd<'a>) -> xshell::Cmd<'a> {
+        for (k, v, _) in self.vars.iter().filter(|(_, _, private)| *private) {
+            cmd = cmd.env(k, v);
+        }
+        cmd
+    }
+}
+
+/// Adds the host's pip settings (read through `lookup`) to `env`, and returns the mounts
+/// (`HOST:CONTAINER:ro`) they need: `PIP_CERT`'s file, read-only.
+fn pip_settings(env: &mut ContainerEnv, lookup: impl Fn(&str) -> Option<String>) -> Result<Vec<String>> {
     for var in PIP_ENV {
-        if let Ok(v) = std::env::var(var) {
-            if !v.is_empty() {
-                args.push("-e".into());
-                args.push(format!("{var}={v}"));
-            }
+        if let Some(v) = lookup(var).filter(|v| !v.is_empty()) {
+            env.pass(var, &v);
         }
     }
-    if let Ok(cert) = std::env::var("PIP_CERT") {
-        if !cert.is_empty() {
-            let path = Path::new(&cert);
-            let path = path
-                .canonicalize()
-                .with_context(|| format!("PIP_CERT names {cert}, which does not exist: fix or unset PIP_CERT"))?;
-            args.push("-v".into());
-            args.push(format!("{}:{CERT_IN_CONTAINER}:ro", path.display()));
-            args.push("-e".into());
-            args.push(format!("PIP_CERT={CERT_IN_CONTAINER}"));
-        }
+    let mut mounts = Vec::new();
+    if let Some(cert) = lookup("PIP_CERT").filter(|c| !c.is_empty()) {
+        let path = Path::new(&cert)
+            .canonicalize()
+            .with_context(|| format!("PIP_CERT names {cert}, which does not exist: fix or unset PIP_CERT"))?;
+        mounts.push(format!("{}:{CERT_IN_CONTAINER}:ro", path.display()));
+        env.set("PIP_CERT", CERT_IN_CONTAINER);
     }
-    Ok(args)
+    Ok(mounts)
 }
 
 /// The last `n` lines of a program's output, indented and fenced, for error messages.
@@ -281,6 +327,45 @@ mod tests {
         let text: String = (1..=30).map(|i| format!("line {i}\n")).collect();
         let t = fence_tail(&text, 3);
         assert!(t.contains("│ line 28") && t.contains("│ line 30") && !t.contains("line 27"), "{t}");
+    }
+
+    #[test]
+    fn the_users_values_never_reach_the_command_line() {
+        let secret = "https://user:s3cret@pypi.example/simple";
+        let lookup = |k: &str| match k {
+            "PIP_INDEX_URL" => Some(secret.to_string()),
+            "HTTPS_PROXY" => Some("http://u:s3cret@proxy:3128".to_string()),
+            "PIP_TRUSTED_HOST" => Some(String::new()),
+            _ => None,
+        };
+        let mut env = ContainerEnv::default();
+        env.set("HOME", "/tmp");
+        let mounts = pip_settings(&mut env, lookup).unwrap();
+        assert!(mounts.is_empty(), "{mounts:?}");
+        let args = env.args();
+        assert_eq!(args, ["-e", "HOME=/tmp", "-e", "PIP_INDEX_URL", "-e", "HTTPS_PROXY"]);
+        assert!(!args.iter().any(|a| a.contains("s3cret")), "{args:?}");
+        assert!(env.vars.contains(&("PIP_INDEX_URL".to_string(), secret.to_string(), true)));
+    }
+
+    #[test]
+    fn pip_cert_is_mounted_and_pointed_at_inside() {
+        let cert = tempfile::NamedTempFile::new().unwrap();
+        let host = cert.path().canonicalize().unwrap().display().to_string();
+        let mut env = ContainerEnv::default();
+        let mounts = pip_settings(&mut env, |k| (k == "PIP_CERT").then(|| host.clone())).unwrap();
+        assert_eq!(mounts, [format!("{host}:{CERT_IN_CONTAINER}:ro")]);
+        assert_eq!(env.args(), ["-e".to_string(), format!("PIP_CERT={CERT_IN_CONTAINER}")]);
+        let err = pip_settings(&mut env, |k| (k == "PIP_CERT").then(|| "/nonexistent/ca.pem".into())).unwrap_err();
+        assert!(format!("{err:#}").contains("PIP_CERT names /nonexistent/ca.pem"), "{err:#}");
+    }
+
+    #[test]
+    fn a_later_value_replaces_an_earlier_one() {
+        let mut env = ContainerEnv::default();
+        env.pass("TMPDIR", "/a");
+        env.set("TMPDIR", "/b");
+        assert_eq!(env.args(), ["-e", "TMPDIR=/b"]);
     }
 
     #[test]

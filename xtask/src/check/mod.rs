@@ -1,11 +1,13 @@
 //! `cargo xtask check`: what would fail on Lambda, found before publishing: imports
 //! (`imports.rs`), the ABI of compiled files (`abi.rs`) and the dependency closure across
-//! a layer and the layers it requires (`closure.rs`).
+//! a layer and the layers it requires (`closure.rs`), on zips unpacked within Lambda's
+//! limits (`unpack.rs`).
 
 pub mod abi;
 pub mod closure;
 pub mod imports;
 pub mod run;
+pub mod unpack;
 
 use serde::Serialize;
 

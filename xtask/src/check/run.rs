@@ -6,27 +6,60 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
-use super::{abi, closure, imports, Finding};
+use super::{abi, closure, imports, unpack, Finding};
+use crate::limits;
 use crate::runtime::{Arch, Runtime};
 use crate::unit::{self, Context, Unit};
 
 /// The checks' verdict on one unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Every check ran and found nothing.
+    Pass,
+    /// A check found a problem.
+    Fail,
+    /// Nothing was found, but the import check did not run: the layer is unverified.
+    Skipped,
+}
+
+impl Status {
+    /// Fail when anything was found, else skipped when the import check did not run.
+    pub fn of(findings: &[Finding], import_skipped: bool) -> Status {
+        match (findings.is_empty(), import_skipped) {
+            (false, _) => Status::Fail,
+            (true, true) => Status::Skipped,
+            (true, false) => Status::Pass,
+        }
+    }
+
+    /// How the text output shows it (a failure in capitals, to stand out).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "FAIL",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+/// The checks' result on one unit.
 #[derive(Debug, Clone, Serialize)]
 pub struct UnitCheck {
     pub layer: String,
     pub runtime: String,
     pub arch: Arch,
-    pub status: &'static str,
+    pub status: Status,
+    /// Why the import check did not run, when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Where the import check ran (`in IMAGE`), or `not run: REASON`.
     pub import_check: String,
     pub imports_passed: usize,
     pub findings: Vec<Finding>,
-}
-
-impl UnitCheck {
-    pub fn passed(&self) -> bool {
-        self.findings.is_empty()
-    }
+    /// Worth knowing, not a problem (a zip over the 50 MiB direct-upload limit).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Checks a unit of this repo; `extras` are the extras whose requirements count too.
@@ -70,7 +103,7 @@ pub fn check_unit(ctx: &Context, unit: &Unit, extras: &[String]) -> Result<UnitC
     }
     findings.extend(result.findings);
     result.findings = findings;
-    result.status = if result.passed() { "pass" } else { "fail" };
+    result.status = Status::of(&result.findings, result.reason.is_some());
     Ok(result)
 }
 
@@ -119,17 +152,29 @@ pub fn check_zips(
     image: &str,
     docker: Option<&crate::docker::Docker>,
 ) -> Result<UnitCheck> {
+    // Each zip is unpacked once, all of them within Lambda's unzipped limit; /opt is then
+    // the required layers with this one over them, as Lambda lays them out.
+    let mut budget = unpack::Budget::lambda();
     let own_dir = scratch.join("own");
-    let opt = scratch.join("opt");
+    let mut required_dirs = Vec::new();
     let mut provided = Vec::new();
     for (i, (name, zip)) in required.iter().enumerate() {
         let dir = scratch.join(format!("required-{i}"));
-        unit::unzip_into(zip, &dir)?;
-        unit::unzip_into(zip, &opt)?;
+        unpack::unzip(zip, &dir, &mut budget)?;
         provided.extend(closure::read_dists(&dir.join("python"), name)?);
+        required_dirs.push(dir);
     }
-    unit::unzip_into(own, &own_dir)?;
-    unit::unzip_into(own, &opt)?;
+    unpack::unzip(own, &own_dir, &mut budget)?;
+    let opt = if required_dirs.is_empty() {
+        own_dir.clone()
+    } else {
+        let opt = scratch.join("opt");
+        for dir in required_dirs.iter().chain([&own_dir]) {
+            unpack::overlay(dir, &opt)?;
+        }
+        opt
+    };
+    let notes = limits::notes(std::fs::metadata(own).with_context(|| format!("cannot read {}", own.display()))?.len());
 
     let mut findings = abi::audit(&own_dir, runtime, arch)?;
 
@@ -151,19 +196,20 @@ pub fn check_zips(
     let dists: Vec<String> = own_dists.iter().map(|d| d.name.clone()).collect();
     let outcome = imports::check(&opt, &modules, &dists, runtime, arch, image, docker)?;
     findings.extend(outcome.findings);
-    let import_check = match outcome.ran {
-        imports::Ran::In(where_) => format!("in {where_}"),
-        imports::Ran::NotRun(why) => format!("not run: {why}"),
+    let (import_check, reason) = match outcome.ran {
+        imports::Ran::In(where_) => (format!("in {where_}"), None),
+        imports::Ran::NotRun(why) => (format!("not run: {why}"), Some(why)),
     };
-    let status = if findings.is_empty() { "pass" } else { "fail" };
     Ok(UnitCheck {
         layer: layer.to_string(),
         runtime: runtime.id.to_string(),
         arch,
-        status,
+        status: Status::of(&findings, reason.is_some()),
+        reason,
         import_check,
         imports_passed: outcome.passed,
         findings,
+        notes,
     })
 }
 
@@ -200,5 +246,44 @@ fn suggest_provider(ctx: &Context, layer: &str, message: &str, dist: &str) -> St
             format!("{message}: add `requires = [\"{p}\"]` to layers/{layer}/layer.toml (layer {p} provides it)")
         }
         None => format!("{message}: add it to layers/{layer}/requirements.txt or to a layer listed in `requires`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding() -> Finding {
+        Finding { check: "abi", subject: "x.so".into(), message: "built for arm64".into() }
+    }
+
+    #[test]
+    fn a_check_that_did_not_run_is_skipped_not_passed() {
+        assert_eq!(Status::of(&[], false), Status::Pass);
+        assert_eq!(Status::of(&[], true), Status::Skipped);
+        assert_eq!(Status::of(&[finding()], false), Status::Fail);
+        // A finding outweighs the check that did not run.
+        assert_eq!(Status::of(&[finding()], true), Status::Fail);
+    }
+
+    #[test]
+    fn status_and_reason_serialise_lowercase() {
+        let c = UnitCheck {
+            layer: "six".into(),
+            runtime: "python3.13".into(),
+            arch: Arch::Arm64,
+            status: Status::Skipped,
+            reason: Some("no docker".into()),
+            import_check: "not run: no docker".into(),
+            imports_passed: 0,
+            findings: vec![],
+            notes: vec![],
+        };
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!((v["status"].as_str(), v["reason"].as_str()), (Some("skipped"), Some("no docker")));
+        let passed = UnitCheck { status: Status::Pass, reason: None, ..c };
+        let v = serde_json::to_value(&passed).unwrap();
+        assert_eq!(v["status"], "pass");
+        assert!(v.get("reason").is_none(), "{v}");
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 
-use crate::check::run::{self, UnitCheck};
+use crate::check::run::{self, Status, UnitCheck};
 use crate::repo::Repo;
 use crate::runtime::{Arch, Runtime};
 use crate::unit::{self, Context};
@@ -35,6 +35,9 @@ pub struct Args {
     /// Import layers in this image instead of the configured `check_image`
     #[arg(long, value_name = "IMAGE")]
     pub check_image: Option<String>,
+    /// Exit non-zero when an import check could not run (no docker, no emulation, no host Python)
+    #[arg(long)]
+    pub require_imports: bool,
     /// Print one JSON object per unit on stdout
     #[arg(long)]
     pub json: bool,
@@ -92,7 +95,13 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     for r in results {
         match r {
             Ok(c) => {
-                ok &= c.passed();
+                // A skipped import check found nothing wrong: the exit code stays 0 unless
+                // --require-imports asks for every import check to have run.
+                ok &= match c.status {
+                    Status::Pass => true,
+                    Status::Skipped => !args.require_imports,
+                    Status::Fail => false,
+                };
                 print(&c);
                 if args.json {
                     println!("{}", serde_json::to_string(&c)?);
@@ -111,9 +120,9 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
 }
 
 pub fn print(c: &UnitCheck) {
-    let verdict = if c.passed() { "pass" } else { "FAIL" };
     eprintln!(
-        "{verdict:<5} {} {} {}: {} finding(s); {} import/metadata check(s) passed, import check {}",
+        "{:<7} {} {} {}: {} finding(s); {} import/metadata check(s) passed, import check {}",
+        c.status.label(),
         c.layer,
         c.runtime,
         c.arch,
@@ -123,5 +132,14 @@ pub fn print(c: &UnitCheck) {
     );
     for f in &c.findings {
         eprintln!("    {}: {}: {}", f.check, f.subject, f.message);
+    }
+    for n in &c.notes {
+        eprintln!("    note: {n}");
+    }
+    if c.status == Status::Skipped {
+        eprintln!(
+            "warning: {} {} {} is unverified: its import check did not run; publish refuses it without --allow-unverified",
+            c.layer, c.runtime, c.arch
+        );
     }
 }

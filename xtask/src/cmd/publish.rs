@@ -28,6 +28,9 @@ pub struct Opts {
     /// Publish without running `cargo xtask check` first
     #[arg(long)]
     pub no_check: bool,
+    /// Publish units whose import check could not run (no docker, no emulation, no host Python)
+    #[arg(long)]
+    pub allow_unverified: bool,
     /// Import layers in this image instead of the configured `check_image`
     #[arg(long, value_name = "IMAGE")]
     pub check_image: Option<String>,
@@ -81,6 +84,7 @@ fn publish_layers(repo: Repo, names: &[String], all: bool, o: &Opts) -> Result<b
         yes: o.yes,
         jobs: usize::from(o.jobs),
         check: !o.no_check,
+        allow_unverified: o.allow_unverified,
         filter,
         lock_timeout: std::time::Duration::from_secs(o.lock_timeout),
     };

@@ -52,7 +52,7 @@ struct Target {
 }
 
 /// Returns false when a check failed or a layer is not published (the checks are shown
-/// either way).
+/// either way). A failing check prints nothing on stdout at all.
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, args.image.clone())?;
     let profile = ctx.config.profile(&args.profile)?;
@@ -74,6 +74,9 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         None => ctx.config.stacks.values().cloned().collect(),
     };
     let mut ok = true;
+    // A stack whose checks failed (or could not run) prints no ARNs, and then no stack
+    // does: `stack --all --format terraform > file` must not leave a usable-looking file.
+    let mut checks_failed = false;
     let mut complete = Vec::new();
     for s in &stacks {
         let checked = match stack::check(&ctx, s, None) {
@@ -81,11 +84,13 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
             Err(e) if args.all => {
                 eprintln!("error: stack {}: {e:#}", s.name);
                 ok = false;
+                checks_failed = true;
                 continue;
             }
             Err(e) => return Err(e),
         };
         print_checks(s, &checked);
+        checks_failed |= checked.failed();
         if args.no_arns {
             ok &= !checked.failed();
             continue;
@@ -101,7 +106,11 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
             complete.push((s.name.clone(), arns));
         }
     }
+    if checks_failed && !complete.is_empty() {
+        eprintln!("a stack's checks failed: no ARNs printed");
+    }
     let out = match (args.all, complete.as_slice()) {
+        _ if checks_failed => String::new(),
         (_, []) => String::new(),
         (false, [(_, arns)]) => formats::one(args.format, &about(&stacks[0]), &source, arns),
         _ => formats::many(args.format, &source, &complete),
@@ -185,6 +194,7 @@ fn merge_stack(ctx: &Context, s: &StackConfig, layer: &str, t: &Target, format: 
     print_checks(s, &checked);
     let source = Source { profile: &t.profile, region: &t.region };
     match print_attach(s, &[(layer.to_string(), Some(unit.fingerprint.clone()))], t) {
+        Some(_) if checked.failed() => eprintln!("the stack's checks failed: no ARN printed"),
         Some(arns) => print!("{}", formats::one(format, &format!("{} merged as layer {layer}", about(s)), &source, &arns)),
         None => eprintln!(
             "next: `cargo xtask publish {layer} --profile {}`; then this command prints its ARN (or attach it alone: `layers = [\"{layer}\"]` in a stack)",

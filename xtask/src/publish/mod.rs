@@ -48,6 +48,8 @@ pub struct Options {
     pub jobs: usize,
     /// Run `cargo xtask check` on every unit before it is published.
     pub check: bool,
+    /// Publish a unit whose import check could not run (`--allow-unverified`).
+    pub allow_unverified: bool,
     /// `--runtime` / `--arch`: only these units.
     pub filter: unit::UnitFilter,
     /// How long to wait for another run's publish lock.
@@ -237,14 +239,14 @@ fn build_needed(
     units: &[Unit],
     targets: &[Target],
     detected: &[Result<Option<Newest>, String>],
-    check: bool,
+    opts: &Options,
     builds: &mut [Option<Result<Build, String>>],
 ) {
     for (t, d) in targets.iter().zip(detected) {
         if needs_publishing(&units[t.unit], d) && builds[t.unit].is_none() {
             let built = job::build(ctx, &units[t.unit]).map_err(|e| format!("{e:#}"));
             let checked = match built {
-                Ok(b) if check => checked(ctx, &units[t.unit]).map(|()| b),
+                Ok(b) if opts.check => checked(ctx, &units[t.unit], opts.allow_unverified).map(|()| b),
                 other => other,
             };
             builds[t.unit] = Some(checked);
@@ -322,12 +324,24 @@ impl Locks {
     }
 }
 
-/// Runs every check on a unit about to be published; a failing unit is refused.
-fn checked(ctx: &Context, u: &Unit) -> Result<(), String> {
+/// Runs every check on a unit about to be published; a failing unit is refused, and so is
+/// one whose import check did not run, unless `allow_unverified`.
+fn checked(ctx: &Context, u: &Unit, allow_unverified: bool) -> Result<(), String> {
+    use crate::check::run::Status as Verdict;
     let c = crate::check::run::check_unit(ctx, u, &[]).map_err(|e| format!("check could not run: {e:#}"))?;
     crate::cmd::check::print(&c);
-    if c.passed() {
-        return Ok(());
+    match c.status {
+        Verdict::Pass => return Ok(()),
+        Verdict::Skipped if allow_unverified => return Ok(()),
+        Verdict::Skipped => {
+            return Err(format!(
+                "refused: the import check of {} did not run ({}); run it where docker or python3.{} is available, or pass --allow-unverified",
+                u.label(),
+                c.reason.as_deref().unwrap_or("no reason given"),
+                u.runtime.minor
+            ))
+        }
+        Verdict::Fail => {}
     }
     let first = &c.findings[0];
     Err(format!(
@@ -385,12 +399,12 @@ pub fn publish(ctx: &Context, names: &[String], opts: &Options) -> Result<Vec<Ro
     let recorder = Arc::new(Recorder::open(&ctx.repo.published_dir(), &opts.profile, profile)?);
     let mut detected = detect(&session, &targets, opts.jobs);
     let mut builds = vec![None; units.len()];
-    build_needed(ctx, &units, &targets, &detected, opts.check, &mut builds);
+    build_needed(ctx, &units, &targets, &detected, opts, &mut builds);
     let locks = if !opts.dry_run && will_write(&units, &targets, &detected, &builds) {
         let locks = lock_regions(&session, opts.lock_timeout)?;
         // Under the lock, look again: what a racing run published meanwhile is unchanged now.
         detected = detect(&session, &targets, opts.jobs);
-        build_needed(ctx, &units, &targets, &detected, opts.check, &mut builds);
+        build_needed(ctx, &units, &targets, &detected, opts, &mut builds);
         locks
     } else {
         Locks::none()
