@@ -7,6 +7,9 @@
 //! `layers.toml` also declares stacks (`[stacks.NAME]`: the layers one function attaches,
 //! resolved into [`StackConfig`]), and a `layer.toml` may declare a merged layer
 //! (`merge = [...]`: one layer made of other layers' built zips, see `stack/merge.rs`).
+//!
+//! Resolution reads configuration and nothing else: it never hashes files or builds
+//! (fingerprints are `unit::plan`'s, builds `unit::build`'s).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -53,6 +56,27 @@ pub enum Builder {
     Docker,
     /// pip on the host, installing wheels built for the target (no docker needed).
     Pip,
+}
+
+/// Where a layer's files come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Source {
+    /// pip installs the layer's requirements.txt, run by this builder.
+    Pip { builder: Builder },
+    /// The built zips of these layers of the repo, unpacked in this order (a later one
+    /// wins a path two of them ship): a merged layer, `merge = [...]`.
+    Merge { members: Vec<String> },
+}
+
+impl Source {
+    /// The members of a merged layer; none for a layer pip installs.
+    pub fn members(&self) -> &[String] {
+        match self {
+            Source::Merge { members } => members,
+            Source::Pip { .. } => &[],
+        }
+    }
 }
 
 /// `[defaults]` in `layers.toml`.
@@ -223,8 +247,9 @@ pub struct LayerConfig {
     #[serde(serialize_with = "ser_runtimes")]
     pub runtimes: Vec<Runtime>,
     pub architectures: Vec<Arch>,
-    pub builder: Builder,
-    /// Image per target, already resolved.
+    /// pip with a builder, or a merge of other layers' zips.
+    pub source: Source,
+    /// Build image per target, already resolved (used by the docker builder only).
     #[serde(skip)]
     pub images: BTreeMap<(Runtime, Arch), String>,
     pub slim: SlimLevel,
@@ -241,10 +266,6 @@ pub struct LayerConfig {
     /// The image the import check runs in, per target, already resolved.
     #[serde(skip)]
     pub check_images: BTreeMap<(Runtime, Arch), String>,
-    /// For a merged layer, the layers whose built zips it is made of, in order (a later one
-    /// wins a path both ship); empty for a layer built from its requirements.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub merge: Vec<String>,
 }
 
 impl LayerConfig {
@@ -265,12 +286,12 @@ fn ser_runtimes<S: serde::Serializer>(r: &[Runtime], s: S) -> std::result::Resul
 }
 
 /// A config file as read: its name as shown and its text, to turn a span into a line.
-struct Source {
+struct ConfigText {
     display: String,
     text: String,
 }
 
-impl Source {
+impl ConfigText {
     /// `FILE:LINE` of the byte offset where `span` starts.
     fn at(&self, span: Range<usize>) -> String {
         format!("{}:{}", self.display, line_of(&self.text, span.start))
@@ -283,9 +304,9 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 /// Parses TOML, turning serde's multi-line report into `FILE:LINE: message`.
-fn parse_toml<T: for<'de> Deserialize<'de>>(path: &Path, display: &str) -> Result<(T, Source)> {
+fn parse_toml<T: for<'de> Deserialize<'de>>(path: &Path, display: &str) -> Result<(T, ConfigText)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {display}"))?;
-    let src = Source { display: display.to_string(), text };
+    let src = ConfigText { display: display.to_string(), text };
     let value = toml::from_str(&src.text).map_err(|e| {
         let msg = clip_message(&e.message().trim().replace('\n', " "));
         match e.span() {
@@ -319,10 +340,10 @@ pub fn ensure_inside(path: &Path, root: &Path, display: &str) -> Result<()> {
 impl RepoConfig {
     pub fn load(repo: &Repo) -> Result<RepoConfig> {
         let path = repo.root.join("layers.toml");
-        let (file, src): (RepoFile, Source) = if path.exists() {
+        let (file, src): (RepoFile, ConfigText) = if path.exists() {
             parse_toml(&path, "layers.toml")?
         } else {
-            (RepoFile::default(), Source { display: "layers.toml".into(), text: String::new() })
+            (RepoFile::default(), ConfigText { display: "layers.toml".into(), text: String::new() })
         };
         let mut stacks = BTreeMap::new();
         for (name, s) in file.stacks {
@@ -416,7 +437,7 @@ impl RepoConfig {
             license: file.license.or_else(|| d.license.clone()).filter(|l| !l.is_empty()),
             runtimes,
             architectures,
-            builder: file.builder.or(d.builder).unwrap_or_default(),
+            source: Source::Pip { builder: file.builder.or(d.builder).unwrap_or_default() },
             images,
             slim: file.slim.or(d.slim).unwrap_or_default(),
             exclude,
@@ -425,14 +446,12 @@ impl RepoConfig {
             share_with_organization: file.share_with_organization,
             requires: file.requires,
             check_images,
-            merge: Vec::new(),
         })
     }
 
     /// A merged layer (`merge = [...]` in its layer.toml): its files come from its members'
-    /// built zips, so it has no builder, image or slimming of its own. Its "image" per
-    /// target names every member's fingerprint, so its own fingerprint (which hashes the
-    /// image) changes whenever a member's does; see `stack/merge.rs`.
+    /// built zips, so it has no builder, image or slimming of its own. Its members are
+    /// planned and built as its dependencies by `unit::plan` and `unit::build`.
     fn merged_layer(
         &self,
         repo: &Repo,
@@ -479,7 +498,7 @@ impl RepoConfig {
         let mut member_configs = Vec::new();
         for m in &members {
             let c = self.layer(repo, m).with_context(|| format!("merged layer {name} (layers/{name}/layer.toml)"))?;
-            if !c.merge.is_empty() {
+            if matches!(c.source, Source::Merge { .. }) {
                 bail!("invalid config in {display}: layer {m} is itself a merged layer; merge its members instead");
             }
             member_configs.push(c);
@@ -491,12 +510,17 @@ impl RepoConfig {
                 requires.push(r.clone());
             }
         }
-        let mut images = BTreeMap::new();
         let mut check_images = BTreeMap::new();
         for r in &runtimes {
             for a in &architectures {
-                let image = crate::stack::merge::merged_image(name, &member_configs, *r, *a)?;
-                images.insert((*r, *a), image);
+                for m in &member_configs {
+                    if !m.targets().contains(&(*r, *a)) {
+                        bail!(
+                            "merged layer {name} targets {r} {a} but its member {0} is not built for it: add them to `runtimes`/`architectures` in layers/{0}/layer.toml, or remove them from layers/{name}/layer.toml",
+                            m.name
+                        );
+                    }
+                }
                 let template = check_image_template(&file.check_image, d);
                 check_images.insert((*r, *a), expand_image(template, *r, *a));
             }
@@ -509,10 +533,8 @@ impl RepoConfig {
             license: file.license.or_else(|| d.license.clone()).filter(|l| !l.is_empty()),
             runtimes,
             architectures,
-            // The unit pipeline knows two builders; a merged layer is planned as a docker
-            // one (its image is the member list) and `build::install` unpacks the members.
-            builder: Builder::Docker,
-            images,
+            source: Source::Merge { members },
+            images: BTreeMap::new(),
             slim: file.slim.unwrap_or(SlimLevel::None),
             exclude: file.exclude,
             public: file.public,
@@ -520,7 +542,6 @@ impl RepoConfig {
             share_with_organization: file.share_with_organization,
             requires,
             check_images,
-            merge: members,
         })
     }
 
@@ -554,7 +575,7 @@ impl RepoConfig {
 }
 
 /// Checks one `[stacks.NAME]` table and applies its defaults.
-fn resolve_stack(name: &str, s: StackFile, src: &Source) -> Result<StackConfig> {
+fn resolve_stack(name: &str, s: StackFile, src: &ConfigText) -> Result<StackConfig> {
     let at = format!("invalid config in layers.toml: [stacks.{name}]");
     if crate::repo::validate_layer_name(name).is_err() {
         bail!("invalid config in layers.toml: stack name `{name}`: use 1 to 64 letters, digits, `-` or `_`, starting with a letter or digit");
@@ -699,7 +720,7 @@ fn de_excludes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
 
 /// Checks one `[profiles.NAME]` table: region names, the bucket name in every region,
 /// and returns the profile with its warnings (a guard that does not guard).
-fn resolve_profile(name: &str, p: Spanned<ProfileFile>, src: &Source) -> Result<(Profile, Vec<String>)> {
+fn resolve_profile(name: &str, p: Spanned<ProfileFile>, src: &ConfigText) -> Result<(Profile, Vec<String>)> {
     let table = p.span();
     let p = p.into_inner();
     let at = |span: Range<usize>| format!("invalid config in {}: [profiles.{name}]", src.at(span));
@@ -946,7 +967,7 @@ mod tests {
     }
 
     #[test]
-    fn merged_layer_takes_members_fingerprints_and_refuses_a_builder() {
+    fn merged_layer_takes_its_members_and_refuses_a_builder() {
         let (d, repo) = repo_with(&[
             ("layers.toml", "[defaults]\nruntimes = [\"python3.13\"]\nslim = \"aggressive\"\n"),
             ("layers/a/requirements.txt", "six==1.16.0\n"),
@@ -957,15 +978,10 @@ mod tests {
         ]);
         let cfg = RepoConfig::load(&repo).unwrap();
         let m = cfg.layer(&repo, "m").unwrap();
-        assert_eq!(m.merge, ["a", "b"]);
+        assert_eq!(m.source, Source::Merge { members: vec!["a".into(), "b".into()] });
         assert_eq!(m.requires, ["c"]);
         assert_eq!(m.slim, SlimLevel::None, "a merged layer is not slimmed again by default");
-        let py = Runtime::parse("python3.13").unwrap();
-        let image = m.images[&(py, Arch::X86_64)].clone();
-        assert!(image.starts_with("merge of a@") && image.contains(", b@"), "{image}");
-        // A member's change changes the merged layer's image, hence its fingerprint.
-        std::fs::write(d.path().join("layers/a/requirements.txt"), "six==1.17.0\n").unwrap();
-        assert_ne!(cfg.layer(&repo, "m").unwrap().images[&(py, Arch::X86_64)], image);
+        assert!(m.images.is_empty(), "a merged layer has no build image");
 
         std::fs::write(d.path().join("layers/m/layer.toml"), "merge = [\"a\"]\nbuilder = \"pip\"\n").unwrap();
         let err = format!("{:#}", cfg.layer(&repo, "m").unwrap_err());

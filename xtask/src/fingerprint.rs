@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use walkdir::WalkDir;
 
-use crate::config::LayerConfig;
+use crate::config::{LayerConfig, Source};
 use crate::requirements::Requirements;
 use crate::runtime::{Arch, Runtime};
 
@@ -29,7 +29,13 @@ pub fn compute(layer: &LayerConfig, reqs: &Requirements, runtime: Runtime, arch:
     field("runtime", runtime.id);
     field("arch", arch.as_str());
     field("image", image);
-    field("builder", &format!("{:?}", layer.builder));
+    // A merged layer hashes as "Docker", as it did when it was planned as a docker layer
+    // whose image names its members: its fingerprint, and so what is published, is stable.
+    let builder = match &layer.source {
+        Source::Pip { builder } => format!("{builder:?}"),
+        Source::Merge { .. } => "Docker".into(),
+    };
+    field("builder", &builder);
     field("slim", &format!("{:?}", layer.slim));
     field("exclude", &layer.exclude.join("\n"));
     field("license", layer.license.as_deref().unwrap_or(""));
@@ -67,7 +73,7 @@ mod tests {
             license: None,
             runtimes: vec![],
             architectures: vec![],
-            builder: Builder::Docker,
+            source: crate::config::Source::Pip { builder: Builder::Docker },
             images: Default::default(),
             slim: SlimLevel::Safe,
             exclude: vec![],
@@ -76,7 +82,6 @@ mod tests {
             share_with_organization: None,
             requires: vec![],
             check_images: Default::default(),
-            merge: vec![],
         }
     }
 

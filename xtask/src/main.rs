@@ -10,6 +10,7 @@ mod fingerprint;
 mod interrupt;
 mod limits;
 mod metadata;
+mod overlap;
 mod package;
 mod progress;
 mod publish;

@@ -74,6 +74,8 @@ impl Repo {
         }
     }
 
+    /// The repo at exactly `path` (tests make throw-away repos this way).
+    #[cfg(test)]
     pub fn at(path: &Path) -> Result<Repo> {
         let root = path.canonicalize().with_context(|| format!("repo folder {} does not exist", path.display()))?;
         Ok(Repo { root })

@@ -1,16 +1,19 @@
 //! One unit of work: a layer for one runtime and architecture. Planning resolves its
-//! config and fingerprint; building runs the stages in order:
-//! build (docker pip) -> slim -> package -> check limits -> record in dist/.
+//! config, its recipe (a merged layer's member units are planned with it, as its
+//! dependencies) and its fingerprint, once per run; building runs the stages in order:
+//! install (pip, or the members' zips) -> slim -> package -> check limits -> record in dist/.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 use base64::Engine;
 
-use crate::build::{self, BuildInput};
-use crate::config::{LayerConfig, RepoConfig, SlimLevel};
+use crate::build::{self, BuildInput, Installer};
+use crate::config::{Builder, LayerConfig, RepoConfig, SlimLevel, Source};
 use crate::docker::Docker;
 use crate::fingerprint;
 use crate::limits;
@@ -32,6 +35,8 @@ pub struct Context {
     pub check_image_override: Option<String>,
     docker: OnceCell<std::result::Result<Docker, String>>,
     warned: std::cell::RefCell<Vec<String>>,
+    /// Every layer planned so far: each is planned once per run.
+    plans: RefCell<BTreeMap<String, Vec<Unit>>>,
 }
 
 impl Context {
@@ -44,6 +49,7 @@ impl Context {
             check_image_override: None,
             docker: OnceCell::new(),
             warned: Default::default(),
+            plans: Default::default(),
         })
     }
 
@@ -74,9 +80,38 @@ pub struct Unit {
     pub layer: LayerConfig,
     pub runtime: Runtime,
     pub arch: Arch,
+    /// How its `python/` is made.
+    pub recipe: Recipe,
+    /// What makes it, as shown and hashed: the build image, `pip (host) for ... wheels`,
+    /// or `merge of a@<fingerprint>, b@<fingerprint>`.
     pub image: String,
+    /// Its requirements.txt, read once.
+    pub requirements: Requirements,
     pub fingerprint: String,
     pub paths: DistPaths,
+}
+
+/// How a unit's `python/` is made, decided at plan time.
+#[derive(Debug, Clone)]
+pub enum Recipe {
+    /// pip in this build image.
+    Docker { image: String },
+    /// pip on the host, installing wheels built for the target.
+    HostPip,
+    /// A merged layer: its members' units for the same target, built first and unpacked
+    /// in this order.
+    Merge { members: Vec<Unit> },
+}
+
+impl Recipe {
+    /// The builder as the build report names it.
+    pub fn builder(&self) -> &'static str {
+        match self {
+            Recipe::Docker { .. } => "docker",
+            Recipe::HostPip => "pip",
+            Recipe::Merge { .. } => "merge",
+        }
+    }
 }
 
 impl Unit {
@@ -86,8 +121,18 @@ impl Unit {
     }
 }
 
-/// Validates a layer and computes the fingerprint of each of its units.
+/// Validates a layer and computes the fingerprint of each of its units; a layer is
+/// planned once per run (later calls return the same units).
 pub fn plan(ctx: &Context, name: &str) -> Result<Vec<Unit>> {
+    if let Some(units) = ctx.plans.borrow().get(name) {
+        return Ok(units.clone());
+    }
+    let units = plan_layer(ctx, name)?;
+    ctx.plans.borrow_mut().insert(name.to_string(), units.clone());
+    Ok(units)
+}
+
+fn plan_layer(ctx: &Context, name: &str) -> Result<Vec<Unit>> {
     let layer = ctx.config.layer(&ctx.repo, name)?;
     let reqs = Requirements::read(&layer.dir, name)?;
     for r in &reqs.unpinned {
@@ -96,21 +141,54 @@ pub fn plan(ctx: &Context, name: &str) -> Result<Vec<Unit>> {
             crate::quote::clip(r)
         ));
     }
+    // A merged layer's members are its dependencies: planned here, built before it.
+    let mut members = Vec::new();
+    for m in layer.source.members() {
+        members.push((m, plan(ctx, m).with_context(|| format!("layer {m}, merged into {name}"))?));
+    }
     let today = crate::runtime::today();
     let mut units = Vec::new();
     for (runtime, arch) in layer.targets() {
         if let Some(w) = runtime.deprecation_warning(&today) {
             ctx.warn_once(w);
         }
-        let image = match layer.builder {
-            crate::config::Builder::Pip => format!("pip (host) for {} wheels", crate::build::pip::wheel_arch(arch)),
-            crate::config::Builder::Docker => {
-                ctx.image_override.clone().unwrap_or_else(|| layer.images[&(runtime, arch)].clone())
+        let recipe = match &layer.source {
+            Source::Pip { builder: Builder::Pip } => Recipe::HostPip,
+            Source::Pip { builder: Builder::Docker } => Recipe::Docker {
+                image: ctx.image_override.clone().unwrap_or_else(|| layer.images[&(runtime, arch)].clone()),
+            },
+            Source::Merge { .. } => {
+                let mut units = Vec::new();
+                for (m, planned) in &members {
+                    let u = planned
+                        .iter()
+                        .find(|u| (u.runtime, u.arch) == (runtime, arch))
+                        .with_context(|| format!("layer {m}, merged into {name}, is not built for {runtime} {arch}"))?;
+                    units.push(u.clone());
+                }
+                Recipe::Merge { members: units }
+            }
+        };
+        let image = match &recipe {
+            Recipe::Docker { image } => image.clone(),
+            Recipe::HostPip => format!("pip (host) for {} wheels", crate::build::pip::wheel_arch(arch)),
+            Recipe::Merge { members } => {
+                let list: Vec<String> = members.iter().map(|u| format!("{}@{}", u.layer.name, u.fingerprint)).collect();
+                format!("merge of {}", list.join(", "))
             }
         };
         let fingerprint = fingerprint::compute(&layer, &reqs, runtime, arch, &image)?;
         let paths = DistPaths::new(&ctx.repo, name, runtime, arch);
-        units.push(Unit { layer: layer.clone(), runtime, arch, image, fingerprint, paths });
+        units.push(Unit {
+            layer: layer.clone(),
+            runtime,
+            arch,
+            recipe,
+            image,
+            requirements: reqs.clone(),
+            fingerprint,
+            paths,
+        });
     }
     Ok(units)
 }
@@ -140,17 +218,29 @@ pub fn current(unit: &Unit) -> Option<BuildReport> {
     unit.paths.current().filter(|r| r.fingerprint == unit.fingerprint)
 }
 
-/// Builds the unit unless dist/ already holds a build with the same fingerprint.
+/// Builds the unit unless dist/ already holds a build with the same fingerprint; a
+/// merged unit's members are built first (those current in dist/ are only read back).
 pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
     if !force {
         if let Some(r) = current(unit) {
             return Ok(Outcome::UpToDate(r));
         }
     }
+    let mut zips: Vec<(String, PathBuf)> = Vec::new();
+    if let Recipe::Merge { members } = &unit.recipe {
+        for m in members {
+            if current(m).is_none() {
+                eprintln!("building   {} (merged into {})", m.label(), unit.layer.name);
+            }
+            build(ctx, m, false)
+                .with_context(|| format!("cannot build {}, merged into layer {}", m.label(), unit.layer.name))?;
+            zips.push((m.layer.name.clone(), m.paths.zip.clone()));
+        }
+    }
     // The unit's dist/ folder is made only when there is something to write into it; a
     // failed build removes it again if this run made it, so a refusal leaves nothing.
     let made_dir = !unit.paths.dir.exists();
-    let result = build_unit(ctx, unit);
+    let result = build_unit(ctx, unit, &zips);
     if result.is_err() {
         // A stage that failed because Ctrl-C removed its files is not a failure of its own:
         // the interrupt handler reports it and exits 130.
@@ -168,14 +258,15 @@ fn create_dist_dir(ctx: &Context, dir: &std::path::Path) -> Result<()> {
     })
 }
 
-fn build_unit(ctx: &Context, unit: &Unit) -> Result<Outcome> {
+/// The stages of one unit; `zips` are a merged unit's built members.
+fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<Outcome> {
     let started = Instant::now();
     let work_root = ctx.repo.dist_dir().join(".work");
     create_dist_dir(ctx, &work_root)?;
-    // A merged layer is unpacked from its members' zips: it needs no builder at all.
-    let docker = match unit.layer.builder {
-        crate::config::Builder::Docker if unit.layer.merge.is_empty() => Some(ctx.docker()?),
-        _ => None,
+    let installer = match &unit.recipe {
+        Recipe::Docker { .. } => Installer::Docker(ctx.docker()?),
+        Recipe::HostPip => Installer::HostPip,
+        Recipe::Merge { .. } => Installer::Zips(zips),
     };
     let pip_cache = build::pip_cache_dir()?;
     let input = BuildInput { layer: &unit.layer, runtime: unit.runtime, arch: unit.arch, image: &unit.image };
@@ -190,7 +281,7 @@ fn build_unit(ctx: &Context, unit: &Unit) -> Result<Outcome> {
     };
 
     // build
-    let work = build::install(docker, &input, &work_root, &pip_cache)?;
+    let work = build::install(&installer, &input, &work_root, &pip_cache)?;
     stage("install");
     let python = work.path().join("python");
     let packages = metadata::installed(&python)?;
@@ -199,9 +290,9 @@ fn build_unit(ctx: &Context, unit: &Unit) -> Result<Outcome> {
     let mut slim_report = slim::slim(&python, unit.layer.slim, &unit.layer.exclude)?;
     let mut notes = Vec::new();
     if unit.layer.slim == SlimLevel::Aggressive {
-        let stripped = match docker {
-            Some(d) => build::docker::strip_shared_libraries(d, &input, work.path(), &pip_cache)?,
-            None => build::pip::strip_shared_libraries(&input, work.path())?,
+        let stripped = match installer {
+            Installer::Docker(d) => build::docker::strip_shared_libraries(d, &input, work.path(), &pip_cache)?,
+            _ => build::pip::strip_shared_libraries(&input, work.path())?,
         };
         match stripped {
             Some((files, bytes)) => slim_report.add(slim::RULE_STRIP, files, bytes),
@@ -236,11 +327,7 @@ fn build_unit(ctx: &Context, unit: &Unit) -> Result<Outcome> {
         packages,
         fingerprint: unit.fingerprint.clone(),
         slim: slim_report,
-        builder: if unit.layer.merge.is_empty() {
-            format!("{:?}", unit.layer.builder).to_lowercase()
-        } else {
-            "merge".into()
-        },
+        builder: unit.recipe.builder().to_string(),
         image: unit.image.clone(),
         duration_secs: (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
         notes,

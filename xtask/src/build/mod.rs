@@ -1,16 +1,17 @@
-//! Installs a layer's requirements into a fresh `python/` folder, with one of two
-//! interchangeable builders: `docker` (pip inside the build image, `docker.rs`) or `pip`
-//! (pip on the host, cross-platform wheels only, `pip.rs`). A merged layer's `python/` is
-//! filled from its members' zips instead (`stack/merge.rs`).
+//! Installs a layer into a fresh `python/` folder, by one of three installers: pip inside
+//! the build image (`docker.rs`), pip on the host with cross-platform wheels only
+//! (`pip.rs`), or, for a merged layer, its members' built zips unpacked in order
+//! (`merge.rs`).
 
 pub mod docker;
+pub mod merge;
 pub mod pip;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::config::{Builder, LayerConfig};
+use crate::config::LayerConfig;
 use crate::interrupt::TempPath;
 use crate::runtime::{Arch, Runtime};
 
@@ -84,23 +85,30 @@ fn pip_install_args(target: &str, report: &str) -> Vec<String> {
     .collect()
 }
 
-/// Runs the layer's builder; the returned folder holds `python/`.
+/// What fills a unit's `python/`.
+pub enum Installer<'a> {
+    /// pip in the build image.
+    Docker(&'a crate::docker::Docker),
+    /// pip on the host, for the target's platform.
+    HostPip,
+    /// A merged layer: its members' zips (layer name, zip), unpacked in this order.
+    Zips(&'a [(String, PathBuf)]),
+}
+
+/// Runs the installer; the returned folder holds `python/`.
 pub fn install(
-    docker: Option<&crate::docker::Docker>,
+    installer: &Installer<'_>,
     input: &BuildInput<'_>,
     work_root: &Path,
     pip_cache: &Path,
 ) -> Result<TempPath> {
-    // A merged layer (`merge = [...]`) is filled from its members' zips instead of by pip.
-    if !input.layer.merge.is_empty() {
-        let work = work_dir(input, work_root)?;
-        crate::stack::merge::unpack(input, &work.path().join("python"))?;
-        return Ok(work);
-    }
-    match input.layer.builder {
-        Builder::Docker => {
-            docker::install(docker.context("the docker builder needs docker")?, input, work_root, pip_cache)
+    match installer {
+        Installer::Docker(d) => docker::install(d, input, work_root, pip_cache),
+        Installer::HostPip => pip::install(input, work_root, pip_cache),
+        Installer::Zips(zips) => {
+            let work = work_dir(input, work_root)?;
+            merge::install(input, zips, work.path())?;
+            Ok(work)
         }
-        Builder::Pip => pip::install(input, work_root, pip_cache),
     }
 }

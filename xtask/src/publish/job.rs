@@ -16,7 +16,6 @@ use super::register::{self, Request, Sharing};
 use super::{naming, upload, Locks, Row, Session, Status};
 use crate::config::Profile;
 use crate::report::BuildReport;
-use crate::requirements::Requirements;
 use crate::runtime::Arch;
 use crate::unit::{self, Context, Unit};
 
@@ -34,8 +33,7 @@ pub fn build(ctx: &Context, u: &Unit) -> Result<Build> {
         eprintln!("building   {}", u.label());
     }
     let report = unit::build(ctx, u, false)?.report().clone();
-    let reqs = Requirements::read(&u.layer.dir, &u.layer.name)?;
-    let packages = naming::main_packages(&reqs.lines, &report.packages);
+    let packages = naming::main_packages(&u.requirements.lines, &report.packages);
     let description = naming::description(u.layer.description.as_deref(), &packages, &u.fingerprint);
     Ok(Build { report, zip: u.paths.zip.clone(), description })
 }

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::overlap::Group;
 use crate::check::closure::{self, Dist};
 use crate::limits::{mib, UNZIPPED_LIMIT};
+use crate::overlap::Group;
 use crate::runtime::{Arch, Runtime};
 
 /// The most layers one function can attach.

@@ -18,15 +18,6 @@ pub struct Member {
     pub report: BuildReport,
 }
 
-/// One file (or symlink) a layer's zip ships, from its central directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Shipped {
-    /// The path inside the zip, e.g. `python/six.py`.
-    pub path: String,
-    pub crc32: u32,
-    pub size: u64,
-}
-
 /// The stack's layers that target its runtime and architecture, built; and for the
 /// others, why not (one line each, saying what to change).
 pub fn resolve(ctx: &Context, stack: &StackConfig) -> Result<(Vec<Member>, Vec<String>)> {
@@ -56,25 +47,6 @@ pub fn resolve(ctx: &Context, stack: &StackConfig) -> Result<(Vec<Member>, Vec<S
         members.push(Member { name: name.clone(), unit: u, report });
     }
     Ok((members, off_target))
-}
-
-/// Every file and symlink of a zip (folders left out), in the zip's order.
-pub fn listing(zip: &Path) -> Result<Vec<Shipped>> {
-    let file = std::fs::File::open(zip).with_context(|| format!("cannot open {}", zip.display()))?;
-    let mut z = zip::ZipArchive::new(file).with_context(|| format!("cannot read {} as a zip", zip.display()))?;
-    let mut out = Vec::new();
-    for i in 0..z.len() {
-        let e = z.by_index_raw(i).with_context(|| format!("cannot read {}", zip.display()))?;
-        if e.is_dir() {
-            continue;
-        }
-        let path = e
-            .name()
-            .with_context(|| format!("{} holds an entry whose name cannot be read", zip.display()))?
-            .into_owned();
-        out.push(Shipped { path, crc32: e.crc32(), size: e.size() });
-    }
-    Ok(out)
 }
 
 /// The distributions a layer's zip ships, read from its `python/*.dist-info/METADATA`

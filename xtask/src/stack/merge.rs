@@ -4,178 +4,24 @@
 //! A merged layer is a real layer folder, `layers/<NAME>/`, whose `layer.toml` says
 //! `merge = ["numpy", "pandas", ...]`, so `layer`, `check`, `list`, `status`, `publish` and
 //! `publish-all` treat it like any other layer and CI can rebuild it from the repo alone.
-//! It passes through the same pipeline as every unit (`unit::build`): only the install
-//! stage differs, where `build::install` calls [`unpack`] instead of pip, which builds the
-//! members (when dist/ is not current) and unpacks their zips in order into `python/`, a
-//! later member's copy replacing an earlier one's as Lambda would. Slimming, the size
-//! limit, deterministic packaging and the build report follow as for any layer.
-//!
-//! Its fingerprint derives from its members': for each target its "image" is
-//! `merge of numpy@<fingerprint>, pandas@<fingerprint>` ([`merged_image`]), and the
-//! fingerprint hashes the image, so any change to a member rebuilds the merged layer, and
-//! the build report says exactly which member builds it was made of.
+//! Its source is `config::Source::Merge`: `unit::plan` plans its members' units as its
+//! dependencies, `unit::build` builds them first (in the same run) and the install stage
+//! (`build/merge.rs`) unpacks their zips in order into `python/`, a later member's copy
+//! replacing an earlier one's as Lambda would. Slimming, the size limit, deterministic
+//! packaging and the build report follow as for any layer. Its fingerprint derives from
+//! its members' (see `unit::plan`), so any change to a member rebuilds it.
 //!
 //! `cargo xtask stack S --merge NAME` writes the folder ([`write_folder`]): the
 //! `layer.toml` and a generated `requirements.txt` (the members' requirements, used for
 //! the published Description and by `repo::layer_names`, never installed).
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 
-use super::members::{listing, Shipped};
-use super::overlap;
-use crate::build::BuildInput;
-use crate::config::{Builder, LayerConfig, StackConfig};
-use crate::fingerprint;
+use crate::config::StackConfig;
 use crate::repo::Repo;
 use crate::requirements::Requirements;
-use crate::runtime::{Arch, Runtime};
-use crate::unit::{self, Context};
-
-const IMAGE_PREFIX: &str = "merge of ";
-
-/// The "image" of a merged layer's unit for one target: its members and their fingerprints.
-pub fn merged_image(name: &str, members: &[LayerConfig], runtime: Runtime, arch: Arch) -> Result<String> {
-    let mut parts = Vec::new();
-    for m in members {
-        if !m.targets().contains(&(runtime, arch)) {
-            bail!(
-                "merged layer {name} targets {runtime} {arch} but its member {0} is not built for it: add them to `runtimes`/`architectures` in layers/{0}/layer.toml, or remove them from layers/{name}/layer.toml",
-                m.name
-            );
-        }
-        let reqs = Requirements::read(&m.dir, &m.name)?;
-        parts.push((m.name.clone(), fingerprint::compute(m, &reqs, runtime, arch, &member_image(m, runtime, arch))?));
-    }
-    Ok(image_of(&parts))
-}
-
-fn image_of(members: &[(String, String)]) -> String {
-    let list: Vec<String> = members.iter().map(|(n, fp)| format!("{n}@{fp}")).collect();
-    format!("{IMAGE_PREFIX}{}", list.join(", "))
-}
-
-/// The image `unit::plan` gives a member when no `--image` is passed.
-fn member_image(m: &LayerConfig, runtime: Runtime, arch: Arch) -> String {
-    match m.builder {
-        Builder::Pip => format!("pip (host) for {} wheels", crate::build::pip::wheel_arch(arch)),
-        Builder::Docker => m.images[&(runtime, arch)].clone(),
-    }
-}
-
-/// The install stage of a merged unit: builds its members when dist/ is not current, then
-/// unpacks their zips in order into `python` (the work folder's `python/`), and reports on
-/// stderr the paths two members ship and whose copy was kept.
-pub fn unpack(input: &BuildInput<'_>, python: &Path) -> Result<()> {
-    let layer = input.layer;
-    let name = &layer.name;
-    let target = (input.runtime, input.arch);
-    if layer.images.get(&target).map(String::as_str) != Some(input.image) {
-        bail!(
-            "layer {name} is merged from {}: --image does not apply to it; build it without --image",
-            layer.merge.join(", ")
-        );
-    }
-    let root = layer
-        .dir
-        .parent()
-        .and_then(Path::parent)
-        .with_context(|| format!("layer folder {} is not inside a repo", layer.dir.display()))?;
-    // A context of its own: the install stage is handed the layer, not the run's context.
-    let ctx = Context::new(Repo::at(root)?, None)?;
-    let mut built = Vec::new();
-    for m in &layer.merge {
-        let u = unit::plan(&ctx, m)?.into_iter().find(|u| (u.runtime, u.arch) == target).with_context(|| {
-            format!("layer {m}, merged into {name}, is not built for {} {}", input.runtime, input.arch)
-        })?;
-        if unit::current(&u).is_none() {
-            eprintln!("building   {} (merged into {name})", u.label());
-        }
-        unit::build(&ctx, &u, false)
-            .with_context(|| format!("cannot build {}, merged into layer {name}", u.label()))?;
-        built.push((m.clone(), u.fingerprint.clone(), u.paths.zip.clone()));
-    }
-    let now: Vec<(String, String)> = built.iter().map(|(n, f, _)| (n.clone(), f.clone())).collect();
-    if image_of(&now) != input.image {
-        bail!("the members of merged layer {name} changed while it was being built: run the command again");
-    }
-    let zips: Vec<(String, PathBuf)> = built.into_iter().map(|(n, _, z)| (n, z)).collect();
-    let dest = python.parent().context("the work folder has no parent")?;
-    unpack_in_order(&zips, dest)?;
-    let listings = zips.iter().map(|(_, z)| listing(z)).collect::<Result<Vec<Vec<Shipped>>>>()?;
-    let names: Vec<String> = zips.iter().map(|(n, _)| n.clone()).collect();
-    let groups = overlap::group(&overlap::find(&listings), &names);
-    if !groups.is_empty() {
-        let paths: usize = groups.iter().map(|g| g.paths.len()).sum();
-        eprintln!("merge      {name} {} {}: {paths} path(s) shipped by more than one member; the later member's copy is kept:", input.runtime, input.arch);
-        for g in &groups {
-            eprintln!("    {}", g.describe());
-        }
-    }
-    Ok(())
-}
-
-/// Unpacks each zip, in order, into `dest` (their entries start with `python/`): a later
-/// zip's file or symlink replaces an earlier one's at the same path; modes are kept as
-/// the packager normalised them (0644, or 0755 when executable).
-pub fn unpack_in_order(zips: &[(String, PathBuf)], dest: &Path) -> Result<()> {
-    for (layer, zip) in zips {
-        let file = std::fs::File::open(zip).with_context(|| format!("cannot open {}", zip.display()))?;
-        let mut z = zip::ZipArchive::new(file).with_context(|| format!("cannot read {} as a zip", zip.display()))?;
-        for i in 0..z.len() {
-            let mut e = z.by_index(i).with_context(|| format!("cannot read {}", zip.display()))?;
-            let rel = e.enclosed_name().filter(|p| p.starts_with("python")).with_context(|| {
-                format!("{} holds an entry outside python/: only layer zips can be merged", zip.display())
-            })?;
-            let target = dest.join(&rel);
-            let existing = std::fs::symlink_metadata(&target).ok();
-            if e.is_dir() {
-                match existing {
-                    Some(m) if m.is_dir() => {}
-                    Some(_) => bail!(
-                        "{} is a file in an earlier layer but a folder in layer {layer}: they cannot be merged",
-                        rel.display()
-                    ),
-                    None => std::fs::create_dir_all(&target)
-                        .with_context(|| format!("cannot create {}", target.display()))?,
-                }
-                continue;
-            }
-            match existing {
-                Some(m) if m.is_dir() => bail!(
-                    "{} is a folder in an earlier layer but a file in layer {layer}: they cannot be merged",
-                    rel.display()
-                ),
-                Some(_) => {
-                    std::fs::remove_file(&target).with_context(|| format!("cannot replace {}", target.display()))?
-                }
-                None => {}
-            }
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-            }
-            if e.is_symlink() {
-                let mut link = String::new();
-                e.read_to_string(&mut link)
-                    .with_context(|| format!("cannot read the link {} in {}", rel.display(), zip.display()))?;
-                std::os::unix::fs::symlink(&link, &target)
-                    .with_context(|| format!("cannot create the link {}", target.display()))?;
-            } else {
-                let mut out =
-                    std::fs::File::create(&target).with_context(|| format!("cannot write {}", target.display()))?;
-                std::io::copy(&mut e, &mut out)
-                    .with_context(|| format!("cannot unpack {} from {}", rel.display(), zip.display()))?;
-                let mode = if e.unix_mode().is_some_and(|m| m & 0o111 != 0) { 0o755 } else { 0o644 };
-                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))?;
-            }
-        }
-    }
-    Ok(())
-}
 
 /// What [`write_folder`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,6 +149,7 @@ fn requirement_key(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::{Arch, Runtime};
 
     fn stack(layers: &[&str]) -> StackConfig {
         StackConfig {
@@ -312,45 +159,6 @@ mod tests {
             arch: Arch::X86_64,
             function_bytes: 0,
         }
-    }
-
-    /// A zip of `files` (path under python/, content, executable) made by the packager.
-    fn layer_zip(dir: &Path, name: &str, files: &[(&str, &str, bool)]) -> PathBuf {
-        let root = dir.join(format!("{name}-tree"));
-        for (path, content, exec) in files {
-            let p = root.join("python").join(path);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(&p, content).unwrap();
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(if *exec { 0o755 } else { 0o644 })).unwrap();
-        }
-        let zip = dir.join(format!("{name}.zip"));
-        std::fs::write(&zip, crate::package::package(&root).unwrap().bytes).unwrap();
-        zip
-    }
-
-    #[test]
-    fn later_zips_win_and_the_union_is_kept() {
-        let d = tempfile::tempdir().unwrap();
-        let a =
-            layer_zip(d.path(), "a", &[("six.py", "old", false), ("a/__init__.py", "a", false), ("tool", "#!", true)]);
-        let b = layer_zip(d.path(), "b", &[("six.py", "new", false), ("b.py", "b", false)]);
-        let out = d.path().join("out");
-        unpack_in_order(&[("a".into(), a), ("b".into(), b)], &out).unwrap();
-        assert_eq!(std::fs::read_to_string(out.join("python/six.py")).unwrap(), "new");
-        assert_eq!(std::fs::read_to_string(out.join("python/a/__init__.py")).unwrap(), "a");
-        assert_eq!(std::fs::read_to_string(out.join("python/b.py")).unwrap(), "b");
-        assert_eq!(std::fs::metadata(out.join("python/tool")).unwrap().permissions().mode() & 0o777, 0o755);
-        let merged = crate::package::package(&out).unwrap();
-        assert_eq!(merged.file_count, 4);
-    }
-
-    #[test]
-    fn a_file_against_a_folder_cannot_be_merged() {
-        let d = tempfile::tempdir().unwrap();
-        let a = layer_zip(d.path(), "a", &[("x/__init__.py", "", false)]);
-        let b = layer_zip(d.path(), "b", &[("x", "file", false)]);
-        let err = unpack_in_order(&[("a".into(), a), ("b".into(), b)], &d.path().join("out")).unwrap_err().to_string();
-        assert!(err.contains("python/x is a folder in an earlier layer but a file in layer b"), "{err}");
     }
 
     #[test]
@@ -370,10 +178,5 @@ mod tests {
         let t: toml::Table = toml::from_str(&toml).unwrap();
         assert_eq!(t["merge"].as_array().unwrap().len(), 2);
         assert_eq!(t["runtimes"].as_array().unwrap()[0].as_str(), Some("python3.13"));
-    }
-
-    #[test]
-    fn the_image_names_every_member_fingerprint() {
-        assert_eq!(image_of(&[("a".into(), "f1".into()), ("b".into(), "f2".into())]), "merge of a@f1, b@f2");
     }
 }

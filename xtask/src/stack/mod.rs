@@ -15,7 +15,6 @@ pub mod checks;
 pub mod formats;
 pub mod members;
 pub mod merge;
-pub mod overlap;
 
 use anyhow::{Context as _, Result};
 
@@ -51,11 +50,11 @@ pub fn check(ctx: &Context, stack: &StackConfig, merged: Option<Merged<'_>>) -> 
     let mut listings = Vec::new();
     let mut dists = Vec::new();
     for (i, m) in members.iter().enumerate() {
-        listings.push(members::listing(&m.unit.paths.zip)?);
+        listings.push(crate::overlap::listing(&m.unit.paths.zip)?);
         dists.push((m.name.clone(), members::dists(&m.unit.paths.zip, &m.name, &scratch.path().join(i.to_string()))?));
     }
     let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
-    let groups = overlap::group(&overlap::find(&listings), &names);
+    let groups = crate::overlap::group(&crate::overlap::find(&listings), &names);
 
     let sizes: Vec<(String, u64)> = match &merged {
         Some(m) => vec![(m.name.to_string(), m.unzipped_bytes)],
@@ -83,7 +82,7 @@ fn provider_in_repo(ctx: &Context, stack: &StackConfig, dist: &str) -> Option<St
     let normalise = |s: &str| s.to_lowercase().replace(['_', '.'], "-");
     let wanted = normalise(dist);
     ctx.repo.layer_names().ok()?.into_iter().filter(|l| !stack.layers.contains(l)).find(|l| {
-        let ordinary = ctx.config.layer(&ctx.repo, l).is_ok_and(|c| c.merge.is_empty());
+        let ordinary = ctx.config.layer(&ctx.repo, l).is_ok_and(|c| c.source.members().is_empty());
         let lists = std::fs::read_to_string(ctx.repo.layers_dir().join(l).join("requirements.txt")).is_ok_and(|t| {
             t.lines().any(|line| {
                 let n: String =

@@ -1,11 +1,41 @@
-//! Paths shipped by more than one layer of a stack. Lambda extracts a function's layers in
-//! order into `/opt`, so for a path two layers ship, the later layer's copy is the one the
-//! function sees. Overlaps are found from the zips' listings (path, CRC-32, size), and
-//! grouped by top-level folder so a package shipped twice is one line, not a thousand.
+//! Paths shipped by more than one layer zip (the layers of a stack, or the members of a
+//! merged layer). Lambda extracts a function's layers in order into `/opt`, so for a path
+//! two layers ship, the later layer's copy is the one the function sees. Overlaps are
+//! found from the zips' listings (path, CRC-32, size), and grouped by top-level folder so
+//! a package shipped twice is one line, not a thousand.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
-use super::members::Shipped;
+use anyhow::{Context as _, Result};
+
+/// One file (or symlink) a layer's zip ships, from its central directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shipped {
+    /// The path inside the zip, e.g. `python/six.py`.
+    pub path: String,
+    pub crc32: u32,
+    pub size: u64,
+}
+
+/// Every file and symlink of a zip (folders left out), in the zip's order.
+pub fn listing(zip: &Path) -> Result<Vec<Shipped>> {
+    let file = std::fs::File::open(zip).with_context(|| format!("cannot open {}", zip.display()))?;
+    let mut z = zip::ZipArchive::new(file).with_context(|| format!("cannot read {} as a zip", zip.display()))?;
+    let mut out = Vec::new();
+    for i in 0..z.len() {
+        let e = z.by_index_raw(i).with_context(|| format!("cannot read {}", zip.display()))?;
+        if e.is_dir() {
+            continue;
+        }
+        let path = e
+            .name()
+            .with_context(|| format!("{} holds an entry whose name cannot be read", zip.display()))?
+            .into_owned();
+        out.push(Shipped { path, crc32: e.crc32(), size: e.size() });
+    }
+    Ok(out)
+}
 
 /// One path shipped by several layers.
 #[derive(Debug, Clone, PartialEq, Eq)]
