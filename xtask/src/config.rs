@@ -611,27 +611,27 @@ fn check_image_template<'a>(layer: &'a Option<String>, d: &'a Defaults) -> &'a s
 
 fn validate_excludes(name: &str, patterns: &[String]) -> Result<()> {
     for pat in patterns {
-        check_exclude(pat).map_err(|e| anyhow::anyhow!("invalid config for layer {name}: {e}"))?;
+        check_exclude(pat).with_context(|| format!("invalid config for layer {name}"))?;
     }
     Ok(())
 }
 
 /// An `exclude` glob is relative to `python/`: one that is absolute or climbs out with
 /// `..` can match nothing, so it is refused instead of silently doing nothing.
-fn check_exclude(pat: &str) -> std::result::Result<(), String> {
+fn check_exclude(pat: &str) -> Result<()> {
     let shown = clip(pat);
     if let Err(e) = globset::Glob::new(pat) {
-        return Err(format!("bad `exclude` pattern `{shown}`: {e}"));
+        bail!("bad `exclude` pattern `{shown}`: {e}");
     }
     if pat.starts_with('/') || pat.starts_with('\\') {
-        return Err(format!(
+        bail!(
             "`exclude` pattern `{shown}` is absolute: patterns are relative to python/ (e.g. \"pandas/tests/**\"), so it would match nothing"
-        ));
+        );
     }
     if pat.split(['/', '\\']).any(|part| part == "..") {
-        return Err(format!(
+        bail!(
             "`exclude` pattern `{shown}` climbs out of python/ with `..`: patterns are relative to python/ (e.g. \"pandas/tests/**\") and cannot reach outside it, so it would match nothing"
-        ));
+        );
     }
     Ok(())
 }
@@ -713,7 +713,7 @@ fn de_architectures<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String
 fn de_excludes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let patterns = Vec::<String>::deserialize(d)?;
     for p in &patterns {
-        check_exclude(p).map_err(D::Error::custom)?;
+        check_exclude(p).map_err(|e| D::Error::custom(format!("{e:#}")))?;
     }
     Ok(patterns)
 }

@@ -6,6 +6,7 @@ mod check;
 mod cmd;
 mod config;
 mod docker;
+mod failure;
 mod fingerprint;
 mod interrupt;
 mod limits;

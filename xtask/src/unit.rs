@@ -15,6 +15,7 @@ use base64::Engine;
 use crate::build::{self, BuildInput, Installer};
 use crate::config::{Builder, LayerConfig, RepoConfig, SlimLevel, Source};
 use crate::docker::Docker;
+use crate::failure::Failure;
 use crate::fingerprint;
 use crate::limits;
 use crate::metadata;
@@ -33,7 +34,7 @@ pub struct Context {
     pub image_override: Option<String>,
     /// `--check-image`: the image the import check runs in, for every unit.
     pub check_image_override: Option<String>,
-    docker: OnceCell<std::result::Result<Docker, String>>,
+    docker: OnceCell<std::result::Result<Docker, Failure>>,
     warned: std::cell::RefCell<Vec<String>>,
     /// Every layer planned so far: each is planned once per run.
     plans: RefCell<BTreeMap<String, Vec<Unit>>>,
@@ -59,10 +60,7 @@ impl Context {
     }
 
     pub fn docker(&self) -> Result<&Docker> {
-        self.docker
-            .get_or_init(|| Docker::connect().map_err(|e| format!("{e:#}")))
-            .as_ref()
-            .map_err(|e| anyhow::anyhow!("{e}"))
+        self.docker.get_or_init(|| Docker::connect().map_err(Failure::new)).as_ref().map_err(|e| e.clone().into())
     }
 
     /// Prints a warning once per run.

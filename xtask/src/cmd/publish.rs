@@ -88,7 +88,11 @@ fn publish_layers(repo: Repo, names: &[String], all: bool, o: &Opts) -> Result<b
         filter,
         lock_timeout: std::time::Duration::from_secs(o.lock_timeout),
     };
-    let rows = publish::publish(&ctx, &names, &opts)?;
+    let published = publish::publish(&ctx, &names, &opts)?;
+    for c in &published.checks {
+        crate::cmd::check::print(c);
+    }
+    let rows = published.rows;
     if o.json {
         for r in &rows {
             println!("{}", serde_json::to_string(r)?);

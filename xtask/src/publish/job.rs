@@ -15,6 +15,7 @@ use super::plan::{self, Newest};
 use super::register::{self, Request, Sharing};
 use super::{naming, upload, Locks, Row, Session, Status};
 use crate::config::Profile;
+use crate::failure::Failure;
 use crate::report::BuildReport;
 use crate::runtime::Arch;
 use crate::unit::{self, Context, Unit};
@@ -45,7 +46,7 @@ pub enum Work {
     /// Changed or new: the newest version, if any, and the local build.
     Publish(Option<Newest>, Box<Build>),
     /// Detection or the build failed.
-    Failed(String),
+    Failed(Failure),
 }
 
 /// What every job of a run shares: the profile, whether this is a dry run, the
@@ -55,7 +56,7 @@ pub struct Shared {
     profile: Profile,
     dry_run: bool,
     recorder: Arc<Recorder>,
-    buckets: HashMap<String, tokio::sync::OnceCell<Result<(), String>>>,
+    buckets: HashMap<String, tokio::sync::OnceCell<std::result::Result<(), Failure>>>,
     locks: HashMap<String, Arc<Lock>>,
 }
 
@@ -81,9 +82,8 @@ impl Shared {
         let region = &c.target.region;
         let bucket = self.bucket(region);
         let cell = self.buckets.get(region).context("region of no client")?;
-        let res =
-            cell.get_or_init(|| async { upload::check_bucket(c, &bucket).await.map_err(|e| format!("{e:#}")) }).await;
-        res.clone().map_err(anyhow::Error::msg)
+        let res = cell.get_or_init(|| async { upload::check_bucket(c, &bucket).await.map_err(Failure::new) }).await;
+        res.clone().map_err(anyhow::Error::from)
     }
 }
 
@@ -131,7 +131,7 @@ impl Job {
     /// Does the work and reports it on stderr as it finishes.
     pub async fn run(self) -> Row {
         let res = match &self.work {
-            Work::Failed(e) => Err(anyhow::anyhow!("{e}")),
+            Work::Failed(e) => Err(anyhow::Error::from(e.clone())),
             Work::Settle(n) => self.settle(n, None, format!("fingerprint matches version {}", n.version)).await,
             Work::Publish(newest, b) => self.publish(newest.as_ref(), b).await,
         };

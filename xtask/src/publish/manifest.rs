@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::naming;
@@ -68,8 +68,9 @@ impl Manifest {
         };
         let m: Manifest = serde_json::from_str(&text)
             .with_context(|| format!("invalid manifest {}: {}", path.display(), repair_hint(path, profile)))?;
-        m.validate(profile, expect)
-            .map_err(|e| anyhow::anyhow!("invalid manifest {}: {e}; {}", path.display(), repair_hint(path, profile)))?;
+        if let Err(e) = m.validate(profile, expect) {
+            bail!("invalid manifest {}: {e:#}; {}", path.display(), repair_hint(path, profile));
+        }
         Ok(m)
     }
 
@@ -188,10 +189,8 @@ impl<'a> Arn<'a> {
 }
 
 /// The layer name the profile gives an entry's unit.
-fn expected_layer_name(p: &Profile, e: &Entry) -> Result<String, String> {
-    let runtime = Runtime::parse(&e.runtime).map_err(|err| format!("{err:#}"))?;
-    let arch = Arch::parse(&e.arch).map_err(|err| format!("{err:#}"))?;
-    naming::layer_name(&p.layer_name, &e.layer, runtime, arch).map_err(|err| format!("{err:#}"))
+fn expected_layer_name(p: &Profile, e: &Entry) -> Result<String> {
+    naming::layer_name(&p.layer_name, &e.layer, Runtime::parse(&e.runtime)?, Arch::parse(&e.arch)?)
 }
 
 /// How to repair a manifest: restore it from git when git tracks it; otherwise (the
@@ -420,16 +419,16 @@ mod tests {
             ),
         ];
         for (m, p, want) in cases {
-            let err = m.validate("local", p.as_ref()).unwrap_err();
+            let err = format!("{:#}", m.validate("local", p.as_ref()).unwrap_err());
             assert!(err.contains(want) && err.starts_with("entry six python3.12 x86_64"), "{want}: {err}");
         }
         let mut two = ok.clone();
         let mut other = entry("idna", "us-east-1", 1);
         other.layer_version_arn = "arn:aws:lambda:us-east-1:999999999999:layer:idna-py312-x86_64:1".into();
         two.layers.push(other);
-        let err = two.validate("local", None).unwrap_err();
+        let err = format!("{:#}", two.validate("local", None).unwrap_err());
         assert!(err.contains("account 999999999999, but entry six"), "{err}");
-        assert!(ok.validate("staging", None).unwrap_err().contains("profile `staging`"));
+        assert!(ok.validate("staging", None).unwrap_err().to_string().contains("profile `staging`"));
     }
 
     #[test]

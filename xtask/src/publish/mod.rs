@@ -3,12 +3,14 @@
 //! content-addressed S3 key, register the version with Lambda, share it, and record it in
 //! `published/<profile>.json`.
 //!
-//! The order is fixed by [`publish`]: guards (confirmation, account) -> change detection
-//! (concurrent, read-only) -> builds (one at a time, on this thread, because
-//! [`Context`] is not `Sync`) -> when anything is to be published, the profile's lock in
-//! every region (see [`lock`]) and change detection again under it, so a unit a racing
-//! run published meanwhile is `unchanged`, never a duplicate -> upload, register, share,
-//! record (concurrent, bounded) -> release.
+//! The order is fixed by [`publish`]: guards (confirmation) and planning, then one async
+//! run ([`run`]): endpoint and account check -> change detection (concurrent, read-only)
+//! -> builds and checks (one at a time, on this thread, because [`Context`] is not
+//! `Sync`) -> when anything is to be published, the profile's lock in every region (see
+//! [`lock`]) and change detection again under it, so a unit a racing run published
+//! meanwhile is `unchanged`, never a duplicate -> upload, register, share, record
+//! (concurrent, bounded) -> release. Nothing here prints a check's result: the checks
+//! are returned with the rows.
 
 pub mod aws;
 pub mod bootstrap;
@@ -31,7 +33,9 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
+use crate::check::run::UnitCheck;
 use crate::config::Profile;
+use crate::failure::Failure;
 use crate::unit::{self, Context, Unit};
 use aws::Clients;
 use job::{Build, Job, Work};
@@ -154,13 +158,16 @@ impl Session {
     /// and with `account_id` set they belong to that account. One clear error instead of
     /// the same failure for every unit.
     pub fn preflight(&self) -> Result<()> {
+        self.rt.block_on(self.check_identity())
+    }
+
+    /// [`Session::preflight`], inside a run that is already async.
+    async fn check_identity(&self) -> Result<()> {
         let expected = self.profile.account_id.as_deref();
-        self.rt.block_on(async {
-            for c in &self.clients {
-                guard::check_identity(c, expected).await?;
-            }
-            Ok(())
-        })
+        for c in &self.clients {
+            guard::check_identity(c, expected).await?;
+        }
+        Ok(())
     }
 }
 
@@ -220,52 +227,57 @@ fn targets(session: &Session, units: &[Unit]) -> Result<Vec<Target>> {
     Ok(out)
 }
 
+/// What change detection found for a target.
+type Detected = std::result::Result<Option<Newest>, Failure>;
+
+/// A unit built (and checked) for publishing, or why it could not be.
+type Built = std::result::Result<Build, Failure>;
+
 /// The newest version of each target's layer, looked up concurrently.
-fn detect(session: &Session, targets: &[Target], jobs: usize) -> Vec<Result<Option<Newest>, String>> {
+async fn detect(session: &Session, targets: &[Target], jobs: usize) -> Vec<Detected> {
     let futures: Vec<_> = targets
         .iter()
         .map(|t| {
             let (c, name) = (session.clients[t.region].clone(), t.layer_name.clone());
-            async move { plan::newest(&c, &name).await.map_err(|e| format!("{e:#}")) }
+            async move { plan::newest(&c, &name).await.map_err(Failure::new) }
         })
         .collect();
-    session.rt.block_on(bounded(jobs, futures))
+    bounded(jobs, futures).await
 }
 
 /// Builds (or reuses from dist/) every unit that some region needs and that is not built
-/// yet; one at a time.
+/// yet; one at a time, blocking this thread (builds run docker and pip). Each check's
+/// result is added to `checks`.
 fn build_needed(
     ctx: &Context,
     units: &[Unit],
     targets: &[Target],
-    detected: &[Result<Option<Newest>, String>],
+    detected: &[Detected],
     opts: &Options,
-    builds: &mut [Option<Result<Build, String>>],
+    builds: &mut [Option<Built>],
+    checks: &mut Vec<UnitCheck>,
 ) {
     for (t, d) in targets.iter().zip(detected) {
-        if needs_publishing(&units[t.unit], d) && builds[t.unit].is_none() {
-            let built = job::build(ctx, &units[t.unit]).map_err(|e| format!("{e:#}"));
-            let checked = match built {
-                Ok(b) if opts.check => checked(ctx, &units[t.unit], opts.allow_unverified).map(|()| b),
-                other => other,
-            };
-            builds[t.unit] = Some(checked);
+        let u = &units[t.unit];
+        if needs_publishing(u, d) && builds[t.unit].is_none() {
+            let built = job::build(ctx, u).and_then(|b| {
+                if opts.check {
+                    checked(ctx, u, opts.allow_unverified, checks)?;
+                }
+                Ok(b)
+            });
+            builds[t.unit] = Some(built.map_err(Failure::new));
         }
     }
 }
 
 /// Whether change detection found the unit's newest version missing or different.
-fn needs_publishing(u: &Unit, detected: &Result<Option<Newest>, String>) -> bool {
+fn needs_publishing(u: &Unit, detected: &Detected) -> bool {
     matches!(detected, Ok(n) if !n.as_ref().is_some_and(|n| n.has_fingerprint(&u.fingerprint)))
 }
 
 /// Whether some target is about to be published: changed, and built and checked.
-fn will_write(
-    units: &[Unit],
-    targets: &[Target],
-    detected: &[Result<Option<Newest>, String>],
-    builds: &[Option<Result<Build, String>>],
-) -> bool {
+fn will_write(units: &[Unit], targets: &[Target], detected: &[Detected], builds: &[Option<Built>]) -> bool {
     targets
         .iter()
         .zip(detected)
@@ -274,7 +286,7 @@ fn will_write(
 
 /// The profile's publish lock in every region, taken in the profile's region order (so
 /// two runs never wait for each other in a circle), each released on Ctrl-C too.
-fn lock_regions(session: &Session, timeout: Duration) -> Result<Locks> {
+async fn lock_regions(session: &Session, timeout: Duration) -> Result<Locks> {
     let settings = lock::Settings::new(timeout)?;
     let command: Vec<String> = std::env::args().skip(1).collect();
     let me = lock::Holder::me(&crate::quote::clip_to(&command.join(" "), 120));
@@ -284,17 +296,17 @@ fn lock_regions(session: &Session, timeout: Duration) -> Result<Locks> {
         let region = &c.target.region;
         let place =
             lock::Place::new(&session.name, region, &naming::bucket(&session.profile, region), &session.profile.prefix);
-        let taken = session.rt.block_on(async {
-            upload::check_bucket(c, &place.bucket).await?;
-            lock::acquire(c, &place, &me, settings, &say).await
-        });
+        let taken = match upload::check_bucket(c, &place.bucket).await {
+            Ok(()) => lock::acquire(c, &place, &me, settings, &say).await,
+            Err(e) => Err(e),
+        };
         match taken {
             Ok(held) => {
                 locks._on_interrupt.push(crate::interrupt::on_interrupt(held.releaser()));
                 locks.held.insert(region.clone(), Arc::new(held));
             }
             Err(e) => {
-                locks.release(session);
+                locks.release().await;
                 return Err(e);
             }
         }
@@ -314,10 +326,10 @@ impl Locks {
     }
 
     /// Releases every lock; a lock that cannot be released only warns (its lease ends).
-    fn release(self, session: &Session) {
+    async fn release(self) {
         for (region, l) in self.held {
             let Ok(l) = Arc::try_unwrap(l) else { continue };
-            if let Err(e) = session.rt.block_on(l.release()) {
+            if let Err(e) = l.release().await {
                 eprintln!("warning: could not release the publish lock in {region} ({e:#}); it expires with its lease");
             }
         }
@@ -326,32 +338,32 @@ impl Locks {
 
 /// Runs every check on a unit about to be published; a failing unit is refused, and so is
 /// one whose import check did not run, unless `allow_unverified`.
-fn checked(ctx: &Context, u: &Unit, allow_unverified: bool) -> Result<(), String> {
+fn checked(ctx: &Context, u: &Unit, allow_unverified: bool, checks: &mut Vec<UnitCheck>) -> Result<()> {
     use crate::check::run::Status as Verdict;
-    let c = crate::check::run::check_unit(ctx, u, &[]).map_err(|e| format!("check could not run: {e:#}"))?;
-    crate::cmd::check::print(&c);
+    let c = crate::check::run::check_unit(ctx, u, &[]).context("check could not run")?;
+    checks.push(c.clone());
     match c.status {
         Verdict::Pass => return Ok(()),
         Verdict::Skipped if allow_unverified => return Ok(()),
         Verdict::Skipped => {
-            return Err(format!(
+            anyhow::bail!(
                 "refused: the import check of {} did not run ({}); run it where docker or python3.{} is available, or pass --allow-unverified",
                 u.label(),
                 c.reason.as_deref().unwrap_or("no reason given"),
                 u.runtime.minor
-            ))
+            )
         }
         Verdict::Fail => {}
     }
     let first = &c.findings[0];
-    Err(format!(
+    anyhow::bail!(
         "refused: `cargo xtask check {}` found {} problem(s), first: {}: {}: {} (fix them, or pass --no-check)",
         u.layer.name,
         c.findings.len(),
         first.check,
         first.subject,
         first.message
-    ))
+    )
 }
 
 /// Who the unit's versions are shared with under this profile.
@@ -370,20 +382,26 @@ fn sharing(ctx: &Context, session: &Session, u: &Unit) -> Sharing {
 }
 
 /// What a target needs, from its change detection and its unit's build.
-fn decide(u: &Unit, detected: Result<Option<Newest>, String>, build: &Option<Result<Build, String>>) -> Work {
+fn decide(u: &Unit, detected: Detected, build: &Option<Built>) -> Work {
     match detected {
         Err(e) => Work::Failed(e),
         Ok(Some(n)) if n.has_fingerprint(&u.fingerprint) => Work::Settle(n),
         Ok(newest) => match build.clone().expect("every changed unit was built") {
             Ok(b) => Work::Publish(newest, Box::new(b)),
-            Err(e) => Work::Failed(format!("build failed: {e}")),
+            Err(e) => Work::Failed(Failure::new(anyhow::Error::from(e).context("build failed"))),
         },
     }
 }
 
+/// What a publish run did: a row per unit and region, and the checks it ran.
+pub struct Published {
+    pub rows: Vec<Row>,
+    pub checks: Vec<UnitCheck>,
+}
+
 /// Publishes the named layers to the profile in `opts`; per-unit failures are rows,
 /// errors are what stops the whole run before anything is written.
-pub fn publish(ctx: &Context, names: &[String], opts: &Options) -> Result<Vec<Row>> {
+pub fn publish(ctx: &Context, names: &[String], opts: &Options) -> Result<Published> {
     let profile = ctx.config.profile(&opts.profile)?;
     if !opts.dry_run {
         guard::confirm(&opts.profile, profile, opts.yes)?;
@@ -395,31 +413,47 @@ pub fn publish(ctx: &Context, names: &[String], opts: &Options) -> Result<Vec<Ro
         opts.filter.ensure_matched(units.len(), names)?;
     }
     let targets = targets(&session, &units)?;
-    session.preflight()?;
     let recorder = Arc::new(Recorder::open(&ctx.repo.published_dir(), &opts.profile, profile)?);
-    let mut detected = detect(&session, &targets, opts.jobs);
+    let mut checks = Vec::new();
+    rows.extend(session.rt.block_on(run(ctx, &session, &units, targets, opts, recorder, &mut checks))?);
+    rows.sort_by_key(Row::sort_key);
+    Ok(Published { rows, checks })
+}
+
+/// The AWS phase of a publish, the one place it crosses into async: builds and checks
+/// run in it, blocking this thread, while the lock is renewed on the runtime's workers.
+async fn run(
+    ctx: &Context,
+    session: &Session,
+    units: &[Unit],
+    targets: Vec<Target>,
+    opts: &Options,
+    recorder: Arc<Recorder>,
+    checks: &mut Vec<UnitCheck>,
+) -> Result<Vec<Row>> {
+    session.check_identity().await?;
+    let mut detected = detect(session, &targets, opts.jobs).await;
     let mut builds = vec![None; units.len()];
-    build_needed(ctx, &units, &targets, &detected, opts, &mut builds);
-    let locks = if !opts.dry_run && will_write(&units, &targets, &detected, &builds) {
-        let locks = lock_regions(&session, opts.lock_timeout)?;
+    build_needed(ctx, units, &targets, &detected, opts, &mut builds, checks);
+    let locks = if !opts.dry_run && will_write(units, &targets, &detected, &builds) {
+        let locks = lock_regions(session, opts.lock_timeout).await?;
         // Under the lock, look again: what a racing run published meanwhile is unchanged now.
-        detected = detect(&session, &targets, opts.jobs);
-        build_needed(ctx, &units, &targets, &detected, opts, &mut builds);
+        detected = detect(session, &targets, opts.jobs).await;
+        build_needed(ctx, units, &targets, &detected, opts, &mut builds, checks);
         locks
     } else {
         Locks::none()
     };
-    let shared = Arc::new(job::Shared::new(&session, opts.dry_run, recorder, &locks));
+    let shared = Arc::new(job::Shared::new(session, opts.dry_run, recorder, &locks));
     let mut jobs = Vec::new();
     for (t, d) in targets.into_iter().zip(detected) {
         let u = &units[t.unit];
         let work = decide(u, d, &builds[t.unit]);
         let clients = session.clients[t.region].clone();
-        jobs.push(Job::new(u, t.layer_name, clients, sharing(ctx, &session, u), work, shared.clone()).run());
+        jobs.push(Job::new(u, t.layer_name, clients, sharing(ctx, session, u), work, shared.clone()).run());
     }
-    rows.extend(session.rt.block_on(bounded(opts.jobs, jobs)));
+    let rows = bounded(opts.jobs, jobs).await;
     drop(shared);
-    locks.release(&session);
-    rows.sort_by_key(Row::sort_key);
+    locks.release().await;
     Ok(rows)
 }
