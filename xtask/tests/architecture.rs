@@ -1,0 +1,126 @@
+//! The structure docs/ARCHITECTURE.md draws, checked from the source: the import graph
+//! flows one way, `cmd -> (stack | publish) -> check -> unit -> stages -> config and
+//! leaf modules`, so no module reaches up to one above it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Each top-level module of xtask/src and its rank: a module may use modules of its own
+/// rank or below, never above. A new module must be placed here (the test names it).
+const RANKS: &[(&str, u8, &str)] = &[
+    ("main", 6, "entry point"),
+    ("cmd", 6, "subcommands: parse, select, call one operation, print"),
+    ("stack", 5, "operations on stacks"),
+    ("publish", 5, "operations on deploy profiles"),
+    ("check", 4, "checks of built units"),
+    ("unit", 3, "plan and build one unit through the stages"),
+    ("build", 2, "stage: install"),
+    ("slim", 2, "stage: slim"),
+    ("limits", 2, "stage: Lambda's limits"),
+    ("package", 2, "stage: zip"),
+    ("report", 2, "stage: record in dist/"),
+    ("fingerprint", 2, "stage inputs' identity"),
+    ("config", 1, "layers.toml and layer.toml"),
+    ("repo", 1, "leaf"),
+    ("runtime", 1, "leaf"),
+    ("requirements", 1, "leaf"),
+    ("metadata", 1, "leaf"),
+    ("python", 1, "leaf"),
+    ("docker", 1, "leaf"),
+    ("interrupt", 1, "leaf"),
+    ("progress", 1, "leaf"),
+    ("output", 1, "leaf"),
+    ("quote", 1, "leaf"),
+    ("overlap", 1, "leaf"),
+    ("failure", 1, "leaf"),
+];
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The top-level module a file belongs to: `cmd/layer.rs` -> `cmd`, `unit.rs` -> `unit`.
+fn module_of(rel: &Path) -> String {
+    let first = rel.components().next().unwrap().as_os_str().to_string_lossy().into_owned();
+    first.strip_suffix(".rs").unwrap_or(&first).to_string()
+}
+
+/// Every `crate::NAME` a file mentions (in `use` lines and in paths), with its line.
+fn crate_refs(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        for (at, _) in code.match_indices("crate::") {
+            let before = code[..at].chars().last();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$') {
+                continue; // `$crate::`, `my_crate::`
+            }
+            let name: String = code[at + 7..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if !name.is_empty() {
+                out.push((i + 1, name));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_import_graph_flows_one_way() {
+    let ranks: BTreeMap<&str, u8> = RANKS.iter().map(|(m, r, _)| (*m, *r)).collect();
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    files.sort();
+    let (mut upward, mut unplaced) = (Vec::new(), Vec::new());
+    let mut edges = 0;
+    for f in &files {
+        let rel = f.strip_prefix(src()).unwrap();
+        let from = module_of(rel);
+        let Some(&from_rank) = ranks.get(from.as_str()) else {
+            unplaced.push(format!("xtask/src/{}: module `{from}`", rel.display()));
+            continue;
+        };
+        for (line, to) in crate_refs(&std::fs::read_to_string(f).unwrap()) {
+            if to == from {
+                continue;
+            }
+            edges += 1;
+            match ranks.get(to.as_str()) {
+                None => unplaced.push(format!("xtask/src/{}:{line}: module `{to}`", rel.display())),
+                Some(&to_rank) if to_rank > from_rank => upward.push(format!(
+                    "xtask/src/{}:{line}: `{from}` (rank {from_rank}) uses `crate::{to}` (rank {to_rank}), a module above it",
+                    rel.display()
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    assert!(edges > 50, "the scan found only {edges} cross-module references: it is blind");
+    assert!(
+        unplaced.is_empty(),
+        "modules without a rank: place each in RANKS in xtask/tests/architecture.rs (and docs/ARCHITECTURE.md):\n{}",
+        unplaced.join("\n")
+    );
+    assert!(
+        upward.is_empty(),
+        "imports against the flow cmd -> (stack | publish) -> check -> unit -> stages -> config/leaf: move the code down, or return data up instead:\n{}",
+        upward.join("\n")
+    );
+}
+
+#[test]
+fn the_scan_sees_references_and_ignores_comments() {
+    let refs =
+        crate_refs("use crate::unit::{self};\n// crate::cmd in a comment\nlet x = crate::check::run::x(); $crate::y\n");
+    assert_eq!(refs, [(1, "unit".to_string()), (3, "check".to_string())]);
+}
