@@ -203,11 +203,36 @@ impl Outcome {
         }
     }
 
-    pub fn status(&self) -> &'static str {
+    pub fn status(&self) -> BuildStatus {
         match self {
-            Outcome::Built(_) => "built",
-            Outcome::UpToDate(_) => "up-to-date",
+            Outcome::Built(_) => BuildStatus::Built,
+            Outcome::UpToDate(_) => BuildStatus::UpToDate,
         }
+    }
+}
+
+/// A unit's build status, as text and JSON show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuildStatus {
+    Built,
+    UpToDate,
+    Failed,
+}
+
+impl BuildStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BuildStatus::Built => "built",
+            BuildStatus::UpToDate => "up-to-date",
+            BuildStatus::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for BuildStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
     }
 }
 

@@ -9,6 +9,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::publish::manifest::Manifest;
+use crate::publish::status::Compared;
 use crate::publish::{naming, status};
 use crate::repo::Repo;
 use crate::unit::{self, Context, Unit};
@@ -124,12 +125,12 @@ fn remote(ctx: &Context, profile: &str, names: &[String]) -> Result<Option<Vec<V
             .entry(MatrixEntry { layer: r.layer.clone(), runtime: runtime.clone(), arch: arch.clone() })
             .or_default();
         match r.status {
-            "unchanged" => {}
-            "failed" => {
+            Compared::Unchanged => {}
+            Compared::Failed => {
                 failed = true;
                 eprintln!("error: {} {runtime} {arch} in {region}: {}", r.layer, r.error.unwrap_or_default());
             }
-            other => reasons.push(format!("{other} in {region}")),
+            other => reasons.push(format!("{} in {region}", other.as_str())),
         }
     }
     if failed {

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use crate::publish::status::{self, StatusRow};
+use crate::publish::status::{self, Compared, StatusRow};
 use crate::repo::Repo;
 use crate::unit::{self, Context};
 
@@ -30,7 +30,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         }
     }
     print_table(&rows);
-    Ok(rows.iter().all(|r| r.status != "failed"))
+    Ok(rows.iter().all(|r| r.status != Compared::Failed))
 }
 
 fn print_table(rows: &[StatusRow]) {

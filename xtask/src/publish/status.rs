@@ -9,6 +9,37 @@ use serde::Serialize;
 use super::{bounded, naming, plan, plan_units, Session};
 use crate::unit::Context;
 
+/// A unit in a region compared with what the profile holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compared {
+    /// The newest version carries the local fingerprint.
+    Unchanged,
+    /// The newest version carries another fingerprint.
+    Changed,
+    /// No version yet.
+    New,
+    /// The lookup (or the plan) failed; the row's `error` says why.
+    Failed,
+}
+
+impl Compared {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Compared::Unchanged => "unchanged",
+            Compared::Changed => "changed",
+            Compared::New => "new",
+            Compared::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for Compared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusRow {
     pub layer: String,
@@ -17,8 +48,7 @@ pub struct StatusRow {
     pub region: Option<String>,
     pub layer_name: Option<String>,
     pub fingerprint: Option<String>,
-    /// `unchanged`, `changed`, `new` or `failed`.
-    pub status: &'static str,
+    pub status: Compared,
     pub version: Option<i64>,
     pub arn: Option<String>,
     pub error: Option<String>,
@@ -37,7 +67,7 @@ pub fn status(ctx: &Context, profile: &str, names: &[String], jobs: usize) -> Re
             region: None,
             layer_name: None,
             fingerprint: None,
-            status: "failed",
+            status: Compared::Failed,
             version: None,
             arn: None,
             error: r.error,
@@ -55,7 +85,7 @@ pub fn status(ctx: &Context, profile: &str, names: &[String], jobs: usize) -> Re
                 region: Some(c.target.region.clone()),
                 layer_name: Some(layer_name.clone()),
                 fingerprint: Some(fp.clone()),
-                status: "new",
+                status: Compared::New,
                 version: None,
                 arn: None,
                 error: None,
@@ -64,12 +94,12 @@ pub fn status(ctx: &Context, profile: &str, names: &[String], jobs: usize) -> Re
                 match plan::newest(&c, &layer_name).await {
                     Ok(None) => base,
                     Ok(Some(n)) => StatusRow {
-                        status: if n.has_fingerprint(&fp) { "unchanged" } else { "changed" },
+                        status: if n.has_fingerprint(&fp) { Compared::Unchanged } else { Compared::Changed },
                         version: Some(n.version),
                         arn: Some(n.arn),
                         ..base
                     },
-                    Err(e) => StatusRow { status: "failed", error: Some(format!("{e:#}")), ..base },
+                    Err(e) => StatusRow { status: Compared::Failed, error: Some(format!("{e:#}")), ..base },
                 }
             });
         }
