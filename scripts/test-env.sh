@@ -137,4 +137,12 @@ fi
 
 echo "export XTASK_TEST_IMAGE=$IMAGE"
 echo "export XTASK_TEST_ENDPOINT=http://127.0.0.1:$MOTO_PORT"
+# 5. A JSON Schema validator for docs/unit-result.schema.json: moto's virtualenv has
+#    `jsonschema` (a dependency of moto[server]); installed there when missing.
+if ! "$venv/bin/python" -c 'import jsonschema' >/dev/null 2>&1; then
+  log "installing jsonschema into $venv"
+  "$venv/bin/pip" install -q 'jsonschema>=4.18' >&2
+fi
+
 echo "export XTASK_ACTIONLINT=$lint_venv/bin/actionlint"
+echo "export XTASK_JSONSCHEMA_PYTHON=$venv/bin/python"
