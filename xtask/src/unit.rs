@@ -63,7 +63,7 @@ impl Context {
     pub fn warn_once(&self, msg: String) {
         let mut w = self.warned.borrow_mut();
         if !w.contains(&msg) {
-            eprintln!("warning: {msg}");
+            crate::output::warn(&msg);
             w.push(msg);
         }
     }
@@ -142,10 +142,21 @@ pub fn current(unit: &Unit) -> Option<BuildReport> {
 
 /// Builds the unit unless dist/ already holds a build with the same fingerprint.
 pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
+    build_for(ctx, unit, force, None)
+}
+
+/// [`build`], saying why the unit is built when another one needs it
+/// (`building   a python3.13 x86_64 (merged into m)`). This is the one place that says
+/// a unit is being built.
+pub fn build_for(ctx: &Context, unit: &Unit, force: bool, why: Option<&str>) -> Result<Outcome> {
     if !force {
         if let Some(r) = current(unit) {
             return Ok(Outcome::UpToDate(r));
         }
+    }
+    match why {
+        Some(why) => crate::output::status("building", format_args!("{} ({why})", unit.label())),
+        None => crate::output::status("building", unit.label()),
     }
     // The unit's dist/ folder is made only when there is something to write into it; a
     // failed build removes it again if this run made it, so a refusal leaves nothing.
@@ -272,8 +283,8 @@ pub fn select_layers(repo: &Repo, names: &[String], all: bool) -> Result<Vec<Str
     Ok(names.to_vec())
 }
 
-/// `--runtime` and `--arch`: narrows a run to the units of one runtime and/or one
-/// architecture (one CI matrix job works on exactly one unit).
+/// `--runtime` and `--arch` (parsed by clap, `cmd/args.rs`): narrows a run to the units
+/// of one runtime and/or one architecture (one CI matrix job works on exactly one unit).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UnitFilter {
     pub runtime: Option<Runtime>,
@@ -281,11 +292,6 @@ pub struct UnitFilter {
 }
 
 impl UnitFilter {
-    /// Validates the flags: an unknown value is an error listing the valid ones.
-    pub fn parse(runtime: Option<&str>, arch: Option<&str>) -> Result<UnitFilter> {
-        Ok(UnitFilter { runtime: runtime.map(Runtime::parse).transpose()?, arch: arch.map(Arch::parse).transpose()? })
-    }
-
     pub fn is_set(&self) -> bool {
         self.runtime.is_some() || self.arch.is_some()
     }

@@ -92,10 +92,7 @@ pub fn unpack(input: &BuildInput<'_>, python: &Path) -> Result<()> {
         let u = unit::plan(&ctx, m)?.into_iter().find(|u| (u.runtime, u.arch) == target).with_context(|| {
             format!("layer {m}, merged into {name}, is not built for {} {}", input.runtime, input.arch)
         })?;
-        if unit::current(&u).is_none() {
-            eprintln!("building   {} (merged into {name})", u.label());
-        }
-        unit::build(&ctx, &u, false)
+        unit::build_for(&ctx, &u, false, Some(&format!("merged into {name}")))
             .with_context(|| format!("cannot build {}, merged into layer {name}", u.label()))?;
         built.push((m.clone(), u.fingerprint.clone(), u.paths.zip.clone()));
     }
@@ -111,9 +108,15 @@ pub fn unpack(input: &BuildInput<'_>, python: &Path) -> Result<()> {
     let groups = overlap::group(&overlap::find(&listings), &names);
     if !groups.is_empty() {
         let paths: usize = groups.iter().map(|g| g.paths.len()).sum();
-        eprintln!("merge      {name} {} {}: {paths} path(s) shipped by more than one member; the later member's copy is kept:", input.runtime, input.arch);
+        crate::output::status(
+            "merge",
+            format_args!(
+                "{name} {} {}: {paths} path(s) shipped by more than one member; the later member's copy is kept:",
+                input.runtime, input.arch
+            ),
+        );
         for g in &groups {
-            eprintln!("    {}", g.describe());
+            crate::output::detail(g.describe());
         }
     }
     Ok(())
