@@ -561,7 +561,7 @@ impl RepoConfig {
     pub fn profile(&self, name: &str) -> Result<&Profile> {
         if self.warned.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string()) {
             for w in self.profile_warnings.get(name).into_iter().flatten() {
-                eprintln!("warning: {w}");
+                crate::output::warn(w);
             }
         }
         self.profiles.get(name).with_context(|| {

@@ -90,12 +90,10 @@ impl Docker {
             return Ok(());
         }
         let platform = arch.docker_platform();
-        let spinner = crate::progress::spinner(format!("pulling {image}"));
-        let out =
-            cmd!(self.sh, "{program} pull --quiet --platform {platform} {image}").quiet().ignore_status().output()?;
-        spinner.finish_and_clear();
-        if !out.status.success() {
-            let why = last_line(&String::from_utf8_lossy(&out.stderr));
+        let pull = cmd!(self.sh, "{program} pull --quiet --platform {platform} {image}");
+        let (status, text) = capture(pull.into(), format!("pulling {image}"))?;
+        if !status.success() {
+            let why = last_line(&text);
             bail!("{role} `{image}` is not present and cannot be pulled ({why}): pull it, log in to its registry, or choose another with {how_to_change}");
         }
         Ok(())
@@ -147,13 +145,10 @@ impl Docker {
         args.extend(spec.args.iter().cloned());
 
         let _guard = interrupt::Container::new(program, &name);
-        let spinner = crate::progress::spinner(spec.what.clone());
-        let out = env.apply(cmd!(self.sh, "{program} {args...}")).quiet().ignore_status().output()?;
-        spinner.finish_and_clear();
+        let (status, text) = capture(env.apply(cmd!(self.sh, "{program} {args...}")).into(), spec.what.clone())?;
         interrupt::wait_if_interrupted();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        if !out.status.success() {
-            bail!("{} failed (exit {}):\n{}", spec.what, out.status.code().unwrap_or(-1), fence_tail(&text, 15));
+        if !status.success() {
+            bail!("{} failed (exit {}):\n{}", spec.what, status.code().unwrap_or(-1), fence_tail(&text, 15));
         }
         Ok(text)
     }
@@ -180,15 +175,11 @@ impl Docker {
         env.set("HOME", "/tmp");
         env.set("PYTHONPATH", pythonpath);
         let env_args = env.args();
-        let out = env
-            .apply(cmd!(
-                self.sh,
-                "{program} run --rm --network none --platform {platform} --user {user} {env_args...} -v {mount} --entrypoint python3 {image} -c {code} {arg}"
-            ))
-        .quiet()
-        .ignore_status()
-        .output()?;
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let run = env.apply(cmd!(
+            self.sh,
+            "{program} run --rm --network none --platform {platform} --user {user} {env_args...} -v {mount} --entrypoint python3 {image} -c {code} {arg}"
+        ));
+        let (_, text) = capture(run.into(), format!("import check in {image}"))?;
         if text.contains("exec format error") {
             bail!("{image} cannot run here ({arch} needs emulation: install qemu-user-static / binfmt)");
         }
@@ -260,6 +251,43 @@ fn pip_settings(env: &mut ContainerEnv, lookup: impl Fn(&str) -> Option<String>)
         env.set("PIP_CERT", CERT_IN_CONTAINER);
     }
     Ok(mounts)
+}
+
+/// Runs a command and returns its exit status and its output (stdout, then stderr). With
+/// `-v` the command line is shown first and its output line by line as it comes (both
+/// redacted); otherwise a spinner saying `what` runs meanwhile (on a terminal).
+pub fn capture(mut cmd: std::process::Command, what: String) -> Result<(std::process::ExitStatus, String)> {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+    cmd.stdin(Stdio::null());
+    if !crate::output::is_verbose() {
+        let spinner = crate::progress::spinner(what);
+        let out = cmd.output().with_context(|| format!("cannot run `{program}`"))?;
+        spinner.finish_and_clear();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        return Ok((out.status, text));
+    }
+    crate::output::command(&program, &args);
+    let mut child =
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().with_context(|| format!("cannot run `{program}`"))?;
+    let stream = |r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            for line in std::io::BufReader::new(r).lines().map_while(std::result::Result::ok) {
+                crate::output::live(&line);
+                text.push_str(&line);
+                text.push('\n');
+            }
+            text
+        })
+    };
+    let out = stream(Box::new(child.stdout.take().context("no stdout")?));
+    let err = stream(Box::new(child.stderr.take().context("no stderr")?));
+    let status = child.wait()?;
+    let text = format!("{}{}", out.join().unwrap_or_default(), err.join().unwrap_or_default());
+    Ok((status, text))
 }
 
 /// The last `n` lines of a program's output, indented and fenced, for error messages.

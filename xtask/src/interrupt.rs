@@ -38,7 +38,7 @@ pub fn install() {
         for p in &pending.paths {
             remove(p);
         }
-        eprintln!("error: interrupted; unfinished files and build containers were removed");
+        crate::output::error("interrupted; unfinished files and build containers were removed");
         std::process::exit(130);
     });
 }

@@ -11,6 +11,7 @@ mod fingerprint;
 mod interrupt;
 mod limits;
 mod metadata;
+mod output;
 mod overlap;
 mod package;
 mod progress;
@@ -40,6 +41,15 @@ struct Cli {
     /// The layer repo to work on (default: the one holding the current directory; also XTASK_REPO)
     #[arg(long, global = true, value_name = "DIR")]
     repo: Option<PathBuf>,
+    /// When to colour stderr (auto: on a terminal; NO_COLOR and CLICOLOR_FORCE are honoured)
+    #[arg(long, global = true, value_enum, default_value_t = output::ColorChoice::Auto, value_name = "WHEN", display_order = 900)]
+    color: output::ColorChoice,
+    /// Print only errors (and JSON on stdout)
+    #[arg(short, long, global = true, conflicts_with = "verbose", display_order = 901)]
+    quiet: bool,
+    /// Also show the commands run (secrets redacted) and their output as it comes
+    #[arg(short, long, global = true, display_order = 902)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -76,6 +86,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (true, _) => output::Verbosity::Quiet,
+        (_, true) => output::Verbosity::Verbose,
+        _ => output::Verbosity::Normal,
+    };
+    output::init(cli.color, verbosity);
     interrupt::install();
     let result = repo::Repo::find(cli.repo.as_deref()).and_then(|repo| match &cli.command {
         Command::Layer(a) => cmd::layer::run(repo, a),
@@ -97,7 +113,7 @@ fn main() -> ExitCode {
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             interrupt::wait_if_interrupted();
-            eprintln!("error: {e:#}");
+            output::error(format_args!("{e:#}"));
             ExitCode::FAILURE
         }
     }

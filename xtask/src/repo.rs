@@ -52,7 +52,7 @@ impl Repo {
         })?;
         let repo = Repo { root: root.to_path_buf() };
         if let Some(note) = repo.note(source) {
-            eprintln!("note: {note}");
+            crate::output::note(note);
         }
         Ok(repo)
     }
@@ -145,10 +145,10 @@ fn warn_skipped_folder(name: &str, why: &anyhow::Error) {
     let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
     if !warned.iter().any(|w| w == name) {
         warned.push(name.to_string());
-        eprintln!(
-            "warning: layers/{}/ is skipped, it is not a layer: {why}; rename the folder",
+        crate::output::warn(format_args!(
+            "layers/{}/ is skipped, it is not a layer: {why}; rename the folder",
             crate::quote::clip(name)
-        );
+        ));
     }
 }
 

@@ -67,7 +67,7 @@ impl Context {
     pub fn warn_once(&self, msg: String) {
         let mut w = self.warned.borrow_mut();
         if !w.contains(&msg) {
-            eprintln!("warning: {msg}");
+            crate::output::warn(&msg);
             w.push(msg);
         }
     }
@@ -211,6 +211,45 @@ impl Outcome {
     }
 }
 
+/// A unit (or a layer that could not be planned into units) that failed, as every
+/// command's `--json` prints it: docs/json.md, `#/$defs/unit` of
+/// docs/unit-result.schema.json.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UnitFailure {
+    pub layer: String,
+    pub runtime: Option<String>,
+    pub arch: Option<Arch>,
+    pub status: BuildStatus,
+    /// The whole error chain, one line.
+    pub error: String,
+}
+
+impl UnitFailure {
+    /// A layer that failed before it had units (its config, its requirements).
+    pub fn of_layer(layer: &str, e: &anyhow::Error) -> UnitFailure {
+        UnitFailure {
+            layer: layer.to_string(),
+            runtime: None,
+            arch: None,
+            status: BuildStatus::Failed,
+            error: format!("{e:#}"),
+        }
+    }
+
+    /// One unit that failed.
+    pub fn of_unit(layer: &str, runtime: Runtime, arch: Arch, e: &anyhow::Error) -> UnitFailure {
+        UnitFailure { runtime: Some(runtime.id.to_string()), arch: Some(arch), ..UnitFailure::of_layer(layer, e) }
+    }
+
+    /// How messages name it: `pandas python3.13 x86_64`, or the layer alone.
+    pub fn label(&self) -> String {
+        match (&self.runtime, self.arch) {
+            (Some(r), Some(a)) => format!("{} {r} {a}", self.layer),
+            _ => self.layer.clone(),
+        }
+    }
+}
+
 /// A unit's build status, as text and JSON show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -244,21 +283,31 @@ pub fn current(unit: &Unit) -> Option<BuildReport> {
 /// Builds the unit unless dist/ already holds a build with the same fingerprint; a
 /// merged unit's members are built first (those current in dist/ are only read back).
 pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
+    build_for(ctx, unit, force, None)
+}
+
+/// [`build`], saying why the unit is built when another one needs it
+/// (`building   a python3.13 x86_64 (merged into m)`). This is the one place that says
+/// a unit is being built.
+pub fn build_for(ctx: &Context, unit: &Unit, force: bool, why: Option<&str>) -> Result<Outcome> {
     if !force {
         if let Some(r) = current(unit) {
             return Ok(Outcome::UpToDate(r));
         }
     }
+    // A merged unit's members first, as its dependencies.
     let mut zips: Vec<(String, PathBuf)> = Vec::new();
     if let Recipe::Merge { members } = &unit.recipe {
+        let why = format!("merged into {}", unit.layer.name);
         for m in members {
-            if current(m).is_none() {
-                eprintln!("building   {} (merged into {})", m.label(), unit.layer.name);
-            }
-            build(ctx, m, false)
+            build_for(ctx, m, false, Some(&why))
                 .with_context(|| format!("cannot build {}, merged into layer {}", m.label(), unit.layer.name))?;
             zips.push((m.layer.name.clone(), m.paths.zip.clone()));
         }
+    }
+    match why {
+        Some(why) => crate::output::status("building", format_args!("{} ({why})", unit.label())),
+        None => crate::output::status("building", unit.label()),
     }
     // The unit's dist/ folder is made only when there is something to write into it; a
     // failed build removes it again if this run made it, so a refusal leaves nothing.
@@ -382,8 +431,8 @@ pub fn select_layers(repo: &Repo, names: &[String], all: bool) -> Result<Vec<Str
     Ok(names.to_vec())
 }
 
-/// `--runtime` and `--arch`: narrows a run to the units of one runtime and/or one
-/// architecture (one CI matrix job works on exactly one unit).
+/// `--runtime` and `--arch` (parsed by clap, `cmd/args.rs`): narrows a run to the units
+/// of one runtime and/or one architecture (one CI matrix job works on exactly one unit).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UnitFilter {
     pub runtime: Option<Runtime>,
@@ -391,11 +440,6 @@ pub struct UnitFilter {
 }
 
 impl UnitFilter {
-    /// Validates the flags: an unknown value is an error listing the valid ones.
-    pub fn parse(runtime: Option<&str>, arch: Option<&str>) -> Result<UnitFilter> {
-        Ok(UnitFilter { runtime: runtime.map(Runtime::parse).transpose()?, arch: arch.map(Arch::parse).transpose()? })
-    }
-
     pub fn is_set(&self) -> bool {
         self.runtime.is_some() || self.arch.is_some()
     }

@@ -76,3 +76,53 @@ fn help_text_matches_the_snapshot() {
         "the CLI's help changed: review it, then run `UPDATE_SNAPSHOTS=1 cargo test --test tidy` and commit xtask/tests/snapshots/help.txt"
     );
 }
+
+/// Every line the tool writes goes through `xtask/src/output.rs` (colour, `--quiet`,
+/// `--verbose`, stdout kept for JSON): no `println!`, `eprintln!`, `print!` or `eprint!`
+/// anywhere else in `xtask/src` (unit tests, in `#[cfg(test)]` modules, excepted).
+#[test]
+fn only_the_output_module_prints() {
+    let mut files = Vec::new();
+    rust_files(&root().join("xtask/src"), &mut files);
+    let mut found = Vec::new();
+    for f in &files {
+        let rel = f.strip_prefix(root()).unwrap().display().to_string();
+        if rel == "xtask/src/output.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(f).unwrap();
+        // Depth of braces inside a `#[cfg(test)] mod`, counted roughly (braces in strings
+        // and chars count too, which the test modules here keep balanced).
+        let mut test_depth: Option<i32> = None;
+        let mut prev = "";
+        for (i, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if prev.trim() == "#[cfg(test)]" && code.starts_with("mod ") {
+                test_depth = Some(0);
+            }
+            prev = line;
+            if let Some(d) = test_depth.as_mut() {
+                *d += code.matches('{').count() as i32 - code.matches('}').count() as i32;
+                if *d <= 0 && code.contains('}') {
+                    test_depth = None;
+                }
+                continue;
+            }
+            if code.starts_with("//") {
+                continue;
+            }
+            let code = code.split(" // ").next().unwrap_or(code);
+            if ["println!", "eprintln!", "print!", "eprint!"].iter().any(|m| {
+                code.match_indices(m)
+                    .any(|(at, _)| at == 0 || !code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_'))
+            }) {
+                found.push(format!("{rel}:{}: {}", i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "print through crate::output (status, warn, note, error, line, json, stdout, Table) instead:\n{}",
+        found.join("\n")
+    );
+}

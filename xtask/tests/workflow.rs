@@ -195,7 +195,7 @@ fn workflow_matrix_is_what_changed_json_prints() {
         }
     }
     assert_eq!(units(&m), ["idna python3.13 arm64", "idna python3.13 x86_64", "six python3.13 x86_64"]);
-    assert!(run.stderr.contains("3 of 3 unit(s) changed"), "{}", run.stderr);
+    assert!(run.stderr.contains("3 of 3 units changed"), "{}", run.stderr);
 
     // Nothing changed: an empty list, which the workflow's count turns into skipped jobs.
     write_manifest(&f, "staging", &["us-east-1"], &[]);
@@ -285,7 +285,7 @@ fn changed_reports_exactly_the_units_whose_inputs_changed() {
     write_manifest(&f, "staging", &["us-east-1"], &[]);
     let run = f.run(&["changed", "--json"]).ok();
     assert_eq!(units(&matrix(&run)), Vec::<String>::new());
-    assert!(run.stderr.contains("0 of 4 unit(s) changed"), "{}", run.stderr);
+    assert!(run.stderr.contains("0 of 4 units changed"), "{}", run.stderr);
     let human = f.run(&["changed"]).ok();
     assert!(human.stdout.is_empty(), "without --json nothing goes to stdout:\n{}", human.stdout);
 

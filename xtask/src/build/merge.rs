@@ -12,8 +12,8 @@ use anyhow::{bail, Context as _, Result};
 use super::BuildInput;
 use crate::overlap;
 
-/// Unpacks the members' zips into `work` (which holds `python/`), and reports on stderr
-/// the paths two members ship and whose copy was kept.
+/// Unpacks the members' zips into `work` (which holds `python/`), and says which paths
+/// two members ship and whose copy was kept.
 pub fn install(input: &BuildInput<'_>, zips: &[(String, PathBuf)], work: &Path) -> Result<()> {
     unpack_in_order(zips, work)?;
     let listings = zips.iter().map(|(_, z)| overlap::listing(z)).collect::<Result<Vec<_>>>()?;
@@ -21,12 +21,15 @@ pub fn install(input: &BuildInput<'_>, zips: &[(String, PathBuf)], work: &Path) 
     let groups = overlap::group(&overlap::find(&listings), &names);
     if !groups.is_empty() {
         let paths: usize = groups.iter().map(|g| g.paths.len()).sum();
-        eprintln!(
-            "merge      {} {} {}: {paths} path(s) shipped by more than one member; the later member's copy is kept:",
-            input.layer.name, input.runtime, input.arch
+        crate::output::status(
+            "merge",
+            format_args!(
+                "{} {} {}: {paths} path(s) shipped by more than one member; the later member's copy is kept:",
+                input.layer.name, input.runtime, input.arch
+            ),
         );
         for g in &groups {
-            eprintln!("    {}", g.describe());
+            crate::output::detail(g.describe());
         }
     }
     Ok(())

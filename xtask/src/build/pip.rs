@@ -73,20 +73,15 @@ pub fn install(input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Re
     sh.change_dir(&input.layer.dir);
     let what =
         format!("pip install (host, {} wheels) for {} {} {}", input.arch, input.layer.name, input.runtime, input.arch);
-    let spinner = crate::progress::spinner(what.clone());
-    let out = cmd!(sh, "{python} -m pip {args...}")
+    let pip = cmd!(sh, "{python} -m pip {args...}")
         .env("PIP_CACHE_DIR", pip_cache)
         .env("TMPDIR", work.path().join("tmp"))
         .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-        .env("PIP_NO_INPUT", "1")
-        .quiet()
-        .ignore_status()
-        .output()
+        .env("PIP_NO_INPUT", "1");
+    let (status, text) = crate::docker::capture(pip.into(), what.clone())
         .with_context(|| format!("cannot run `{python} -m pip`: install Python 3 with pip, or set XTASK_PIP_PYTHON"))?;
-    spinner.finish_and_clear();
     crate::interrupt::wait_if_interrupted();
-    if !out.status.success() {
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if !status.success() {
         if let Some(req) = text.lines().find_map(|l| l.split("No matching distribution found for ").nth(1)) {
             bail!(
                 "no wheel of `{}` for {} {} (CPython 3.{}, manylinux up to glibc {}.{}): the pip builder installs wheels only; set `builder = \"docker\"` in layers/{}/layer.toml to build it in the build image",
@@ -99,7 +94,7 @@ pub fn install(input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Re
                 input.layer.name
             );
         }
-        bail!("{what} failed (exit {}):\n{}", out.status.code().unwrap_or(-1), crate::docker::fence_tail(&text, 15));
+        bail!("{what} failed (exit {}):\n{}", status.code().unwrap_or(-1), crate::docker::fence_tail(&text, 15));
     }
     Ok(work)
 }

@@ -8,23 +8,26 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
+use super::args::ImageArgs;
 use crate::limits::mib;
+use crate::output;
 use crate::repo::Repo;
+use crate::runtime::Runtime;
 
 #[derive(clap::Args, Debug)]
+#[command(mut_arg("image", |a| a.help("Build image for both sides (default: the configured image of the bench layer)")))]
 pub struct Args {
     /// Runs of each case for each side (at least 3)
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
-    /// Build image for both sides (default: the configured image of the bench layer)
-    #[arg(long, value_name = "IMAGE")]
-    pub image: Option<String>,
+    #[command(flatten)]
+    pub image: ImageArgs,
     /// Layers whose requirements make up the bench layer
     #[arg(long, value_delimiter = ',', default_value = "numpy,pandas")]
     pub layers: Vec<String>,
     /// Runtime of the bench layer (must match the image's Python)
-    #[arg(long, default_value = "python3.13")]
-    pub runtime: String,
+    #[arg(long, default_value = "python3.13", value_parser = super::args::runtime)]
+    pub runtime: Runtime,
     /// Layers for the publish-all no-op case (0 skips it)
     #[arg(long, default_value_t = 50)]
     pub publish_layers: usize,
@@ -68,7 +71,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     if args.runs < 3 {
         bail!("--runs must be at least 3");
     }
-    let runtime = crate::runtime::Runtime::parse(&args.runtime)?;
+    let runtime = args.runtime;
     let ctx = crate::unit::Context::new(repo.clone(), None)?;
     let mut reqs = String::new();
     for l in &args.layers {
@@ -76,7 +79,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         reqs.push_str(&std::fs::read_to_string(cfg.dir.join("requirements.txt"))?);
         reqs.push('\n');
     }
-    let image = match &args.image {
+    let image = match &args.image.image {
         Some(i) => i.clone(),
         None => crate::config::expand_image(crate::config::DEFAULT_IMAGE, runtime, crate::runtime::Arch::X86_64),
     };
@@ -103,7 +106,10 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         c
     };
 
-    eprintln!("bench: {} runs per side, image {image}, layers {}", args.runs, args.layers.join("+"));
+    output::status(
+        "bench",
+        format_args!("{} runs per side, image {image}, layers {}", args.runs, args.layers.join("+")),
+    );
     // Warm the shared pip cache once; this run is not measured.
     timed(tool(&warm_cache, &["--force"]), "warm-up build")?;
 
@@ -115,7 +121,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     ];
     let tree = scratch.path().join("tree");
     for i in 0..args.runs {
-        eprintln!("bench: round {}/{}", i + 1, args.runs);
+        output::status("bench", format_args!("round {}/{}", i + 1, args.runs));
         // 1. cold: the article's pipeline has no cache at all; the tool gets an empty one.
         let cold = scratch.path().join(format!("pip-cold-{i}"));
         cases[0].article.push(timed(article(), "article pipeline")?);
@@ -201,9 +207,9 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     std::fs::create_dir_all(&out_dir)?;
     std::fs::write(out_dir.join("results.json"), serde_json::to_string_pretty(&result)?)?;
     std::fs::write(out_dir.join("results.md"), format!("Machine: {machine}\n\n{table}"))?;
-    eprintln!("\n{table}");
-    eprintln!("written: dist/bench/results.json, dist/bench/results.md");
-    println!("{result}");
+    output::line(format_args!("\n{}", table.trim_end()));
+    output::status("written", "dist/bench/results.json, dist/bench/results.md");
+    output::json(&result)?;
     Ok(true)
 }
 
@@ -292,7 +298,7 @@ fn bench_publish(
         c.env("AWS_ACCESS_KEY_ID", "bench").env("AWS_SECRET_ACCESS_KEY", "bench");
         c
     };
-    eprintln!("bench: publishing {n} layers to the emulator once (not measured)");
+    output::status("bench", format_args!("publishing {n} layers to the emulator once (not measured)"));
     timed(cmd(&["bootstrap"]), "bootstrap")?;
     timed(cmd(&["publish-all", "--no-check"]), "publish-all (first)")?;
     let mut runs = Vec::new();

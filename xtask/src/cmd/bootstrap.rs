@@ -3,30 +3,33 @@
 
 use anyhow::Result;
 
+use super::args::{OutputArgs, ProfileArgs};
+use crate::output;
 use crate::publish::bootstrap;
 use crate::repo::Repo;
 use crate::unit::Context;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Deploy profile from layers.toml
-    #[arg(long, default_value = "staging", value_name = "PROFILE")]
-    pub profile: String,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
     /// Confirm writing to a profile marked `confirm = true` (such as production)
     #[arg(long)]
     pub yes: bool,
-    /// Print one JSON object per bucket on stdout
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, None)?;
-    for r in bootstrap::bootstrap(&ctx, &args.profile, args.yes)? {
+    for r in bootstrap::bootstrap(&ctx, &args.profile.profile, args.yes)? {
         let what = if r.created { "created" } else { "exists" };
-        eprintln!("{what:<8} s3://{} in {}: public access blocked, default encryption AES256", r.bucket, r.region);
-        if args.json {
-            println!("{}", serde_json::to_string(&r)?);
+        output::status(
+            what,
+            format_args!("s3://{} in {}: public access blocked, default encryption AES256", r.bucket, r.region),
+        );
+        if args.output.json {
+            output::json(&r)?;
         }
     }
     Ok(true)

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde::Serialize;
 
+use super::args::{OutputArgs, ProfileArgs};
+use crate::output::{self, Table};
 use crate::publish::manifest::Manifest;
 use crate::publish::status::Compared;
 use crate::publish::{naming, status};
@@ -15,18 +17,21 @@ use crate::repo::Repo;
 use crate::unit::{self, Context, Unit};
 
 #[derive(clap::Args, Debug)]
+#[command(
+    mut_arg("profile", |a| a.help("Deploy profile from layers.toml whose published layers are compared")),
+    mut_arg("json", |a| a.help("Print one line on stdout: a GitHub Actions matrix `{\"include\":[...]}`"))
+)]
 pub struct Args {
     /// Layers to look at (default: every layer)
     pub names: Vec<String>,
-    /// Deploy profile from layers.toml whose published layers are compared
-    #[arg(long, default_value = "staging", value_name = "PROFILE")]
-    pub profile: String,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
     /// Ask AWS (the newest version of each layer) instead of reading published/<profile>.json
     #[arg(long)]
     pub remote: bool,
-    /// Print one line on stdout: a GitHub Actions matrix `{"include":[...]}`
-    #[arg(long)]
-    pub json: bool,
+    // With --json, stdout is one line: a GitHub Actions matrix `{"include":[...]}`.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// One entry of the matrix: exactly what a job needs to name its unit.
@@ -47,17 +52,18 @@ struct Verdict {
 /// on stdout then, so a CI step fails instead of running an incomplete matrix).
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, None)?;
-    let profile = ctx.config.profile(&args.profile)?.clone();
-    naming::check_profile(&args.profile, &profile)?;
+    let name = &args.profile.profile;
+    let profile = ctx.config.profile(name)?.clone();
+    naming::check_profile(name, &profile)?;
     let names = unit::select_layers(&ctx.repo, &args.names, args.names.is_empty())?;
     let (verdicts, source) = if args.remote {
-        match remote(&ctx, &args.profile, &names)? {
+        match remote(&ctx, name, &names)? {
             Some(v) => (v, "AWS".to_string()),
             None => return Ok(false),
         }
     } else {
-        let path = Manifest::path(&ctx.repo.published_dir(), &args.profile);
-        let manifest = Manifest::load(&path, &args.profile, Some(&profile))?;
+        let path = Manifest::path(&ctx.repo.published_dir(), name);
+        let manifest = Manifest::load(&path, name, Some(&profile))?;
         let mut verdicts = Vec::new();
         let mut ok = true;
         for name in &names {
@@ -65,7 +71,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
                 Ok(units) => verdicts.extend(units.iter().map(|u| offline(u, &manifest, &profile.regions))),
                 Err(e) => {
                     ok = false;
-                    eprintln!("error: {e:#}");
+                    output::error(format_args!("{e:#}"));
                 }
             }
         }
@@ -74,9 +80,9 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         }
         (verdicts, ctx.repo.display(&path))
     };
-    print(&verdicts, &args.profile, &source);
-    if args.json {
-        println!("{}", matrix(&verdicts));
+    print(&verdicts, name, &source);
+    if args.output.json {
+        output::stdout(&format!("{}\n", matrix(&verdicts)));
     }
     Ok(true)
 }
@@ -118,7 +124,7 @@ fn remote(ctx: &Context, profile: &str, names: &[String]) -> Result<Option<Vec<V
     for r in rows {
         let (Some(runtime), Some(arch), Some(region)) = (r.runtime, r.arch, r.region) else {
             failed = true;
-            eprintln!("error: {}: {}", r.layer, r.error.unwrap_or_default());
+            output::error(format_args!("{}: {}", r.layer, r.error.unwrap_or_default()));
             continue;
         };
         let reasons = units
@@ -128,7 +134,11 @@ fn remote(ctx: &Context, profile: &str, names: &[String]) -> Result<Option<Vec<V
             Compared::Unchanged => {}
             Compared::Failed => {
                 failed = true;
-                eprintln!("error: {} {runtime} {arch} in {region}: {}", r.layer, r.error.unwrap_or_default());
+                output::error(format_args!(
+                    "{} {runtime} {arch} in {region}: {}",
+                    r.layer,
+                    r.error.unwrap_or_default()
+                ));
             }
             other => reasons.push(format!("{} in {region}", other.as_str())),
         }
@@ -152,15 +162,21 @@ fn matrix(verdicts: &[Verdict]) -> String {
 }
 
 fn print(verdicts: &[Verdict], profile: &str, source: &str) {
+    let mut table = Table::new(&["STATUS", "LAYER", "RUNTIME", "ARCH", "WHY"]);
     for v in verdicts {
         let e = &v.entry;
-        match &v.reason {
-            Some(r) => eprintln!("{:<10} {:<20} {:<11} {:<7} {r}", "changed", e.layer, e.runtime, e.arch),
-            None => eprintln!("{:<10} {:<20} {:<11} {:<7}", "unchanged", e.layer, e.runtime, e.arch),
-        }
+        let status = if v.reason.is_some() { "changed" } else { "unchanged" };
+        let why = v.reason.clone().unwrap_or_default();
+        table.row(vec![status.into(), e.layer.clone(), e.runtime.clone(), e.arch.clone(), why]);
+    }
+    if !table.is_empty() {
+        table.print();
     }
     let changed = verdicts.iter().filter(|v| v.reason.is_some()).count();
-    eprintln!("profile {profile}: {changed} of {} unit(s) changed (compared with {source})", verdicts.len());
+    output::line(format_args!(
+        "profile {profile}: {changed} of {} changed (compared with {source})",
+        output::count(verdicts.len(), "unit")
+    ));
 }
 
 #[cfg(test)]

@@ -5,12 +5,18 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 
+use super::args::{ImagesArgs, OutputArgs, TargetArgs};
 use crate::check::run::{self, Status, UnitCheck};
+use crate::output;
 use crate::repo::Repo;
-use crate::runtime::{Arch, Runtime};
-use crate::unit::{self, Context};
+use crate::unit::{self, Context, UnitFailure};
 
 #[derive(clap::Args, Debug)]
+#[command(
+    mut_arg("runtime", |a| a.help("The runtime a --zip is for, e.g. python3.13; for layers: only the units of this runtime")),
+    mut_arg("arch", |a| a.help("The architecture a --zip is for: x86_64 or arm64; for layers: only the units of this architecture")),
+    mut_arg("image", |a| a.help("Use this build image for builds this check needs"))
+)]
 pub struct Args {
     /// Layers to check (built first when dist/ is not current)
     pub names: Vec<String>,
@@ -20,38 +26,31 @@ pub struct Args {
     /// Check any layer zip instead of a layer of this repo (needs --runtime and --arch)
     #[arg(long, value_name = "FILE", conflicts_with = "names", requires_all = ["runtime", "arch"])]
     pub zip: Option<PathBuf>,
-    /// The runtime a --zip is for, e.g. python3.13; for layers: only the units of this runtime
-    #[arg(long, value_name = "RUNTIME")]
-    pub runtime: Option<String>,
-    /// The architecture a --zip is for: x86_64 or arm64; for layers: only the units of this architecture
-    #[arg(long, value_name = "ARCH")]
-    pub arch: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Extras whose requirements count too, e.g. `pandas[performance]` or `performance`
     #[arg(long, value_delimiter = ',')]
     pub extras: Vec<String>,
-    /// Use this build image for builds this check needs
-    #[arg(long, value_name = "IMAGE")]
-    pub image: Option<String>,
-    /// Import layers in this image instead of the configured `check_image`
-    #[arg(long, value_name = "IMAGE")]
-    pub check_image: Option<String>,
+    #[command(flatten)]
+    pub images: ImagesArgs,
     /// Exit non-zero when an import check could not run (no docker, no emulation, no host Python)
     #[arg(long)]
     pub require_imports: bool,
-    /// Print one JSON object per unit on stdout
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
-    let mut ctx = Context::new(repo, args.image.clone())?;
-    ctx.check_image_override = args.check_image.clone();
-    let mut results: Vec<std::result::Result<UnitCheck, (String, anyhow::Error)>> = Vec::new();
+    let mut ctx = Context::new(repo, args.images.build.image.clone())?;
+    ctx.check_image_override = args.images.check_image.clone();
+    let mut results: Vec<std::result::Result<UnitCheck, UnitFailure>> = Vec::new();
     if let Some(zip) = &args.zip {
-        let runtime = Runtime::parse(args.runtime.as_deref().unwrap_or_default())?;
-        let arch = Arch::parse(args.arch.as_deref().unwrap_or_default())?;
+        let (Some(runtime), Some(arch)) = (args.target.runtime, args.target.arch) else {
+            anyhow::bail!("--zip needs --runtime and --arch");
+        };
         let scratch = tempfile::Builder::new().prefix("xtask-check-").tempdir()?;
         let image = args
+            .images
             .check_image
             .clone()
             .unwrap_or_else(|| crate::config::expand_image(crate::config::DEFAULT_CHECK_IMAGE, runtime, arch));
@@ -69,10 +68,10 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
                 &image,
                 ctx.docker_if_available(),
             )
-            .map_err(|e| (name.clone(), e)),
+            .map_err(|e| UnitFailure::of_unit(&name, runtime, arch, &e)),
         );
     } else {
-        let filter = unit::UnitFilter::parse(args.runtime.as_deref(), args.arch.as_deref())?;
+        let filter = args.target.filter();
         let names = unit::select_layers(&ctx.repo, &args.names, args.all)?;
         let mut kept = 0;
         for name in &names {
@@ -81,10 +80,13 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
                     let units = filter.apply(units);
                     kept += units.len();
                     for u in &units {
-                        results.push(run::check_unit(&ctx, u, &args.extras).map_err(|e| (u.label(), e)));
+                        results.push(
+                            run::check_unit(&ctx, u, &args.extras)
+                                .map_err(|e| UnitFailure::of_unit(&u.layer.name, u.runtime, u.arch, &e)),
+                        );
                     }
                 }
-                Err(e) => results.push(Err((name.clone(), e))),
+                Err(e) => results.push(Err(UnitFailure::of_layer(name, &e))),
             }
         }
         if results.is_empty() {
@@ -92,6 +94,8 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         }
     }
     let mut ok = true;
+    let (mut passed, mut skipped, mut failed) = (0, 0, 0);
+    let units = results.len();
     for r in results {
         match r {
             Ok(c) => {
@@ -102,44 +106,57 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
                     Status::Skipped => !args.require_imports,
                     Status::Fail => false,
                 };
+                match c.status {
+                    Status::Pass => passed += 1,
+                    Status::Skipped => skipped += 1,
+                    Status::Fail => failed += 1,
+                }
                 print(&c);
-                if args.json {
-                    println!("{}", serde_json::to_string(&c)?);
+                if args.output.json {
+                    output::json(&c)?;
                 }
             }
-            Err((what, e)) => {
+            Err(f) => {
                 ok = false;
-                eprintln!("error: {what}: {e:#}");
-                if args.json {
-                    println!("{}", serde_json::json!({"unit": what, "status": "failed", "error": format!("{e:#}")}));
+                failed += 1;
+                output::error(format_args!("{}: {}", f.label(), f.error));
+                if args.output.json {
+                    output::json(&f)?;
                 }
             }
         }
     }
+    if units > 1 {
+        output::line(output::summary(&[("passed", passed), ("skipped", skipped), ("failed", failed)]));
+    }
     Ok(ok)
 }
 
+/// A unit's check: one status line, its findings and notes, and a warning when it is
+/// unverified.
 pub fn print(c: &UnitCheck) {
-    eprintln!(
-        "{:<7} {} {} {}: {} finding(s); {} import/metadata check(s) passed, import check {}",
+    output::status(
         c.status.label(),
-        c.layer,
-        c.runtime,
-        c.arch,
-        c.findings.len(),
-        c.imports_passed,
-        c.import_check
+        format_args!(
+            "{} {} {}: {}; {} passed, import check {}",
+            c.layer,
+            c.runtime,
+            c.arch,
+            output::count(c.findings.len(), "finding"),
+            output::count(c.imports_passed, "import/metadata check"),
+            c.import_check
+        ),
     );
     for f in &c.findings {
-        eprintln!("    {}: {}: {}", f.check, f.subject, f.message);
+        output::detail(format_args!("{}: {}: {}", f.check, f.subject, f.message));
     }
     for n in &c.notes {
-        eprintln!("    note: {n}");
+        output::detail(format_args!("note: {n}"));
     }
     if c.status == Status::Skipped {
-        eprintln!(
-            "warning: {} {} {} is unverified: its import check did not run; publish refuses it without --allow-unverified",
+        output::warn(format_args!(
+            "{} {} {} is unverified: its import check did not run; publish refuses it without --allow-unverified",
             c.layer, c.runtime, c.arch
-        );
+        ));
     }
 }

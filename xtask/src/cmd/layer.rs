@@ -3,9 +3,10 @@
 use anyhow::Result;
 use serde_json::json;
 
-use crate::limits::mib;
+use super::args::{ImageArgs, OutputArgs, TargetArgs};
+use crate::output::{self, count, size};
 use crate::repo::Repo;
-use crate::unit::{self, Context, Outcome};
+use crate::unit::{self, Context, Outcome, UnitFailure};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -17,34 +18,29 @@ pub struct Args {
     /// Rebuild even when dist/ holds a build with the same fingerprint
     #[arg(long)]
     pub force: bool,
-    /// Use this build image for this run instead of the configured one
-    #[arg(long, value_name = "IMAGE")]
-    pub image: Option<String>,
-    /// Print one JSON object per unit on stdout
-    #[arg(long)]
-    pub json: bool,
-    /// Only the units of this runtime, e.g. python3.13
-    #[arg(long, value_name = "RUNTIME")]
-    pub runtime: Option<String>,
-    /// Only the units of this architecture: x86_64 or arm64
-    #[arg(long, value_name = "ARCH")]
-    pub arch: Option<String>,
+    #[command(flatten)]
+    pub image: ImageArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 /// Returns whether every unit succeeded.
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
-    let filter = unit::UnitFilter::parse(args.runtime.as_deref(), args.arch.as_deref())?;
-    let ctx = Context::new(repo, args.image.clone())?;
+    let filter = args.target.filter();
+    let json = args.output.json;
+    let ctx = Context::new(repo, args.image.image.clone())?;
     let names = unit::select_layers(&ctx.repo, &args.names, args.all)?;
-    let (mut ok, mut kept) = (true, 0);
+    let (mut kept, mut built, mut current, mut failed) = (0, 0, 0, 0);
     for name in &names {
         let units = match unit::plan(&ctx, name) {
             Ok(u) => filter.apply(u),
             Err(e) => {
-                ok = false;
-                eprintln!("error: {e:#}");
-                if args.json {
-                    println!("{}", json!({"layer": name, "status": "failed", "error": format!("{e:#}")}));
+                failed += 1;
+                output::error(format_args!("{e:#}"));
+                if json {
+                    output::json(&UnitFailure::of_layer(name, &e))?;
                 }
                 continue;
             }
@@ -53,56 +49,59 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         for u in &units {
             match unit::build(&ctx, u, args.force) {
                 Ok(outcome) => {
+                    match outcome {
+                        Outcome::Built(_) => built += 1,
+                        Outcome::UpToDate(_) => current += 1,
+                    }
                     print_outcome(&outcome);
-                    if args.json {
+                    if json {
                         let mut v = serde_json::to_value(outcome.report())?;
                         v["status"] = json!(outcome.status());
-                        println!("{v}");
+                        output::json(&v)?;
                     }
                 }
                 Err(e) => {
-                    ok = false;
-                    eprintln!("error: {}: {e:#}", u.label());
-                    if args.json {
-                        println!(
-                            "{}",
-                            json!({"layer": u.layer.name, "runtime": u.runtime.id, "arch": u.arch, "status": "failed", "error": format!("{e:#}")})
-                        );
+                    failed += 1;
+                    output::error(format_args!("{}: {e:#}", u.label()));
+                    if json {
+                        output::json(&UnitFailure::of_unit(&u.layer.name, u.runtime, u.arch, &e))?;
                     }
                 }
             }
         }
     }
-    if ok {
+    if built + current + failed > 1 || args.all {
+        output::line(output::summary(&[("built", built), ("up-to-date", current), ("failed", failed)]));
+    }
+    if failed == 0 {
         filter.ensure_matched(kept, &names)?;
     }
-    Ok(ok)
+    Ok(failed == 0)
 }
 
 fn print_outcome(o: &Outcome) {
     let r = o.report();
     let mut line = format!(
-        "{:<10} {} {} {}: {} zip, {} unzipped ({:.1}% of 250 MiB), {} files",
-        o.status(),
+        "{} {} {}: {} zip, {} unzipped ({:.1}% of 250 MiB), {}",
         r.layer,
         r.runtime,
         r.arch,
-        mib(r.zipped_bytes),
-        mib(r.unzipped_bytes),
+        size(r.zipped_bytes),
+        size(r.unzipped_bytes),
         r.budget_percent,
-        r.file_count
+        count(r.file_count as usize, "file")
     );
     if let Outcome::Built(_) = o {
-        line.push_str(&format!(", slimmed {} in {:.1}s", mib(r.slim.total_bytes()), r.duration_secs));
+        line.push_str(&format!(", slimmed {} in {:.1}s", size(r.slim.total_bytes()), r.duration_secs));
     }
-    eprintln!("{line}");
+    output::status(o.status().as_str(), line);
     if let Outcome::Built(_) = o {
         for rm in r.slim.removed.iter().filter(|x| x.bytes > 0) {
-            eprintln!("    - {}: {} files, {}", rm.rule, rm.files, mib(rm.bytes));
+            output::detail(format_args!("- {}: {}, {}", rm.rule, count(rm.files as usize, "file"), size(rm.bytes)));
         }
         for n in &r.notes {
-            eprintln!("    note: {n}");
+            output::detail(format_args!("note: {n}"));
         }
-        eprintln!("    -> {}", r.zip);
+        output::detail(format_args!("-> {}", r.zip));
     }
 }

@@ -3,48 +3,57 @@
 use anyhow::Result;
 use serde_json::json;
 
-use crate::limits::mib;
+use super::args::OutputArgs;
+use crate::output::{self, size, Table};
 use crate::repo::Repo;
 use crate::unit::{self, Context};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Print one JSON object per unit on stdout
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
+/// Returns false when some layer could not be planned (its error is printed after the
+/// table, never in it).
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, None)?;
     let names = ctx.repo.layer_names()?;
     if names.is_empty() {
-        eprintln!("no layers yet: add one with `cargo xtask new NAME package==version`");
+        output::line("no layers yet: add one with `cargo xtask new NAME package==version`");
     }
-    let mut ok = true;
+    let mut table = Table::new(&["DIST", "LAYER", "RUNTIME", "ARCH", "ZIP"]).right(4);
+    let mut errors = Vec::new();
     for name in names {
         match unit::plan(&ctx, &name) {
             Ok(units) => {
                 for u in units {
-                    let (state, size) = match (unit::current(&u), u.paths.current()) {
-                        (Some(r), _) => ("current", format!("{} zip", mib(r.zipped_bytes))),
-                        (None, Some(_)) => ("stale", String::new()),
-                        (None, None) => ("not built", String::new()),
+                    let (state, zip) = match (unit::current(&u), u.paths.current()) {
+                        (Some(r), _) => ("current", size(r.zipped_bytes)),
+                        (None, Some(_)) => ("stale", "-".into()),
+                        (None, None) => ("not built", "-".into()),
                     };
-                    eprintln!("{:<20} {:<11} {:<7} {:<10} {size}", u.layer.name, u.runtime.id, u.arch.as_str(), state);
-                    if args.json {
-                        println!(
-                            "{}",
-                            json!({"layer": u.layer.name, "runtime": u.runtime.id, "arch": u.arch, "image": u.image,
-                                   "fingerprint": u.fingerprint, "dist": state})
-                        );
+                    table.row(vec![
+                        state.into(),
+                        u.layer.name.clone(),
+                        u.runtime.id.into(),
+                        u.arch.as_str().into(),
+                        zip,
+                    ]);
+                    if args.output.json {
+                        output::json(&json!({"layer": u.layer.name, "runtime": u.runtime.id, "arch": u.arch,
+                            "image": u.image, "fingerprint": u.fingerprint, "dist": state}))?;
                     }
                 }
             }
-            Err(e) => {
-                ok = false;
-                eprintln!("{name:<20} error: {e:#}");
-            }
+            Err(e) => errors.push(format!("layer {name}: {e:#}")),
         }
     }
-    Ok(ok)
+    if !table.is_empty() {
+        table.print();
+    }
+    for e in &errors {
+        output::error(e);
+    }
+    Ok(errors.is_empty())
 }

@@ -1,6 +1,8 @@
-//! The subcommands: each file parses nothing and prints everything; the stages they run
-//! live in the modules at the crate root.
+//! The subcommands: each file declares its flags (the shared ones are in `args.rs`), runs
+//! the stages, which live in the modules at the crate root, and prints what they return
+//! through `output.rs`.
 
+pub mod args;
 pub mod bench;
 pub mod bootstrap;
 pub mod changed;

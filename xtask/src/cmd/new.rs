@@ -46,13 +46,13 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create layers/{name}"))?;
     std::fs::write(dir.join("requirements.txt"), text)?;
     std::fs::write(dir.join("layer.toml"), layer_toml)?;
-    eprintln!("created layers/{name}/requirements.txt and layers/{name}/layer.toml");
+    crate::output::status("created", format_args!("layers/{name}/requirements.txt and layers/{name}/layer.toml"));
     if args.requirements.is_empty() {
-        eprintln!(
+        crate::output::note(format_args!(
             "next: add `package==version` lines to layers/{name}/requirements.txt, then `cargo xtask layer {name}`"
-        );
+        ));
     } else {
-        eprintln!("next: `cargo xtask layer {name}`");
+        crate::output::note(format_args!("next: `cargo xtask layer {name}`"));
     }
     Ok(true)
 }

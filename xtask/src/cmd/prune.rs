@@ -4,15 +4,16 @@
 
 use anyhow::Result;
 
+use super::args::{OutputArgs, ProfileArgs};
+use crate::output::{self, Table};
 use crate::publish::prune::{self, Options, Row};
 use crate::repo::Repo;
 use crate::unit::Context;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Deploy profile from layers.toml; no other profile than staging is ever used unless named here
-    #[arg(long, default_value = "staging", value_name = "PROFILE")]
-    pub profile: String,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
     /// How many of the newest versions of each layer to keep (versions a manifest in published/ names are always kept)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keep: u32,
@@ -22,29 +23,32 @@ pub struct Args {
     /// Confirm deleting from a profile marked `confirm = true` (such as production)
     #[arg(long)]
     pub yes: bool,
-    /// Print one JSON object per layer version on stdout
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Returns false when a deletion failed.
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, None)?;
-    let opts =
-        Options { profile: args.profile.clone(), keep: args.keep as usize, dry_run: args.dry_run, yes: args.yes };
+    let opts = Options {
+        profile: args.profile.profile.clone(),
+        keep: args.keep as usize,
+        dry_run: args.dry_run,
+        yes: args.yes,
+    };
     let rows = prune::prune(&ctx, &opts, &|rows| show(rows, &opts))?;
     let count = |a: &str| rows.iter().filter(|r| r.action == a).count();
     for r in rows.iter().filter(|r| r.action != "keep") {
         if !opts.dry_run {
             match &r.reason {
-                Some(e) if r.action == "failed" => eprintln!("error: {}:{}: {e}", r.layer_name, r.version),
-                _ => eprintln!("{:<8} {}", r.action, r.arn),
+                Some(e) if r.action == "failed" => output::error(format_args!("{}:{}: {e}", r.layer_name, r.version)),
+                _ => output::status(r.action, &r.arn),
             }
         }
     }
-    if args.json {
+    if args.output.json {
         for r in &rows {
-            println!("{}", serde_json::to_string(r)?);
+            output::json(r)?;
         }
     }
     let done = if opts.dry_run {
@@ -52,19 +56,20 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     } else {
         format!("{} deleted, {} failed", count("deleted"), count("failed"))
     };
-    eprintln!("profile {}: {} kept, {done}", opts.profile, count("keep"));
+    output::line(format_args!("profile {}: {} kept, {done}", opts.profile, count("keep")));
     Ok(count("failed") == 0)
 }
 
 /// The plan, before anything is deleted.
 fn show(rows: &[Row], opts: &Options) {
     if rows.is_empty() {
-        eprintln!("no published versions of this repo's layers in profile {}", opts.profile);
+        output::line(format_args!("no published versions of this repo's layers in profile {}", opts.profile));
         return;
     }
-    eprintln!("{:<8} {:<15} {:>7}  {:<40} WHY", "ACTION", "REGION", "VERSION", "LAYER NAME");
+    let mut table = Table::new(&["ACTION", "REGION", "VERSION", "LAYER NAME", "WHY"]).right(2);
     for r in rows {
         let why = r.reason.clone().unwrap_or_else(|| format!("older than the {} newest", opts.keep));
-        eprintln!("{:<8} {:<15} {:>7}  {:<40} {why}", r.action, r.region, r.version, r.layer_name);
+        table.row(vec![r.action.into(), r.region.clone(), r.version.to_string(), r.layer_name.clone(), why]);
     }
+    table.print();
 }

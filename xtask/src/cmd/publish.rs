@@ -3,6 +3,8 @@
 
 use anyhow::Result;
 
+use super::args::{ImagesArgs, OutputArgs, ProfileArgs, TargetArgs};
+use crate::output::{self, Table};
 use crate::publish::{self, Options, Row, Status};
 use crate::repo::Repo;
 use crate::unit::{self, Context};
@@ -10,9 +12,8 @@ use crate::unit::{self, Context};
 /// The flags `publish` and `publish-all` share.
 #[derive(clap::Args, Debug)]
 pub struct Opts {
-    /// Deploy profile from layers.toml; no other profile than staging is ever used unless named here
-    #[arg(long, default_value = "staging", value_name = "PROFILE")]
-    pub profile: String,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
     /// Detect changes and build, but upload, publish and record nothing; print the plan
     #[arg(long)]
     pub dry_run: bool,
@@ -22,27 +23,18 @@ pub struct Opts {
     /// How many units are uploaded and published at once
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
-    /// Use this build image for this run instead of the configured one
-    #[arg(long, value_name = "IMAGE")]
-    pub image: Option<String>,
+    #[command(flatten)]
+    pub images: ImagesArgs,
     /// Publish without running `cargo xtask check` first
     #[arg(long)]
     pub no_check: bool,
     /// Publish units whose import check could not run (no docker, no emulation, no host Python)
     #[arg(long)]
     pub allow_unverified: bool,
-    /// Import layers in this image instead of the configured `check_image`
-    #[arg(long, value_name = "IMAGE")]
-    pub check_image: Option<String>,
-    /// Print one JSON object per unit and region on stdout
-    #[arg(long)]
-    pub json: bool,
-    /// Only the units of this runtime, e.g. python3.13
-    #[arg(long, value_name = "RUNTIME")]
-    pub runtime: Option<String>,
-    /// Only the units of this architecture: x86_64 or arm64
-    #[arg(long, value_name = "ARCH")]
-    pub arch: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// How long to wait, in seconds, while another run holds the profile's publish lock
     #[arg(long, default_value_t = 600, value_name = "SECS")]
     pub lock_timeout: u64,
@@ -74,18 +66,17 @@ pub fn run_all(repo: Repo, args: &AllArgs) -> Result<bool> {
 }
 
 fn publish_layers(repo: Repo, names: &[String], all: bool, o: &Opts) -> Result<bool> {
-    let filter = unit::UnitFilter::parse(o.runtime.as_deref(), o.arch.as_deref())?;
-    let mut ctx = Context::new(repo, o.image.clone())?;
-    ctx.check_image_override = o.check_image.clone();
+    let mut ctx = Context::new(repo, o.images.build.image.clone())?;
+    ctx.check_image_override = o.images.check_image.clone();
     let names = unit::select_layers(&ctx.repo, names, all)?;
     let opts = Options {
-        profile: o.profile.clone(),
+        profile: o.profile.profile.clone(),
         dry_run: o.dry_run,
         yes: o.yes,
         jobs: usize::from(o.jobs),
         check: !o.no_check,
         allow_unverified: o.allow_unverified,
-        filter,
+        filter: o.target.filter(),
         lock_timeout: std::time::Duration::from_secs(o.lock_timeout),
     };
     let published = publish::publish(&ctx, &names, &opts)?;
@@ -93,9 +84,9 @@ fn publish_layers(repo: Repo, names: &[String], all: bool, o: &Opts) -> Result<b
         crate::cmd::check::print(c);
     }
     let rows = published.rows;
-    if o.json {
+    if o.output.json {
         for r in &rows {
-            println!("{}", serde_json::to_string(r)?);
+            output::json(r)?;
         }
     }
     print_summary(&rows, &opts);
@@ -104,39 +95,52 @@ fn publish_layers(repo: Repo, names: &[String], all: bool, o: &Opts) -> Result<b
 
 fn print_summary(rows: &[Row], opts: &Options) {
     let s = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
-    eprintln!();
-    eprintln!(
-        "{:<10} {:<20} {:<11} {:<7} {:<15} {:>7}  ARN / DETAIL",
-        "STATUS", "LAYER", "RUNTIME", "ARCH", "REGION", "VERSION"
-    );
+    let mut table = Table::new(&["STATUS", "LAYER", "RUNTIME", "ARCH", "REGION", "VERSION", "ARN / DETAIL"]).right(5);
     for r in rows {
         let version = r.version.map_or("-".to_string(), |v| v.to_string());
         let last = match r.status {
-            Status::Failed => format!("error: {}", s(&r.error)),
+            Status::Failed if r.runtime.is_none() => "(error above)".to_string(),
+            Status::Failed => "(error below)".to_string(),
             Status::Planned => s(&r.detail),
             _ => s(&r.arn),
         };
-        eprintln!(
-            "{:<10} {:<20} {:<11} {:<7} {:<15} {:>7}  {last}",
-            r.status.as_str(),
-            r.layer,
+        table.row(vec![
+            r.status.as_str().into(),
+            r.layer.clone(),
             s(&r.runtime),
             s(&r.arch),
             s(&r.region),
-            version
-        );
+            version,
+            last,
+        ]);
+    }
+    if !table.is_empty() {
+        output::line("");
+        table.print();
+    }
+    // A unit's error is shown once, here (a layer that could not be planned was named
+    // when planning failed).
+    for r in rows.iter().filter(|r| r.status == Status::Failed && r.runtime.is_some()) {
+        let unit: Vec<&str> = [Some(&r.layer), r.runtime.as_ref(), r.arch.as_ref(), r.region.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        output::error(format_args!("{}: {}", unit.join(" "), s(&r.error)));
     }
     let count = |st: Status| rows.iter().filter(|r| r.status == st).count();
     let mode = if opts.dry_run { " (dry run: nothing was written)" } else { "" };
-    eprintln!(
-        "profile {}: {} published, {} unchanged, {} planned, {} failed{mode}",
+    output::line(format_args!(
+        "profile {}: {}{mode}",
         opts.profile,
-        count(Status::Published),
-        count(Status::Unchanged),
-        count(Status::Planned),
-        count(Status::Failed)
-    );
+        output::summary(&[
+            ("published", count(Status::Published)),
+            ("unchanged", count(Status::Unchanged)),
+            ("planned", count(Status::Planned)),
+            ("failed", count(Status::Failed)),
+        ])
+    ));
     if count(Status::Published) > 0 {
-        eprintln!("recorded in published/{}.json", opts.profile);
+        output::line(format_args!("recorded in published/{}.json", opts.profile));
     }
 }

@@ -5,8 +5,9 @@
 
 use anyhow::{bail, Context as _, Result};
 
+use super::args::{ImageArgs, ProfileArgs};
 use crate::config::StackConfig;
-use crate::limits::mib;
+use crate::output::{self, count, size};
 use crate::publish::manifest::Manifest;
 use crate::repo::Repo;
 use crate::stack::arns::{self, Publication};
@@ -16,6 +17,10 @@ use crate::stack::{self, Checked, Merged};
 use crate::unit::{self, Context};
 
 #[derive(clap::Args, Debug)]
+#[command(
+    mut_arg("profile", |a| a.help("Deploy profile whose manifest (published/PROFILE.json) the ARNs are read from")),
+    mut_arg("image", |a| a.help("Use this build image for builds the stack needs, instead of the configured one"))
+)]
 pub struct Args {
     /// The stack, as declared by [stacks.NAME] in layers.toml
     #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -23,18 +28,16 @@ pub struct Args {
     /// Check every stack of layers.toml
     #[arg(long)]
     pub all: bool,
-    /// Deploy profile whose manifest (published/PROFILE.json) the ARNs are read from
-    #[arg(long, default_value = "staging", value_name = "PROFILE")]
-    pub profile: String,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
     /// Region to print ARNs for (default: the profile's first region)
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
     /// How the ARNs are printed on stdout
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Use this build image for builds the stack needs, instead of the configured one
-    #[arg(long, value_name = "IMAGE")]
-    pub image: Option<String>,
+    #[command(flatten)]
+    pub image: ImageArgs,
     /// Only run the checks (as on a pull request, before anything is published)
     #[arg(long, conflicts_with = "merge")]
     pub no_arns: bool,
@@ -54,12 +57,12 @@ struct Target {
 /// Returns false when a check failed or a layer is not published (the checks are shown
 /// either way). A failing check prints nothing on stdout at all.
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
-    let ctx = Context::new(repo, args.image.clone())?;
-    let profile = ctx.config.profile(&args.profile)?;
-    let region = arns::region(&args.profile, profile, args.region.as_deref())?;
-    let manifest =
-        Manifest::load(&Manifest::path(&ctx.repo.published_dir(), &args.profile), &args.profile, Some(profile))?;
-    let target = Target { profile: args.profile.clone(), region, manifest };
+    let ctx = Context::new(repo, args.image.image.clone())?;
+    let name = &args.profile.profile;
+    let profile = ctx.config.profile(name)?;
+    let region = arns::region(name, profile, args.region.as_deref())?;
+    let manifest = Manifest::load(&Manifest::path(&ctx.repo.published_dir(), name), name, Some(profile))?;
+    let target = Target { profile: name.clone(), region, manifest };
     let source = Source { profile: &target.profile, region: &target.region };
 
     if let (Some(name), Some(layer)) = (&args.name, &args.merge) {
@@ -82,7 +85,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         let checked = match stack::check(&ctx, s, None) {
             Ok(c) => c,
             Err(e) if args.all => {
-                eprintln!("error: stack {}: {e:#}", s.name);
+                output::error(format_args!("stack {}: {e:#}", s.name));
                 ok = false;
                 checks_failed = true;
                 continue;
@@ -107,7 +110,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         }
     }
     if checks_failed && !complete.is_empty() {
-        eprintln!("a stack's checks failed: no ARNs printed");
+        output::line("a stack's checks failed: no ARNs printed");
     }
     let out = match (args.all, complete.as_slice()) {
         _ if checks_failed => String::new(),
@@ -115,7 +118,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         (false, [(_, arns)]) => formats::one(args.format, &about(&stacks[0]), &source, arns),
         _ => formats::many(args.format, &source, &complete),
     };
-    print!("{out}");
+    output::stdout(&out);
     Ok(ok)
 }
 
@@ -125,11 +128,12 @@ fn about(s: &StackConfig) -> String {
 }
 
 fn print_checks(s: &StackConfig, c: &Checked) {
-    eprintln!("{}: {}", about(s), s.layers.join(", "));
+    output::line(format_args!("{}: {}", about(s), s.layers.join(", ")));
+    let width = c.checks.iter().map(|c| c.check.len()).max().unwrap_or(0).max(8);
     for check in &c.checks {
-        eprintln!("  {:<5} {:<8} {}", check.verdict.as_str(), check.check, check.summary);
+        output::line(format_args!("  {:<5} {:<width$} {}", check.verdict.as_str(), check.check, check.summary));
         for d in &check.details {
-            eprintln!("                 {d}");
+            output::line(format_args!("  {:<5} {:<width$} {d}", "", ""));
         }
     }
 }
@@ -138,7 +142,10 @@ fn print_checks(s: &StackConfig, c: &Checked) {
 /// published.
 fn print_attach(s: &StackConfig, layers: &[(String, Option<String>)], t: &Target) -> Option<Vec<String>> {
     let found = arns::lookup(&t.manifest, layers, s.runtime, s.arch, &t.region);
-    eprintln!("  attach, in this order (profile {}, {}, from published/{}.json):", t.profile, t.region, t.profile);
+    output::line(format_args!(
+        "  attach, in this order (profile {}, {}, from published/{}.json):",
+        t.profile, t.region, t.profile
+    ));
     let width = layers.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
     let mut arns = Vec::new();
     let mut missing = 0;
@@ -157,10 +164,14 @@ fn print_attach(s: &StackConfig, layers: &[(String, Option<String>)], t: &Target
         if let Publication::Published { arn, .. } = p {
             arns.push(arn.clone());
         }
-        eprintln!("    {}. {layer:<width$}  {line}", i + 1);
+        output::line(format_args!("    {}. {layer:<width$}  {line}", i + 1));
     }
     if missing > 0 {
-        eprintln!("  {missing} of {} layer(s) not published in profile {}: no ARNs printed", layers.len(), t.profile);
+        output::line(format_args!(
+            "  {missing} of {} not published in profile {}: no ARNs printed",
+            count(layers.len(), "layer"),
+            t.profile
+        ));
         return None;
     }
     Some(arns)
@@ -170,10 +181,11 @@ fn print_attach(s: &StackConfig, layers: &[(String, Option<String>)], t: &Target
 /// stack as that one layer, and prints its ARN when it is published.
 fn merge_stack(ctx: &Context, s: &StackConfig, layer: &str, t: &Target, format: Format) -> Result<bool> {
     match merge::write_folder(&ctx.repo, s, layer)? {
-        Folder::Created => eprintln!(
-            "created    layers/{layer}/ (layer.toml, requirements.txt): commit it, it is a layer like any other"
+        Folder::Created => output::status(
+            "created",
+            format_args!("layers/{layer}/ (layer.toml, requirements.txt): commit it, it is a layer like any other"),
         ),
-        Folder::Kept => eprintln!("using      layers/{layer}/ (merges {})", s.layers.join(", ")),
+        Folder::Kept => output::status("using", format_args!("layers/{layer}/ (merges {})", s.layers.join(", "))),
     }
     let unit = unit::plan(ctx, layer)?.into_iter().find(|u| u.runtime == s.runtime && u.arch == s.arch).with_context(|| {
         format!("merged layer {layer} is not built for {} {}: add them to `runtimes`/`architectures` in layers/{layer}/layer.toml", s.runtime, s.arch)
@@ -181,25 +193,29 @@ fn merge_stack(ctx: &Context, s: &StackConfig, layer: &str, t: &Target, format: 
     let outcome =
         unit::build(ctx, &unit, false).with_context(|| format!("cannot build merged layer {}", unit.label()))?;
     let r = outcome.report();
-    eprintln!(
-        "{:<10} {}: {} zip, {} unzipped, {} files -> {}",
-        outcome.status(),
-        unit.label(),
-        mib(r.zipped_bytes),
-        mib(r.unzipped_bytes),
-        r.file_count,
-        r.zip
+    output::status(
+        outcome.status().as_str(),
+        format_args!(
+            "{}: {} zip, {} unzipped, {} -> {}",
+            unit.label(),
+            size(r.zipped_bytes),
+            size(r.unzipped_bytes),
+            count(r.file_count as usize, "file"),
+            r.zip
+        ),
     );
     let checked = stack::check(ctx, s, Some(Merged { name: layer, unzipped_bytes: r.unzipped_bytes }))?;
     print_checks(s, &checked);
     let source = Source { profile: &t.profile, region: &t.region };
     match print_attach(s, &[(layer.to_string(), Some(unit.fingerprint.clone()))], t) {
-        Some(_) if checked.failed() => eprintln!("the stack's checks failed: no ARN printed"),
-        Some(arns) => print!("{}", formats::one(format, &format!("{} merged as layer {layer}", about(s)), &source, &arns)),
-        None => eprintln!(
+        Some(_) if checked.failed() => output::line("the stack's checks failed: no ARN printed"),
+        Some(arns) => {
+            output::stdout(&formats::one(format, &format!("{} merged as layer {layer}", about(s)), &source, &arns))
+        }
+        None => output::note(format_args!(
             "next: `cargo xtask publish {layer} --profile {}`; then this command prints its ARN (or attach it alone: `layers = [\"{layer}\"]` in a stack)",
             t.profile
-        ),
+        )),
     }
     Ok(!checked.failed())
 }

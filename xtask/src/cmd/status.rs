@@ -3,6 +3,8 @@
 
 use anyhow::Result;
 
+use super::args::{OutputArgs, ProfileArgs};
+use crate::output::{self, Table};
 use crate::publish::status::{self, Compared, StatusRow};
 use crate::repo::Repo;
 use crate::unit::{self, Context};
@@ -11,22 +13,20 @@ use crate::unit::{self, Context};
 pub struct Args {
     /// Layers to show (default: every layer)
     pub names: Vec<String>,
-    /// Deploy profile from layers.toml
-    #[arg(long, default_value = "staging", value_name = "PROFILE")]
-    pub profile: String,
-    /// Print one JSON object per unit and region on stdout
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Returns false when some unit could not be looked up.
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, None)?;
     let names = unit::select_layers(&ctx.repo, &args.names, args.names.is_empty())?;
-    let rows = status::status(&ctx, &args.profile, &names, 8)?;
-    if args.json {
+    let rows = status::status(&ctx, &args.profile.profile, &names, 8)?;
+    if args.output.json {
         for r in &rows {
-            println!("{}", serde_json::to_string(r)?);
+            output::json(r)?;
         }
     }
     print_table(&rows);
@@ -35,10 +35,8 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
 
 fn print_table(rows: &[StatusRow]) {
     let s = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
-    eprintln!(
-        "{:<10} {:<20} {:<11} {:<7} {:<15} {:<12} {:>7}  ARN",
-        "STATUS", "LAYER", "RUNTIME", "ARCH", "REGION", "FINGERPRINT", "VERSION"
-    );
+    let mut table =
+        Table::new(&["STATUS", "LAYER", "RUNTIME", "ARCH", "REGION", "FINGERPRINT", "VERSION", "ARN"]).right(6);
     for r in rows {
         let fp: String = s(&r.fingerprint).chars().take(12).collect();
         let last = match &r.error {
@@ -46,15 +44,23 @@ fn print_table(rows: &[StatusRow]) {
             None => s(&r.arn),
         };
         let version = r.version.map_or("-".to_string(), |v| v.to_string());
-        eprintln!(
-            "{:<10} {:<20} {:<11} {:<7} {:<15} {:<12} {:>7}  {last}",
-            r.status,
-            r.layer,
+        table.row(vec![
+            r.status.as_str().into(),
+            r.layer.clone(),
             s(&r.runtime),
             s(&r.arch),
             s(&r.region),
             fp,
-            version
-        );
+            version,
+            last,
+        ]);
     }
+    table.print();
+    let count = |st: Compared| (st.as_str(), rows.iter().filter(|r| r.status == st).count());
+    output::line(output::summary(&[
+        count(Compared::Unchanged),
+        count(Compared::Changed),
+        count(Compared::New),
+        count(Compared::Failed),
+    ]));
 }

@@ -2,10 +2,11 @@
 //! after confirmation, removes it: for a run that died without releasing it and whose
 //! lease has not run out yet (a run that waits takes an expired lock over by itself).
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 
 use anyhow::{bail, Result};
 
+use crate::output;
 use crate::publish::lock::{self, Place};
 use crate::publish::{naming, Session};
 use crate::repo::Repo;
@@ -42,7 +43,10 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         let place =
             Place::new(&args.profile, region, &naming::bucket(&session.profile, region), &session.profile.prefix);
         let Some((holder, etag)) = session.rt.block_on(lock::read(c, &place))? else {
-            eprintln!("unlocked  profile `{}` in {region}: no run holds its publish lock", args.profile);
+            output::status(
+                "unlocked",
+                format_args!("profile `{}` in {region}: no run holds its publish lock", args.profile),
+            );
             continue;
         };
         let left = holder.lease_left();
@@ -51,10 +55,14 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         } else {
             format!("its lease ran out {} s ago", -left)
         };
-        eprintln!("locked    profile `{}` in {region} by {}; {lease}", args.profile, holder.describe());
+        output::status_styled(
+            "locked",
+            output::Style::Warn,
+            format_args!("profile `{}` in {region} by {}; {lease}", args.profile, holder.describe()),
+        );
         confirm(&args.profile, region, args.yes)?;
         session.rt.block_on(lock::remove(c, &place, &etag))?;
-        eprintln!("removed   the publish lock of profile `{}` in {region}", args.profile);
+        output::status("removed", format_args!("the publish lock of profile `{}` in {region}", args.profile));
     }
     Ok(true)
 }
@@ -70,8 +78,7 @@ fn confirm(profile: &str, region: &str, yes: bool) -> Result<()> {
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
         bail!(refusal);
     }
-    eprint!("remove it? a run still publishing could then race another; type `unlock` to continue: ");
-    let _ = std::io::stderr().flush();
+    output::prompt("remove it? a run still publishing could then race another; type `unlock` to continue: ");
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     if answer.trim() != "unlock" {

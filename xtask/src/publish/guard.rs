@@ -2,7 +2,7 @@
 //! `--yes` (or its name typed at a terminal); the endpoint must answer and accept the
 //! credentials; a profile with `account_id` only writes with credentials of that account.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 
 use anyhow::{bail, Result};
 
@@ -19,8 +19,10 @@ pub fn confirm(name: &str, profile: &Profile, yes: bool) -> Result<()> {
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
         bail!(refusal);
     }
-    eprint!("profile `{name}` writes to {}; type `{name}` to continue: ", profile.regions.join(", "));
-    let _ = std::io::stderr().flush();
+    crate::output::prompt(format_args!(
+        "profile `{name}` writes to {}; type `{name}` to continue: ",
+        profile.regions.join(", ")
+    ));
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     if answer.trim() != name {

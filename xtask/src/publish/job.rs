@@ -30,9 +30,6 @@ pub struct Build {
 
 /// Builds a unit, or reuses the current build in dist/.
 pub fn build(ctx: &Context, u: &Unit) -> Result<Build> {
-    if unit::current(u).is_none() {
-        eprintln!("building   {}", u.label());
-    }
     let report = unit::build(ctx, u, false)?.report().clone();
     let packages = naming::main_packages(&u.requirements.lines, &report.packages);
     let description = naming::description(u.layer.description.as_deref(), &packages, &u.fingerprint);
@@ -128,24 +125,14 @@ impl Job {
         &self.clients.target.region
     }
 
-    /// Does the work and reports it on stderr as it finishes.
+    /// Does the work; the row says how it went (`cmd/publish.rs` prints it).
     pub async fn run(self) -> Row {
         let res = match &self.work {
             Work::Failed(e) => Err(anyhow::Error::from(e.clone())),
             Work::Settle(n) => self.settle(n, None, format!("fingerprint matches version {}", n.version)).await,
             Work::Publish(newest, b) => self.publish(newest.as_ref(), b).await,
         };
-        let row = res.unwrap_or_else(|e| Row { error: Some(format!("{e:#}")), ..self.row(Status::Failed) });
-        let unit = format!("{} {} {} {}", self.layer, self.runtime, self.arch, self.region());
-        match (&row.error, &row.arn, &row.detail) {
-            (Some(e), _, _) => eprintln!("error: {unit}: {e}"),
-            (None, Some(arn), _) if row.status == Status::Published => {
-                eprintln!("{:<10} {unit}: {arn}", row.status.as_str())
-            }
-            (None, _, Some(d)) => eprintln!("{:<10} {unit}: {d}", row.status.as_str()),
-            _ => eprintln!("{:<10} {unit}", row.status.as_str()),
-        }
-        row
+        res.unwrap_or_else(|e| Row { error: Some(format!("{e:#}")), ..self.row(Status::Failed) })
     }
 
     fn row(&self, status: Status) -> Row {

@@ -201,7 +201,7 @@ pub fn plan_units(ctx: &Context, names: &[String]) -> (Vec<Unit>, Vec<Row>) {
         match unit::plan(ctx, name) {
             Ok(u) => units.extend(u),
             Err(e) => {
-                eprintln!("error: {e:#}");
+                crate::output::error(format_args!("{e:#}"));
                 rows.push(Row::failed_layer(name, &e));
             }
         }
@@ -290,7 +290,7 @@ async fn lock_regions(session: &Session, timeout: Duration) -> Result<Locks> {
     let settings = lock::Settings::new(timeout)?;
     let command: Vec<String> = std::env::args().skip(1).collect();
     let me = lock::Holder::me(&crate::quote::clip_to(&command.join(" "), 120));
-    let say = |line: String| eprintln!("lock       {line}");
+    let say = |line: String| crate::output::status("lock", line);
     let mut locks = Locks { held: HashMap::new(), _on_interrupt: Vec::new() };
     for c in &session.clients {
         let region = &c.target.region;
@@ -330,7 +330,9 @@ impl Locks {
         for (region, l) in self.held {
             let Ok(l) = Arc::try_unwrap(l) else { continue };
             if let Err(e) = l.release().await {
-                eprintln!("warning: could not release the publish lock in {region} ({e:#}); it expires with its lease");
+                crate::output::warn(format_args!(
+                    "could not release the publish lock in {region} ({e:#}); it expires with its lease"
+                ));
             }
         }
     }

@@ -37,9 +37,6 @@ pub fn resolve(ctx: &Context, stack: &StackConfig) -> Result<(Vec<Member>, Vec<S
             ));
             continue;
         };
-        if unit::current(&u).is_none() {
-            eprintln!("building   {}", u.label());
-        }
         let report = unit::build(ctx, &u, false)
             .with_context(|| format!("cannot build {} for stack {}", u.label(), stack.name))?
             .report()
