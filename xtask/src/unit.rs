@@ -14,7 +14,6 @@ use crate::config::{LayerConfig, RepoConfig, SlimLevel};
 use crate::docker::Docker;
 use crate::fingerprint;
 use crate::limits;
-use crate::metadata;
 use crate::package;
 use crate::repo::Repo;
 use crate::report::{BuildReport, DistPaths};
@@ -103,7 +102,7 @@ pub fn plan(ctx: &Context, name: &str) -> Result<Vec<Unit>> {
             ctx.warn_once(w);
         }
         let image = match layer.builder {
-            crate::config::Builder::Pip => format!("pip (host) for {} wheels", crate::build::pip::wheel_arch(arch)),
+            crate::config::Builder::Pip => format!("pip (host) for {} wheels", arch.machine()),
             crate::config::Builder::Docker => {
                 ctx.image_override.clone().unwrap_or_else(|| layer.images[&(runtime, arch)].clone())
             }
@@ -193,7 +192,7 @@ fn build_unit(ctx: &Context, unit: &Unit) -> Result<Outcome> {
     let work = build::install(docker, &input, &work_root, &pip_cache)?;
     stage("install");
     let python = work.path().join("python");
-    let packages = metadata::installed(&python)?;
+    let packages = crate::python::installed(&python)?;
 
     // slim
     let mut slim_report = slim::slim(&python, unit.layer.slim, &unit.layer.exclude)?;

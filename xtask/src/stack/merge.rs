@@ -62,7 +62,7 @@ fn image_of(members: &[(String, String)]) -> String {
 /// The image `unit::plan` gives a member when no `--image` is passed.
 fn member_image(m: &LayerConfig, runtime: Runtime, arch: Arch) -> String {
     match m.builder {
-        Builder::Pip => format!("pip (host) for {} wheels", crate::build::pip::wheel_arch(arch)),
+        Builder::Pip => format!("pip (host) for {} wheels", arch.machine()),
         Builder::Docker => m.images[&(runtime, arch)].clone(),
     }
 }
@@ -293,11 +293,10 @@ fn requirements_txt(stack: &StackConfig, name: &str, members: &[(String, Vec<Str
     out
 }
 
-/// The normalised distribution name a requirement line starts with.
+/// The normalised distribution name a requirement line installs, or the line itself (a
+/// local file).
 fn requirement_key(line: &str) -> String {
-    let name: String = line.chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
-    let name = if name.is_empty() { line } else { name.as_str() };
-    name.to_lowercase().replace(['_', '.'], "-")
+    crate::python::requirement_name(line).unwrap_or_else(|| line.to_string())
 }
 
 #[cfg(test)]
