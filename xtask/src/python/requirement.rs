@@ -4,7 +4,7 @@
 
 use std::str::FromStr;
 
-use pep508_rs::pep440_rs::{Operator, Version, VersionSpecifier, VersionSpecifiers};
+use pep440_rs::{Operator, Version, VersionSpecifier, VersionSpecifiers};
 use pep508_rs::{MarkerTree, VerbatimUrl, VersionOrUrl};
 
 use super::marker::Env;
@@ -21,6 +21,8 @@ pub struct Requirement {
     pub extras: Vec<String>,
     /// `None` for any version (also the `name @ url` form).
     specifiers: Option<VersionSpecifiers>,
+    /// One exact version: a single `==` (no wildcard) or `===`, or a URL.
+    pinned: bool,
     marker: MarkerTree,
 }
 
@@ -29,6 +31,13 @@ impl Requirement {
     /// `name [extras] @ url ; marker`; `None` when it is not valid PEP 508.
     pub fn parse(line: &str) -> Option<Requirement> {
         let req = pep508_rs::Requirement::<VerbatimUrl>::from_str(line.trim()).ok()?;
+        let pinned = match &req.version_or_url {
+            Some(VersionOrUrl::VersionSpecifier(s)) => {
+                s.len() == 1 && matches!(s[0].operator(), Operator::Equal | Operator::ExactEqual)
+            }
+            Some(VersionOrUrl::Url(_)) => true,
+            None => false,
+        };
         let specifiers = match req.version_or_url {
             Some(VersionOrUrl::VersionSpecifier(s)) if !s.is_empty() => Some(s),
             _ => None,
@@ -38,8 +47,15 @@ impl Requirement {
             text: without_marker(line).trim().to_string(),
             extras: req.extras.iter().map(ToString::to_string).collect(),
             specifiers,
+            pinned,
             marker: req.marker,
         })
+    }
+
+    /// Whether it names one exact version: a single `==` without wildcard or `===`, or a
+    /// URL (`name @ url`).
+    pub fn is_pinned(&self) -> bool {
+        self.pinned
     }
 
     /// Whether the installed `version` satisfies the specifiers (pre-releases allowed, as
@@ -117,6 +133,22 @@ mod tests {
         assert_eq!(Requirement::parse("Zope.Interface (>=5)").unwrap().name, "zope-interface");
         for bad in [">=1", "foo >= nonsense!", "x~=1", "x=>1", ""] {
             assert!(Requirement::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pinned_is_one_exact_version_or_a_url() {
+        for (line, pinned) in [
+            ("pandas==2.2.3", true),
+            ("requests[socks] == 2.32.3 ; python_version >= '3.8'", true),
+            ("x===1.0", true),
+            ("pkg @ https://x/p.whl#sha256=ab", true),
+            ("six>=1.0", false),
+            ("tzdata", false),
+            ("foo==1.*", false),
+            ("foo==1.0,!=1.1", false),
+        ] {
+            assert_eq!(Requirement::parse(line).unwrap().is_pinned(), pinned, "{line}");
         }
     }
 
