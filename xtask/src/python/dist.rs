@@ -68,8 +68,9 @@ pub fn read_dists(python_dir: &Path, layer: &str) -> Result<Vec<Dist>> {
             continue;
         }
         let path = entry.path().join("METADATA");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
+        // Old distributions may have a body in another encoding than UTF-8: it is never read.
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
@@ -100,6 +101,9 @@ mod tests {
         };
         write("b-1.0.dist-info", "Metadata-Version: 2.1\nName: B\nVersion: 1.0\nRequires-Dist: c>=1;\n  extra == \"x\"\nProvides-Extra: x\nrequires-dist: d\n\nRequires-Dist: body\n");
         write("a_pkg-2.dist-info", "name: a_pkg\r\nVERSION: 2\r\n");
+        std::fs::create_dir(d.path().join("c-3.dist-info")).unwrap();
+        std::fs::write(d.path().join("c-3.dist-info/METADATA"), b"Name: c\nVersion: 3\n\nCaf\xe9 in Latin-1\n")
+            .unwrap();
         std::fs::create_dir(d.path().join("broken.dist-info")).unwrap();
         std::fs::create_dir(d.path().join("a_pkg")).unwrap();
         let dists = read_dists(d.path(), "base").unwrap();
@@ -109,7 +113,8 @@ mod tests {
             got,
             [
                 ("a_pkg", "2", vec![], "base"),
-                ("B", "1.0", vec!["c>=1; extra == \"x\"".to_string(), "d".into()], "base")
+                ("B", "1.0", vec!["c>=1; extra == \"x\"".to_string(), "d".into()], "base"),
+                ("c", "3", vec![], "base")
             ]
         );
         assert!(read_dists(&d.path().join("missing"), "x").unwrap_err().to_string().contains("cannot read"));
