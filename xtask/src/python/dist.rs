@@ -57,8 +57,8 @@ impl Dist {
 }
 
 /// Every distribution installed directly in `python_dir` (the `python/` folder of a
-/// layer), tagged with `layer`, sorted by normalised name. A `.dist-info` folder without a
-/// readable METADATA is skipped.
+/// layer), tagged with `layer`, sorted by normalised name. A `.dist-info` folder without
+/// METADATA, or whose METADATA has no name or version, is skipped.
 pub fn read_dists(python_dir: &Path, layer: &str) -> Result<Vec<Dist>> {
     let mut out = Vec::new();
     let entries = std::fs::read_dir(python_dir).with_context(|| format!("cannot read {}", python_dir.display()))?;
