@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::metadata::Package;
+use crate::python::Package;
 use crate::repo::Repo;
 use crate::runtime::{Arch, Runtime};
 use crate::slim::SlimReport;

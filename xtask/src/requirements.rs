@@ -208,15 +208,13 @@ fn strip_comment(line: &str) -> &str {
     line
 }
 
-fn is_pinned(req: &str) -> bool {
-    let spec = req.split(';').next().unwrap_or(req);
-    if spec.contains(" @ ") || spec.contains("://") {
-        return true;
-    }
-    // Exactly one specifier, `==` or `===`, with no wildcard.
-    let spec = spec.split(" --").next().unwrap_or(spec);
-    let ops = spec.matches("==").count();
-    ops == 1 && !spec.contains(',') && !spec.contains('*') && !spec.contains("!=")
+/// One exact version (`==` without wildcard, or `===`) or a URL; pip options after the
+/// requirement (`--hash=...`) are ignored.
+fn is_pinned(line: &str) -> bool {
+    let req = line.split(" --").next().unwrap_or(line);
+    // A bare URL is not PEP 508 but as pinned as `name @ url`.
+    req.split(';').next().unwrap_or(req).contains("://")
+        || crate::python::Requirement::parse(req).is_some_and(|r| r.is_pinned())
 }
 
 #[cfg(test)]

@@ -95,6 +95,15 @@ impl Arch {
         }
     }
 
+    /// The machine name: `platform.machine()` on Linux, PEP 508's `platform_machine` and the
+    /// arch in wheel platform tags (`manylinux_2_34_aarch64`).
+    pub fn machine(&self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "aarch64",
+        }
+    }
+
     /// The value of `docker run --platform`.
     pub fn docker_platform(&self) -> &'static str {
         match self {

@@ -18,7 +18,6 @@ use crate::docker::Docker;
 use crate::failure::Failure;
 use crate::fingerprint;
 use crate::limits;
-use crate::metadata;
 use crate::package;
 use crate::repo::Repo;
 use crate::report::{BuildReport, DistPaths};
@@ -169,7 +168,7 @@ fn plan_layer(ctx: &Context, name: &str) -> Result<Vec<Unit>> {
         };
         let image = match &recipe {
             Recipe::Docker { image } => image.clone(),
-            Recipe::HostPip => format!("pip (host) for {} wheels", crate::build::pip::wheel_arch(arch)),
+            Recipe::HostPip => format!("pip (host) for {} wheels", arch.machine()),
             Recipe::Merge { members } => {
                 let list: Vec<String> = members.iter().map(|u| format!("{}@{}", u.layer.name, u.fingerprint)).collect();
                 format!("merge of {}", list.join(", "))
@@ -356,7 +355,7 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
     let work = build::install(&installer, &input, &work_root, &pip_cache)?;
     stage("install");
     let python = work.path().join("python");
-    let packages = metadata::installed(&python)?;
+    let packages = crate::python::installed(&python)?;
 
     // slim
     let mut slim_report = slim::slim(&python, unit.layer.slim, &unit.layer.exclude)?;

@@ -126,3 +126,59 @@ fn only_the_output_module_prints() {
         found.join("\n")
     );
 }
+
+/// Python packaging knowledge lives in `src/python/` (and the machine name of an arch in
+/// `Arch::machine`): a second copy of name normalisation, requirement-name extraction,
+/// METADATA parsing, provider lookup or the arch's machine name elsewhere fails here.
+#[test]
+fn packaging_knowledge_has_one_home() {
+    // (telltale, what it is a copy of, where that lives). Matched case-insensitively on
+    // code lines (comments are skipped).
+    let telltales: &[(&str, &str, &str)] = &[
+        ("fn normalise(", "PEP 503 name normalisation", "python::normalise"),
+        (".replace('_', \"-\")", "PEP 503 name normalisation", "python::normalise"),
+        (".replace(['_', '.']", "PEP 503 name normalisation", "python::normalise"),
+        ("'-' | '_' | '.'", "PEP 503 name normalisation", "python::normalise"),
+        ("fn requirement_name(", "requirement-name extraction", "python::requirement_name"),
+        ("\"-_.\"", "requirement-name extraction", "python::requirement_name"),
+        ("requires-dist", "METADATA parsing", "python::read_dists / python::installed"),
+        ("provides-extra", "METADATA parsing", "python::read_dists / python::installed"),
+        ("strip_prefix(\"name:\")", "METADATA parsing", "python::read_dists / python::installed"),
+        ("fn parse_metadata(", "METADATA parsing", "python::read_dists / python::installed"),
+        ("\"aarch64\"", "the arch's machine name", "Arch::machine in runtime.rs"),
+        ("fn wheel_arch(", "the arch's machine name", "Arch::machine in runtime.rs"),
+    ];
+    let mut files = Vec::new();
+    rust_files(&root().join("xtask/src"), &mut files);
+    let mut copies = Vec::new();
+    for f in &files {
+        let rel = f.strip_prefix(root().join("xtask/src")).unwrap().to_string_lossy().replace('\\', "/");
+        if rel.starts_with("python/") {
+            continue;
+        }
+        let text = std::fs::read_to_string(f).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            let lower = code.to_ascii_lowercase();
+            for (telltale, what, home) in telltales {
+                if lower.contains(telltale) && !(rel == "runtime.rs" && *home == "Arch::machine in runtime.rs") {
+                    copies.push(format!("xtask/src/{rel}:{}: {what} (`{telltale}`): use {home}", n + 1));
+                }
+            }
+        }
+        // "Which layer provides X": reading every layer's requirements.txt.
+        if rel != "repo.rs" && text.contains(".layer_names()") && text.contains("join(\"requirements.txt\")") {
+            copies.push(format!(
+                "xtask/src/{rel}: a provider lookup (layer_names + requirements.txt): use python::providers"
+            ));
+        }
+    }
+    assert!(
+        copies.is_empty(),
+        "Python packaging knowledge has one home, xtask/src/python/; found copies:\n{}",
+        copies.join("\n")
+    );
+}

@@ -17,17 +17,9 @@ fn host_python() -> String {
     std::env::var("XTASK_PIP_PYTHON").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "python3".into())
 }
 
-/// The arch as wheel platform tags spell it.
-pub fn wheel_arch(arch: Arch) -> &'static str {
-    match arch {
-        Arch::X86_64 => "x86_64",
-        Arch::Arm64 => "aarch64",
-    }
-}
-
 /// Every manylinux platform tag a runtime's glibc accepts for `arch`, newest first.
 pub fn platform_tags(runtime: Runtime, arch: Arch) -> Vec<String> {
-    let a = wheel_arch(arch);
+    let a = arch.machine();
     let (major, max_minor) = runtime.glibc;
     // aarch64 wheels start at manylinux2014 (glibc 2.17).
     let oldest = if arch == Arch::X86_64 { 5 } else { 17 };
@@ -134,7 +126,7 @@ mod tests {
         let t = platform_tags(r313, Arch::Arm64);
         assert_eq!(t[0], "manylinux_2_34_aarch64");
         assert_eq!(t.last().unwrap(), "manylinux2014_aarch64");
-        assert!(t.iter().all(|x| x.ends_with("aarch64")));
+        assert!(t.iter().all(|x| x.ends_with("_aarch64")));
         let a = target_args(r313, Arch::Arm64);
         assert!(a.windows(2).any(|w| w[0] == "--python-version" && w[1] == "3.13"));
         assert!(a.windows(2).any(|w| w[0] == "--abi" && w[1] == "cp313"));

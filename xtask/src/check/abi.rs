@@ -84,8 +84,8 @@ fn header_problem(header: &Header, arch: Arch) -> Option<String> {
         Arch::Arm64 => EM_AARCH64,
     };
     let machine = match header.e_machine {
-        EM_X86_64 => "x86_64".to_string(),
-        EM_AARCH64 => "arm64 (aarch64)".to_string(),
+        EM_X86_64 => Arch::X86_64.machine().to_string(),
+        EM_AARCH64 => format!("arm64 ({})", Arch::Arm64.machine()),
         other => machine_to_str(other).to_lowercase(),
     };
     if header.e_ident[EI_CLASS] == ELFCLASS32 {
@@ -148,7 +148,7 @@ fn tag_problem(tag: &str, runtime: Runtime, arch: Arch) -> Option<String> {
         None
     } else if !plat_fits {
         let (major, minor) = runtime.glibc;
-        let target = format!("manylinux_{major}_{minor}_{}", arch_tag(arch));
+        let target = format!("manylinux_{major}_{minor}_{}", arch.machine());
         Some(format!("wheel tag {tag} is for {plat}, the target is {target} ({runtime} on {})", runtime.os))
     } else if !pys.clone().any(|p| abis.clone().any(|a| python_ok(p, a, runtime))) {
         let versions: Vec<String> = pys.map(python_version).collect();
@@ -188,7 +188,7 @@ fn platform_ok(plat: &str, runtime: Runtime, arch: Arch) -> bool {
     if plat == "any" {
         return true;
     }
-    let Some(family) = plat.strip_suffix(arch_tag(arch)).and_then(|p| p.strip_suffix('_')) else { return false };
+    let Some(family) = plat.strip_suffix(arch.machine()).and_then(|p| p.strip_suffix('_')) else { return false };
     let needs = match family {
         "linux" => return true,
         "manylinux1" => (2, 5),
@@ -203,14 +203,6 @@ fn platform_ok(plat: &str, runtime: Runtime, arch: Arch) -> bool {
         },
     };
     needs <= runtime.glibc
-}
-
-/// The architecture as wheel platform tags spell it.
-fn arch_tag(arch: Arch) -> &'static str {
-    match arch {
-        Arch::X86_64 => "x86_64",
-        Arch::Arm64 => "aarch64",
-    }
 }
 
 #[cfg(test)]

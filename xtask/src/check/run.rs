@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::{abi, closure, imports, unpack, Finding};
 use crate::limits;
+use crate::python;
 use crate::runtime::{Arch, Runtime};
 use crate::unit::{self, Context, Unit};
 
@@ -161,7 +162,7 @@ pub fn check_zips(
     for (i, (name, zip)) in required.iter().enumerate() {
         let dir = scratch.join(format!("required-{i}"));
         unpack::unzip(zip, &dir, &mut budget)?;
-        provided.extend(closure::read_dists(&dir.join("python"), name)?);
+        provided.extend(python::read_dists(&dir.join("python"), name)?);
         required_dirs.push(dir);
     }
     unpack::unzip(own, &own_dir, &mut budget)?;
@@ -178,7 +179,7 @@ pub fn check_zips(
 
     let mut findings = abi::audit(&own_dir, runtime, arch)?;
 
-    let own_dists = closure::read_dists(&own_dir.join("python"), layer)?;
+    let own_dists = python::read_dists(&own_dir.join("python"), layer)?;
     for u in closure::closure(&own_dists, &provided, runtime, arch, extras) {
         let message = match &u.found {
             None => {
@@ -218,30 +219,7 @@ fn suggest_provider(ctx: &Context, layer: &str, message: &str, dist: &str) -> St
     if !message.contains("no attached layer") {
         return message.to_string();
     }
-    let normalise = |s: &str| s.to_lowercase().replace(['_', '.'], "-");
-    let wanted = normalise(dist);
-    let providers: Vec<String> = ctx
-        .repo
-        .layer_names()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|l| l != layer)
-        .filter(|l| {
-            std::fs::read_to_string(ctx.repo.layers_dir().join(l).join("requirements.txt"))
-                .map(|t| {
-                    t.lines().any(|line| {
-                        let n: String = line
-                            .trim()
-                            .chars()
-                            .take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
-                            .collect();
-                        !n.is_empty() && normalise(&n) == wanted
-                    })
-                })
-                .unwrap_or(false)
-        })
-        .collect();
-    match providers.first() {
+    match python::providers(&ctx.repo, dist).into_iter().find(|l| l != layer) {
         Some(p) => {
             format!("{message}: add `requires = [\"{p}\"]` to layers/{layer}/layer.toml (layer {p} provides it)")
         }

@@ -5,7 +5,7 @@
 use anyhow::{bail, Result};
 
 use crate::config::Profile;
-use crate::metadata::Package;
+use crate::python::{self, Package};
 use crate::runtime::{Arch, Runtime};
 
 /// Lambda's limit on a layer name.
@@ -69,31 +69,12 @@ pub fn s3_key(prefix: &str, layer_name: &str, sha256_hex: &str) -> String {
 /// The packages named in requirements.txt, with the versions that were installed, e.g.
 /// `pandas==2.2.3`; dependencies pulled in by them are left out.
 pub fn main_packages(requirement_lines: &[String], installed: &[Package]) -> Vec<String> {
-    let wanted: Vec<String> =
-        requirement_lines.iter().filter(|l| !l.starts_with('-')).map(|l| normalise(requirement_name(l))).collect();
+    let wanted: Vec<String> = requirement_lines.iter().filter_map(|l| python::requirement_name(l)).collect();
     installed
         .iter()
-        .filter(|p| wanted.contains(&normalise(&p.name)))
+        .filter(|p| wanted.contains(&python::normalise(&p.name)))
         .map(|p| format!("{}=={}", p.name, p.version))
         .collect()
-}
-
-fn requirement_name(line: &str) -> &str {
-    let end =
-        line.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')).unwrap_or(line.len());
-    &line[..end]
-}
-
-/// PEP 503 normalisation: case and runs of `-`, `_`, `.` do not matter.
-fn normalise(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.chars() {
-        let c = if c == '_' || c == '.' { '-' } else { c.to_ascii_lowercase() };
-        if !(c == '-' && out.ends_with('-')) {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// The Description of a layer version: the layer's own description, its main packages,

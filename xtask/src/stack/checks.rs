@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::check::closure::{self, Dist};
+use crate::check::closure;
 use crate::limits::{mib, UNZIPPED_LIMIT};
 use crate::overlap::Group;
+use crate::python::{self, Dist};
 use crate::runtime::{Arch, Runtime};
 
 /// The most layers one function can attach.
@@ -193,7 +194,7 @@ pub fn overlaps(groups: &[Group], members: &[(String, Vec<Dist>)], merged: bool)
     let mut versions: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for (layer, dists) in members {
         for d in dists {
-            versions.entry(normalise(&d.name)).or_default().push((layer.clone(), d.version.clone()));
+            versions.entry(python::normalise(&d.name)).or_default().push((layer.clone(), d.version.clone()));
         }
     }
     for (name, shipped) in &versions {
@@ -221,10 +222,6 @@ pub fn overlaps(groups: &[Group], members: &[(String, Vec<Dist>)], merged: bool)
         format!("{paths} path(s) shipped by more than one layer, {differing} with different content; {how}"),
         details,
     )
-}
-
-fn normalise(name: &str) -> String {
-    name.to_lowercase().replace(['_', '.'], "-")
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
-use crate::check::closure::{self, Dist};
 use crate::config::StackConfig;
+use crate::python::{self, Dist};
 use crate::report::BuildReport;
 use crate::unit::{self, Context, Unit};
 
@@ -72,5 +72,5 @@ pub fn dists(zip: &Path, layer: &str, scratch: &Path) -> Result<Vec<Dist>> {
         std::io::copy(&mut e, &mut out)
             .with_context(|| format!("cannot unpack {} from {}", parts[1], zip.display()))?;
     }
-    closure::read_dists(&python, layer)
+    python::read_dists(&python, layer)
 }

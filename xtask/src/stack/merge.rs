@@ -139,11 +139,10 @@ fn requirements_txt(stack: &StackConfig, name: &str, members: &[(String, Vec<Str
     out
 }
 
-/// The normalised distribution name a requirement line starts with.
+/// The normalised distribution name a requirement line installs, or the line itself (a
+/// local file).
 fn requirement_key(line: &str) -> String {
-    let name: String = line.chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
-    let name = if name.is_empty() { line } else { name.as_str() };
-    name.to_lowercase().replace(['_', '.'], "-")
+    crate::python::requirement_name(line).unwrap_or_else(|| line.to_string())
 }
 
 #[cfg(test)]

@@ -79,17 +79,7 @@ pub fn check(ctx: &Context, stack: &StackConfig, merged: Option<Merged<'_>>) -> 
 
 /// An ordinary layer of the repo, outside the stack, whose requirements.txt lists `dist`.
 fn provider_in_repo(ctx: &Context, stack: &StackConfig, dist: &str) -> Option<String> {
-    let normalise = |s: &str| s.to_lowercase().replace(['_', '.'], "-");
-    let wanted = normalise(dist);
-    ctx.repo.layer_names().ok()?.into_iter().filter(|l| !stack.layers.contains(l)).find(|l| {
-        let ordinary = ctx.config.layer(&ctx.repo, l).is_ok_and(|c| c.source.members().is_empty());
-        let lists = std::fs::read_to_string(ctx.repo.layers_dir().join(l).join("requirements.txt")).is_ok_and(|t| {
-            t.lines().any(|line| {
-                let n: String =
-                    line.trim().chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
-                !n.is_empty() && normalise(&n) == wanted
-            })
-        });
-        ordinary && lists
+    crate::python::providers(&ctx.repo, dist).into_iter().find(|l| {
+        !stack.layers.contains(l) && ctx.config.layer(&ctx.repo, l).is_ok_and(|c| c.source.members().is_empty())
     })
 }

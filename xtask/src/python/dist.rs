@@ -1,0 +1,133 @@
+//! Installed distributions: the core metadata of `*.dist-info/METADATA` (headers are
+//! case-insensitive, a line starting with white space continues the previous one, the body
+//! starts at the first blank line), and the distributions installed in a tree.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::name::normalise;
+
+/// One installed distribution, read from `<name>-<ver>.dist-info/METADATA`.
+#[derive(Debug, Clone)]
+pub struct Dist {
+    pub name: String,
+    pub version: String,
+    /// The raw `Requires-Dist` values.
+    pub requires: Vec<String>,
+    /// The layer that ships it.
+    pub layer: String,
+}
+
+/// A distribution's name and version, as the build report lists them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+}
+
+impl Dist {
+    /// The `Name`, `Version` and `Requires-Dist` headers of a METADATA file; `None` without
+    /// a name or version.
+    pub fn parse(text: &str, layer: &str) -> Option<Dist> {
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for line in text.lines() {
+            if line.is_empty() {
+                break;
+            }
+            if line.starts_with([' ', '\t']) {
+                if let Some((_, v)) = headers.last_mut() {
+                    v.push(' ');
+                    v.push_str(line.trim());
+                }
+            } else if let Some((k, v)) = line.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+            }
+        }
+        let values =
+            |key: &'static str| headers.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.trim().to_string());
+        Some(Dist {
+            name: values("name").next()?,
+            version: values("version").next()?,
+            requires: values("requires-dist").collect(),
+            layer: layer.to_string(),
+        })
+    }
+}
+
+/// Every distribution installed directly in `python_dir` (the `python/` folder of a
+/// layer), tagged with `layer`, sorted by normalised name. A `.dist-info` folder without
+/// METADATA, or whose METADATA has no name or version, is skipped.
+pub fn read_dists(python_dir: &Path, layer: &str) -> Result<Vec<Dist>> {
+    let mut out = Vec::new();
+    let entries = std::fs::read_dir(python_dir).with_context(|| format!("cannot read {}", python_dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read {}", python_dir.display()))?;
+        if !entry.file_name().to_string_lossy().ends_with(".dist-info") {
+            continue;
+        }
+        let path = entry.path().join("METADATA");
+        // Old distributions may have a body in another encoding than UTF-8: it is never read.
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        out.extend(Dist::parse(&text, layer));
+    }
+    out.sort_by_key(|d| normalise(&d.name));
+    Ok(out)
+}
+
+/// The name and version of every distribution installed in `python_dir`, sorted.
+pub fn installed(python_dir: &Path) -> Result<Vec<Package>> {
+    let mut out: Vec<Package> =
+        read_dists(python_dir, "")?.into_iter().map(|d| Package { name: d.name, version: d.version }).collect();
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_dists_parses_headers_up_to_the_first_blank_line() {
+        let d = tempfile::tempdir().unwrap();
+        let write = |dir: &str, text: &str| {
+            std::fs::create_dir(d.path().join(dir)).unwrap();
+            std::fs::write(d.path().join(dir).join("METADATA"), text).unwrap();
+        };
+        write("b-1.0.dist-info", "Metadata-Version: 2.1\nName: B\nVersion: 1.0\nRequires-Dist: c>=1;\n  extra == \"x\"\nProvides-Extra: x\nrequires-dist: d\n\nRequires-Dist: body\n");
+        write("a_pkg-2.dist-info", "name: a_pkg\r\nVERSION: 2\r\n");
+        std::fs::create_dir(d.path().join("c-3.dist-info")).unwrap();
+        std::fs::write(d.path().join("c-3.dist-info/METADATA"), b"Name: c\nVersion: 3\n\nCaf\xe9 in Latin-1\n")
+            .unwrap();
+        std::fs::create_dir(d.path().join("broken.dist-info")).unwrap();
+        std::fs::create_dir(d.path().join("a_pkg")).unwrap();
+        let dists = read_dists(d.path(), "base").unwrap();
+        let got: Vec<_> =
+            dists.iter().map(|d| (d.name.as_str(), d.version.as_str(), d.requires.clone(), d.layer.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("a_pkg", "2", vec![], "base"),
+                ("B", "1.0", vec!["c>=1; extra == \"x\"".to_string(), "d".into()], "base"),
+                ("c", "3", vec![], "base")
+            ]
+        );
+        assert!(read_dists(&d.path().join("missing"), "x").unwrap_err().to_string().contains("cannot read"));
+    }
+
+    #[test]
+    fn installed_lists_name_and_version_from_headers_only() {
+        let d = tempfile::tempdir().unwrap();
+        let di = d.path().join("six-1.16.0.dist-info");
+        std::fs::create_dir(&di).unwrap();
+        std::fs::write(di.join("METADATA"), "Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n\nName: not-this\n")
+            .unwrap();
+        std::fs::create_dir(d.path().join("broken.dist-info")).unwrap();
+        assert_eq!(installed(d.path()).unwrap(), vec![Package { name: "six".into(), version: "1.16.0".into() }]);
+    }
+}
