@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use goblin::elf::header::{machine_to_str, EI_CLASS, ELFCLASS32, EM_AARCH64, EM_X86_64};
 use goblin::elf::{Elf, Header};
 
-use crate::check::Finding;
+use crate::check::{Finding, Kind};
 use crate::runtime::{Arch, Runtime};
 
 /// Audits the tree `root` (a folder holding `python/`, as a layer zip unpacks) for `runtime` and `arch`.
@@ -30,7 +30,7 @@ pub fn audit(root: &Path, runtime: Runtime, arch: Arch) -> Result<Vec<Finding>> 
             None
         };
         if let Some(message) = message {
-            findings.push(Finding { check: "abi", subject: relative(root, path), message });
+            findings.push(Finding::new(Kind::Abi, relative(root, path), message));
         }
     }
     findings.sort_by(|a, b| a.subject.cmp(&b.subject));

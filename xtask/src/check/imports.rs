@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use super::Finding;
+use super::{Finding, Kind};
 use crate::docker::Docker;
 use crate::runtime::{Arch, Runtime};
 
@@ -124,7 +124,7 @@ pub fn check(
     };
     let result: ScriptResult = serde_json::from_str(json).context("unreadable import check result")?;
     let findings =
-        result.failures.into_iter().map(|(subject, message)| Finding { check: "import", subject, message }).collect();
+        result.failures.into_iter().map(|(subject, message)| Finding::new(Kind::Import, subject, message)).collect();
     Ok(Outcome { ran, passed: result.ok, findings })
 }
 

@@ -11,13 +11,41 @@ pub mod unpack;
 
 use serde::Serialize;
 
+/// Which check found a problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Import,
+    Abi,
+    Closure,
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Kind::Import => "import",
+            Kind::Abi => "abi",
+            Kind::Closure => "closure",
+        })
+    }
+}
+
 /// One problem a check found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// `import`, `abi` or `closure`.
-    pub check: &'static str,
+    pub check: Kind,
     /// What the finding is about: a file inside the zip, a module or a distribution.
     pub subject: String,
     /// What is wrong, and what the runtime has or what would fix it.
     pub message: String,
+    /// A requirement that no attached layer provides at all (a layer of the repo that
+    /// does can then be suggested).
+    #[serde(skip)]
+    pub unprovided: bool,
+}
+
+impl Finding {
+    pub fn new(check: Kind, subject: String, message: String) -> Finding {
+        Finding { check, subject, message, unprovided: false }
+    }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
-use super::{abi, closure, imports, unpack, Finding};
+use super::{abi, closure, imports, unpack, Finding, Kind};
 use crate::limits;
 use crate::python;
 use crate::runtime::{Arch, Runtime};
@@ -73,14 +73,14 @@ pub fn check_unit(ctx: &Context, unit: &Unit, extras: &[String]) -> Result<UnitC
         let planned = unit::plan(ctx, &name)?;
         match planned.into_iter().find(|u| u.runtime == unit.runtime && u.arch == unit.arch) {
             Some(u) => required.push((name, zip_of(ctx, &u)?)),
-            None => findings.push(Finding {
-                check: "closure",
-                subject: format!("layer {name}"),
-                message: format!(
+            None => findings.push(Finding::new(
+                Kind::Closure,
+                format!("layer {name}"),
+                format!(
                     "required layer {name} is not built for {} {}: add them to its runtimes/architectures",
                     unit.runtime, unit.arch
                 ),
-            }),
+            )),
         }
     }
     let docker = ctx.docker_if_available();
@@ -98,7 +98,7 @@ pub fn check_unit(ctx: &Context, unit: &Unit, extras: &[String]) -> Result<UnitC
         docker,
     )?;
     for f in &mut result.findings {
-        if f.check == "closure" {
+        if f.unprovided {
             f.message = suggest_provider(ctx, &unit.layer.name, &f.message, &f.subject);
         }
     }
@@ -190,7 +190,8 @@ pub fn check_zips(
                 u.dist, u.layer, u.requirement, u.name
             ),
         };
-        findings.push(Finding { check: "closure", subject: u.name.clone(), message });
+        findings
+            .push(Finding { unprovided: u.found.is_none(), ..Finding::new(Kind::Closure, u.name.clone(), message) });
     }
 
     let modules = imports::top_level_modules(&own_dir.join("python"))?;
@@ -214,11 +215,8 @@ pub fn check_zips(
     })
 }
 
-/// Adds which layer of the repo would provide a missing distribution.
+/// Adds which layer of the repo would provide a distribution no attached layer provides.
 fn suggest_provider(ctx: &Context, layer: &str, message: &str, dist: &str) -> String {
-    if !message.contains("no attached layer") {
-        return message.to_string();
-    }
     match python::providers(&ctx.repo, dist).into_iter().find(|l| l != layer) {
         Some(p) => {
             format!("{message}: add `requires = [\"{p}\"]` to layers/{layer}/layer.toml (layer {p} provides it)")
@@ -232,7 +230,7 @@ mod tests {
     use super::*;
 
     fn finding() -> Finding {
-        Finding { check: "abi", subject: "x.so".into(), message: "built for arm64".into() }
+        Finding::new(Kind::Abi, "x.so".into(), "built for arm64".into())
     }
 
     #[test]
