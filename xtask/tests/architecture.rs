@@ -124,3 +124,54 @@ fn the_scan_sees_references_and_ignores_comments() {
         crate_refs("use crate::unit::{self};\n// crate::cmd in a comment\nlet x = crate::check::run::x(); $crate::y\n");
     assert_eq!(refs, [(1, "unit".to_string()), (3, "check".to_string())]);
 }
+
+/// The type arguments of every `Result<...>` in `text`, split at top-level commas.
+fn result_args(text: &str) -> Vec<(usize, Vec<String>)> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        for (at, _) in code.match_indices("Result<") {
+            let (mut depth, mut args, mut cur) = (1, Vec::new(), String::new());
+            for c in code[at + 7..].chars() {
+                match c {
+                    '<' | '(' => depth += 1,
+                    '>' | ')' => depth -= 1,
+                    ',' if depth == 1 => {
+                        args.push(cur.trim().to_string());
+                        cur.clear();
+                        continue;
+                    }
+                    _ => {}
+                }
+                if depth == 0 {
+                    break;
+                }
+                cur.push(c);
+            }
+            args.push(cur.trim().to_string());
+            out.push((i + 1, args));
+        }
+    }
+    out
+}
+
+/// Errors are errors: a `Result<_, String>` loses the cause chain and invites matching on
+/// text; use `anyhow::Result` (or a typed error where code branches on the kind).
+#[test]
+fn no_result_carries_a_string_error() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut found = Vec::new();
+    for f in &files {
+        for (line, args) in result_args(&std::fs::read_to_string(f).unwrap()) {
+            if args.len() == 2 && args[1] == "String" {
+                found.push(format!("xtask/src/{}:{line}", f.strip_prefix(src()).unwrap().display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "Result<_, String> here: return anyhow::Result instead:\n{}", found.join("\n"));
+    assert_eq!(
+        result_args("fn f() -> Result<BTreeMap<String, String>> {}\nfn g() -> std::result::Result<(), String>"),
+        [(1, vec!["BTreeMap<String, String>".to_string()]), (2, vec!["()".to_string(), "String".to_string()])]
+    );
+}

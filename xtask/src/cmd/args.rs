@@ -44,10 +44,10 @@ pub struct OutputArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct TargetArgs {
     /// Only the units of this runtime, e.g. python3.13
-    #[arg(long, value_name = "RUNTIME", value_parser = runtime)]
+    #[arg(long, value_name = "RUNTIME", value_parser = Runtime::parse)]
     pub runtime: Option<Runtime>,
     /// Only the units of this architecture: x86_64 or arm64
-    #[arg(long, value_name = "ARCH", value_parser = arch)]
+    #[arg(long, value_name = "ARCH", value_parser = Arch::parse)]
     pub arch: Option<Arch>,
 }
 
@@ -55,14 +55,4 @@ impl TargetArgs {
     pub fn filter(&self) -> UnitFilter {
         UnitFilter { runtime: self.runtime, arch: self.arch }
     }
-}
-
-/// A `--runtime` value: a Lambda Python runtime this tool knows.
-pub fn runtime(s: &str) -> Result<Runtime, String> {
-    Runtime::parse(s).map_err(|e| e.to_string())
-}
-
-/// An `--arch` value: x86_64 or arm64.
-pub fn arch(s: &str) -> Result<Arch, String> {
-    Arch::parse(s).map_err(|e| e.to_string())
 }

@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "numpy,pandas")]
     pub layers: Vec<String>,
     /// Runtime of the bench layer (must match the image's Python)
-    #[arg(long, default_value = "python3.13", value_parser = super::args::runtime)]
+    #[arg(long, default_value = "python3.13", value_parser = crate::runtime::Runtime::parse)]
     pub runtime: Runtime,
     /// Layers for the publish-all no-op case (0 skips it)
     #[arg(long, default_value_t = 50)]

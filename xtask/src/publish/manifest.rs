@@ -79,23 +79,20 @@ impl Manifest {
     /// with the entry's region, layer name and version; the layer name is the one the
     /// profile's `layer_name` gives the unit, and every entry names one account (the
     /// profile's `account_id` when set).
-    pub fn validate(&self, profile: &str, expect: Option<&Profile>) -> Result<(), String> {
+    pub fn validate(&self, profile: &str, expect: Option<&Profile>) -> Result<()> {
         if self.profile != profile {
-            return Err(format!(
-                "it says \"profile\": \"{}\" but is the manifest of profile `{profile}`",
-                self.profile
-            ));
+            bail!("it says \"profile\": \"{}\" but is the manifest of profile `{profile}`", self.profile);
         }
         // The account every entry must name, and where that account was first seen.
         let mut account: Option<(String, String)> =
             expect.and_then(|p| p.account_id.clone()).map(|a| (a, "the profile's account_id".to_string()));
         for e in &self.layers {
             let unit = format!("entry {} {} {} {}", e.layer, e.runtime, e.arch, e.region);
-            let arn = Arn::parse(&e.layer_version_arn).ok_or_else(|| {
+            let arn = Arn::parse(&e.layer_version_arn).with_context(|| {
                 format!("{unit}: `{}` is not a layer version ARN", crate::quote::clip(&e.layer_version_arn))
             })?;
             let mismatch = |what: &str, arn_has: &str, entry_has: &str| {
-                format!(
+                anyhow::anyhow!(
                     "{unit}: its ARN `{}` names {what} {arn_has}, but the entry says {entry_has}",
                     e.layer_version_arn
                 )
@@ -110,17 +107,17 @@ impl Manifest {
                 return Err(mismatch("version", &arn.version.to_string(), &e.version.to_string()));
             }
             if let Some(p) = expect {
-                let expected = expected_layer_name(p, e).map_err(|why| format!("{unit}: {why}"))?;
+                let expected = expected_layer_name(p, e).with_context(|| unit.clone())?;
                 if expected != e.layer_name {
-                    return Err(format!(
+                    bail!(
                         "{unit}: layer `{}` is not the name layer_name in layers.toml gives it (`{expected}`)",
                         e.layer_name
-                    ));
+                    );
                 }
             }
             match &account {
                 Some((a, source)) if a != arn.account => {
-                    return Err(format!("{unit}: its ARN is in account {}, but {source} is account {a}", arn.account));
+                    bail!("{unit}: its ARN is in account {}, but {source} is account {a}", arn.account);
                 }
                 Some(_) => {}
                 None => account = Some((arn.account.to_string(), unit.clone())),
