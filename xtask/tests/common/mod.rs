@@ -256,7 +256,7 @@ pub fn write_data_wheel(dir: &Path, name: &str, files: usize, size: usize, seed:
     let stored =
         zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored).large_file(true);
     z.start_file(format!("{name}/__init__.py"), stored).unwrap();
-    write!(z, "SEED = {seed}\n").unwrap();
+    writeln!(z, "SEED = {seed}").unwrap();
     let mut state: u64 = 0x9E3779B97F4A7C15 ^ seed.wrapping_mul(0x2545F4914F6CDD1D);
     let mut buf = vec![0u8; size];
     let mut record = format!("{name}/__init__.py,,\n");
