@@ -10,6 +10,7 @@ mod failure;
 mod fingerprint;
 mod interrupt;
 mod limits;
+mod lock;
 mod output;
 mod overlap;
 mod package;
@@ -60,6 +61,8 @@ enum Command {
     Layer(cmd::layer::Args),
     /// Create a new layer folder under layers/
     New(cmd::new::Args),
+    /// Resolve requirements.in (or pyproject.toml) into a pinned, hashed requirements.txt
+    Lock(cmd::lock::Args),
     /// List every layer with its targets and whether dist/ is current
     List(cmd::list::Args),
     /// Publish layers that changed to a deploy profile (staging unless --profile names another)
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
     let result = repo::Repo::find(cli.repo.as_deref()).and_then(|repo| match &cli.command {
         Command::Layer(a) => cmd::layer::run(repo, a),
         Command::New(a) => cmd::new::run(repo, a),
+        Command::Lock(a) => cmd::lock::run(repo, a),
         Command::List(a) => cmd::list::run(repo, a),
         Command::Publish(a) => cmd::publish::run(repo, a),
         Command::PublishAll(a) => cmd::publish::run_all(repo, a),

@@ -17,6 +17,9 @@ pub struct Requirements {
     /// The local files and folders the lines name (a wheel next to requirements.txt, a
     /// `--find-links` folder), with the line of requirements.txt that names each.
     pub local: Vec<(usize, String)>,
+    /// Whether some requirement carries `--hash=`: pip then runs in hash-checking mode
+    /// (`--require-hashes`), as for every file `cargo xtask lock` writes.
+    pub hashed: bool,
 }
 
 impl Requirements {
@@ -74,7 +77,8 @@ impl Requirements {
         if !lines.iter().any(|l| !l.starts_with('-')) {
             bail!("layers/{layer}/requirements.txt lists no package: add one `package==version` per line");
         }
-        Ok(Requirements { lines, unpinned, local })
+        let hashed = lines.iter().any(|l| l.contains("--hash="));
+        Ok(Requirements { lines, unpinned, local, hashed })
     }
 
     /// The canonical text hashed into the fingerprint: the order of `--no-deps` installs

@@ -340,7 +340,13 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
         Recipe::Merge { .. } => Installer::Zips(zips),
     };
     let pip_cache = build::pip_cache_dir()?;
-    let input = BuildInput { layer: &unit.layer, runtime: unit.runtime, arch: unit.arch, image: &unit.image };
+    let input = BuildInput {
+        layer: &unit.layer,
+        runtime: unit.runtime,
+        arch: unit.arch,
+        image: &unit.image,
+        hashed: unit.requirements.hashed,
+    };
 
     let mut stages = Vec::new();
     let mut lap = Instant::now();

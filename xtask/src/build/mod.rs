@@ -21,6 +21,8 @@ pub struct BuildInput<'a> {
     pub runtime: Runtime,
     pub arch: Arch,
     pub image: &'a str,
+    /// Its requirements.txt carries hashes: pip runs with `--require-hashes`.
+    pub hashed: bool,
 }
 
 /// Where pip's download and wheel cache lives between builds: `$XTASK_PIP_CACHE`, else
@@ -62,9 +64,10 @@ fn work_dir(input: &BuildInput<'_>, work_root: &Path) -> Result<TempPath> {
 }
 
 /// The pip arguments both builders share: exactly the listed requirements, no
-/// dependency resolution, no bytecode, into `target`, with an install report.
-fn pip_install_args(target: &str, report: &str) -> Vec<String> {
-    [
+/// dependency resolution, no bytecode, into `target`, with an install report; in
+/// hash-checking mode when the requirements carry hashes.
+fn pip_install_args(target: &str, report: &str, hashed: bool) -> Vec<String> {
+    let mut args: Vec<String> = [
         "install",
         "-r",
         "requirements.txt",
@@ -82,7 +85,11 @@ fn pip_install_args(target: &str, report: &str) -> Vec<String> {
     ]
     .iter()
     .map(|s| s.to_string())
-    .collect()
+    .collect();
+    if hashed {
+        args.push("--require-hashes".into());
+    }
+    args
 }
 
 /// What fills a unit's `python/`.

@@ -59,7 +59,7 @@ pub fn install(input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Re
     let python = host_python();
     let target = work.path().join("python");
     let report = work.path().join("pip-report.json");
-    let mut args = pip_install_args(&target.to_string_lossy(), &report.to_string_lossy());
+    let mut args = pip_install_args(&target.to_string_lossy(), &report.to_string_lossy(), input.hashed);
     args.extend(target_args(input.runtime, input.arch));
     let sh = Shell::new()?;
     sh.change_dir(&input.layer.dir);

@@ -9,6 +9,7 @@ pub mod changed;
 pub mod check;
 pub mod layer;
 pub mod list;
+pub mod lock;
 pub mod new;
 pub mod prune;
 pub mod publish;

@@ -58,6 +58,12 @@ impl Requirement {
         self.pinned
     }
 
+    /// The one version it pins (`==V` or `===V`), when it pins one.
+    pub fn pinned_version(&self) -> Option<String> {
+        let specs = self.specifiers.as_ref().filter(|_| self.pinned)?;
+        Some(specs.iter().next()?.version().to_string())
+    }
+
     /// Whether the installed `version` satisfies the specifiers (pre-releases allowed, as
     /// `pip check`). A version that is not PEP 440 matches only `===` with the same text.
     pub fn allows(&self, version: &str) -> bool {

@@ -1,0 +1,588 @@
+//! Stage: lock. Resolves what a layer wants (`requirements.in`, or `pyproject.toml`
+//! `[project] dependencies` with an optional `uv.lock`) into the `requirements.txt` builds
+//! install with `pip --no-deps`: every package of the closure pinned `==` with its
+//! hashes, for every runtime and architecture the layer targets, minus what the layers it
+//! `requires` provide (their pins constrain the resolution). The header records the
+//! inputs' hash, the targets and the resolver, so a stale lock is seen without resolving.
+//!
+//! Resolution runs uv once per target (`uv pip compile --python-version
+//! --python-platform --only-binary :all: --generate-hashes`), in parallel, then merges:
+//! a package every target resolves to the same version is one line with the union of
+//! the hashes; a package whose version differs between targets (or that only some
+//! targets need) gets one line per version with a marker naming its targets.
+
+pub mod uv;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::config::RepoConfig;
+use crate::python::Requirement;
+use crate::quote::clip;
+use crate::repo::Repo;
+use crate::requirements::Requirements;
+use crate::runtime::{Arch, Runtime};
+
+/// What the team writes: the file a lock starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// `requirements.in`: top-level requirements, loose specifiers allowed.
+    RequirementsIn,
+    /// `pyproject.toml` `[project] dependencies`, with `uv.lock`'s versions when present.
+    Pyproject { uv_lock: bool },
+}
+
+impl Source {
+    fn describe(&self) -> &'static str {
+        match self {
+            Source::RequirementsIn => "requirements.in",
+            Source::Pyproject { uv_lock: false } => "pyproject.toml",
+            Source::Pyproject { uv_lock: true } => "pyproject.toml and uv.lock",
+        }
+    }
+}
+
+/// Everything a lock of one layer depends on, read once.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub layer: String,
+    pub dir: PathBuf,
+    pub source: Source,
+    /// The top-level requirements, one per line, comments dropped.
+    pub requirements: Vec<String>,
+    /// Pins of the layers it requires (transitively): (layer, normalised name, line).
+    pub provided: Vec<(String, String, String)>,
+    pub targets: Vec<(Runtime, Arch)>,
+    /// sha256 of the requirements, the required layers' pins, uv.lock and the targets.
+    pub hash: String,
+}
+
+/// Whether a layer is locked from an input file (`requirements.in` or `pyproject.toml`).
+pub fn source_of(dir: &Path) -> Option<Source> {
+    if dir.join("requirements.in").is_file() {
+        Some(Source::RequirementsIn)
+    } else if dir.join("pyproject.toml").is_file() {
+        Some(Source::Pyproject { uv_lock: dir.join("uv.lock").is_file() })
+    } else {
+        None
+    }
+}
+
+/// Reads the inputs of layer `name`; `None` when it has no lock input (a hand-written
+/// requirements.txt, which is used as it is).
+pub fn inputs(repo: &Repo, config: &RepoConfig, name: &str) -> Result<Option<Inputs>> {
+    let layer = config.layer(repo, name)?;
+    let Some(source) = source_of(&layer.dir) else { return Ok(None) };
+    let mut hasher = Sha256::new();
+    let requirements = match &source {
+        Source::RequirementsIn => {
+            let text = std::fs::read_to_string(layer.dir.join("requirements.in"))
+                .with_context(|| format!("cannot read layers/{name}/requirements.in"))?;
+            parse_in(&text, name)?
+        }
+        Source::Pyproject { uv_lock } => {
+            let deps = pyproject_dependencies(&layer.dir, name)?;
+            if *uv_lock {
+                let lock = std::fs::read(layer.dir.join("uv.lock"))
+                    .with_context(|| format!("cannot read layers/{name}/uv.lock"))?;
+                hasher.update(b"uv.lock\0");
+                hasher.update(&lock);
+            }
+            deps
+        }
+    };
+    hasher.update(b"requirements\0");
+    for r in &requirements {
+        hasher.update(r.as_bytes());
+        hasher.update(b"\n");
+    }
+    let provided = provided_pins(repo, config, name)?;
+    hasher.update(b"provided\0");
+    for (layer, _, line) in &provided {
+        hasher.update(format!("{layer}: {line}\n").as_bytes());
+    }
+    let targets = layer.targets();
+    hasher.update(b"targets\0");
+    hasher.update(targets_text(&targets).as_bytes());
+    Ok(Some(Inputs {
+        layer: name.to_string(),
+        dir: layer.dir.clone(),
+        source,
+        requirements,
+        provided,
+        targets,
+        hash: hex(&hasher.finalize()),
+    }))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn targets_text(targets: &[(Runtime, Arch)]) -> String {
+    targets.iter().map(|(r, a)| format!("{r}-{a}")).collect::<Vec<_>>().join(" ")
+}
+
+/// The requirements of a requirements.in: one PEP 508 requirement per line; includes,
+/// constraints, editables and other pip options are refused naming the line.
+fn parse_in(text: &str, layer: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = match raw.find(" #").or_else(|| raw.trim_start().starts_with('#').then_some(0)) {
+            Some(at) => &raw[..at],
+            None => raw,
+        };
+        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with('-') {
+            bail!(
+                "layers/{layer}/requirements.in:{}: `{}` is not supported: requirements.in lists packages by name (no -r, -c, -e or other pip options)",
+                i + 1,
+                clip(&line)
+            );
+        }
+        if Requirement::parse(&line).is_none() {
+            bail!(
+                "layers/{layer}/requirements.in:{}: `{}` is not a requirement (`name`, `name>=1.2`, `name[extra]`)",
+                i + 1,
+                clip(&line)
+            );
+        }
+        out.push(line);
+    }
+    if out.is_empty() {
+        bail!("layers/{layer}/requirements.in lists no package: add one requirement per line");
+    }
+    Ok(out)
+}
+
+/// `[project] dependencies` of the layer's pyproject.toml.
+fn pyproject_dependencies(dir: &Path, layer: &str) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(dir.join("pyproject.toml"))
+        .with_context(|| format!("cannot read layers/{layer}/pyproject.toml"))?;
+    let value: toml::Table = toml::from_str(&text).with_context(|| format!("layers/{layer}/pyproject.toml"))?;
+    let deps = value
+        .get("project")
+        .and_then(|p| p.get("dependencies"))
+        .and_then(|d| d.as_array())
+        .with_context(|| format!("layers/{layer}/pyproject.toml has no `[project] dependencies` list"))?;
+    let mut out = Vec::new();
+    for d in deps {
+        let s = d.as_str().with_context(|| format!("layers/{layer}/pyproject.toml: dependencies must be strings"))?;
+        if Requirement::parse(s).is_none() {
+            bail!("layers/{layer}/pyproject.toml: `{}` is not a requirement", clip(s));
+        }
+        out.push(s.trim().to_string());
+    }
+    if out.is_empty() {
+        bail!("layers/{layer}/pyproject.toml lists no dependency");
+    }
+    Ok(out)
+}
+
+/// The pins of every layer `name` requires, transitively: they are constraints of its
+/// resolution and are left out of its requirements.txt.
+fn provided_pins(repo: &Repo, config: &RepoConfig, name: &str) -> Result<Vec<(String, String, String)>> {
+    let mut layers = Vec::new();
+    let mut todo = config.layer(repo, name)?.requires;
+    while let Some(l) = todo.pop() {
+        if l == name || layers.contains(&l) {
+            continue;
+        }
+        todo.extend(config.layer(repo, &l)?.requires);
+        layers.push(l);
+    }
+    layers.sort();
+    let mut out = Vec::new();
+    for l in layers {
+        let dir = config.layer(repo, &l)?.dir;
+        let reqs = Requirements::read(&dir, &l).with_context(|| format!("layer {l}, required by {name}"))?;
+        for line in &reqs.lines {
+            let req = line.split(" --").next().unwrap_or(line).trim();
+            if let Some(r) = Requirement::parse(req).filter(|r| r.is_pinned()) {
+                out.push((l.clone(), r.name.clone(), req.to_string()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What a lock's header says.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Header {
+    inputs: Option<String>,
+    targets: Option<String>,
+}
+
+fn read_header(text: &str) -> Header {
+    let mut h = Header::default();
+    for line in text.lines().take_while(|l| l.starts_with('#')) {
+        if let Some(v) = line.strip_prefix("# inputs: sha256:") {
+            h.inputs = Some(v.trim().to_string());
+        } else if let Some(v) = line.strip_prefix("# targets: ") {
+            h.targets = Some(v.trim().to_string());
+        }
+    }
+    h
+}
+
+/// Whether requirements.txt is the lock of the current inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Freshness {
+    /// No lock input: requirements.txt is written by hand.
+    NotLocked,
+    Current,
+    /// Why it is stale.
+    Stale(String),
+}
+
+impl Freshness {
+    /// The one-line error for a stale lock, `None` when it is not stale.
+    pub fn error(&self, layer: &str) -> Option<String> {
+        match self {
+            Freshness::Stale(why) => {
+                Some(format!("layers/{layer}/requirements.txt is stale ({why}): run `cargo xtask lock {layer}`"))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Compares requirements.txt's header with the inputs, offline (no resolver run).
+pub fn freshness(repo: &Repo, config: &RepoConfig, name: &str) -> Result<Freshness> {
+    let Some(inputs) = inputs(repo, config, name)? else { return Ok(Freshness::NotLocked) };
+    let text = match std::fs::read_to_string(inputs.dir.join("requirements.txt")) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Freshness::Stale("it does not exist".into()));
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read layers/{name}/requirements.txt")),
+    };
+    let h = read_header(&text);
+    Ok(if h.inputs.is_none() {
+        Freshness::Stale("it has no lock header".into())
+    } else if h.inputs.as_deref() != Some(inputs.hash.as_str()) {
+        if h.targets.as_deref() != Some(targets_text(&inputs.targets).as_str()) {
+            Freshness::Stale("the layer's runtimes or architectures changed".into())
+        } else {
+            Freshness::Stale(format!("{} or a required layer's pins changed", inputs.source.describe()))
+        }
+    } else {
+        Freshness::Current
+    })
+}
+
+/// How to treat the versions already locked.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Resolve every package afresh (`--upgrade`).
+    pub upgrade: bool,
+    /// Resolve these packages afresh, keep the others (`--upgrade-package`).
+    pub upgrade_packages: Vec<String>,
+}
+
+/// A resolved lock, not written yet.
+#[derive(Debug, Clone)]
+pub struct Locked {
+    /// The whole new requirements.txt.
+    pub text: String,
+    /// How many packages it pins.
+    pub packages: usize,
+    /// Whether it differs from the requirements.txt on disk.
+    pub changed: bool,
+}
+
+/// One package version as one target resolved it.
+#[derive(Debug, Clone)]
+struct Pin {
+    name: String,
+    version: String,
+    hashes: BTreeSet<String>,
+}
+
+/// Resolves the inputs for every target. Nothing is written.
+pub fn resolve(inputs: &Inputs, uv: &Path, opts: &Options) -> Result<Locked> {
+    let tmp = tempfile::Builder::new().prefix("xtask-lock-").tempdir()?;
+    std::fs::write(tmp.path().join("requirements.in"), inputs.requirements.join("\n") + "\n")?;
+    let mut constraints: Vec<String> = inputs.provided.iter().map(|(_, _, line)| line.clone()).collect();
+    if inputs.source == (Source::Pyproject { uv_lock: true }) {
+        constraints.extend(uv_lock_pins(inputs, uv)?);
+    }
+    std::fs::write(tmp.path().join("constraints.txt"), constraints.join("\n") + "\n")?;
+    let existing = std::fs::read_to_string(inputs.dir.join("requirements.txt")).ok();
+
+    let results: Vec<Result<Vec<Pin>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = inputs
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, (runtime, arch))| {
+                let tmp = tmp.path();
+                let existing = existing.as_deref();
+                s.spawn(move || compile(inputs, uv, opts, tmp, i, *runtime, *arch, existing))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("uv thread panicked")))).collect()
+    });
+    let mut per_target = Vec::new();
+    for r in results {
+        per_target.push(r?);
+    }
+    let text = render(inputs, &per_target);
+    let packages = text.lines().filter(|l| l.starts_with(|c: char| c.is_ascii_alphanumeric())).count();
+    let changed = existing.as_deref() != Some(text.as_str());
+    Ok(Locked { text, packages, changed })
+}
+
+/// `uv export` of the layer's uv.lock: the locked versions, used as constraints so the
+/// resolution keeps them.
+fn uv_lock_pins(inputs: &Inputs, uv: &Path) -> Result<Vec<String>> {
+    let mut cmd = uv::command(uv)?;
+    cmd.args(["export", "--frozen", "--no-hashes", "--no-header", "--no-annotate", "--no-emit-project", "--quiet"])
+        .arg("--project")
+        .arg(&inputs.dir);
+    let out = cmd.output().context("cannot run uv export")?;
+    if !out.status.success() {
+        bail!(
+            "cannot read layers/{}/uv.lock (uv export): {}",
+            inputs.layer,
+            one_line(&String::from_utf8_lossy(&out.stderr))
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().trim_end_matches('\\').trim().to_string())
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('-'))
+        .collect())
+}
+
+/// One `uv pip compile` for one target; the existing lock is its starting point (uv keeps
+/// its versions unless told to upgrade).
+#[allow(clippy::too_many_arguments)]
+fn compile(
+    inputs: &Inputs,
+    uv: &Path,
+    opts: &Options,
+    tmp: &Path,
+    i: usize,
+    runtime: Runtime,
+    arch: Arch,
+    existing: Option<&str>,
+) -> Result<Vec<Pin>> {
+    let out = tmp.join(format!("out-{i}.txt"));
+    if let Some(text) = existing.filter(|_| !opts.upgrade) {
+        std::fs::write(&out, text)?;
+    }
+    let mut cmd = uv::command(uv)?;
+    cmd.args(["pip", "compile"])
+        .arg(tmp.join("requirements.in"))
+        .arg("-o")
+        .arg(&out)
+        .args(["--python-version", &format!("3.{}", runtime.minor)])
+        .args(["--python-platform", &uv::python_platform(runtime, arch)])
+        .args(["--only-binary", ":all:", "--generate-hashes", "--no-header", "--no-annotate", "--quiet"])
+        .arg("-c")
+        .arg(tmp.join("constraints.txt"));
+    for (_, name, _) in &inputs.provided {
+        cmd.args(["--no-emit-package", name]);
+    }
+    if opts.upgrade {
+        cmd.arg("--upgrade");
+    }
+    for p in &opts.upgrade_packages {
+        cmd.args(["--upgrade-package", p]);
+    }
+    let shown: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+    crate::output::command(&uv.display().to_string(), &shown);
+    let output = cmd.output().with_context(|| format!("cannot run {}", uv.display()))?;
+    if !output.status.success() {
+        let mut why = one_line(&String::from_utf8_lossy(&output.stderr));
+        for (layer, pkg, line) in &inputs.provided {
+            if why.contains(pkg.as_str()) {
+                why.push_str(&format!(" (`{line}` is the pin of layer {layer}, which this layer requires)"));
+                break;
+            }
+        }
+        bail!("cannot lock layer {} for {runtime} {arch}: {why}", inputs.layer);
+    }
+    let text = std::fs::read_to_string(&out).context("uv wrote no output")?;
+    parse_pins(&text)
+}
+
+/// uv's error as one line: the first sentence of its cause, else its first line.
+fn one_line(stderr: &str) -> String {
+    let all: Vec<&str> = stderr.lines().collect();
+    let start = all.iter().position(|l| l.starts_with("error:")).unwrap_or(0);
+    let lines = &all[start..];
+    let text = match lines.iter().position(|l| l.trim_start().starts_with("cause:")) {
+        Some(at) => {
+            let mut s = String::new();
+            for l in &lines[at..] {
+                if l.trim().is_empty() {
+                    break;
+                }
+                s.push_str(l.trim().trim_start_matches("cause:").trim());
+                s.push(' ');
+            }
+            s
+        }
+        None => lines.iter().find(|l| !l.trim().is_empty()).map(|l| l.to_string()).unwrap_or_default(),
+    };
+    let text = text.trim().trim_start_matches("error:").trim().to_string();
+    let sentence = match text.find(". ") {
+        Some(at) => text[..=at].to_string(),
+        None => text,
+    };
+    clip(&sentence).to_string()
+}
+
+/// The pins of a `uv pip compile --generate-hashes` output.
+fn parse_pins(text: &str) -> Result<Vec<Pin>> {
+    let mut out = Vec::new();
+    let joined = text.replace("\\\n", " ");
+    for line in joined.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('-') {
+            continue;
+        }
+        let mut words = Vec::new();
+        let mut hashes = BTreeSet::new();
+        for w in line.split_whitespace() {
+            match w.strip_prefix("--hash=") {
+                Some(h) => {
+                    hashes.insert(h.to_string());
+                }
+                None => words.push(w),
+            }
+        }
+        let req = words.join(" ");
+        let r = Requirement::parse(&req).with_context(|| format!("uv printed `{}`, not a requirement", clip(&req)))?;
+        let version = r.pinned_version().with_context(|| format!("uv printed `{}` without a version", clip(&req)))?;
+        out.push(Pin { name: r.name.clone(), version, hashes });
+    }
+    Ok(out)
+}
+
+/// The requirements.txt: header, then every package sorted by name, each version once
+/// with the union of the targets' hashes and a marker when not every target has it.
+fn render(inputs: &Inputs, per_target: &[Vec<Pin>]) -> String {
+    // name -> version -> (targets, hashes)
+    let mut merged: BTreeMap<String, BTreeMap<String, (BTreeSet<usize>, BTreeSet<String>)>> = BTreeMap::new();
+    for (i, pins) in per_target.iter().enumerate() {
+        for p in pins {
+            let e = merged.entry(p.name.clone()).or_default().entry(p.version.clone()).or_default();
+            e.0.insert(i);
+            e.1.extend(p.hashes.iter().cloned());
+        }
+    }
+    let name = &inputs.layer;
+    let mut text = format!(
+        "# Locked by `cargo xtask lock {name}` from {src}: edit {src} and run it again\n\
+         # instead of editing this file.\n\
+         # inputs: sha256:{hash}\n\
+         # targets: {targets}\n\
+         # resolver: uv {uv}\n",
+        src = inputs.source.describe(),
+        hash = inputs.hash,
+        targets = targets_text(&inputs.targets),
+        uv = uv::UV_VERSION,
+    );
+    let provided: BTreeSet<String> = inputs.provided.iter().map(|(l, p, _)| format!("{p} (layer {l})")).collect();
+    if !provided.is_empty() {
+        text.push_str(&format!(
+            "# provided by required layers: {}\n",
+            provided.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    for (pkg, versions) in merged {
+        for (version, (targets, hashes)) in versions {
+            text.push_str(&format!("{pkg}=={version}"));
+            if targets.len() < inputs.targets.len() {
+                let chosen: Vec<(Runtime, Arch)> = targets.iter().map(|i| inputs.targets[*i]).collect();
+                text.push_str(&format!(" ; {}", marker(&inputs.targets, &chosen)));
+            }
+            for h in hashes {
+                text.push_str(&format!(" \\\n    --hash={h}"));
+            }
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// A PEP 508 marker true on the `chosen` targets and false on the other ones.
+fn marker(all: &[(Runtime, Arch)], chosen: &[(Runtime, Arch)]) -> String {
+    let py = |r: &Runtime| format!("python_version == \"3.{}\"", r.minor);
+    let machine = |a: &Arch| format!("platform_machine == \"{}\"", a.machine());
+    let runtimes: BTreeSet<Runtime> = chosen.iter().map(|t| t.0).collect();
+    let arches: BTreeSet<Arch> = chosen.iter().map(|t| t.1).collect();
+    let full = |r: &BTreeSet<Runtime>, a: &BTreeSet<Arch>| {
+        r.iter().flat_map(|r| a.iter().map(move |a| (*r, *a))).all(|t| chosen.contains(&t))
+    };
+    let all_arches: BTreeSet<Arch> = all.iter().map(|t| t.1).collect();
+    let all_runtimes: BTreeSet<Runtime> = all.iter().map(|t| t.0).collect();
+    if arches == all_arches && full(&runtimes, &arches) {
+        return runtimes.iter().map(py).collect::<Vec<_>>().join(" or ");
+    }
+    if runtimes == all_runtimes && full(&runtimes, &arches) {
+        return arches.iter().map(machine).collect::<Vec<_>>().join(" or ");
+    }
+    chosen.iter().map(|(r, a)| format!("({} and {})", py(r), machine(a))).collect::<Vec<_>>().join(" or ")
+}
+
+/// Writes the lock atomically: a temp file beside requirements.txt, renamed over it.
+pub fn write(inputs: &Inputs, locked: &Locked) -> Result<()> {
+    let mut tmp = tempfile::Builder::new().prefix(".requirements-").suffix(".txt").tempfile_in(&inputs.dir)?;
+    std::io::Write::write_all(&mut tmp, locked.text.as_bytes())?;
+    tmp.persist(inputs.dir.join("requirements.txt"))
+        .with_context(|| format!("cannot write layers/{}/requirements.txt", inputs.layer))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requirements_in_refuses_options_naming_the_line() {
+        assert_eq!(parse_in("# c\nrequests>=2  # web\n\npandas[aws]\n", "l").unwrap(), ["requests>=2", "pandas[aws]"]);
+        let e = parse_in("six\n-e .\n", "l").unwrap_err().to_string();
+        assert!(e.starts_with("layers/l/requirements.in:2: `-e .` is not supported"), "{e}");
+        assert!(parse_in("-r other.txt\n", "l").unwrap_err().to_string().contains("`-r other.txt`"));
+    }
+
+    #[test]
+    fn pins_are_parsed_with_their_hashes() {
+        let pins = parse_pins("certifi==2024.8.30 \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\nidna==3.10 \\\n    --hash=sha256:cc\n").unwrap();
+        assert_eq!(pins.len(), 2);
+        assert_eq!(
+            (pins[0].name.as_str(), pins[0].version.as_str(), pins[0].hashes.len()),
+            ("certifi", "2024.8.30", 2)
+        );
+    }
+
+    #[test]
+    fn markers_name_only_what_differs() {
+        let r = |id| Runtime::parse(id).unwrap();
+        let all = [
+            (r("python3.11"), Arch::X86_64),
+            (r("python3.11"), Arch::Arm64),
+            (r("python3.13"), Arch::X86_64),
+            (r("python3.13"), Arch::Arm64),
+        ];
+        assert_eq!(marker(&all, &all[..2]), "python_version == \"3.11\"");
+        assert_eq!(marker(&all, &[all[1], all[3]]), "platform_machine == \"aarch64\"");
+        assert_eq!(marker(&all, &all[..1]), "(python_version == \"3.11\" and platform_machine == \"x86_64\")");
+    }
+
+    #[test]
+    fn uv_errors_become_one_line() {
+        let e = "error: No solution found when resolving dependencies\n  cause: Because nope was not found in the package registry and you require nope, we can conclude that your requirements are unsatisfiable.\n";
+        assert_eq!(one_line(e), "Because nope was not found in the package registry and you require nope, we can conclude that your requirements are unsatisfiable.");
+    }
+}

@@ -1,0 +1,190 @@
+//! The resolver: a pinned uv, found in the tool cache or fetched once from PyPI as a
+//! wheel (by the host's `python3 -m pip download`, else by pip inside the build image)
+//! and unpacked from it with the zip crate; then run with the user's pip settings.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::runtime::{Arch, Runtime};
+
+/// The one uv version every lock is made with (named in each lock's header). Bump it on
+/// purpose: a new resolver may pick other versions for the same inputs.
+pub const UV_VERSION: &str = "0.13.9";
+
+/// Where the tool keeps its own copies of uv: `$XDG_CACHE_HOME/lambda-layers/uv`, else
+/// `~/.cache/lambda-layers/uv`.
+fn cache_root() -> Result<PathBuf> {
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d).join("lambda-layers"));
+    }
+    let home = std::env::var_os("HOME").context("HOME is not set: set XDG_CACHE_HOME or XTASK_UV")?;
+    Ok(PathBuf::from(home).join(".cache/lambda-layers"))
+}
+
+/// The uv to run: `$XTASK_UV` when set (used as is), else the pinned version from the
+/// tool cache, fetched first when missing. `image` is the build image used to fetch it
+/// when the host has no `python3`.
+pub fn ensure(image: Option<&str>) -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("XTASK_UV").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let dir = cache_root()?.join("uv").join(UV_VERSION);
+    let bin = dir.join("uv");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    crate::output::status("fetching", format_args!("uv {UV_VERSION} from PyPI into {}", dir.display()));
+    let download = tempfile::Builder::new().prefix(".download-").tempdir_in(&dir)?;
+    fetch_wheel(download.path(), image)?;
+    let wheel = std::fs::read_dir(download.path())?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .with_context(|| format!("pip downloaded no uv {UV_VERSION} wheel"))?;
+    extract_uv(&wheel, &dir, &bin)?;
+    Ok(bin)
+}
+
+/// The wheel of the host's machine (uv runs where the tool runs).
+fn host_wheel_platform() -> &'static str {
+    if cfg!(target_arch = "aarch64") {
+        "manylinux_2_17_aarch64"
+    } else {
+        "manylinux_2_17_x86_64"
+    }
+}
+
+/// `pip download uv==UV_VERSION` for the host's platform into `dest`: with the host's
+/// Python when there is one, else inside the build image (docker), with the same pip
+/// settings a build passes.
+fn fetch_wheel(dest: &Path, image: Option<&str>) -> Result<()> {
+    let args: Vec<String> = [
+        "download",
+        &format!("uv=={UV_VERSION}"),
+        "--no-deps",
+        "--only-binary=:all:",
+        "--platform",
+        host_wheel_platform(),
+        "--python-version",
+        "3.12",
+        "--disable-pip-version-check",
+        "-q",
+        "-d",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if let Some(python) = crate::docker::find_program("python3") {
+        let mut cmd = Command::new(python);
+        cmd.arg("-m").arg("pip").args(&args).arg(dest);
+        let what = format!("pip download uv=={UV_VERSION}");
+        let (status, text) = crate::docker::capture(cmd, what.clone())?;
+        if status.success() {
+            return Ok(());
+        }
+        if image.is_none() {
+            bail!("{what} failed:\n{}", crate::docker::fence_tail(&text, 10));
+        }
+    }
+    let Some(image) = image else {
+        bail!("cannot fetch uv {UV_VERSION}: no python3 on this machine and no build image to run pip in; install python3, or set XTASK_UV to a uv {UV_VERSION} binary")
+    };
+    let docker = crate::docker::Docker::connect()
+        .context("cannot fetch uv: no python3 on this machine, and docker is needed to run pip in the build image")?;
+    let host_arch = if cfg!(target_arch = "aarch64") { Arch::Arm64 } else { Arch::X86_64 };
+    docker.ensure_image(image, host_arch)?;
+    let pip_cache = crate::build::pip_cache_dir()?;
+    let mut args = args;
+    args.push("/out".into());
+    docker
+        .run(&crate::docker::RunSpec {
+            image,
+            arch: host_arch,
+            mounts: vec![(dest.to_path_buf(), "/out".into(), false)],
+            workdir: "/out",
+            entrypoint: "pip",
+            args,
+            pip_cache: &pip_cache,
+            env: vec![],
+            what: format!("pip download uv=={UV_VERSION} in {image}"),
+        })
+        .with_context(|| format!("cannot fetch uv {UV_VERSION} with pip in {image}"))?;
+    Ok(())
+}
+
+/// Unpacks `uv-VERSION.data/scripts/uv` from the wheel to `bin`, atomically (a temp file
+/// in the same folder, made executable, then renamed).
+fn extract_uv(wheel: &Path, dir: &Path, bin: &Path) -> Result<()> {
+    let file = std::fs::File::open(wheel).with_context(|| format!("cannot open {}", wheel.display()))?;
+    let mut zip = zip::ZipArchive::new(file).with_context(|| format!("{} is not a wheel", wheel.display()))?;
+    let inner = format!("uv-{UV_VERSION}.data/scripts/uv");
+    let mut entry = zip.by_name(&inner).with_context(|| format!("{} has no {inner}", wheel.display()))?;
+    let mut bytes = Vec::new();
+    entry.read_to_end(&mut bytes)?;
+    let mut tmp = tempfile::Builder::new().prefix(".uv-").tempfile_in(dir)?;
+    std::io::Write::write_all(&mut tmp, &bytes)?;
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))?;
+    tmp.persist(bin).with_context(|| format!("cannot write {}", bin.display()))?;
+    Ok(())
+}
+
+/// uv's `--python-platform` for a runtime and arch: the newest manylinux uv names that the
+/// runtime's glibc runs (uv knows 2_17, 2_28 and 2_31 upwards; Amazon Linux 2's 2.26
+/// therefore resolves against manylinux_2_17 wheels, which it runs).
+pub fn python_platform(runtime: Runtime, arch: Arch) -> String {
+    let (_, minor) = runtime.glibc;
+    let known = [17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40];
+    let best = known.iter().rev().find(|m| **m <= minor).copied().unwrap_or(17);
+    format!("{}-manylinux_2_{best}", arch.machine())
+}
+
+/// The uv cache: `$UV_CACHE_DIR` when set, else beside the tool's copies of uv.
+fn uv_cache() -> Result<PathBuf> {
+    if let Some(d) = std::env::var_os("UV_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d));
+    }
+    Ok(cache_root()?.join("uv-cache"))
+}
+
+/// A uv command with the user's pip settings translated: `PIP_INDEX_URL`,
+/// `PIP_EXTRA_INDEX_URL`, `PIP_TRUSTED_HOST` and `PIP_CERT` (proxies pass through as they
+/// are); no managed Python downloads, no user config, no colour.
+pub fn command(uv: &Path) -> Result<Command> {
+    let mut cmd = Command::new(uv);
+    cmd.env("UV_CACHE_DIR", uv_cache()?)
+        .env("UV_PYTHON_DOWNLOADS", "never")
+        .env("UV_NO_CONFIG", "1")
+        .env("UV_NO_PROGRESS", "1")
+        .env("NO_COLOR", "1");
+    let pairs = [
+        ("PIP_INDEX_URL", "UV_INDEX_URL"),
+        ("PIP_EXTRA_INDEX_URL", "UV_EXTRA_INDEX_URL"),
+        ("PIP_TRUSTED_HOST", "UV_INSECURE_HOST"),
+        ("PIP_CERT", "SSL_CERT_FILE"),
+    ];
+    for (pip, uv_var) in pairs {
+        if let Some(v) = std::env::var_os(pip).filter(|v| !v.is_empty()) {
+            if std::env::var_os(uv_var).is_none() || pip == "PIP_CERT" {
+                cmd.env(uv_var, v);
+            }
+        }
+    }
+    Ok(cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms_follow_the_runtimes_glibc() {
+        let r = |id| Runtime::parse(id).unwrap();
+        assert_eq!(python_platform(r("python3.11"), Arch::X86_64), "x86_64-manylinux_2_17");
+        assert_eq!(python_platform(r("python3.13"), Arch::Arm64), "aarch64-manylinux_2_34");
+    }
+}
