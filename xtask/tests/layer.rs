@@ -324,12 +324,14 @@ fn new_scaffolds_a_layer_and_list_shows_whether_dist_is_current() {
     let f = Fixture::new(&env, &[]);
     f.run(&["new", "mylayer", "six==1.16.0"]).ok();
     assert_eq!(
-        std::fs::read_to_string(f.path("layers/mylayer/requirements.txt")).unwrap().lines().last(),
+        std::fs::read_to_string(f.path("layers/mylayer/requirements.in")).unwrap().lines().last(),
         Some("six==1.16.0")
     );
+    let locked = std::fs::read_to_string(f.path("layers/mylayer/requirements.txt")).unwrap();
+    assert!(locked.contains("\nsix==1.16.0 \\\n    --hash=sha256:"), "{locked}");
     f.run(&["new", "mylayer"]).fails_with(&["already exists"]);
     f.run(&["new", "bad/name"]).fails_with(&["invalid layer name"]);
-    f.run(&["new", "loose", "six"]).fails_with(&["pin every requirement", "six"]);
+    f.run(&["new", "loose", "six>=1,,"]).fails_with(&["is not a requirement", "six"]);
     assert!(!f.path("layers/loose").exists());
 
     let state = |f: &Fixture| f.run(&["list", "--json"]).ok().json()[0]["dist"].as_str().unwrap().to_string();

@@ -65,6 +65,11 @@ pub struct UnitCheck {
 
 /// Checks a unit of this repo; `extras` are the extras whose requirements count too.
 pub fn check_unit(ctx: &Context, unit: &Unit, extras: &[String]) -> Result<UnitCheck> {
+    // A stale lock is not what the team asked for: checking its build would pass or fail
+    // for the wrong reasons.
+    if let Some(e) = crate::lock::freshness(&ctx.repo, &ctx.config, &unit.layer.name)?.error(&unit.layer.name) {
+        anyhow::bail!(e);
+    }
     let own_zip = zip_of(ctx, unit)?;
     let scratch = tempfile::Builder::new().prefix("xtask-check-").tempdir()?;
     let mut required = Vec::new();
@@ -97,9 +102,12 @@ pub fn check_unit(ctx: &Context, unit: &Unit, extras: &[String]) -> Result<UnitC
         &image,
         docker,
     )?;
+    let locked = crate::lock::source_of(&unit.layer.dir).is_some();
     for f in &mut result.findings {
         if f.unprovided {
-            f.message = suggest_provider(ctx, &unit.layer.name, &f.message, &f.subject);
+            f.message = suggest_provider(ctx, &unit.layer.name, &f.message, &f.subject, locked);
+        } else if locked && f.check == Kind::Closure {
+            f.message = format!("{}: run `cargo xtask lock {}`", f.message, unit.layer.name);
         }
     }
     findings.extend(result.findings);
@@ -216,12 +224,20 @@ pub fn check_zips(
 }
 
 /// Adds which layer of the repo would provide a distribution no attached layer provides.
-fn suggest_provider(ctx: &Context, layer: &str, message: &str, dist: &str) -> String {
-    match python::providers(&ctx.repo, dist).into_iter().find(|l| l != layer) {
-        Some(p) => {
+/// A layer locked from requirements.in gets its dependencies from the lock: the fix ends
+/// with running it again.
+fn suggest_provider(ctx: &Context, layer: &str, message: &str, dist: &str, locked: bool) -> String {
+    match (python::providers(&ctx.repo, dist).into_iter().find(|l| l != layer), locked) {
+        (Some(p), false) => {
             format!("{message}: add `requires = [\"{p}\"]` to layers/{layer}/layer.toml (layer {p} provides it)")
         }
-        None => format!("{message}: add it to layers/{layer}/requirements.txt or to a layer listed in `requires`"),
+        (Some(p), true) => format!(
+            "{message}: add `requires = [\"{p}\"]` to layers/{layer}/layer.toml (layer {p} provides it), then run `cargo xtask lock {layer}`"
+        ),
+        (None, false) => {
+            format!("{message}: add it to layers/{layer}/requirements.txt or to a layer listed in `requires`")
+        }
+        (None, true) => format!("{message}: run `cargo xtask lock {layer}`"),
     }
 }
 

@@ -1,7 +1,8 @@
 //! `cargo xtask changed`: the units (layer x runtime x architecture) a deploy profile does
 //! not hold yet, by default from its manifest `published/<profile>.json` (offline: no AWS,
 //! no docker), with `--remote` from AWS itself. `--json` prints one line ready for a
-//! GitHub Actions matrix: `{"include":[{"layer":..,"runtime":..,"arch":..}]}`.
+//! GitHub Actions matrix: `{"include":[{"layer":..,"runtime":..,"arch":..}]}`. A
+//! layer whose lock is stale (requirements.in changed since `cargo xtask lock`) is an error.
 
 use std::collections::BTreeMap;
 
@@ -56,6 +57,17 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let profile = ctx.config.profile(name)?.clone();
     naming::check_profile(name, &profile)?;
     let names = unit::select_layers(&ctx.repo, &args.names, args.names.is_empty())?;
+    // A stale lock would build something else than what the pull request asks for.
+    let mut stale = false;
+    for name in &names {
+        if let Some(e) = crate::lock::freshness(&ctx.repo, &ctx.config, name)?.error(name) {
+            output::error(e);
+            stale = true;
+        }
+    }
+    if stale {
+        return Ok(false);
+    }
     let (verdicts, source) = if args.remote {
         match remote(&ctx, name, &names)? {
             Some(v) => (v, "AWS".to_string()),

@@ -1,15 +1,15 @@
-//! `cargo xtask new NAME [REQUIREMENT...]`: scaffolds `layers/NAME/`.
+//! `cargo xtask new NAME [REQUIREMENT...]`: scaffolds `layers/NAME/` (requirements.in and a
+//! commented layer.toml) and locks it into requirements.txt.
 
 use anyhow::{bail, Context, Result};
 
 use crate::repo::{validate_layer_name, Repo};
-use crate::requirements::Requirements;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The layer's name (letters, digits, `-`, `_`)
     pub name: String,
-    /// Requirements, pinned as `package==version`
+    /// Requirements written to requirements.in and locked, e.g. `requests` or `pandas>=2.2`
     pub requirements: Vec<String>,
 }
 
@@ -18,18 +18,22 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     validate_layer_name(name)?;
     let dir = repo.layers_dir().join(name);
     if dir.exists() {
-        bail!("layer `{name}` already exists: edit layers/{name}/requirements.txt instead");
+        bail!("layer `{name}` already exists: edit layers/{name}/requirements.in (or requirements.txt) instead");
     }
-    let mut text = String::from("# One package per line, pinned with `==` so every build installs the same files.\n");
+    let mut text = String::from(
+        "# What this layer provides: one requirement per line (`requests`, `pandas>=2.2`, `boto3[crt]`).\n\
+         # `cargo xtask lock NAME` resolves it into requirements.txt: every dependency pinned and hashed.\n",
+    )
+    .replace("NAME", name);
     for r in &args.requirements {
+        if r.starts_with('-') || crate::python::Requirement::parse(r).is_none() {
+            bail!(
+                "`{}` is not a requirement: name packages as `name`, `name>=1.2` or `name[extra]`",
+                crate::quote::clip(r)
+            );
+        }
         text.push_str(r);
         text.push('\n');
-    }
-    if !args.requirements.is_empty() {
-        let parsed = Requirements::parse(&text, name)?;
-        if !parsed.unpinned.is_empty() {
-            bail!("pin every requirement as `package==version`: {}", parsed.unpinned.join(", "));
-        }
     }
     let layer_toml = format!(
         "# Settings for layer {name}; every key is optional and overrides [defaults] in layers.toml.\n\
@@ -37,6 +41,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
          # license = \"MIT\"\n\
          # runtimes = [\"python3.12\"]\n\
          # architectures = [\"x86_64\"]\n\
+         # requires = []            # layers attached before this one (their packages are left out of its lock)\n\
          # slim = \"safe\"            # none | safe | aggressive\n\
          # exclude = []             # globs relative to python/, e.g. \"mypkg/data/**\"\n\
          # public = false           # share published versions with every AWS account\n\
@@ -44,15 +49,34 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
          # share_with_organization = \"o-xxxxxxxxxx\"\n"
     );
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create layers/{name}"))?;
-    std::fs::write(dir.join("requirements.txt"), text)?;
+    std::fs::write(dir.join("requirements.in"), text)?;
     std::fs::write(dir.join("layer.toml"), layer_toml)?;
-    crate::output::status("created", format_args!("layers/{name}/requirements.txt and layers/{name}/layer.toml"));
+    crate::output::status("created", format_args!("layers/{name}/requirements.in and layers/{name}/layer.toml"));
     if args.requirements.is_empty() {
         crate::output::note(format_args!(
-            "next: add `package==version` lines to layers/{name}/requirements.txt, then `cargo xtask layer {name}`"
+            "next: add requirements to layers/{name}/requirements.in, then `cargo xtask lock {name}` and `cargo xtask layer {name}`"
         ));
-    } else {
-        crate::output::note(format_args!("next: `cargo xtask layer {name}`"));
+        return Ok(true);
     }
+    let lock = super::lock::Args {
+        names: vec![name.clone()],
+        all: false,
+        upgrade: false,
+        upgrade_package: Vec::new(),
+        check: false,
+    };
+    match super::lock::run(repo, &lock) {
+        Ok(true) => {}
+        // Nothing half-made stays behind: the folder is removed, so `new` can run again.
+        Ok(false) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            bail!("layer {name} not created: its requirements cannot be locked (see above)");
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e.context(format!("layer {name} not created")));
+        }
+    }
+    crate::output::note(format_args!("next: `cargo xtask layer {name}`, then `cargo xtask check {name}`"));
     Ok(true)
 }
