@@ -107,7 +107,8 @@ impl Repo {
         Ok(dir)
     }
 
-    /// Every layer: the folders of `layers/` that hold a `requirements.txt`, sorted. A
+    /// Every layer: the folders of `layers/` that hold a `requirements.txt` (or the
+    /// `requirements.in` or `pyproject.toml` it is locked from), sorted. A
     /// folder that holds one but whose name is not a valid layer name is skipped with a
     /// warning (once per run) naming the folder and the rule.
     pub fn layer_names(&self) -> Result<Vec<String>> {
@@ -121,7 +122,9 @@ impl Repo {
         for entry in entries {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !entry.path().join("requirements.txt").is_file() {
+            // A layer not locked yet (requirements.in or pyproject.toml only) is a layer too.
+            if !["requirements.txt", "requirements.in", "pyproject.toml"].iter().any(|f| entry.path().join(f).is_file())
+            {
                 continue;
             }
             match validate_layer_name(&name) {

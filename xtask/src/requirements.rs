@@ -36,6 +36,9 @@ impl Requirements {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if ["requirements.in", "pyproject.toml"].iter().any(|f| layer_dir.join(f).is_file()) {
+                    bail!("layer {layer} is not locked yet: run `cargo xtask lock {layer}` to write layers/{layer}/requirements.txt");
+                }
                 bail!("layer {layer} has no requirements.txt: create layers/{layer}/requirements.txt with one `package==version` per line")
             }
             Err(e) => return Err(e).with_context(|| format!("cannot read {display}")),
