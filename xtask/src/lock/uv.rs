@@ -49,12 +49,12 @@ pub fn ensure(image: Option<&str>) -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// The wheel of the host's machine (uv runs where the tool runs).
-fn host_wheel_platform() -> &'static str {
-    if cfg!(target_arch = "aarch64") {
-        "manylinux_2_17_aarch64"
+/// The machine the tool runs on (uv runs where the tool runs).
+fn host_arch() -> Arch {
+    if cfg!(target_arch = "x86_64") {
+        Arch::X86_64
     } else {
-        "manylinux_2_17_x86_64"
+        Arch::Arm64
     }
 }
 
@@ -62,13 +62,14 @@ fn host_wheel_platform() -> &'static str {
 /// Python when there is one, else inside the build image (docker), with the same pip
 /// settings a build passes.
 fn fetch_wheel(dest: &Path, image: Option<&str>) -> Result<()> {
+    let platform = format!("manylinux_2_17_{}", host_arch().machine());
     let args: Vec<String> = [
         "download",
         &format!("uv=={UV_VERSION}"),
         "--no-deps",
         "--only-binary=:all:",
         "--platform",
-        host_wheel_platform(),
+        &platform,
         "--python-version",
         "3.12",
         "--disable-pip-version-check",
@@ -95,7 +96,7 @@ fn fetch_wheel(dest: &Path, image: Option<&str>) -> Result<()> {
     };
     let docker = crate::docker::Docker::connect()
         .context("cannot fetch uv: no python3 on this machine, and docker is needed to run pip in the build image")?;
-    let host_arch = if cfg!(target_arch = "aarch64") { Arch::Arm64 } else { Arch::X86_64 };
+    let host_arch = host_arch();
     docker.ensure_image(image, host_arch)?;
     let pip_cache = crate::build::pip_cache_dir()?;
     let mut args = args;
