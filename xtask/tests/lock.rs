@@ -179,3 +179,36 @@ fn bad_inputs_fail_with_one_line_naming_the_cause_and_write_nothing() {
     f.run(&["new", "ghost", "xtask-no-such-package-zz"]).fails_with(&["xtask-no-such-package-zz"]);
     assert!(!f.path("layers/ghost").exists());
 }
+
+#[test]
+fn pyproject_dependencies_lock_with_the_versions_of_uv_lock() {
+    let env = require_docker!("lock_pyproject");
+    let f = Fixture::new(&env, &[]);
+    let pyproject = |deps: &str| {
+        format!("[project]\nname = \"proj\"\nversion = \"0\"\nrequires-python = \">=3.11\"\ndependencies = [{deps}]\n")
+    };
+    f.write("layers/proj/pyproject.toml", &pyproject("\"idna\""));
+    f.run(&["lock", "proj"]).ok();
+    assert!(lock_of(&f, "proj").contains("from pyproject.toml:"));
+    // uv.lock made by the same uv with an older idna; the lock keeps its version even
+    // once pyproject.toml allows any.
+    let home = std::env::var("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+    let uv = std::fs::read_dir(home.join("lambda-layers/uv")).unwrap().flatten().next().unwrap().path().join("uv");
+    f.write("layers/proj/pyproject.toml", &pyproject("\"idna==3.7\""));
+    let out = std::process::Command::new(&uv)
+        .args(["lock", "--quiet"])
+        .current_dir(f.path("layers/proj"))
+        .env("UV_PYTHON_DOWNLOADS", "never")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    f.write("layers/proj/pyproject.toml", &pyproject("\"idna\""));
+    f.run(&["lock", "proj", "--check"]).fails_with(&["layers/proj/requirements.txt is stale"]);
+    f.run(&["lock", "proj"]).ok();
+    let lock = lock_of(&f, "proj");
+    assert!(lock.contains("from pyproject.toml and uv.lock:") && lock.contains("\nidna==3.7 \\\n"), "{lock}");
+    let run = f.run(&["check", "proj", "--json", "--require-imports"]).ok();
+    assert_eq!(check_status(&run), ["pass"], "{}", run.stdout);
+}

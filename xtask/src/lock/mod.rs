@@ -482,8 +482,8 @@ fn render(inputs: &Inputs, per_target: &[Vec<Pin>]) -> String {
     }
     let name = &inputs.layer;
     let mut text = format!(
-        "# Locked by `cargo xtask lock {name}` from {src}: edit {src} and run it again\n\
-         # instead of editing this file.\n\
+        "# Locked by `cargo xtask lock {name}` from {src}: edit that and run the command\n\
+         # again instead of editing this file.\n\
          # inputs: sha256:{hash}\n\
          # targets: {targets}\n\
          # resolver: uv {uv}\n",
