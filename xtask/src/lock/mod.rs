@@ -6,7 +6,8 @@
 //! inputs' hash, the targets and the resolver, so a stale lock is seen without resolving.
 //!
 //! Resolution runs uv once per target (`uv pip compile --python-version
-//! --python-platform --only-binary :all: --generate-hashes`), in parallel, then merges:
+//! --python-platform --only-binary :all: -o pylock.toml`, whose file list holds only
+//! the wheels installable on that target), in parallel, then merges:
 //! a package every target resolves to the same version is one line with the union of
 //! the hashes; a package whose version differs between targets (or that only some
 //! targets need) gets one line per version with a marker naming its targets.
@@ -303,6 +304,8 @@ struct Pin {
     name: String,
     version: String,
     hashes: BTreeSet<String>,
+    /// The marker of the line it was read from (an existing lock), if any.
+    marker: Option<String>,
 }
 
 /// Resolves the inputs for every target. Nothing is written.
@@ -361,8 +364,9 @@ fn uv_lock_pins(inputs: &Inputs, uv: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
-/// One `uv pip compile` for one target; the existing lock is its starting point (uv keeps
-/// its versions unless told to upgrade).
+/// One `uv pip compile` for one target, written as `pylock.toml` (which names each file,
+/// so only the wheels installable on the target are hashed); the existing lock is its
+/// starting point (uv keeps its versions unless told to upgrade).
 #[allow(clippy::too_many_arguments)]
 fn compile(
     inputs: &Inputs,
@@ -374,9 +378,14 @@ fn compile(
     arch: Arch,
     existing: Option<&str>,
 ) -> Result<Vec<Pin>> {
-    let out = tmp.join(format!("out-{i}.txt"));
+    let dir = tmp.join(format!("target-{i}"));
+    std::fs::create_dir_all(&dir)?;
+    let out = dir.join("pylock.toml");
     if let Some(text) = existing.filter(|_| !opts.upgrade) {
-        std::fs::write(&out, text)?;
+        // Unparsable old locks only lose their preferences.
+        if let Ok(pins) = parse_pins(text) {
+            std::fs::write(&out, preferences(&pins))?;
+        }
     }
     let mut cmd = uv::command(uv)?;
     cmd.args(["pip", "compile"])
@@ -385,7 +394,7 @@ fn compile(
         .arg(&out)
         .args(["--python-version", &format!("3.{}", runtime.minor)])
         .args(["--python-platform", &uv::python_platform(runtime, arch)])
-        .args(["--only-binary", ":all:", "--generate-hashes", "--no-header", "--no-annotate", "--quiet"])
+        .args(["--only-binary", ":all:", "--no-header", "--quiet"])
         .arg("-c")
         .arg(tmp.join("constraints.txt"));
     for (_, name, _) in &inputs.provided {
@@ -410,8 +419,47 @@ fn compile(
         }
         bail!("cannot lock layer {} for {runtime} {arch}: {why}", inputs.layer);
     }
-    let text = std::fs::read_to_string(&out).context("uv wrote no output")?;
-    parse_pins(&text)
+    let text = std::fs::read_to_string(&out).context("uv wrote no pylock.toml")?;
+    parse_pylock(&text)
+}
+
+/// The versions of an existing lock as a minimal pylock.toml, which uv reads as its
+/// preferences (each with its marker, so a version locked for one target only stays so).
+fn preferences(pins: &[Pin]) -> String {
+    let mut text = String::from("lock-version = \"1.0\"\ncreated-by = \"xtask\"\n");
+    // A JSON string is a valid TOML basic string.
+    let quote = |v: &str| serde_json::to_string(v).unwrap_or_default();
+    for p in pins {
+        text.push_str(&format!("\n[[packages]]\nname = {}\nversion = {}\n", quote(&p.name), quote(&p.version)));
+        if let Some(m) = &p.marker {
+            text.push_str(&format!("marker = {}\n", quote(m)));
+        }
+    }
+    text
+}
+
+/// The packages of uv's pylock.toml, with the sha256 of each file it lists.
+fn parse_pylock(text: &str) -> Result<Vec<Pin>> {
+    let lock: toml::Table = toml::from_str(text).context("uv wrote a pylock.toml that is not TOML")?;
+    let mut out = Vec::new();
+    for p in lock.get("packages").and_then(|p| p.as_array()).into_iter().flatten() {
+        let field = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let (Some(name), Some(version)) = (field("name"), field("version")) else {
+            bail!("uv's pylock.toml has a package without name or version");
+        };
+        let mut hashes = BTreeSet::new();
+        let files = p.get("wheels").and_then(|w| w.as_array()).into_iter().flatten().chain(p.get("sdist"));
+        for f in files {
+            if let Some(h) = f.get("hashes").and_then(|h| h.get("sha256")).and_then(|h| h.as_str()) {
+                hashes.insert(format!("sha256:{h}"));
+            }
+        }
+        if hashes.is_empty() {
+            bail!("uv found no file with a sha256 for {name}=={version}: its index must publish hashes");
+        }
+        out.push(Pin { name: crate::python::normalise(&name), version, hashes, marker: None });
+    }
+    Ok(out)
 }
 
 /// uv's error as one line: the first sentence of its cause, else its first line.
@@ -441,7 +489,7 @@ fn one_line(stderr: &str) -> String {
     clip(&sentence).to_string()
 }
 
-/// The pins of a `uv pip compile --generate-hashes` output.
+/// The pins of a requirements.txt this stage wrote (an existing lock).
 fn parse_pins(text: &str) -> Result<Vec<Pin>> {
     let mut out = Vec::new();
     let joined = text.replace("\\\n", " ");
@@ -461,9 +509,10 @@ fn parse_pins(text: &str) -> Result<Vec<Pin>> {
             }
         }
         let req = words.join(" ");
-        let r = Requirement::parse(&req).with_context(|| format!("uv printed `{}`, not a requirement", clip(&req)))?;
-        let version = r.pinned_version().with_context(|| format!("uv printed `{}` without a version", clip(&req)))?;
-        out.push(Pin { name: r.name.clone(), version, hashes });
+        let r = Requirement::parse(&req).with_context(|| format!("`{}` is not a requirement", clip(&req)))?;
+        let version = r.pinned_version().with_context(|| format!("`{}` is not pinned", clip(&req)))?;
+        let marker = req.split_once(';').map(|(_, m)| m.trim().to_string()).filter(|m| !m.is_empty());
+        out.push(Pin { name: r.name.clone(), version, hashes, marker });
     }
     Ok(out)
 }
@@ -564,6 +613,22 @@ mod tests {
             (pins[0].name.as_str(), pins[0].version.as_str(), pins[0].hashes.len()),
             ("certifi", "2024.8.30", 2)
         );
+    }
+
+    #[test]
+    fn pylock_files_become_hashes_and_old_locks_become_preferences() {
+        let pins = parse_pylock(
+            "lock-version = \"1.0\"\n[[packages]]\nname = \"Charset_Normalizer\"\nversion = \"3.5.3\"\nwheels = [\n  { url = \"https://x/a.whl\", hashes = { sha256 = \"aa\" } },\n  { url = \"https://x/b.whl\", hashes = { sha256 = \"bb\" } },\n]\n",
+        )
+        .unwrap();
+        assert_eq!((pins[0].name.as_str(), pins[0].hashes.len()), ("charset-normalizer", 2));
+        let old = parse_pins("# h\nsix==1.17.0 ; python_version == \"3.11\" \\\n    --hash=sha256:aa\n").unwrap();
+        let prefs = preferences(&old);
+        assert!(
+            prefs.contains("name = \"six\"\nversion = \"1.17.0\"\nmarker = \"python_version == \\\"3.11\\\"\"\n"),
+            "{prefs}"
+        );
+        assert!(toml::from_str::<toml::Table>(&prefs).is_ok());
     }
 
     #[test]
