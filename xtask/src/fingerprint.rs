@@ -42,11 +42,14 @@ pub fn compute(layer: &LayerConfig, reqs: &Requirements, runtime: Runtime, arch:
     field("description", layer.description.as_deref().unwrap_or(""));
     field("requirements", &reqs.normalised());
     // Other files of the layer folder (local wheels a requirement points at) count by
-    // content; requirements.txt and layer.toml are already counted through their meaning.
+    // content; requirements.txt and layer.toml are already counted through their meaning,
+    // and requirements.in through requirements.txt, its lock (a comment edited there
+    // rebuilds nothing; a stale lock is refused by `check` and `changed`).
     for e in WalkDir::new(&layer.dir).sort_by_file_name().min_depth(1) {
         let e = e.with_context(|| format!("cannot read {}", layer.dir.display()))?;
         let rel = e.path().strip_prefix(&layer.dir).unwrap();
-        if !e.file_type().is_file() || rel == Path::new("requirements.txt") || rel == Path::new("layer.toml") {
+        let counted = ["requirements.txt", "layer.toml", "requirements.in"].iter().any(|f| rel == Path::new(f));
+        if !e.file_type().is_file() || counted {
             continue;
         }
         let digest =

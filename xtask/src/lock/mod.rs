@@ -61,11 +61,15 @@ pub struct Inputs {
     pub hash: String,
 }
 
-/// Whether a layer is locked from an input file (`requirements.in` or `pyproject.toml`).
+/// Whether a layer is locked from an input file: `requirements.in`, or `pyproject.toml`
+/// unless a hand-written requirements.txt is beside it (a local package the layer
+/// installs from `./` has a pyproject.toml too, and that layer keeps working as before).
 pub fn source_of(dir: &Path) -> Option<Source> {
+    let hand_written =
+        || std::fs::read_to_string(dir.join("requirements.txt")).is_ok_and(|t| read_header(&t).inputs.is_none());
     if dir.join("requirements.in").is_file() {
         Some(Source::RequirementsIn)
-    } else if dir.join("pyproject.toml").is_file() {
+    } else if dir.join("pyproject.toml").is_file() && !hand_written() {
         Some(Source::Pyproject { uv_lock: dir.join("uv.lock").is_file() })
     } else {
         None
@@ -520,8 +524,9 @@ fn parse_pins(text: &str) -> Result<Vec<Pin>> {
 /// The requirements.txt: header, then every package sorted by name, each version once
 /// with the union of the targets' hashes and a marker when not every target has it.
 fn render(inputs: &Inputs, per_target: &[Vec<Pin>]) -> String {
-    // name -> version -> (targets, hashes)
-    let mut merged: BTreeMap<String, BTreeMap<String, (BTreeSet<usize>, BTreeSet<String>)>> = BTreeMap::new();
+    // name -> version -> (the targets resolving to it, the union of their hashes)
+    type Versions = BTreeMap<String, (BTreeSet<usize>, BTreeSet<String>)>;
+    let mut merged: BTreeMap<String, Versions> = BTreeMap::new();
     for (i, pins) in per_target.iter().enumerate() {
         for p in pins {
             let e = merged.entry(p.name.clone()).or_default().entry(p.version.clone()).or_default();
@@ -629,6 +634,20 @@ mod tests {
             "{prefs}"
         );
         assert!(toml::from_str::<toml::Table>(&prefs).is_ok());
+    }
+
+    #[test]
+    fn a_pyproject_beside_a_hand_written_requirements_txt_is_not_a_lock_input() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(source_of(d.path()), None);
+        std::fs::write(d.path().join("pyproject.toml"), "[project]\n").unwrap();
+        assert_eq!(source_of(d.path()), Some(Source::Pyproject { uv_lock: false }));
+        std::fs::write(d.path().join("requirements.txt"), "./\n").unwrap();
+        assert_eq!(source_of(d.path()), None);
+        std::fs::write(d.path().join("requirements.txt"), "# inputs: sha256:ab\nsix==1\n").unwrap();
+        assert_eq!(source_of(d.path()), Some(Source::Pyproject { uv_lock: false }));
+        std::fs::write(d.path().join("requirements.in"), "six\n").unwrap();
+        assert_eq!(source_of(d.path()), Some(Source::RequirementsIn));
     }
 
     #[test]
