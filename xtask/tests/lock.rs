@@ -47,6 +47,9 @@ fn new_locks_requests_with_its_dependencies_and_check_passes() {
     f.run(&["new", "web", "requests"]).ok();
     assert_eq!(std::fs::read_to_string(f.path("layers/web/requirements.in")).unwrap().lines().last(), Some("requests"));
     let lock = lock_of(&f, "web");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(f.path("layers/web/requirements.txt")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644);
     assert_pinned_and_hashed(&lock);
     for p in ["certifi", "charset-normalizer", "idna", "requests", "urllib3"] {
         assert!(pinned(&lock).contains(&p.to_string()), "{p} not in\n{lock}");
@@ -211,4 +214,32 @@ fn pyproject_dependencies_lock_with_the_versions_of_uv_lock() {
     assert!(lock.contains("from pyproject.toml and uv.lock:") && lock.contains("\nidna==3.7 \\\n"), "{lock}");
     let run = f.run(&["check", "proj", "--json", "--require-imports"]).ok();
     assert_eq!(check_status(&run), ["pass"], "{}", run.stdout);
+}
+
+#[test]
+fn without_python_on_the_machine_uv_is_fetched_and_run_in_the_build_image() {
+    let env = require_docker!("lock_without_python");
+    let f = Fixture::new(&env, &[]);
+    f.write("layers/web/requirements.in", "requests\n");
+    let with_python = {
+        f.run(&["lock", "web"]).ok();
+        lock_of(&f, "web")
+    };
+    std::fs::remove_file(f.path("layers/web/requirements.txt")).unwrap();
+    // PATH holds docker alone, and the tool cache is empty: pip in the build image fetches
+    // uv, which then resolves in the build image.
+    let bin = f.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let docker = std::env::var("DOCKER").unwrap_or_else(|_| "docker".into());
+    let docker = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join(&docker))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| std::path::PathBuf::from(&docker));
+    std::os::unix::fs::symlink(&docker, bin.join("docker")).unwrap();
+    let mut c = f.cmd(&["lock", "web"]);
+    c.env("PATH", &bin).env("XDG_CACHE_HOME", f.path("cache")).env_remove("DOCKER");
+    let run = Run::from(c.output().unwrap(), &["lock", "web"]).ok();
+    assert!(run.stderr.contains("fetching"), "{}", run.stderr);
+    assert!(f.path("cache/lambda-layers/uv").is_dir());
+    assert_eq!(lock_of(&f, "web"), with_python);
 }

@@ -58,12 +58,15 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         }
         let Some(inputs) = lock::inputs(&repo, &config, &name)? else { continue };
         if uv.is_none() {
+            // The build image of the layer's first target fetches and runs uv when this
+            // machine has no python3.
             let layer = config.layer(&repo, &name)?;
-            uv = Some(lock::uv::ensure(layer.images.values().next().map(String::as_str))?);
+            let image = layer.images.values().next().map(String::as_str);
+            uv = Some((lock::uv::ensure(image)?, lock::uv::Runner::choose(image)?));
         }
-        let uv = uv.as_deref().expect("uv was just found");
+        let (uv, runner) = uv.as_ref().expect("uv was just found");
         let started = std::time::Instant::now();
-        let locked = match lock::resolve(&inputs, uv, &opts) {
+        let locked = match lock::resolve(&inputs, uv, runner, &opts) {
             Ok(l) => l,
             Err(e) => {
                 output::error(format_args!("{e:#}"));

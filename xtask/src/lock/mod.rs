@@ -313,12 +313,12 @@ struct Pin {
 }
 
 /// Resolves the inputs for every target. Nothing is written.
-pub fn resolve(inputs: &Inputs, uv: &Path, opts: &Options) -> Result<Locked> {
+pub fn resolve(inputs: &Inputs, uv: &Path, runner: &uv::Runner, opts: &Options) -> Result<Locked> {
     let tmp = tempfile::Builder::new().prefix("xtask-lock-").tempdir()?;
     std::fs::write(tmp.path().join("requirements.in"), inputs.requirements.join("\n") + "\n")?;
     let mut constraints: Vec<String> = inputs.provided.iter().map(|(_, _, line)| line.clone()).collect();
     if inputs.source == (Source::Pyproject { uv_lock: true }) {
-        constraints.extend(uv_lock_pins(inputs, uv)?);
+        constraints.extend(uv_lock_pins(inputs, uv, runner)?);
     }
     std::fs::write(tmp.path().join("constraints.txt"), constraints.join("\n") + "\n")?;
     let existing = std::fs::read_to_string(inputs.dir.join("requirements.txt")).ok();
@@ -331,7 +331,7 @@ pub fn resolve(inputs: &Inputs, uv: &Path, opts: &Options) -> Result<Locked> {
             .map(|(i, (runtime, arch))| {
                 let tmp = tmp.path();
                 let existing = existing.as_deref();
-                s.spawn(move || compile(inputs, uv, opts, tmp, i, *runtime, *arch, existing))
+                s.spawn(move || compile(inputs, uv, runner, opts, tmp, i, *runtime, *arch, existing))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("uv thread panicked")))).collect()
@@ -348,20 +348,26 @@ pub fn resolve(inputs: &Inputs, uv: &Path, opts: &Options) -> Result<Locked> {
 
 /// `uv export` of the layer's uv.lock: the locked versions, used as constraints so the
 /// resolution keeps them.
-fn uv_lock_pins(inputs: &Inputs, uv: &Path) -> Result<Vec<String>> {
-    let mut cmd = uv::command(uv)?;
-    cmd.args(["export", "--frozen", "--no-hashes", "--no-header", "--no-annotate", "--no-emit-project", "--quiet"])
-        .arg("--project")
-        .arg(&inputs.dir);
-    let out = cmd.output().context("cannot run uv export")?;
-    if !out.status.success() {
-        bail!(
-            "cannot read layers/{}/uv.lock (uv export): {}",
-            inputs.layer,
-            one_line(&String::from_utf8_lossy(&out.stderr))
-        );
+fn uv_lock_pins(inputs: &Inputs, uv: &Path, runner: &uv::Runner) -> Result<Vec<String>> {
+    // uv export reads the project folder: a copy in a scratch folder the runner can see.
+    let work = tempfile::Builder::new().prefix("xtask-uv-export-").tempdir()?;
+    for f in ["pyproject.toml", "uv.lock"] {
+        std::fs::copy(inputs.dir.join(f), work.path().join(f))
+            .with_context(|| format!("cannot read layers/{}/{f}", inputs.layer))?;
     }
-    Ok(String::from_utf8_lossy(&out.stdout)
+    let out = work.path().join("exported.txt");
+    let args: Vec<String> =
+        ["export", "--frozen", "--no-hashes", "--no-header", "--no-annotate", "--no-emit-project", "--quiet"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["--project".into(), work.path().display().to_string(), "-o".into(), out.display().to_string()])
+            .collect();
+    let (ok, stderr) = runner.run(uv, work.path(), &args, "export")?;
+    if !ok {
+        bail!("cannot read layers/{}/uv.lock (uv export): {}", inputs.layer, one_line(&stderr));
+    }
+    Ok(std::fs::read_to_string(&out)
+        .context("uv export wrote nothing")?
         .lines()
         .map(|l| l.trim().trim_end_matches('\\').trim().to_string())
         .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('-'))
@@ -375,6 +381,7 @@ fn uv_lock_pins(inputs: &Inputs, uv: &Path) -> Result<Vec<String>> {
 fn compile(
     inputs: &Inputs,
     uv: &Path,
+    runner: &uv::Runner,
     opts: &Options,
     tmp: &Path,
     i: usize,
@@ -391,30 +398,25 @@ fn compile(
             std::fs::write(&out, preferences(&pins))?;
         }
     }
-    let mut cmd = uv::command(uv)?;
-    cmd.args(["pip", "compile"])
-        .arg(tmp.join("requirements.in"))
-        .arg("-o")
-        .arg(&out)
-        .args(["--python-version", &format!("3.{}", runtime.minor)])
-        .args(["--python-platform", &uv::python_platform(runtime, arch)])
-        .args(["--only-binary", ":all:", "--no-header", "--quiet"])
-        .arg("-c")
-        .arg(tmp.join("constraints.txt"));
+    let path = |p: &Path| p.display().to_string();
+    let mut args: Vec<String> = vec!["pip".into(), "compile".into(), path(&tmp.join("requirements.in"))];
+    args.extend(["-o".into(), path(&out)]);
+    args.extend(["--python-version".into(), format!("3.{}", runtime.minor)]);
+    args.extend(["--python-platform".into(), uv::python_platform(runtime, arch)]);
+    args.extend(["--only-binary", ":all:", "--no-header", "--quiet"].map(String::from));
+    args.extend(["-c".into(), path(&tmp.join("constraints.txt"))]);
     for (_, name, _) in &inputs.provided {
-        cmd.args(["--no-emit-package", name]);
+        args.extend(["--no-emit-package".into(), name.clone()]);
     }
     if opts.upgrade {
-        cmd.arg("--upgrade");
+        args.push("--upgrade".into());
     }
     for p in &opts.upgrade_packages {
-        cmd.args(["--upgrade-package", p]);
+        args.extend(["--upgrade-package".into(), p.clone()]);
     }
-    let shown: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
-    crate::output::command(&uv.display().to_string(), &shown);
-    let output = cmd.output().with_context(|| format!("cannot run {}", uv.display()))?;
-    if !output.status.success() {
-        let mut why = one_line(&String::from_utf8_lossy(&output.stderr));
+    let (ok, stderr) = runner.run(uv, tmp, &args, &format!("compile-{i}"))?;
+    if !ok {
+        let mut why = one_line(&stderr);
         for (layer, pkg, line) in &inputs.provided {
             if why.contains(pkg.as_str()) {
                 why.push_str(&format!(" (`{line}` is the pin of layer {layer}, which this layer requires)"));
@@ -593,6 +595,10 @@ fn marker(all: &[(Runtime, Arch)], chosen: &[(Runtime, Arch)]) -> String {
 pub fn write(inputs: &Inputs, locked: &Locked) -> Result<()> {
     let mut tmp = tempfile::Builder::new().prefix(".requirements-").suffix(".txt").tempfile_in(&inputs.dir)?;
     std::io::Write::write_all(&mut tmp, locked.text.as_bytes())?;
+    // A reviewed file like any other (a temp file is private): the old lock's mode, else 0644.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(inputs.dir.join("requirements.txt")).map(|m| m.permissions().mode()).unwrap_or(0o644);
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode & 0o777))?;
     tmp.persist(inputs.dir.join("requirements.txt"))
         .with_context(|| format!("cannot write layers/{}/requirements.txt", inputs.layer))?;
     Ok(())

@@ -1,6 +1,8 @@
 //! The resolver: a pinned uv, found in the tool cache or fetched once from PyPI as a
 //! wheel (by the host's `python3 -m pip download`, else by pip inside the build image)
-//! and unpacked from it with the zip crate; then run with the user's pip settings.
+//! and unpacked from it with the zip crate; then run with the user's pip settings, on the
+//! host when it has a `python3` (uv needs some interpreter, even to resolve wheels only
+//! for another Python), else inside the build image.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -150,6 +152,91 @@ fn uv_cache() -> Result<PathBuf> {
         return Ok(PathBuf::from(d));
     }
     Ok(cache_root()?.join("uv-cache"))
+}
+
+/// Where uv runs.
+pub enum Runner {
+    /// On this machine: it has a `python3`.
+    Host,
+    /// In the build image (no `python3` here), with uv and the work folder mounted (each
+    /// run connects on its own thread: a docker connection is not shared across threads).
+    Docker { image: String },
+}
+
+impl Runner {
+    /// The host when it has a `python3`, else docker with `image`.
+    pub fn choose(image: Option<&str>) -> Result<Runner> {
+        if crate::docker::find_program("python3").is_some() {
+            return Ok(Runner::Host);
+        }
+        let image = image.context("uv needs a Python interpreter: install python3, or let it run in a build image")?;
+        let docker = crate::docker::Docker::connect()
+            .context("uv needs a Python interpreter: there is no python3 here, and docker (to run it in the build image) is not reachable")?;
+        docker.ensure_image(image, host_arch())?;
+        Ok(Runner::Docker { image: image.to_string() })
+    }
+
+    /// Runs `uv ARGS` with `work` (a folder every path in `args` is inside) visible at the
+    /// same path in a container. Returns whether it succeeded, and its stderr.
+    pub fn run(&self, uv: &Path, work: &Path, args: &[String], what: &str) -> Result<(bool, String)> {
+        match self {
+            Runner::Host => {
+                let mut cmd = command(uv)?;
+                cmd.args(args);
+                crate::output::command(&uv.display().to_string(), args);
+                let out = cmd.output().with_context(|| format!("cannot run {}", uv.display()))?;
+                Ok((out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned()))
+            }
+            Runner::Docker { image } => {
+                let docker = crate::docker::Docker::connect()?;
+                let cache = uv_cache()?;
+                std::fs::create_dir_all(&cache).with_context(|| format!("cannot create {}", cache.display()))?;
+                let stderr = work.join(format!("uv-stderr-{}.txt", super::hex(what.as_bytes())));
+                // The user's pip settings arrive by name (secrets never on a command line)
+                // and become uv's inside the container.
+                let script = "[ -n \"$PIP_INDEX_URL\" ] && export UV_INDEX_URL=\"$PIP_INDEX_URL\"; \
+                              [ -n \"$PIP_EXTRA_INDEX_URL\" ] && export UV_EXTRA_INDEX_URL=\"$PIP_EXTRA_INDEX_URL\"; \
+                              [ -n \"$PIP_TRUSTED_HOST\" ] && export UV_INSECURE_HOST=\"$PIP_TRUSTED_HOST\"; \
+                              [ -n \"$PIP_CERT\" ] && export SSL_CERT_FILE=\"$PIP_CERT\"; \
+                              err=\"$1\"; shift; exec /xtask-uv/uv \"$@\" 2>\"$err\"";
+                let mut full = vec!["-c".to_string(), script.to_string(), "sh".into(), stderr.display().to_string()];
+                full.extend(args.iter().cloned());
+                let uv_dir = uv.parent().context("uv has no folder")?.to_path_buf();
+                let pip_cache = crate::build::pip_cache_dir()?;
+                let work_s = work.display().to_string();
+                let result = docker.run(&crate::docker::RunSpec {
+                    image,
+                    arch: host_arch(),
+                    mounts: vec![
+                        (uv_dir, "/xtask-uv".into(), true),
+                        (work.to_path_buf(), work_s.clone(), false),
+                        (cache, "/uv-cache".into(), false),
+                    ],
+                    workdir: &work_s,
+                    entrypoint: "sh",
+                    args: full,
+                    pip_cache: &pip_cache,
+                    env: [
+                        ("UV_CACHE_DIR", "/uv-cache"),
+                        ("UV_PYTHON_DOWNLOADS", "never"),
+                        ("UV_NO_CONFIG", "1"),
+                        ("UV_NO_PROGRESS", "1"),
+                        ("NO_COLOR", "1"),
+                    ]
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                    what: format!("uv {what} in {image}"),
+                });
+                let text = std::fs::read_to_string(&stderr).unwrap_or_default();
+                match result {
+                    Ok(_) => Ok((true, text)),
+                    Err(_) if !text.trim().is_empty() => Ok((false, text)),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
 }
 
 /// A uv command with the user's pip settings translated: `PIP_INDEX_URL`,
