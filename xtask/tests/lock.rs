@@ -59,6 +59,31 @@ fn new_locks_requests_with_its_dependencies_and_check_passes() {
     assert_eq!(check_status(&run), ["pass"], "{}", run.stdout);
     // Locking again changes nothing.
     f.run(&["lock", "web", "--check"]).ok();
+    // A lock edited by hand (urllib3 dropped) builds, and check's closure finding says
+    // what fixes it.
+    let mut dropped = String::new();
+    let mut skipping = false;
+    for l in lock.lines() {
+        if !l.starts_with(' ') {
+            skipping = l.starts_with("urllib3==");
+        }
+        if !skipping {
+            dropped.push_str(l);
+            dropped.push('\n');
+        }
+    }
+    f.write("layers/web/requirements.txt", &dropped);
+    let run = Run::from(f.cmd(&["check", "web", "--json"]).output().unwrap(), &["check"]);
+    let unit = &run.json()[0];
+    assert_eq!(unit["status"], "fail", "{}", run.stdout);
+    let closure: Vec<&str> = unit["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "closure")
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert!(!closure.is_empty() && closure.iter().all(|m| m.ends_with("run `cargo xtask lock web`")), "{closure:?}");
 }
 
 #[test]
