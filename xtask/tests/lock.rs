@@ -268,3 +268,37 @@ fn without_python_on_the_machine_uv_is_fetched_and_run_in_the_build_image() {
     assert!(f.path("cache/lambda-layers/uv").is_dir());
     assert_eq!(lock_of(&f, "web"), with_python);
 }
+
+#[test]
+fn targets_that_need_different_versions_get_one_marked_line_each_and_build_their_own() {
+    let env = require_docker!("lock_versions_per_target");
+    let f = Fixture::new(&env, &[]);
+    // Recent numpy ships manylinux_2_28 wheels only: python3.11 (Amazon Linux 2, glibc
+    // 2.26) gets an older numpy than python3.13.
+    let targets = "runtimes = [\"python3.11\", \"python3.13\"]\n";
+    for (layer, builder) in [("npdocker", "docker"), ("nppip", "pip")] {
+        f.write(&format!("layers/{layer}/requirements.in"), "numpy\n");
+        f.write(&format!("layers/{layer}/layer.toml"), &format!("builder = \"{builder}\"\n{targets}"));
+    }
+    f.run(&["lock", "--all"]).ok();
+    let lock = lock_of(&f, "npdocker");
+    let lines: Vec<&str> = lock.lines().filter(|l| l.starts_with("numpy==")).collect();
+    assert_eq!(lines.len(), 2, "{lock}");
+    assert!(lines.iter().any(|l| l.contains(" ; python_version == \"3.11\" \\")), "{lock}");
+    assert!(lines.iter().any(|l| l.contains(" ; python_version == \"3.13\" \\")), "{lock}");
+    let version = |line: &str| line.split("==").nth(1).unwrap().split(' ').next().unwrap().to_string();
+    let for_py = |py: &str| version(lines.iter().find(|l| l.contains(&format!("\"{py}\""))).unwrap());
+    let built = |layer: &str, runtime: &str| {
+        let run = f.run(&["layer", layer, "--runtime", runtime, "--json"]).ok();
+        run.json()[0]["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["version"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    // pip in the build image (python3.13) evaluates the markers itself; host pip (the pip
+    // builder) gets the target's lines with the markers already evaluated for the target.
+    assert_eq!(built("npdocker", "python3.13"), [for_py("3.13")]);
+    assert_eq!(built("nppip", "python3.11"), [for_py("3.11")]);
+}

@@ -15,7 +15,7 @@ pub fn install(docker: &Docker, input: &BuildInput<'_>, work_root: &Path, pip_ca
     let layer = input.layer;
     docker.ensure_image(input.image, input.arch)?;
     let work = super::work_dir(input, work_root)?;
-    let args = pip_install_args("/out/python", "/out/pip-report.json", input.hashed);
+    let args = pip_install_args("requirements.txt", "/out/python", "/out/pip-report.json", input.hashed);
     docker.run(&RunSpec {
         image: input.image,
         arch: input.arch,

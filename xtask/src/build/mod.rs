@@ -66,11 +66,11 @@ fn work_dir(input: &BuildInput<'_>, work_root: &Path) -> Result<TempPath> {
 /// The pip arguments both builders share: exactly the listed requirements, no
 /// dependency resolution, no bytecode, into `target`, with an install report; in
 /// hash-checking mode when the requirements carry hashes.
-fn pip_install_args(target: &str, report: &str, hashed: bool) -> Vec<String> {
+fn pip_install_args(requirements: &str, target: &str, report: &str, hashed: bool) -> Vec<String> {
     let mut args: Vec<String> = [
         "install",
         "-r",
-        "requirements.txt",
+        requirements,
         "--no-deps",
         "--ignore-installed",
         "--no-compile",

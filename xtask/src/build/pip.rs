@@ -59,7 +59,8 @@ pub fn install(input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Re
     let python = host_python();
     let target = work.path().join("python");
     let report = work.path().join("pip-report.json");
-    let mut args = pip_install_args(&target.to_string_lossy(), &report.to_string_lossy(), input.hashed);
+    let requirements = requirements_for_target(input, work.path())?;
+    let mut args = pip_install_args(&requirements, &target.to_string_lossy(), &report.to_string_lossy(), input.hashed);
     args.extend(target_args(input.runtime, input.arch));
     let sh = Shell::new()?;
     sh.change_dir(&input.layer.dir);
@@ -89,6 +90,39 @@ pub fn install(input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Re
         bail!("{what} failed (exit {}):\n{}", status.code().unwrap_or(-1), crate::docker::fence_tail(&text, 15));
     }
     Ok(work)
+}
+
+/// The requirements file host pip installs: requirements.txt itself, or for a lock whose
+/// lines carry markers (a version per runtime or arch), the lines whose marker holds on
+/// the target, written to the work folder. Host pip evaluates markers for the host, not
+/// for `--python-version`/`--platform`; the build image's pip is the target and needs no
+/// help.
+fn requirements_for_target(input: &BuildInput<'_>, work: &Path) -> Result<String> {
+    if !input.hashed {
+        return Ok("requirements.txt".into());
+    }
+    let path = input.layer.dir.join("requirements.txt");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let reqs = crate::requirements::Requirements::parse(&text, &input.layer.name)?;
+    let env = crate::python::Env::new(input.runtime, input.arch);
+    let mut kept = String::new();
+    for line in &reqs.lines {
+        let (req, options) = line.split_once(" --").map_or((line.as_str(), ""), |(r, o)| (r, o));
+        match crate::python::Requirement::parse(req) {
+            // Without its marker, which host pip would evaluate for the host.
+            Some(r) if r.applies(&env, "") => kept.push_str(&r.text),
+            Some(_) => continue,
+            None => kept.push_str(req),
+        }
+        if !options.is_empty() {
+            kept.push_str(" --");
+            kept.push_str(options);
+        }
+        kept.push('\n');
+    }
+    let file = work.join("requirements.txt");
+    std::fs::write(&file, kept).with_context(|| format!("cannot write {}", file.display()))?;
+    Ok(file.to_string_lossy().into_owned())
 }
 
 /// Strips shared libraries with the host's `strip` when it can handle the target (same
