@@ -142,6 +142,11 @@ fn editing_requirements_in_makes_the_lock_stale_for_check_lock_and_changed() {
     f.write("layers/web/requirements.in", "idna\nsix\n");
     let stale = ["layers/web/requirements.txt is stale", "run `cargo xtask lock web`"];
     f.run(&["lock", "--all", "--check"]).fails_with(&stale);
+    let run = Run::from(f.cmd(&["lock", "--all", "--check", "--json"]).output().unwrap(), &["lock"]);
+    let json = run.json();
+    assert_eq!(json.len(), 1, "{}", run.stdout);
+    assert_eq!((&json[0]["layer"], &json[0]["status"]), (&"web".into(), &"stale".into()));
+    assert!(json[0]["error"].as_str().unwrap().contains("run `cargo xtask lock web`"));
     f.run(&["check", "web"]).fails_with(&stale);
     f.run(&["changed"]).fails_with(&stale);
     // A hand-written requirements.txt is not a lock: never stale.
@@ -149,7 +154,9 @@ fn editing_requirements_in_makes_the_lock_stale_for_check_lock_and_changed() {
     f.run(&["lock", "--all"]).ok();
     assert!(pinned(&lock_of(&f, "web")).contains(&"six".to_string()));
     assert_eq!(lock_of(&f, "hand"), "six==1.17.0\n");
-    f.run(&["lock", "--all", "--check"]).ok();
+    let run = f.run(&["lock", "--all", "--check", "--json"]).ok();
+    assert_eq!(run.json()[0]["status"], "current", "{}", run.stdout);
+    assert_eq!(run.json()[0]["targets"], serde_json::json!(["python3.13-x86_64"]));
     f.run(&["changed"]).ok();
 }
 

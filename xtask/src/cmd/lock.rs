@@ -4,6 +4,7 @@
 //! is stale or would change.
 
 use anyhow::{bail, Result};
+use serde::Serialize;
 
 use crate::config::RepoConfig;
 use crate::lock::{self, Options};
@@ -27,6 +28,37 @@ pub struct Args {
     /// Write nothing; fail when a lock is stale or would change (for CI)
     #[arg(long)]
     pub check: bool,
+    #[command(flatten)]
+    pub output: super::args::OutputArgs,
+}
+
+/// What `--json` prints for each layer.
+#[derive(Debug, Serialize)]
+struct LockResult<'a> {
+    layer: &'a str,
+    status: Status,
+    /// Packages in the lock (when it was resolved).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    packages: Option<usize>,
+    /// `python3.13-x86_64`, ...
+    targets: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Status {
+    /// Written.
+    Locked,
+    /// Resolved to what requirements.txt already holds.
+    Current,
+    /// `--check`: the header does not match the inputs.
+    Stale,
+    /// `--check`: resolving gives another requirements.txt.
+    WouldChange,
+    /// Could not be resolved.
+    Failed,
 }
 
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
@@ -49,9 +81,20 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let mut uv = None;
     let mut ok = true;
     for name in dependencies_first(lockable) {
+        let targets: Vec<String> =
+            config.layer(&repo, &name)?.targets().iter().map(|(r, a)| format!("{r}-{a}")).collect();
+        let report = |status: Status, packages: Option<usize>, error: Option<String>| -> Result<()> {
+            if let Some(e) = &error {
+                output::error(e);
+            }
+            if args.output.json {
+                output::json(&LockResult { layer: &name, status, packages, targets: targets.clone(), error })?;
+            }
+            Ok(())
+        };
         if args.check {
             if let Some(e) = lock::freshness(&repo, &config, &name)?.error(&name) {
-                output::error(e);
+                report(Status::Stale, None, Some(e))?;
                 ok = false;
                 continue;
             }
@@ -69,12 +112,11 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         let locked = match lock::resolve(&inputs, uv, runner, &opts) {
             Ok(l) => l,
             Err(e) => {
-                output::error(format_args!("{e:#}"));
+                report(Status::Failed, None, Some(format!("{e:#}")))?;
                 ok = false;
                 continue;
             }
         };
-        let targets: Vec<String> = inputs.targets.iter().map(|(r, a)| format!("{r} {a}")).collect();
         let what = format!(
             "layers/{name}/requirements.txt: {} for {} ({:.1}s)",
             output::count(locked.packages, "package"),
@@ -83,14 +125,15 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         );
         if !locked.changed {
             output::status("current", what);
+            report(Status::Current, Some(locked.packages), None)?;
         } else if args.check {
-            output::error(format_args!(
-                "layers/{name}/requirements.txt would change: run `cargo xtask lock {name}` and commit it"
-            ));
+            let e = format!("layers/{name}/requirements.txt would change: run `cargo xtask lock {name}` and commit it");
+            report(Status::WouldChange, Some(locked.packages), Some(e))?;
             ok = false;
         } else {
             lock::write(&inputs, &locked)?;
             output::status("locked", what);
+            report(Status::Locked, Some(locked.packages), None)?;
         }
     }
     Ok(ok)

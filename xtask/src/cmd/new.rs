@@ -64,6 +64,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         upgrade: false,
         upgrade_package: Vec::new(),
         check: false,
+        output: super::args::OutputArgs { json: false },
     };
     match super::lock::run(repo, &lock) {
         Ok(true) => {}

@@ -341,7 +341,7 @@ pub fn resolve(inputs: &Inputs, uv: &Path, runner: &uv::Runner, opts: &Options) 
         per_target.push(r?);
     }
     let text = render(inputs, &per_target);
-    let packages = text.lines().filter(|l| l.starts_with(|c: char| c.is_ascii_alphanumeric())).count();
+    let packages = per_target.iter().flatten().map(|p| p.name.as_str()).collect::<BTreeSet<_>>().len();
     let changed = existing.as_deref() != Some(text.as_str());
     Ok(Locked { text, packages, changed })
 }
