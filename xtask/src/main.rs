@@ -22,6 +22,7 @@ mod repo;
 mod report;
 mod requirements;
 mod runtime;
+mod sizes;
 mod slim;
 mod stack;
 mod unit;
@@ -77,6 +78,8 @@ enum Command {
     Check(cmd::check::Args),
     /// Benchmark against the article's pipeline (medians and ratios; see README)
     Bench(cmd::bench::Args),
+    /// What a layer ships: each package's size, largest first, and a treemap SVG
+    Size(cmd::size::Args),
     /// Check a stack (the layers one function attaches) and print its LayerVersionArns
     Stack(cmd::stack::Args),
     /// Delete old layer versions of a profile, keeping the N newest and every one a manifest names
@@ -107,6 +110,7 @@ fn main() -> ExitCode {
         Command::Bootstrap(a) => cmd::bootstrap::run(repo, a),
         Command::Bench(a) => cmd::bench::run(repo, a),
         Command::Check(a) => cmd::check::run(repo, a),
+        Command::Size(a) => cmd::size::run(repo, a),
         Command::Stack(a) => cmd::stack::run(repo, a),
         Command::Prune(a) => cmd::prune::run(repo, a),
         Command::Changed(a) => cmd::changed::run(repo, a),

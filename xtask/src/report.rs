@@ -36,6 +36,10 @@ pub struct BuildReport {
     /// Seconds spent in each stage of the build (install, slim, package, write).
     #[serde(default)]
     pub stages: std::collections::BTreeMap<String, f64>,
+    /// Each distribution's unzipped bytes after slimming, largest first, with the files no
+    /// distribution claims as `(unattributed)`: they sum to `unzipped_bytes` exactly.
+    #[serde(default)]
+    pub package_sizes: Vec<crate::sizes::PackageSize>,
 }
 
 /// The dist/ paths of one unit: `dist/<layer>/<layer>-<py>-<arch>.zip` and `.json`.
@@ -44,13 +48,20 @@ pub struct DistPaths {
     pub dir: PathBuf,
     pub zip: PathBuf,
     pub report: PathBuf,
+    /// The treemap `cargo xtask size` writes.
+    pub svg: PathBuf,
 }
 
 impl DistPaths {
     pub fn new(repo: &Repo, layer: &str, runtime: Runtime, arch: Arch) -> DistPaths {
         let dir = repo.dist_dir().join(layer);
         let stem = format!("{layer}-{}-{}", runtime.tag(), arch.as_str());
-        DistPaths { zip: dir.join(format!("{stem}.zip")), report: dir.join(format!("{stem}.json")), dir }
+        DistPaths {
+            zip: dir.join(format!("{stem}.zip")),
+            report: dir.join(format!("{stem}.json")),
+            svg: dir.join(format!("{stem}.size.svg")),
+            dir,
+        }
     }
 
     /// The report of the build in dist/, if there is one whose zip is still there, whole.

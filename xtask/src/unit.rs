@@ -362,6 +362,7 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
     stage("install");
     let python = work.path().join("python");
     let packages = crate::python::installed(&python)?;
+    let before_slim = crate::sizes::before_slim(&python)?;
 
     // slim
     let mut slim_report = slim::slim(&python, unit.layer.slim, &unit.layer.exclude)?;
@@ -378,6 +379,7 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
         }
     }
     stage("slim");
+    let package_sizes = crate::sizes::after_slim(&python, &before_slim)?;
 
     // check (the unzipped limit before spending time on compression)
     let (unzipped, largest) = limits::measure(&python)?;
@@ -409,6 +411,7 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
         duration_secs: (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
         notes,
         stages: Default::default(),
+        package_sizes,
     };
     create_dist_dir(ctx, &unit.paths.dir)?;
     let _ = std::fs::remove_file(&unit.paths.report);

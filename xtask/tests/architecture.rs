@@ -19,6 +19,7 @@ const RANKS: &[(&str, u8, &str)] = &[
     ("limits", 2, "stage: Lambda's limits"),
     ("package", 2, "stage: zip"),
     ("report", 2, "stage: record in dist/"),
+    ("sizes", 2, "stage: per-package sizes"),
     ("fingerprint", 2, "stage inputs' identity"),
     ("lock", 2, "stage: resolve requirements.in into a hashed requirements.txt"),
     ("config", 1, "layers.toml and layer.toml"),

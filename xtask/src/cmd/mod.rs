@@ -13,6 +13,7 @@ pub mod lock;
 pub mod new;
 pub mod prune;
 pub mod publish;
+pub mod size;
 pub mod stack;
 pub mod status;
 pub mod unlock;

@@ -8,10 +8,12 @@ mod dist;
 mod marker;
 mod name;
 mod provider;
+mod record;
 mod requirement;
 
 pub use dist::{installed, read_dists, Dist, Package};
 pub use marker::Env;
 pub use name::{is_name_char, normalise};
 pub use provider::providers;
+pub use record::Owners;
 pub use requirement::{requirement_name, Requirement};
