@@ -182,11 +182,10 @@ pub fn svg(title: &str, sizes: &[PackageSize]) -> String {
                 ));
                 if fr.w > 70.0 && fr.h > 16.0 {
                     out.push_str(&format!(
-                        "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#ffffff\">{} {}</text>\n",
+                        "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#ffffff\">{}</text>\n",
                         fr.x + 3.0,
                         fr.y + 13.0,
-                        esc(&clip(&f.path, fr.w, 6.2)),
-                        crate::output::size(f.bytes)
+                        esc(&clip(&format!("{} {}", f.path, crate::output::size(f.bytes)), fr.w, 6.6)),
                     ));
                 }
             }

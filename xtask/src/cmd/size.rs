@@ -6,7 +6,7 @@
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
-use super::args::{OutputArgs, TargetArgs};
+use super::args::{ImageArgs, OutputArgs, TargetArgs};
 use crate::limits::UNZIPPED_LIMIT;
 use crate::output::{self, Table};
 use crate::repo::Repo;
@@ -20,6 +20,8 @@ pub struct Args {
     pub name: String,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub image: ImageArgs,
     /// Show the N largest packages (the rest are summed in one line)
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub top: usize,
@@ -44,7 +46,7 @@ pub struct SizeResult<'a> {
 }
 
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
-    let ctx = Context::new(repo, None)?;
+    let ctx = Context::new(repo, args.image.image.clone())?;
     let filter = args.target.filter();
     let units = filter.apply(unit::plan(&ctx, &args.name)?);
     filter.ensure_matched(units.len(), std::slice::from_ref(&args.name))?;
