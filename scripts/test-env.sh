@@ -144,5 +144,12 @@ if ! "$venv/bin/python" -c 'import jsonschema' >/dev/null 2>&1; then
   "$venv/bin/pip" install -q 'jsonschema>=4.18' >&2
 fi
 
+# 6. A CycloneDX 1.6 validator for the SBOMs builds write: cyclonedx-python-lib's JSON
+#    validator, in the same virtualenv.
+if ! "$venv/bin/python" -c 'import cyclonedx.validation.json' >/dev/null 2>&1; then
+  log "installing cyclonedx-python-lib[json-validation] into $venv"
+  "$venv/bin/pip" install -q 'cyclonedx-python-lib[json-validation]==11.12.0' >&2
+fi
+
 echo "export XTASK_ACTIONLINT=$lint_venv/bin/actionlint"
 echo "export XTASK_JSONSCHEMA_PYTHON=$venv/bin/python"

@@ -22,6 +22,7 @@ mod repo;
 mod report;
 mod requirements;
 mod runtime;
+mod sbom;
 mod sizes;
 mod slim;
 mod stack;

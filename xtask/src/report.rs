@@ -48,6 +48,8 @@ pub struct DistPaths {
     pub dir: PathBuf,
     pub zip: PathBuf,
     pub report: PathBuf,
+    /// The CycloneDX SBOM every build writes.
+    pub sbom: PathBuf,
     /// The treemap `cargo xtask size` writes.
     pub svg: PathBuf,
 }
@@ -60,6 +62,7 @@ impl DistPaths {
             zip: dir.join(format!("{stem}.zip")),
             report: dir.join(format!("{stem}.json")),
             svg: dir.join(format!("{stem}.size.svg")),
+            sbom: dir.join(format!("{stem}.cdx.json")),
             dir,
         }
     }

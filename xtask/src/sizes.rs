@@ -31,6 +31,9 @@ pub struct PackageSize {
     pub layer_percent: f64,
     /// Share of Lambda's 250 MiB budget, in percent.
     pub budget_percent: f64,
+    /// Its licence from its METADATA (`License-Expression`, `License` or classifiers).
+    #[serde(default)]
+    pub license: Option<String>,
     /// Bytes slimming removed from it.
     pub slimmed_bytes: u64,
     /// Its largest folders (a top-level entry, or one level inside a top-level folder:
@@ -103,12 +106,15 @@ pub fn after_slim(python_dir: &Path, before: &Before) -> Result<Vec<PackageSize>
         let t = after.get(&k);
         let bytes = t.map_or(0, |t| t.bytes);
         let was = before.bytes.get(&k).copied().unwrap_or(0);
-        if k.is_none() && bytes == 0 && was == 0 {
+        if k.is_none() && bytes == 0 {
             continue;
         }
-        let (name, version) = match k {
-            Some(i) => before.owners.dists[i].clone(),
-            None => (UNATTRIBUTED.to_string(), String::new()),
+        let (name, version, license) = match k {
+            Some(i) => {
+                let d = &before.owners.dists[i];
+                (d.name.clone(), d.version.clone(), d.license.clone())
+            }
+            None => (UNATTRIBUTED.to_string(), String::new(), None),
         };
         let mut folders: Vec<FolderSize> = t
             .map(|t| t.folders.iter().map(|(p, b)| FolderSize { path: p.clone(), bytes: *b }).collect())
@@ -122,6 +128,7 @@ pub fn after_slim(python_dir: &Path, before: &Before) -> Result<Vec<PackageSize>
             files: t.map_or(0, |t| t.files),
             layer_percent: round2(if total == 0 { 0.0 } else { bytes as f64 * 100.0 / total as f64 }),
             budget_percent: round2(bytes as f64 * 100.0 / UNZIPPED_LIMIT as f64),
+            license,
             slimmed_bytes: was.saturating_sub(bytes),
             folders,
         });

@@ -420,6 +420,11 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
     drop(work);
     stage("write");
     let report = BuildReport { stages: stages.into_iter().collect(), ..report };
+    // The SBOM before the report: a report on disk means its build is complete.
+    package::write_atomically(
+        &unit.paths.sbom,
+        serde_json::to_string_pretty(&crate::sbom::cyclonedx(&report))?.as_bytes(),
+    )?;
     package::write_atomically(&unit.paths.report, serde_json::to_string_pretty(&report)?.as_bytes())?;
     Ok(Outcome::Built(report))
 }

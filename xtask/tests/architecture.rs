@@ -20,6 +20,7 @@ const RANKS: &[(&str, u8, &str)] = &[
     ("package", 2, "stage: zip"),
     ("report", 2, "stage: record in dist/"),
     ("sizes", 2, "stage: per-package sizes"),
+    ("sbom", 2, "stage: the CycloneDX SBOM"),
     ("fingerprint", 2, "stage inputs' identity"),
     ("lock", 2, "stage: resolve requirements.in into a hashed requirements.txt"),
     ("config", 1, "layers.toml and layer.toml"),

@@ -24,6 +24,38 @@ fn per_package_sizes_sum_to_the_unzipped_size_and_size_writes_a_labelled_treemap
     assert!(folders.contains(&"numpy.libs"), "{folders:?}");
     assert!(folders.iter().any(|f| f.starts_with("numpy/_core")), "{folders:?}");
 
+    // Licences from METADATA.
+    let licence = |name: &str| sizes.iter().find(|p| p["name"] == name).unwrap()["license"].clone();
+    assert_eq!(licence("idna"), "BSD License", "{sizes:?}");
+    assert!(licence("numpy").as_str().is_some_and(|l| l.contains("BSD")), "{sizes:?}");
+
+    // The CycloneDX 1.6 SBOM beside the zip validates with cyclonedx-python-lib and lists
+    // every installed distribution.
+    let sbom_path = f.path("dist/np/np-py313-x86_64.cdx.json");
+    let python = std::env::var("XTASK_JSONSCHEMA_PYTHON").unwrap_or_else(|_| "python3".into());
+    let check = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import sys\nfrom cyclonedx.validation.json import JsonStrictValidator\nfrom cyclonedx.schema import SchemaVersion\ne = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())\nif e is not None:\n    sys.exit(getattr(e.data, 'message', str(e)))",
+        ])
+        .arg(&sbom_path)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "SBOM invalid: {}", String::from_utf8_lossy(&check.stderr));
+    let sbom: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sbom_path).unwrap()).unwrap();
+    assert_eq!(sbom["metadata"]["component"]["hashes"][0]["content"], r["sha256"]);
+    let mut purls: Vec<String> =
+        sbom["components"].as_array().unwrap().iter().map(|c| c["purl"].as_str().unwrap().to_string()).collect();
+    let mut installed: Vec<String> = r["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("pkg:pypi/{}@{}", p["name"].as_str().unwrap().to_lowercase(), p["version"].as_str().unwrap()))
+        .collect();
+    purls.sort();
+    installed.sort();
+    assert_eq!(purls, installed);
+
     let run = f.run(&["size", "np", "--json", "--top", "5"]).ok();
     let out = run.json();
     assert_eq!(out.len(), 1, "{}", run.stdout);
@@ -33,7 +65,6 @@ fn per_package_sizes_sum_to_the_unzipped_size_and_size_writes_a_labelled_treemap
     let svg = f.path("dist/np/np-py313-x86_64.size.svg");
     assert_eq!(out[0]["svg"], "dist/np/np-py313-x86_64.size.svg");
     // Well-formed XML with one labelled rectangle per package.
-    let python = std::env::var("XTASK_JSONSCHEMA_PYTHON").unwrap_or_else(|_| "python3".into());
     let check = std::process::Command::new(python)
         .args([
             "-c",

@@ -157,7 +157,7 @@ mod tests {
 
     fn dist(name: &str, version: &str, requires: &[&str], layer: &str) -> Dist {
         let requires = requires.iter().map(|r| r.to_string()).collect();
-        Dist { name: name.into(), version: version.into(), requires, layer: layer.into() }
+        Dist { name: name.into(), version: version.into(), requires, layer: layer.into(), license: None }
     }
 
     fn pandas_layer() -> Vec<Dist> {

@@ -94,8 +94,11 @@ const LARGE_PERCENT: f64 = 10.0;
 const FOLDERS_SHOWN: usize = 3;
 
 fn print_table(report: &BuildReport, top: usize) {
-    let mut table =
-        Table::new(&["PACKAGE", "VERSION", "SIZE", "LAYER", "BUDGET", "SLIMMED"]).right(2).right(3).right(4).right(5);
+    let mut table = Table::new(&["PACKAGE", "VERSION", "SIZE", "LAYER", "BUDGET", "SLIMMED", "LICENSE"])
+        .right(2)
+        .right(3)
+        .right(4)
+        .right(5);
     let pct = |p: f64| format!("{p:.1}%");
     for p in report.package_sizes.iter().take(top) {
         let slimmed = if p.slimmed_bytes == 0 { "-".to_string() } else { output::size(p.slimmed_bytes) };

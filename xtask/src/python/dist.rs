@@ -18,6 +18,9 @@ pub struct Dist {
     pub requires: Vec<String>,
     /// The layer that ships it.
     pub layer: String,
+    /// Its licence: `License-Expression`, else a one-line `License`, else the licence
+    /// classifiers (`MIT License`), joined with ` OR `.
+    pub license: Option<String>,
 }
 
 /// A distribution's name and version, as the build report lists them.
@@ -52,8 +55,32 @@ impl Dist {
             version: values("version").next()?,
             requires: values("requires-dist").collect(),
             layer: layer.to_string(),
+            license: license(
+                &values("license-expression").collect::<Vec<_>>(),
+                &values("license").collect::<Vec<_>>(),
+                &values("classifier").collect::<Vec<_>>(),
+            ),
         })
     }
+}
+
+/// A distribution's licence from its METADATA headers (core metadata 2.4 first).
+fn license(expression: &[String], license: &[String], classifiers: &[String]) -> Option<String> {
+    let usable = |v: &&String| !v.is_empty() && !v.eq_ignore_ascii_case("UNKNOWN");
+    if let Some(e) = expression.iter().find(usable) {
+        return Some(e.clone());
+    }
+    // `License` sometimes holds the whole licence text: only a short one names it.
+    if let Some(l) = license.iter().find(usable).filter(|l| l.len() <= 100 && !l.contains('\n')) {
+        return Some(l.clone());
+    }
+    let from_classifiers: Vec<&str> = classifiers
+        .iter()
+        .filter(|c| c.starts_with("License ::"))
+        .filter_map(|c| c.rsplit("::").next().map(str::trim))
+        .filter(|c| *c != "OSI Approved")
+        .collect();
+    (!from_classifiers.is_empty()).then(|| from_classifiers.join(" OR "))
 }
 
 /// Every distribution installed directly in `python_dir` (the `python/` folder of a
@@ -118,6 +145,18 @@ mod tests {
             ]
         );
         assert!(read_dists(&d.path().join("missing"), "x").unwrap_err().to_string().contains("cannot read"));
+    }
+
+    #[test]
+    fn licence_from_expression_then_license_then_classifiers() {
+        let l = |t: &str| Dist::parse(t, "").unwrap().license;
+        assert_eq!(l("Name: a\nVersion: 1\nLicense-Expression: MIT\nLicense: BSD\n").as_deref(), Some("MIT"));
+        assert_eq!(l("Name: a\nVersion: 1\nLicense: BSD 3-Clause\n").as_deref(), Some("BSD 3-Clause"));
+        assert_eq!(
+            l("Name: a\nVersion: 1\nLicense: UNKNOWN\nClassifier: License :: OSI Approved :: MIT License\nClassifier: Topic :: X\n").as_deref(),
+            Some("MIT License")
+        );
+        assert_eq!(l("Name: a\nVersion: 1\n"), None);
     }
 
     #[test]

@@ -13,8 +13,8 @@ use super::name::normalise;
 /// The owners of the files of one `python/` folder.
 #[derive(Debug, Default, Clone)]
 pub struct Owners {
-    /// Every distribution, as (name, version).
-    pub dists: Vec<(String, String)>,
+    /// Every distribution.
+    pub dists: Vec<super::Dist>,
     by_path: HashMap<String, usize>,
     /// Top-level names (`top_level.txt`, the dist-info folder) and their distribution.
     by_top: HashMap<String, usize>,
@@ -34,8 +34,12 @@ impl Owners {
         }
         for d in read_dists(python_dir, "")? {
             let i = owners.dists.len();
-            owners.dists.push((d.name.clone(), d.version.clone()));
-            let Some(dir) = info_dirs.get(&normalise(&d.name)) else { continue };
+            let Some(dir) = info_dirs.get(&normalise(&d.name)).cloned() else {
+                owners.dists.push(d);
+                continue;
+            };
+            owners.dists.push(d);
+            let dir = &dir;
             owners.by_top.insert(dir.clone(), i);
             let info = python_dir.join(dir);
             if let Ok(text) = std::fs::read_to_string(info.join("top_level.txt")) {
@@ -112,7 +116,7 @@ mod tests {
         std::fs::write(p.join("six-1.0.dist-info/METADATA"), "Name: six\nVersion: 1.0\n").unwrap();
         std::fs::write(p.join("six-1.0.dist-info/top_level.txt"), "six\n").unwrap();
         let o = Owners::read(p).unwrap();
-        let name = |rel: &str| o.owner(rel).map(|i| o.dists[i].0.clone());
+        let name = |rel: &str| o.owner(rel).map(|i| o.dists[i].name.clone());
         assert_eq!(name("numpy/__init__.py").as_deref(), Some("numpy"));
         assert_eq!(name("numpy.libs/a,b.so").as_deref(), Some("numpy"));
         assert_eq!(name("six.py").as_deref(), Some("six"));

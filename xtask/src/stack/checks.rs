@@ -238,6 +238,7 @@ mod tests {
             version: version.into(),
             requires: requires.iter().map(|s| s.to_string()).collect(),
             layer: layer.into(),
+            license: None,
         }
     }
 
