@@ -62,6 +62,7 @@ fn per_package_sizes_sum_to_the_unzipped_size_and_size_writes_a_labelled_treemap
     assert_eq!(out[0]["packages"].as_array().unwrap().len(), sizes.len());
     assert_eq!(out[0]["headroom_bytes"].as_u64().unwrap(), 262_144_000 - r["unzipped_bytes"].as_u64().unwrap());
     assert!(run.stderr.contains("numpy.libs") && run.stderr.contains("left"), "{}", run.stderr);
+    assert!(run.stderr.contains("LICENSE") && run.stderr.contains("BSD License"), "{}", run.stderr);
     let svg = f.path("dist/np/np-py313-x86_64.size.svg");
     assert_eq!(out[0]["svg"], "dist/np/np-py313-x86_64.size.svg");
     // Well-formed XML with one labelled rectangle per package.

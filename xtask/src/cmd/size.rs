@@ -109,6 +109,7 @@ fn print_table(report: &BuildReport, top: usize) {
             pct(p.layer_percent),
             pct(p.budget_percent),
             slimmed,
+            crate::quote::clip_to(p.license.as_deref().unwrap_or("-"), 40),
         ]);
         if p.layer_percent >= LARGE_PERCENT {
             for f in p.folders.iter().take(FOLDERS_SHOWN) {
