@@ -81,6 +81,62 @@ impl Repo {
         Ok(Repo { root })
     }
 
+    /// The repo as committed at git `reference`, unpacked (`git archive`) into
+    /// `dist/.compare/<commit>/` and kept there, so its builds stay cached for the next
+    /// comparison with the same commit.
+    pub fn at_git_ref(&self, reference: &str) -> Result<Repo> {
+        let git = |args: &[&str]| -> Result<String> {
+            let out = std::process::Command::new("git")
+                .arg("-C")
+                .arg(&self.root)
+                .args(args)
+                .output()
+                .context("cannot run git: is it installed?")?;
+            if !out.status.success() {
+                bail!("git {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+            }
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        };
+        let commit = git(&["rev-parse", "--verify", &format!("{reference}^{{commit}}")]).with_context(|| {
+            format!("`{reference}` is not a commit of the git repo holding {}", self.root.display())
+        })?;
+        let prefix = git(&["rev-parse", "--show-prefix"])?;
+        let dir = self.dist_dir().join(".compare").join(&commit[..12.min(commit.len())]);
+        if !dir.join(MARKER).is_file() {
+            let partial = dir.with_extension("partial");
+            let _ = std::fs::remove_dir_all(&partial);
+            std::fs::create_dir_all(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+            let archive = std::process::Command::new("git")
+                .arg("-C")
+                .arg(&self.root)
+                .args(["archive", "--format=tar", &format!("{commit}:{prefix}")])
+                .output()
+                .context("cannot run git archive")?;
+            if !archive.status.success() {
+                bail!("git archive {commit}: {}", String::from_utf8_lossy(&archive.stderr).trim());
+            }
+            let mut tar = std::process::Command::new("tar")
+                .arg("-x")
+                .arg("-C")
+                .arg(&partial)
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .context("cannot run tar")?;
+            use std::io::Write;
+            tar.stdin.take().expect("piped").write_all(&archive.stdout)?;
+            if !tar.wait()?.success() {
+                bail!("cannot unpack {reference} into {}", partial.display());
+            }
+            if !partial.join(MARKER).is_file() {
+                let _ = std::fs::remove_dir_all(&partial);
+                bail!("{reference} has no {MARKER} at {}", if prefix.is_empty() { "the repo root" } else { &prefix });
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::rename(&partial, &dir)?;
+        }
+        Ok(Repo { root: dir })
+    }
+
     pub fn layers_dir(&self) -> PathBuf {
         self.root.join("layers")
     }

@@ -33,7 +33,8 @@ pub struct BuildReport {
     pub duration_secs: f64,
     #[serde(default)]
     pub notes: Vec<String>,
-    /// Seconds spent in each stage of the build (install, slim, package, write).
+    /// Seconds spent in each stage of the build (install, attribute (files to their
+    /// distributions), slim, sizes, package, write, sbom).
     #[serde(default)]
     pub stages: std::collections::BTreeMap<String, f64>,
     /// Each distribution's unzipped bytes after slimming, largest first, with the files no

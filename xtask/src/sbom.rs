@@ -46,6 +46,28 @@ pub fn cyclonedx(report: &BuildReport) -> Value {
     })
 }
 
+/// Lambda's limit on a layer version's `LicenseInfo`.
+const LICENSE_INFO_LIMIT: usize = 512;
+
+/// The `LicenseInfo` of a layer that sets no `license`: its packages' licences joined
+/// with AND when each is an SPDX expression and the whole fits in 512 characters, else
+/// `various` (the SBOM lists each); `None` when no package names a licence.
+pub fn license_info(report: &BuildReport) -> Option<String> {
+    let mut ids: Vec<&str> = report.package_sizes.iter().filter_map(|p| p.license.as_deref()).collect();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return None;
+    }
+    if !ids.iter().all(|l| is_spdx_expression(l)) {
+        return Some("various".into());
+    }
+    let parts: Vec<String> =
+        ids.iter().map(|l| if l.contains(' ') && ids.len() > 1 { format!("({l})") } else { l.to_string() }).collect();
+    let joined = parts.join(" AND ");
+    Some(if joined.len() <= LICENSE_INFO_LIMIT { joined } else { "various".into() })
+}
+
 fn component(p: &PackageSize) -> Value {
     let purl = purl(&p.name, &p.version);
     let mut c = json!({
@@ -96,5 +118,43 @@ mod tests {
         assert!(!is_spdx_expression("Dual License"));
         assert!(!is_spdx_expression(""));
         assert_eq!(purl("Typing_Extensions", "4.1"), "pkg:pypi/typing-extensions@4.1");
+    }
+
+    #[test]
+    fn license_info_joins_spdx_ids_within_512_characters_else_various() {
+        let report = |licenses: &[Option<&str>]| {
+            let mut r: BuildReport = serde_json::from_value(serde_json::json!({
+                "layer": "l", "runtime": "python3.13", "arch": "x86_64", "zip": "z", "sha256": "00", "code_sha256": "",
+                "zipped_bytes": 0, "unzipped_bytes": 0, "budget_percent": 0.0, "file_count": 0, "packages": [],
+                "fingerprint": "f", "slim": {"level": "safe", "removed": []}, "builder": "docker", "image": "i",
+                "duration_secs": 0.0
+            }))
+            .unwrap();
+            r.package_sizes = licenses
+                .iter()
+                .enumerate()
+                .map(|(i, l)| PackageSize {
+                    name: format!("p{i}"),
+                    version: "1".into(),
+                    bytes: 0,
+                    files: 0,
+                    layer_percent: 0.0,
+                    budget_percent: 0.0,
+                    license: l.map(String::from),
+                    slimmed_bytes: 0,
+                    folders: vec![],
+                })
+                .collect();
+            license_info(&r)
+        };
+        assert_eq!(
+            report(&[Some("MIT"), Some("Apache-2.0 OR MIT"), Some("MIT"), None]).as_deref(),
+            Some("(Apache-2.0 OR MIT) AND MIT")
+        );
+        assert_eq!(report(&[Some("MIT")]).as_deref(), Some("MIT"));
+        assert_eq!(report(&[Some("MIT"), Some("BSD License")]).as_deref(), Some("various"));
+        let many: Vec<String> = (0..100).map(|i| format!("LicenseRef-x{i}")).collect();
+        assert_eq!(report(&many.iter().map(|l| Some(l.as_str())).collect::<Vec<_>>()).as_deref(), Some("various"));
+        assert_eq!(report(&[None]), None);
     }
 }

@@ -137,6 +137,46 @@ pub fn after_slim(python_dir: &Path, before: &Before) -> Result<Vec<PackageSize>
     Ok(out)
 }
 
+/// One package's change between two builds of a unit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PackageDelta {
+    pub name: String,
+    /// `None` when the package is new.
+    pub version_before: Option<String>,
+    /// `None` when the package is gone.
+    pub version: Option<String>,
+    pub bytes_before: u64,
+    pub bytes: u64,
+    pub delta_bytes: i64,
+}
+
+/// The packages whose version or size differ between `before` and `now`, by the size of
+/// the change, largest first.
+pub fn compare(before: &[PackageSize], now: &[PackageSize]) -> Vec<PackageDelta> {
+    let mut names: Vec<&str> = before.iter().chain(now).map(|p| p.name.as_str()).collect();
+    names.sort();
+    names.dedup();
+    let mut out: Vec<PackageDelta> = names
+        .into_iter()
+        .filter_map(|name| {
+            let b = before.iter().find(|p| p.name == name);
+            let n = now.iter().find(|p| p.name == name);
+            let (bb, nb) = (b.map_or(0, |p| p.bytes), n.map_or(0, |p| p.bytes));
+            let (bv, nv) = (b.map(|p| p.version.clone()), n.map(|p| p.version.clone()));
+            (bb != nb || bv != nv).then(|| PackageDelta {
+                name: name.to_string(),
+                version_before: bv,
+                version: nv,
+                bytes_before: bb,
+                bytes: nb,
+                delta_bytes: nb as i64 - bb as i64,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| b.delta_bytes.unsigned_abs().cmp(&a.delta_bytes.unsigned_abs()).then(a.name.cmp(&b.name)));
+    out
+}
+
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }

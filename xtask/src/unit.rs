@@ -363,6 +363,7 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
     let python = work.path().join("python");
     let packages = crate::python::installed(&python)?;
     let before_slim = crate::sizes::before_slim(&python)?;
+    stage("attribute");
 
     // slim
     let mut slim_report = slim::slim(&python, unit.layer.slim, &unit.layer.exclude)?;
@@ -380,6 +381,7 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
     }
     stage("slim");
     let package_sizes = crate::sizes::after_slim(&python, &before_slim)?;
+    stage("sizes");
 
     // check (the unzipped limit before spending time on compression)
     let (unzipped, largest) = limits::measure(&python)?;
@@ -419,12 +421,13 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
         .with_context(|| format!("dist/ is not writable: cannot write {}", ctx.repo.display(&unit.paths.zip)))?;
     drop(work);
     stage("write");
-    let report = BuildReport { stages: stages.into_iter().collect(), ..report };
     // The SBOM before the report: a report on disk means its build is complete.
     package::write_atomically(
         &unit.paths.sbom,
         serde_json::to_string_pretty(&crate::sbom::cyclonedx(&report))?.as_bytes(),
     )?;
+    stage("sbom");
+    let report = BuildReport { stages: stages.into_iter().collect(), ..report };
     package::write_atomically(&unit.paths.report, serde_json::to_string_pretty(&report)?.as_bytes())?;
     Ok(Outcome::Built(report))
 }

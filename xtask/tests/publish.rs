@@ -93,7 +93,8 @@ fn publish_creates_version_1_then_nothing_then_only_the_changed_layer() {
         "layers/idna/layer.toml",
         "description = \"Internationalized domain names\"\nlicense = \"BSD-3-Clause\"\n",
     );
-    r.f.run(&["bootstrap"]).ok();
+    let boot = r.f.run(&["bootstrap", "--json"]).ok().json();
+    let bucket = s(&boot[0], "bucket").to_string();
     let emu = r.emulator();
 
     let dry = r.f.run(&["publish-all", "--dry-run", "--json"]).ok();
@@ -127,6 +128,14 @@ fn publish_creates_version_1_then_nothing_then_only_the_changed_layer() {
     let idna_description = emu.version(s(row(&rows, "idna"), "layer_name"), 1).description().unwrap().to_string();
     assert!(idna_description.starts_with("Internationalized domain names | idna==3.10 | fp:"), "{idna_description}");
     r.assert_manifest_matches("staging", &["idna", "six"]);
+    // The SBOM is uploaded beside each zip and its key recorded in the manifest.
+    for e in r.manifest("staging")["layers"].as_array().unwrap() {
+        let local = r.dist_report(e);
+        let key = s(e, "sbom_key");
+        assert!(key.ends_with(&format!("/{}.cdx.json", s(&local, "sha256"))), "{e}");
+        let head = emu.rt.block_on(emu.s3.head_object().bucket(&bucket).key(key).send());
+        assert!(head.is_ok(), "no SBOM at s3://{bucket}/{key}: {head:?}");
+    }
     let manifest_text = std::fs::read_to_string(r.f.path("published/staging.json")).unwrap();
 
     let second = r.f.run(&["publish-all", "--json"]).ok();

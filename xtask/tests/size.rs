@@ -81,3 +81,42 @@ fn per_package_sizes_sum_to_the_unzipped_size_and_size_writes_a_labelled_treemap
     expected.sort();
     assert_eq!(labelled, expected);
 }
+
+#[test]
+fn size_compare_against_a_git_ref_shows_the_bumped_packages_delta() {
+    let env = require_docker!("size_compare");
+    let f = Fixture::new(&env, &[("six", "six==1.16.0\n")]);
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(f.root())
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "six 1.16.0"]);
+    f.write("layers/six/requirements.txt", "six==1.17.0\n");
+    let run = f.run(&["size", "six", "--compare", "HEAD", "--json"]).ok();
+    let out = run.json();
+    let c = &out[0]["compare"];
+    assert_eq!(c["ref"], "HEAD");
+    let six = &c["packages"][0];
+    assert_eq!(six["name"], "six", "{c}");
+    assert_eq!(six["version_before"], "1.16.0");
+    assert_eq!(six["version"], "1.17.0");
+    assert_eq!(
+        six["delta_bytes"].as_i64().unwrap(),
+        six["bytes"].as_i64().unwrap() - six["bytes_before"].as_i64().unwrap()
+    );
+    assert_eq!(
+        out[0]["unzipped_bytes"].as_i64().unwrap() - c["unzipped_bytes_before"].as_i64().unwrap(),
+        c["delta_bytes"].as_i64().unwrap()
+    );
+    assert!(run.stderr.contains("against HEAD") && run.stderr.contains("1.16.0"), "{}", run.stderr);
+    // A ref that is not a commit is a one-line error.
+    f.run(&["size", "six", "--compare", "no-such-ref"]).fails_with(&["no-such-ref", "not a commit"]);
+}

@@ -25,8 +25,22 @@ pub struct Args {
     /// Show the N largest packages (the rest are summed in one line)
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub top: usize,
+    /// Compare with the same unit built from the layer as committed at this git ref
+    /// (unpacked and built under dist/.compare/), showing each changed package's delta
+    #[arg(long, value_name = "REF")]
+    pub compare: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `size --compare`: the unit at a git ref and what changed.
+#[derive(Debug, Serialize)]
+pub struct Comparison {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub unzipped_bytes_before: u64,
+    pub delta_bytes: i64,
+    pub packages: Vec<crate::sizes::PackageDelta>,
 }
 
 /// One unit's sizes, as `size --json` prints them (docs/json.md).
@@ -43,6 +57,8 @@ pub struct SizeResult<'a> {
     /// The treemap, relative to the repo root.
     pub svg: String,
     pub packages: &'a [PackageSize],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compare: Option<Comparison>,
 }
 
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
@@ -50,12 +66,30 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let filter = args.target.filter();
     let units = filter.apply(unit::plan(&ctx, &args.name)?);
     filter.ensure_matched(units.len(), std::slice::from_ref(&args.name))?;
+    let old_ctx = match &args.compare {
+        Some(r) => Some(Context::new(ctx.repo.at_git_ref(r)?, args.image.image.clone())?),
+        None => None,
+    };
     for u in &units {
-        let mut report = unit::build(&ctx, u, false)?.report().clone();
-        if report.package_sizes.is_empty() {
-            // Built before reports had sizes: the same fingerprint builds the same zip.
-            report = unit::build(&ctx, u, true)?.report().clone();
-        }
+        let report = sized_report(&ctx, u)?;
+        let compare = match (&old_ctx, &args.compare) {
+            (Some(old), Some(reference)) => {
+                let before = unit::plan(old, &args.name)
+                    .with_context(|| format!("layer {} at {reference}", args.name))?
+                    .into_iter()
+                    .find(|o| (o.runtime, o.arch) == (u.runtime, u.arch))
+                    .with_context(|| format!("layer {} at {reference} has no unit {}", args.name, u.label()))?;
+                let before =
+                    sized_report(old, &before).with_context(|| format!("cannot build {} at {reference}", u.label()))?;
+                Some(Comparison {
+                    reference: reference.clone(),
+                    unzipped_bytes_before: before.unzipped_bytes,
+                    delta_bytes: report.unzipped_bytes as i64 - before.unzipped_bytes as i64,
+                    packages: crate::sizes::compare(&before.package_sizes, &report.package_sizes),
+                })
+            }
+            _ => None,
+        };
         let svg = crate::sizes::svg(
             &format!("{} — {}", u.label(), output::size(report.unzipped_bytes)),
             &report.package_sizes,
@@ -72,11 +106,15 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
             headroom_bytes: UNZIPPED_LIMIT.saturating_sub(report.unzipped_bytes),
             svg: ctx.repo.display(&u.paths.svg),
             packages: &report.package_sizes,
+            compare,
         };
         if args.output.json {
             output::json(&result)?;
         }
         print_table(&report, args.top);
+        if let Some(c) = &result.compare {
+            print_comparison(c);
+        }
         output::line(format_args!(
             "{}: {} unzipped ({}% of 250 MiB), {} left; treemap {}",
             u.label(),
@@ -87,6 +125,48 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         ));
     }
     Ok(true)
+}
+
+/// The unit's report with per-package sizes: built when dist/ is not current, rebuilt
+/// when its report predates sizes (the same fingerprint builds the same zip).
+fn sized_report(ctx: &Context, u: &unit::Unit) -> Result<BuildReport> {
+    let report = unit::build(ctx, u, false)?.report().clone();
+    if !report.package_sizes.is_empty() {
+        return Ok(report);
+    }
+    Ok(unit::build(ctx, u, true)?.report().clone())
+}
+
+/// `+1.2 MiB`, `-512 B`.
+fn signed_size(delta: i64) -> String {
+    let sign = if delta < 0 { "-" } else { "+" };
+    format!("{sign}{}", output::size(delta.unsigned_abs()))
+}
+
+fn print_comparison(c: &Comparison) {
+    let mut table =
+        Table::new(&["CHANGED", "BEFORE", "NOW", "SIZE BEFORE", "SIZE NOW", "DELTA"]).right(3).right(4).right(5);
+    let v = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    for p in &c.packages {
+        table.row(vec![
+            p.name.clone(),
+            v(&p.version_before),
+            v(&p.version),
+            output::size(p.bytes_before),
+            output::size(p.bytes),
+            signed_size(p.delta_bytes),
+        ]);
+    }
+    if !table.is_empty() {
+        table.print();
+    }
+    output::line(format_args!(
+        "against {}: {} -> {} ({})",
+        c.reference,
+        output::size(c.unzipped_bytes_before),
+        output::size((c.unzipped_bytes_before as i64 + c.delta_bytes) as u64),
+        signed_size(c.delta_bytes)
+    ));
 }
 
 /// Packages at least this share of the layer show their largest folders.

@@ -25,6 +25,8 @@ use crate::unit::{self, Context, Unit};
 pub struct Build {
     pub report: BuildReport,
     pub zip: PathBuf,
+    /// The CycloneDX SBOM beside the zip, when the build wrote one.
+    pub sbom: Option<PathBuf>,
     pub description: String,
 }
 
@@ -33,7 +35,8 @@ pub fn build(ctx: &Context, u: &Unit) -> Result<Build> {
     let report = unit::build(ctx, u, false)?.report().clone();
     let packages = naming::main_packages(&u.requirements.lines, &report.packages);
     let description = naming::description(u.layer.description.as_deref(), &packages, &u.fingerprint);
-    Ok(Build { report, zip: u.paths.zip.clone(), description })
+    let sbom = Some(u.paths.sbom.clone()).filter(|p| p.is_file());
+    Ok(Build { report, zip: u.paths.zip.clone(), sbom, description })
 }
 
 /// What change detection decided for one unit in one region.
@@ -151,7 +154,14 @@ impl Job {
         }
     }
 
-    fn entry(&self, version: i64, arn: &str, code_sha256: &str, published_at: String) -> Entry {
+    fn entry(
+        &self,
+        version: i64,
+        arn: &str,
+        code_sha256: &str,
+        published_at: String,
+        sbom_key: Option<String>,
+    ) -> Entry {
         Entry {
             layer: self.layer.clone(),
             runtime: self.runtime.clone(),
@@ -163,6 +173,7 @@ impl Job {
             code_sha256: code_sha256.to_string(),
             fingerprint: self.fingerprint.clone(),
             published_at,
+            sbom_key,
         }
     }
 
@@ -186,6 +197,7 @@ impl Job {
                     &n.arn,
                     &code,
                     manifest::from_lambda_date(&n.created),
+                    None,
                 ))?;
             }
         }
@@ -216,13 +228,23 @@ impl Job {
         }
         self.shared.ensure_locked(self.region())?;
         upload::upload(&self.clients, &bucket, &key, &b.zip, b.report.zipped_bytes).await?;
+        // The SBOM beside the zip: the same key, `.cdx.json` for `.zip`.
+        let sbom_key = match &b.sbom {
+            Some(path) => {
+                let sbom_key = naming::sbom_key(&key);
+                self.shared.ensure_locked(self.region())?;
+                upload::upload_file(&self.clients, &bucket, &sbom_key, path, "application/vnd.cyclonedx+json").await?;
+                Some(sbom_key)
+            }
+            None => None,
+        };
         let req = Request {
             layer_name: self.layer_name.clone(),
             bucket,
             key,
             runtimes: vec![self.runtime.clone()],
             arch: self.arch.as_str().to_string(),
-            license: self.license.clone(),
+            license: self.license.clone().or_else(|| crate::sbom::license_info(&b.report)),
             description: b.description.clone(),
             fingerprint: self.fingerprint.clone(),
             code_sha256: local.clone(),
@@ -235,7 +257,7 @@ impl Job {
         let after = |what: &str| format!("published {} but could not {what}; a rerun finishes it", p.arn);
         self.shared
             .recorder
-            .record(self.entry(p.version, &p.arn, &p.code_sha256, manifest::now_rfc3339()))
+            .record(self.entry(p.version, &p.arn, &p.code_sha256, manifest::now_rfc3339(), sbom_key))
             .with_context(|| after("record it"))?;
         register::share(&self.clients, &self.layer_name, p.version, &self.sharing, true)
             .await

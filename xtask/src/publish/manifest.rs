@@ -34,6 +34,10 @@ pub struct Entry {
     pub fingerprint: String,
     /// RFC 3339, UTC.
     pub published_at: String,
+    /// The S3 key of the CycloneDX SBOM uploaded beside the zip (absent in entries
+    /// published before SBOMs existed, or recorded without a build).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom_key: Option<String>,
 }
 
 impl Entry {
@@ -311,6 +315,7 @@ mod tests {
             code_sha256: "abc=".into(),
             fingerprint: "ff".into(),
             published_at: "2024-05-01T10:00:00Z".into(),
+            sbom_key: None,
         }
     }
 

@@ -66,6 +66,11 @@ pub fn s3_key(prefix: &str, layer_name: &str, sha256_hex: &str) -> String {
     }
 }
 
+/// The S3 key of a zip's SBOM: beside it, `<sha256 hex>.cdx.json`.
+pub fn sbom_key(zip_key: &str) -> String {
+    format!("{}.cdx.json", zip_key.strip_suffix(".zip").unwrap_or(zip_key))
+}
+
 /// The packages named in requirements.txt, with the versions that were installed, e.g.
 /// `pandas==2.2.3`; dependencies pulled in by them are left out.
 pub fn main_packages(requirement_lines: &[String], installed: &[Package]) -> Vec<String> {
@@ -132,6 +137,7 @@ mod tests {
     fn keys_are_content_addressed_under_the_prefix() {
         assert_eq!(s3_key("layers/", "six-py311-x86_64", "ab"), "layers/six-py311-x86_64/ab.zip");
         assert_eq!(s3_key("", "six-py311-x86_64", "ab"), "six-py311-x86_64/ab.zip");
+        assert_eq!(sbom_key("layers/six-py311-x86_64/ab.zip"), "layers/six-py311-x86_64/ab.cdx.json");
     }
 
     #[test]

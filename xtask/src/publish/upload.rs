@@ -55,6 +55,22 @@ pub async fn upload(c: &Clients, bucket: &str, key: &str, zip: &Path, size: u64)
     Ok(Upload::Sent)
 }
 
+/// Uploads a small file (the SBOM) to `s3://bucket/key`, replacing what is there: its
+/// key is its zip's, which is content-addressed, so the same key gets the same SBOM.
+pub async fn upload_file(c: &Clients, bucket: &str, key: &str, path: &Path, content_type: &str) -> Result<()> {
+    let url = format!("s3://{bucket}/{key}");
+    let body = ByteStream::from_path(path).await.with_context(|| format!("cannot read {}", path.display()))?;
+    c.s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type(content_type)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| c.target.explain(&format!("cannot upload {url}"), e))?;
+    Ok(())
+}
+
 /// The size of the object at `key`, if there is one. Without `s3:ListBucket` S3 answers
 /// a missing key with 403 rather than 404: then the upload is tried and speaks for itself.
 async fn existing_size(c: &Clients, bucket: &str, key: &str) -> Result<Option<u64>> {

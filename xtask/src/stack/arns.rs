@@ -75,6 +75,7 @@ mod tests {
             code_sha256: "x".into(),
             fingerprint: fingerprint.into(),
             published_at: "2025-01-01T00:00:00Z".into(),
+            sbom_key: None,
         }
     }
 
