@@ -1,6 +1,7 @@
 //! The CycloneDX 1.6 JSON SBOM written beside each zip (`<unit>.cdx.json`): the layer as
 //! the metadata component, with the zip's sha256, and one component per installed
-//! distribution with its `pkg:pypi` purl and licence. Made from the build report only, so
+//! distribution with its `pkg:pypi` purl, licence and the sha256 of the archive pip
+//! installed it from. Made from the build report only, so
 //! the same build gives the same bytes (no timestamp; the serial number derives from the
 //! zip's hash).
 
@@ -81,6 +82,9 @@ fn component(p: &PackageSize) -> Value {
     if let Some(l) = &p.license {
         c["licenses"] = json!([license(l)]);
     }
+    if let Some(h) = &p.sha256 {
+        c["hashes"] = json!([{ "alg": "SHA-256", "content": h }]);
+    }
     c
 }
 
@@ -142,6 +146,7 @@ mod tests {
                     budget_percent: 0.0,
                     license: l.map(String::from),
                     slimmed_bytes: 0,
+                    sha256: None,
                     folders: vec![],
                 })
                 .collect();

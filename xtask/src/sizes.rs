@@ -36,6 +36,9 @@ pub struct PackageSize {
     pub license: Option<String>,
     /// Bytes slimming removed from it.
     pub slimmed_bytes: u64,
+    /// The sha256 of the wheel (or sdist) pip installed it from, when pip knew it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     /// Its largest folders (a top-level entry, or one level inside a top-level folder:
     /// `pandas/_libs`, `numpy.libs`), largest first.
     pub folders: Vec<FolderSize>,
@@ -130,6 +133,7 @@ pub fn after_slim(python_dir: &Path, before: &Before) -> Result<Vec<PackageSize>
             budget_percent: round2(bytes as f64 * 100.0 / UNZIPPED_LIMIT as f64),
             license,
             slimmed_bytes: was.saturating_sub(bytes),
+            sha256: None,
             folders,
         });
     }

@@ -380,7 +380,12 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
         }
     }
     stage("slim");
-    let package_sizes = crate::sizes::after_slim(&python, &before_slim)?;
+    let mut package_sizes = crate::sizes::after_slim(&python, &before_slim)?;
+    // The archive each distribution came from, as pip's install report names it.
+    let hashes = crate::python::installed_hashes(&work.path().join("pip-report.json"));
+    for p in &mut package_sizes {
+        p.sha256 = hashes.get(&crate::python::normalise(&p.name)).cloned();
+    }
     stage("sizes");
 
     // check (the unzipped limit before spending time on compression)

@@ -55,6 +55,11 @@ fn per_package_sizes_sum_to_the_unzipped_size_and_size_writes_a_labelled_treemap
     purls.sort();
     installed.sort();
     assert_eq!(purls, installed);
+    // Each component names the archive pip installed it from (pip's install report).
+    for c in sbom["components"].as_array().unwrap() {
+        let h = c["hashes"][0]["content"].as_str().unwrap_or_else(|| panic!("no sha256 for {c}"));
+        assert!(h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()), "{c}");
+    }
 
     let run = f.run(&["size", "np", "--json", "--top", "5"]).ok();
     let out = run.json();

@@ -115,6 +115,28 @@ pub fn installed(python_dir: &Path) -> Result<Vec<Package>> {
     Ok(out)
 }
 
+/// The sha256 of each archive pip installed, by normalised distribution name, from pip's
+/// install report (`--report`): `install[].download_info.archive_info.hashes.sha256`, or
+/// its older `hash = "sha256=..."`. Empty when there is no report (a merged layer) or pip
+/// did not know a hash.
+pub fn installed_hashes(report: &Path) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(text) = std::fs::read_to_string(report) else { return out };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else { return out };
+    for item in json["install"].as_array().into_iter().flatten() {
+        let Some(name) = item["metadata"]["name"].as_str() else { continue };
+        let archive = &item["download_info"]["archive_info"];
+        let sha = archive["hashes"]["sha256"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| archive["hash"].as_str().and_then(|h| h.strip_prefix("sha256=")).map(str::to_string));
+        if let Some(sha) = sha.filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())) {
+            out.insert(normalise(name), sha.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +190,28 @@ mod tests {
             .unwrap();
         std::fs::create_dir(d.path().join("broken.dist-info")).unwrap();
         assert_eq!(installed(d.path()).unwrap(), vec![Package { name: "six".into(), version: "1.16.0".into() }]);
+    }
+
+    #[test]
+    fn installed_hashes_come_from_pips_report() {
+        let d = tempfile::tempdir().unwrap();
+        let report = d.path().join("pip-report.json");
+        let sha = "a".repeat(64);
+        std::fs::write(
+            &report,
+            format!(
+                r#"{{"install": [
+                    {{"metadata": {{"name": "Six", "version": "1.17.0"}}, "download_info": {{"archive_info": {{"hashes": {{"sha256": "{sha}"}}}}}}}},
+                    {{"metadata": {{"name": "idna", "version": "3.10"}}, "download_info": {{"archive_info": {{"hash": "sha256={sha}"}}}}}},
+                    {{"metadata": {{"name": "local", "version": "1"}}, "download_info": {{"dir_info": {{}}}}}}
+                ]}}"#
+            ),
+        )
+        .unwrap();
+        let h = installed_hashes(&report);
+        assert_eq!(h.get("six"), Some(&sha));
+        assert_eq!(h.get("idna"), Some(&sha));
+        assert_eq!(h.len(), 2);
+        assert!(installed_hashes(&d.path().join("none.json")).is_empty());
     }
 }
