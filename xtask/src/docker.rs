@@ -28,10 +28,10 @@ const PIP_ENV: &[&str] = &[
 /// Where the host's `PIP_CERT` file is mounted (read-only) inside the container.
 const CERT_IN_CONTAINER: &str = "/run/xtask/pip-cert.pem";
 
-/// A docker CLI whose daemon answered.
+/// A docker CLI whose daemon answered. Shared by the threads that build units at once,
+/// so each call makes its own (cheap) `Shell`.
 pub struct Docker {
     program: String,
-    sh: Shell,
 }
 
 /// One `docker run` of a build image.
@@ -68,7 +68,7 @@ impl Docker {
             let why = last_line(&String::from_utf8_lossy(&out.stderr));
             bail!("docker daemon not reachable ({why}): start Docker (e.g. `sudo systemctl start docker`) or check DOCKER_HOST");
         }
-        Ok(Docker { program, sh })
+        Ok(Docker { program })
     }
 
     /// Makes sure `image` is present, pulling it when missing.
@@ -80,7 +80,8 @@ impl Docker {
     pub fn ensure_image_for(&self, image: &str, arch: Arch, role: &str, how_to_change: &str) -> Result<()> {
         let program = &self.program;
         let fmt = "{{.Id}}";
-        let present = cmd!(self.sh, "{program} image inspect --format {fmt} {image}")
+        let sh = Shell::new()?;
+        let present = cmd!(sh, "{program} image inspect --format {fmt} {image}")
             .quiet()
             .ignore_status()
             .output()?
@@ -90,7 +91,7 @@ impl Docker {
             return Ok(());
         }
         let platform = arch.docker_platform();
-        let pull = cmd!(self.sh, "{program} pull --quiet --platform {platform} {image}");
+        let pull = cmd!(sh, "{program} pull --quiet --platform {platform} {image}");
         let (status, text) = capture(pull.into(), format!("pulling {image}"))?;
         if !status.success() {
             let why = last_line(&text);
@@ -145,7 +146,8 @@ impl Docker {
         args.extend(spec.args.iter().cloned());
 
         let _guard = interrupt::Container::new(program, &name);
-        let (status, text) = capture(env.apply(cmd!(self.sh, "{program} {args...}")).into(), spec.what.clone())?;
+        let sh = Shell::new()?;
+        let (status, text) = capture(env.apply(cmd!(sh, "{program} {args...}")).into(), spec.what.clone())?;
         interrupt::wait_if_interrupted();
         if !status.success() {
             bail!("{} failed (exit {}):\n{}", spec.what, status.code().unwrap_or(-1), fence_tail(&text, 15));
@@ -175,8 +177,9 @@ impl Docker {
         env.set("HOME", "/tmp");
         env.set("PYTHONPATH", pythonpath);
         let env_args = env.args();
+        let sh = Shell::new()?;
         let run = env.apply(cmd!(
-            self.sh,
+            sh,
             "{program} run --rm --network none --platform {platform} --user {user} {env_args...} -v {mount} --entrypoint python3 {image} -c {code} {arg}"
         ));
         let (_, text) = capture(run.into(), format!("import check in {image}"))?;

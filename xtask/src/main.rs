@@ -23,6 +23,7 @@ mod report;
 mod requirements;
 mod runtime;
 mod sbom;
+mod schedule;
 mod sizes;
 mod slim;
 mod stack;

@@ -1,15 +1,23 @@
-//! Progress on stderr: a spinner while a long step runs, shown only on a terminal and
-//! never with `--quiet` or `--verbose` (where the step's output is shown live instead), so
-//! logs and `--json` pipelines stay clean. Lines written meanwhile go above it.
+//! Progress on stderr: a spinner while a long step runs, one line per step running at
+//! once (units built in parallel each show theirs), shown only on a terminal and never
+//! with `--quiet` or `--verbose` (where the step's output is shown live instead), so logs
+//! and `--json` pipelines stay clean. Lines written meanwhile go above the spinners.
 
 use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-/// The spinner on screen, if any: `output` writes its lines through [`suspend`].
-static ACTIVE: Mutex<Option<ProgressBar>> = Mutex::new(None);
+/// Where every spinner is drawn; `output` writes its lines through [`suspend`].
+fn multi() -> &'static MultiProgress {
+    static MULTI: OnceLock<MultiProgress> = OnceLock::new();
+    MULTI.get_or_init(MultiProgress::new)
+}
+
+/// How many spinners are on screen.
+static SHOWN: AtomicUsize = AtomicUsize::new(0);
 
 /// A spinner that is cleared when dropped.
 pub struct Spinner {
@@ -22,11 +30,11 @@ pub fn spinner(msg: String) -> Spinner {
     if !shown {
         return Spinner { bar: ProgressBar::hidden() };
     }
-    let bar = ProgressBar::new_spinner();
+    let bar = multi().add(ProgressBar::new_spinner());
     bar.set_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").unwrap());
     bar.set_message(msg);
     bar.enable_steady_tick(Duration::from_millis(120));
-    *ACTIVE.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar.clone());
+    SHOWN.fetch_add(1, Ordering::SeqCst);
     Spinner { bar }
 }
 
@@ -36,19 +44,19 @@ impl Spinner {
 
 impl Drop for Spinner {
     fn drop(&mut self) {
-        // One spinner runs at a time (long steps run one after the other).
         if !self.bar.is_hidden() {
-            *ACTIVE.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            self.bar.finish_and_clear();
+            multi().remove(&self.bar);
+            SHOWN.fetch_sub(1, Ordering::SeqCst);
         }
-        self.bar.finish_and_clear();
     }
 }
 
-/// Runs `write` with the spinner, if one is on screen, out of the way.
+/// Runs `write` with the spinners, if any are on screen, out of the way.
 pub fn suspend(write: impl FnOnce()) {
-    let bar = ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    match bar {
-        Some(b) => b.suspend(write),
-        None => write(),
+    if SHOWN.load(Ordering::SeqCst) > 0 {
+        multi().suspend(write)
+    } else {
+        write()
     }
 }

@@ -178,8 +178,11 @@ impl Repo {
         for entry in entries {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            // A layer not locked yet (requirements.in or pyproject.toml only) is a layer too.
-            if !["requirements.txt", "requirements.in", "pyproject.toml"].iter().any(|f| entry.path().join(f).is_file())
+            // A layer not locked yet (requirements.in or pyproject.toml only) is a layer too,
+            // and so is a folder with only a layer.toml: building it says what is missing.
+            if !["requirements.txt", "requirements.in", "pyproject.toml", "layer.toml"]
+                .iter()
+                .any(|f| entry.path().join(f).is_file())
             {
                 continue;
             }

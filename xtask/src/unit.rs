@@ -3,10 +3,9 @@
 //! dependencies) and its fingerprint, once per run; building runs the stages in order:
 //! install (pip, or the members' zips) -> slim -> package -> check limits -> record in dist/.
 
-use std::cell::{OnceCell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
@@ -26,17 +25,21 @@ use crate::runtime::{Arch, Runtime};
 use crate::slim;
 
 /// What every unit of one run shares: the repo, its config, and the docker connection
-/// (made only when a unit actually needs building).
+/// (made only when a unit actually needs building). Shared by the threads that build
+/// units at once (`schedule.rs`).
 pub struct Context {
     pub repo: Repo,
     pub config: RepoConfig,
     pub image_override: Option<String>,
     /// `--check-image`: the image the import check runs in, for every unit.
     pub check_image_override: Option<String>,
-    docker: OnceCell<std::result::Result<Docker, Failure>>,
-    warned: std::cell::RefCell<Vec<String>>,
+    docker: OnceLock<std::result::Result<Docker, Failure>>,
+    warned: Mutex<Vec<String>>,
     /// Every layer planned so far: each is planned once per run.
-    plans: RefCell<BTreeMap<String, Vec<Unit>>>,
+    plans: Mutex<BTreeMap<String, Vec<Unit>>>,
+    /// One lock per unit (by its dist/ folder): a unit is never built by two threads at
+    /// once, and one that failed in this run is not tried again (a merged layer's member).
+    building: Mutex<HashMap<PathBuf, Arc<Mutex<Option<Failure>>>>>,
 }
 
 impl Context {
@@ -47,9 +50,10 @@ impl Context {
             config,
             image_override,
             check_image_override: None,
-            docker: OnceCell::new(),
+            docker: OnceLock::new(),
             warned: Default::default(),
             plans: Default::default(),
+            building: Default::default(),
         })
     }
 
@@ -64,7 +68,7 @@ impl Context {
 
     /// Prints a warning once per run.
     pub fn warn_once(&self, msg: String) {
-        let mut w = self.warned.borrow_mut();
+        let mut w = self.warned.lock().unwrap_or_else(|e| e.into_inner());
         if !w.contains(&msg) {
             crate::output::warn(&msg);
             w.push(msg);
@@ -121,11 +125,11 @@ impl Unit {
 /// Validates a layer and computes the fingerprint of each of its units; a layer is
 /// planned once per run (later calls return the same units).
 pub fn plan(ctx: &Context, name: &str) -> Result<Vec<Unit>> {
-    if let Some(units) = ctx.plans.borrow().get(name) {
+    if let Some(units) = ctx.plans.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
         return Ok(units.clone());
     }
     let units = plan_layer(ctx, name)?;
-    ctx.plans.borrow_mut().insert(name.to_string(), units.clone());
+    ctx.plans.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), units.clone());
     Ok(units)
 }
 
@@ -289,6 +293,21 @@ pub fn build(ctx: &Context, unit: &Unit, force: bool) -> Result<Outcome> {
 /// (`building   a python3.13 x86_64 (merged into m)`). This is the one place that says
 /// a unit is being built.
 pub fn build_for(ctx: &Context, unit: &Unit, force: bool, why: Option<&str>) -> Result<Outcome> {
+    // Another thread building the same unit is waited for; then it is current.
+    let slot =
+        ctx.building.lock().unwrap_or_else(|e| e.into_inner()).entry(unit.paths.dir.clone()).or_default().clone();
+    let mut failed = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(f) = &*failed {
+        return Err(f.clone().into());
+    }
+    build_once(ctx, unit, force, why).map_err(|e| {
+        let f = Failure::new(e);
+        *failed = Some(f.clone());
+        f.into()
+    })
+}
+
+fn build_once(ctx: &Context, unit: &Unit, force: bool, why: Option<&str>) -> Result<Outcome> {
     if !force {
         if let Some(r) = current(unit) {
             return Ok(Outcome::UpToDate(r));

@@ -13,6 +13,7 @@ const RANKS: &[(&str, u8, &str)] = &[
     ("stack", 5, "operations on stacks"),
     ("publish", 5, "operations on deploy profiles"),
     ("check", 4, "checks of built units"),
+    ("schedule", 4, "many units at once, dependencies first"),
     ("unit", 3, "plan and build one unit through the stages"),
     ("build", 2, "stage: install"),
     ("slim", 2, "stage: slim"),

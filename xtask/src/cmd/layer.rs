@@ -18,6 +18,9 @@ pub struct Args {
     /// Rebuild even when dist/ holds a build with the same fingerprint
     #[arg(long)]
     pub force: bool,
+    /// How many units are built at once [default: the number of cores]
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
     #[command(flatten)]
     pub image: ImageArgs,
     #[command(flatten)]
@@ -32,44 +35,55 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let json = args.output.json;
     let ctx = Context::new(repo, args.image.image.clone())?;
     let names = unit::select_layers(&ctx.repo, &args.names, args.all)?;
-    let (mut kept, mut built, mut current, mut failed) = (0, 0, 0, 0);
+    let (mut built, mut current, mut failed) = (0, 0, 0);
+    let mut units = Vec::new();
     for name in &names {
-        let units = match unit::plan(&ctx, name) {
-            Ok(u) => filter.apply(u),
+        match unit::plan(&ctx, name) {
+            Ok(u) => units.extend(filter.apply(u)),
             Err(e) => {
                 failed += 1;
                 output::error(format_args!("{e:#}"));
                 if json {
                     output::json(&UnitFailure::of_layer(name, &e))?;
                 }
-                continue;
             }
-        };
-        kept += units.len();
-        for u in &units {
-            match unit::build(&ctx, u, args.force) {
+        }
+    }
+    let kept = units.len();
+    let jobs = args.jobs.map(usize::from).unwrap_or_else(crate::schedule::default_jobs);
+    let mut printed: Result<()> = Ok(());
+    crate::schedule::each(
+        &units,
+        jobs,
+        |u| unit::build(&ctx, u, args.force),
+        |i, result| {
+            let u = &units[i];
+            match result {
                 Ok(outcome) => {
                     match outcome {
                         Outcome::Built(_) => built += 1,
                         Outcome::UpToDate(_) => current += 1,
                     }
                     print_outcome(&outcome);
-                    if json {
-                        let mut v = serde_json::to_value(outcome.report())?;
-                        v["status"] = json!(outcome.status());
-                        output::json(&v)?;
+                    if json && printed.is_ok() {
+                        let mut v = serde_json::to_value(outcome.report()).map_err(anyhow::Error::from);
+                        if let Ok(v) = &mut v {
+                            v["status"] = json!(outcome.status());
+                        }
+                        printed = v.and_then(|v| output::json(&v));
                     }
                 }
                 Err(e) => {
                     failed += 1;
                     output::error(format_args!("{}: {e:#}", u.label()));
-                    if json {
-                        output::json(&UnitFailure::of_unit(&u.layer.name, u.runtime, u.arch, &e))?;
+                    if json && printed.is_ok() {
+                        printed = output::json(&UnitFailure::of_unit(&u.layer.name, u.runtime, u.arch, &e));
                     }
                 }
             }
-        }
-    }
+        },
+    );
+    printed?;
     if built + current + failed > 1 || args.all {
         output::line(output::summary(&[("built", built), ("up-to-date", current), ("failed", failed)]));
     }

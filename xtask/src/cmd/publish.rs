@@ -23,6 +23,9 @@ pub struct Opts {
     /// How many units are uploaded and published at once
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
+    /// How many units are built and checked at once [default: the number of cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub build_jobs: Option<u16>,
     #[command(flatten)]
     pub images: ImagesArgs,
     /// Publish without running `cargo xtask check` first
@@ -74,6 +77,7 @@ fn publish_layers(repo: Repo, names: &[String], all: bool, o: &Opts) -> Result<b
         dry_run: o.dry_run,
         yes: o.yes,
         jobs: usize::from(o.jobs),
+        build_jobs: o.build_jobs.map(usize::from).unwrap_or_else(crate::schedule::default_jobs),
         check: !o.no_check,
         allow_unverified: o.allow_unverified,
         filter: o.target.filter(),

@@ -50,6 +50,8 @@ pub struct Options {
     pub dry_run: bool,
     pub yes: bool,
     pub jobs: usize,
+    /// How many units are built and checked at once.
+    pub build_jobs: usize,
     /// Run `cargo xtask check` on every unit before it is published.
     pub check: bool,
     /// Publish a unit whose import check could not run (`--allow-unverified`).
@@ -245,9 +247,9 @@ async fn detect(session: &Session, targets: &[Target], jobs: usize) -> Vec<Detec
     bounded(jobs, futures).await
 }
 
-/// Builds (or reuses from dist/) every unit that some region needs and that is not built
-/// yet; one at a time, blocking this thread (builds run docker and pip). Each check's
-/// result is added to `checks`.
+/// Builds (or reuses from dist/) and checks every unit that some region needs and that
+/// is not built yet, `opts.build_jobs` at a time (`schedule.rs`), blocking this thread
+/// (builds run docker and pip). Each check's result is added to `checks`.
 fn build_needed(
     ctx: &Context,
     units: &[Unit],
@@ -257,18 +259,31 @@ fn build_needed(
     builds: &mut [Option<Built>],
     checks: &mut Vec<UnitCheck>,
 ) {
+    let mut needed: Vec<usize> = Vec::new();
     for (t, d) in targets.iter().zip(detected) {
-        let u = &units[t.unit];
-        if needs_publishing(u, d) && builds[t.unit].is_none() {
+        if needs_publishing(&units[t.unit], d) && builds[t.unit].is_none() && !needed.contains(&t.unit) {
+            needed.push(t.unit);
+        }
+    }
+    let todo: Vec<Unit> = needed.iter().map(|&i| units[i].clone()).collect();
+    crate::schedule::each(
+        &todo,
+        opts.build_jobs,
+        |u| {
+            let mut found = Vec::new();
             let built = job::build(ctx, u).and_then(|b| {
                 if opts.check {
-                    checked(ctx, u, opts.allow_unverified, checks)?;
+                    checked(ctx, u, opts.allow_unverified, &mut found)?;
                 }
                 Ok(b)
             });
-            builds[t.unit] = Some(built.map_err(Failure::new));
-        }
-    }
+            (built.map_err(Failure::new), found)
+        },
+        |i, (built, found)| {
+            builds[needed[i]] = Some(built);
+            checks.extend(found);
+        },
+    );
 }
 
 /// Whether change detection found the unit's newest version missing or different.

@@ -135,6 +135,13 @@ impl Fixture {
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from(self.cmd(args).output().unwrap(), args)
     }
+
+    /// [`Fixture::run`] with extra environment variables.
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = self.cmd(args);
+        c.envs(env.iter().copied());
+        Run::from(c.output().unwrap(), args)
+    }
 }
 
 pub fn shared_pip_cache() -> PathBuf {

@@ -1,0 +1,159 @@
+//! Runs work on many units at once: up to `jobs` threads, each taking the next unit whose
+//! dependencies are done. A unit depends on the units of the same runtime and
+//! architecture that it merges (a merged layer's members) or `requires`, when they are in
+//! the same run. Results are handed back on the calling thread in the units' order, so
+//! reports and `--json` lines come out as they would one unit after another.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex};
+
+use crate::unit::{Recipe, Unit};
+
+/// How many units run at once when not told: the number of cores.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Runs `work` on every unit, at most `jobs` at a time and each after its dependencies,
+/// and calls `done(index, result)` for each unit in order as soon as it and every unit
+/// before it have finished.
+pub fn each<T: Send>(units: &[Unit], jobs: usize, work: impl Fn(&Unit) -> T + Sync, mut done: impl FnMut(usize, T)) {
+    let deps = dependencies(units);
+    let state = Mutex::new(State {
+        started: vec![false; units.len()],
+        finished: vec![false; units.len()],
+        results: (0..units.len()).map(|_| None).collect(),
+        running: 0,
+    });
+    let changed = Condvar::new();
+    let workers = jobs.max(1).min(units.len());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = {
+                    let mut s = lock(&state);
+                    loop {
+                        match s.next(&deps) {
+                            Next::Run(i) => {
+                                s.started[i] = true;
+                                s.running += 1;
+                                break Some(i);
+                            }
+                            Next::Wait => s = changed.wait(s).unwrap_or_else(|e| e.into_inner()),
+                            Next::AllStarted => break None,
+                        }
+                    }
+                };
+                let Some(i) = i else { return };
+                let result = work(&units[i]);
+                let mut s = lock(&state);
+                s.results[i] = Some(result);
+                s.finished[i] = true;
+                s.running -= 1;
+                changed.notify_all();
+            });
+        }
+        // Hand results back in order, on this thread.
+        let mut ready = VecDeque::new();
+        for next in 0..units.len() {
+            if ready.is_empty() {
+                let mut s = lock(&state);
+                while s.results[next].is_none() {
+                    s = changed.wait(s).unwrap_or_else(|e| e.into_inner());
+                }
+                // Take every finished result in a row, to call `done` without the lock.
+                let mut j = next;
+                while j < units.len() && s.results[j].is_some() {
+                    ready.push_back(s.results[j].take().expect("checked above"));
+                    j += 1;
+                }
+            }
+            done(next, ready.pop_front().expect("a result for each unit"));
+        }
+    });
+}
+
+struct State<T> {
+    started: Vec<bool>,
+    finished: Vec<bool>,
+    /// Finished results not yet handed back.
+    results: Vec<Option<T>>,
+    running: usize,
+}
+
+enum Next {
+    Run(usize),
+    Wait,
+    AllStarted,
+}
+
+impl<T> State<T> {
+    /// The first unit not started whose dependencies have finished. Should dependencies
+    /// ever form a cycle (config validation refuses them), the first waiting unit runs
+    /// once nothing else is running, rather than every thread waiting forever.
+    fn next(&self, deps: &[Vec<usize>]) -> Next {
+        let mut waiting = None;
+        for (i, d) in deps.iter().enumerate() {
+            if self.started[i] {
+                continue;
+            }
+            if d.iter().all(|&j| self.finished[j]) {
+                return Next::Run(i);
+            }
+            waiting.get_or_insert(i);
+        }
+        match waiting {
+            None => Next::AllStarted,
+            Some(i) if self.running == 0 => Next::Run(i),
+            Some(_) => Next::Wait,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// For each unit, the indices of the units in the run it must wait for.
+fn dependencies(units: &[Unit]) -> Vec<Vec<usize>> {
+    units
+        .iter()
+        .map(|u| {
+            let mut needs: Vec<&str> = u.layer.requires.iter().map(String::as_str).collect();
+            if let Recipe::Merge { members } = &u.recipe {
+                needs.extend(members.iter().map(|m| m.layer.name.as_str()));
+            }
+            units
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| (o.runtime, o.arch) == (u.runtime, u.arch) && needs.contains(&o.layer.name.as_str()))
+                .map(|(j, _)| j)
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(started: &[bool], finished: &[bool], running: usize) -> State<()> {
+        State { started: started.to_vec(), finished: finished.to_vec(), results: vec![], running }
+    }
+
+    #[test]
+    fn a_unit_waits_for_its_dependencies() {
+        let deps = vec![vec![1], vec![]];
+        assert!(matches!(state(&[false, false], &[false, false], 0).next(&deps), Next::Run(1)));
+        assert!(matches!(state(&[false, true], &[false, false], 1).next(&deps), Next::Wait));
+        assert!(matches!(state(&[false, true], &[false, true], 0).next(&deps), Next::Run(0)));
+        assert!(matches!(state(&[true, true], &[false, true], 1).next(&deps), Next::AllStarted));
+    }
+
+    #[test]
+    fn a_cycle_runs_one_unit_at_a_time_instead_of_waiting_forever() {
+        let deps = vec![vec![1], vec![0]];
+        assert!(matches!(state(&[false, false], &[false, false], 0).next(&deps), Next::Run(0)));
+        assert!(matches!(state(&[true, false], &[false, false], 1).next(&deps), Next::Wait));
+    }
+}
