@@ -31,6 +31,9 @@ pub struct Args {
     /// Layers for the publish-all no-op case (0 skips it)
     #[arg(long, default_value_t = 50)]
     pub publish_layers: usize,
+    /// Measure the first compile of a fresh clone of HEAD instead (`cargo build` into an empty target folder)
+    #[arg(long)]
+    pub compile: bool,
     /// Emulator endpoint for the publish-all no-op case
     #[arg(long, env = "XTASK_BENCH_ENDPOINT", default_value = "http://127.0.0.1:5077")]
     pub endpoint: String,
@@ -125,6 +128,9 @@ fn bench_repo(dir: &Path, layers: &[(&str, &str)], runtime: Runtime, image: &str
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     if args.runs < 3 {
         bail!("--runs must be at least 3");
+    }
+    if args.compile {
+        return super::bench_compile::run(&repo, args.runs);
     }
     let runtime = args.runtime;
     let ctx = crate::unit::Context::new(repo.clone(), None)?;

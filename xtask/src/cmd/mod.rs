@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod bench;
+pub mod bench_compile;
 pub mod bootstrap;
 pub mod changed;
 pub mod check;
