@@ -13,19 +13,19 @@ use crate::rollout::{self, Options};
 use crate::unit::Context;
 
 #[derive(clap::Args, Debug)]
-#[command(group(clap::ArgGroup::new("which").required(true).args(["stack", "function", "all_outdated", "undo"])))]
+#[command(group(clap::ArgGroup::new("which").required(true).multiple(true).args(["stack", "function", "all_outdated", "undo"])))]
 pub struct Args {
-    /// Move the functions whose repo layers are this stack's to exactly its ARNs in published/PROFILE.json
+    /// Move the functions whose repo layers are this stack's (or the --function ones) to exactly its ARNs in published/PROFILE.json
     #[arg(long, value_name = "NAME")]
     pub stack: Option<String>,
     /// Move these functions (name or ARN) to the newest versions of the repo layers they attach
     #[arg(long, value_name = "F", num_args = 1..)]
     pub function: Vec<String>,
     /// Move every function attaching an older version than the newest
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["stack", "function"])]
     pub all_outdated: bool,
     /// Restore the layer lists the last rollout of the profile replaced
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["stack", "function", "all_outdated"])]
     pub undo: bool,
     #[command(flatten)]
     pub profile: ProfileArgs,
@@ -44,7 +44,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, None)?;
     let selection = match (&args.stack, args.function.is_empty(), args.all_outdated) {
         _ if args.undo => None,
-        (Some(s), _, _) => Some(Selection::Stack(s.clone())),
+        (Some(s), _, _) => Some(Selection::Stack(s.clone(), args.function.clone())),
         (None, false, _) => Some(Selection::Functions(args.function.clone())),
         _ => Some(Selection::AllOutdated),
     };

@@ -102,7 +102,7 @@ pub fn rollout(ctx: &Context, opts: &Options, show: &dyn Fn(&[Change])) -> Resul
     };
     let owners = owners(ctx, &session)?;
     let manifest = match selection {
-        Selection::Stack(_) => {
+        Selection::Stack(..) => {
             Manifest::load(&Manifest::path(&ctx.repo.published_dir(), &opts.profile), &opts.profile, Some(&profile))?
         }
         _ => Manifest::default(),

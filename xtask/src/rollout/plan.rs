@@ -22,8 +22,9 @@ use crate::unit::{self, Context};
 /// Which functions move, and to what.
 #[derive(Debug, Clone)]
 pub enum Selection {
-    /// The functions whose repo layers are the stack's, to exactly its manifest ARNs.
-    Stack(String),
+    /// The functions whose repo layers are the stack's (or these functions, name or ARN,
+    /// whatever they attach), to exactly its manifest ARNs.
+    Stack(String, Vec<String>),
     /// These functions (name or ARN), to the newest versions of the repo layers they attach.
     Functions(Vec<String>),
     /// Every function attaching an older version than the newest, to the newest.
@@ -34,7 +35,8 @@ impl Selection {
     /// How the rollout was asked for, as the record keeps it.
     pub fn describe(&self) -> String {
         match self {
-            Selection::Stack(s) => format!("--stack {s}"),
+            Selection::Stack(s, f) if f.is_empty() => format!("--stack {s}"),
+            Selection::Stack(s, f) => format!("--stack {s} --function {}", f.join(" ")),
             Selection::Functions(f) => format!("--function {}", f.join(" ")),
             Selection::AllOutdated => "--all-outdated".into(),
         }
@@ -93,32 +95,22 @@ pub fn changes(
             }
         }
         Selection::Functions(names) => {
-            for n in names {
-                let found: Vec<usize> = (0..survey.functions.len())
-                    .filter(|&i| survey.functions[i].function == *n || survey.functions[i].function_arn == *n)
-                    .collect();
-                if found.is_empty() {
-                    bail!(
-                        "function {} attaches no layer of this repo in profile `{profile}` (or does not exist there): `cargo xtask usage --profile {profile}` lists the functions that do",
-                        crate::quote::clip(n)
-                    );
-                }
-                for i in found {
-                    if !out.iter().any(|c: &Change| c.index == i) {
-                        out.push(change(survey, owners, i, newest_list(survey, &survey.functions[i])));
-                    }
-                }
+            for i in named(profile, survey, names)? {
+                out.push(change(survey, owners, i, newest_list(survey, &survey.functions[i])));
             }
         }
-        Selection::Stack(name) => {
+        Selection::Stack(name, names) => {
             let stack = stacks.get(name).with_context(|| {
                 let known: Vec<&str> = stacks.keys().map(String::as_str).collect();
                 format!("unknown stack `{name}`: layers.toml defines {}", if known.is_empty() { "none".into() } else { known.join(", ") })
             })?;
-            for (i, f) in survey.functions.iter().enumerate() {
-                if f.own_layers() != stack.layers {
-                    continue;
-                }
+            let chosen = if names.is_empty() {
+                (0..survey.functions.len()).filter(|&i| survey.functions[i].own_layers() == stack.layers).collect()
+            } else {
+                named(profile, survey, names)?
+            };
+            for i in chosen {
+                let f = &survey.functions[i];
                 let wanted: Vec<(String, Option<String>)> = stack.layers.iter().map(|l| (l.clone(), None)).collect();
                 let mut arns = Vec::new();
                 for (layer, p) in arns::lookup(manifest, &wanted, stack.runtime, stack.arch, &f.region) {
@@ -142,6 +134,28 @@ pub fn changes(
         }
     }
     out.retain(|c| c.before != c.after);
+    Ok(out)
+}
+
+/// The functions named (by name or ARN), each once; a name no function answers to is an error.
+fn named(profile: &str, survey: &Survey, names: &[String]) -> Result<Vec<usize>> {
+    let mut out = Vec::new();
+    for n in names {
+        let found: Vec<usize> = (0..survey.functions.len())
+            .filter(|&i| survey.functions[i].function == *n || survey.functions[i].function_arn == *n)
+            .collect();
+        if found.is_empty() {
+            bail!(
+                "function {} attaches no layer of this repo in profile `{profile}` (or does not exist there): `cargo xtask usage --profile {profile}` lists the functions that do",
+                crate::quote::clip(n)
+            );
+        }
+        for i in found {
+            if !out.contains(&i) {
+                out.push(i);
+            }
+        }
+    }
     Ok(out)
 }
 
