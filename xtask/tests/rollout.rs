@@ -338,7 +338,7 @@ fn prune_keeps_a_version_a_function_attaches_and_deletes_the_zip_of_what_it_dele
         let at = text.find("bucket = \"").unwrap() + 10;
         text[at..].split('"').next().unwrap().to_string()
     };
-    let object = |v: i64| format!("{name}/{}.zip", sha_hex(v));
+    let object = |v: i64| format!("layers/{name}/{}.zip", sha_hex(v));
     let exists = |key: &str| r.emu.rt.block_on(r.emu.s3.head_object().bucket(&bucket).key(key).send()).is_ok();
     let keys: Vec<String> = [1, 2, 3].iter().map(|&v| object(v)).collect();
     assert!(keys.iter().all(|k| exists(k)), "{keys:?}");
