@@ -36,9 +36,8 @@ fn repo(env: &TestEnv, layers: &[(&str, &str)]) -> Repo {
 fn create_role(endpoint: &str) {
     let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let policy = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
-    let body = format!(
-        "Action=CreateRole&Version=2010-05-08&RoleName=xtask-rollout-test&AssumeRolePolicyDocument={policy}"
-    );
+    let body =
+        format!("Action=CreateRole&Version=2010-05-08&RoleName=xtask-rollout-test&AssumeRolePolicyDocument={policy}");
     let request = format!(
         "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
          Authorization: AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0\r\n\
@@ -158,13 +157,16 @@ fn attached(row: &Value) -> Vec<(Value, Value, Value, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| (l["layer"].clone(), l["version"].clone(), l["newest"].clone(), l["owner"].as_str().unwrap().to_string()))
+        .map(|l| {
+            (l["layer"].clone(), l["version"].clone(), l["newest"].clone(), l["owner"].as_str().unwrap().to_string())
+        })
         .collect()
 }
 
 #[test]
 fn usage_lists_the_functions_rollout_moves_them_keeping_the_foreign_layer_and_undo_restores() {
-    let env = require_emulator!("usage_lists_the_functions_rollout_moves_them_keeping_the_foreign_layer_and_undo_restores");
+    let env =
+        require_emulator!("usage_lists_the_functions_rollout_moves_them_keeping_the_foreign_layer_and_undo_restores");
     let r = repo(&env, &[("six", "six==1.16.0\n"), ("idna", "idna==3.9\n")]);
     r.stack("both", "layers = [\"six\", \"idna\"]\nruntime = \"python3.13\"\n");
     r.publish("six", "six==1.16.0\n");
@@ -179,10 +181,14 @@ fn usage_lists_the_functions_rollout_moves_them_keeping_the_foreign_layer_and_un
     // usage: both functions with each layer's attached and newest version; the foreign
     // layer as another owner's; the function without a repo layer is not listed.
     let run = r.f.run(&["usage", "--json"]).ok();
-    let rows: Vec<Value> = run.json().into_iter().filter(|f| f["function"].as_str().unwrap().starts_with(&r.prefix)).collect();
+    let rows: Vec<Value> =
+        run.json().into_iter().filter(|f| f["function"].as_str().unwrap().starts_with(&r.prefix)).collect();
     assert_eq!(rows.len(), 2, "{rows:#?}");
     let fa = function(&rows, &a);
-    assert_eq!((fa["runtime"].as_str(), fa["arch"].as_str(), fa["stack"].as_str()), (Some("python3.13"), Some("x86_64"), Some("both")));
+    assert_eq!(
+        (fa["runtime"].as_str(), fa["arch"].as_str(), fa["stack"].as_str()),
+        (Some("python3.13"), Some("x86_64"), Some("both"))
+    );
     let six = || Value::from("six");
     assert_eq!(
         attached(fa),
@@ -202,7 +208,11 @@ fn usage_lists_the_functions_rollout_moves_them_keeping_the_foreign_layer_and_un
     // A dry run prints the plan (function, layer, from, to) and changes nothing.
     let before_a = r.layers_of(&a);
     let dry = r.f.run(&["rollout", "--function", &a, "--dry-run"]).ok();
-    let six_line = dry.stderr.lines().find(|l| l.contains(&a) && l.contains(&r.layer_name("six"))).unwrap_or_else(|| panic!("{}", dry.stderr));
+    let six_line = dry
+        .stderr
+        .lines()
+        .find(|l| l.contains(&a) && l.contains(&r.layer_name("six")))
+        .unwrap_or_else(|| panic!("{}", dry.stderr));
     assert_eq!(six_line.split_whitespace().rev().take(2).collect::<Vec<_>>(), ["2", "1"], "{six_line}");
     assert!(dry.stderr.contains("dry run: 1 function would change"), "{}", dry.stderr);
     assert_eq!(r.layers_of(&a), before_a);
@@ -238,12 +248,14 @@ fn usage_lists_the_functions_rollout_moves_them_keeping_the_foreign_layer_and_un
 
 #[test]
 fn a_rollout_over_five_layers_over_250_mib_or_onto_the_wrong_arch_is_refused_before_any_write() {
-    let env = require_emulator!("a_rollout_over_five_layers_over_250_mib_or_onto_the_wrong_arch_is_refused_before_any_write");
+    let env =
+        require_emulator!("a_rollout_over_five_layers_over_250_mib_or_onto_the_wrong_arch_is_refused_before_any_write");
     let r = repo(&env, &[("six", "six==1.16.0\n"), ("idna", "idna==3.9\n")]);
     // `big`: 249 MiB of zeros (a tiny zip), under the limit alone.
     std::fs::create_dir_all(r.f.path("layers/big")).unwrap();
     {
-        let mut z = zip::ZipWriter::new(std::fs::File::create(r.f.path("layers/big/big-1.0-py3-none-any.whl")).unwrap());
+        let mut z =
+            zip::ZipWriter::new(std::fs::File::create(r.f.path("layers/big/big-1.0-py3-none-any.whl")).unwrap());
         let deflated = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
             .large_file(true);
@@ -259,8 +271,10 @@ fn a_rollout_over_five_layers_over_250_mib_or_onto_the_wrong_arch_is_refused_bef
         z.start_file(format!("{di}/WHEEL"), deflated).unwrap();
         z.write_all(b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n").unwrap();
         z.start_file(format!("{di}/RECORD"), deflated).unwrap();
-        z.write_all(format!("big/__init__.py,,\nbig/data.bin,,\n{di}/METADATA,,\n{di}/WHEEL,,\n{di}/RECORD,,\n").as_bytes())
-            .unwrap();
+        z.write_all(
+            format!("big/__init__.py,,\nbig/data.bin,,\n{di}/METADATA,,\n{di}/WHEEL,,\n{di}/RECORD,,\n").as_bytes(),
+        )
+        .unwrap();
         z.finish().unwrap();
     }
     r.stack("both", "layers = [\"six\", \"idna\"]\nruntime = \"python3.13\"\n");
@@ -287,7 +301,11 @@ fn a_rollout_over_five_layers_over_250_mib_or_onto_the_wrong_arch_is_refused_bef
     // Over 250 MiB with the function's code size: refused for every function, so the one
     // that would pass is not moved either (nothing half-done).
     let run = r.f.run(&["rollout", "--all-outdated"]).fails_with(&["rollout refused", "1 function"]);
-    assert!(run.stderr.contains("over Lambda's limit by") && run.stderr.contains("CodeSize from GetFunction"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("over Lambda's limit by") && run.stderr.contains("CodeSize from GetFunction"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(r.layers_of(&heavy), [r.arn("big", 1), r.arn("six", 1)]);
     assert_eq!(r.layers_of(&fine), [r.arn("six", 1)]);
 
@@ -305,7 +323,11 @@ fn rollout_on_production_needs_yes_and_the_right_account_before_any_write() {
     let env = require_emulator!("rollout_on_production_needs_yes_and_the_right_account_before_any_write");
     let f = Fixture::new(&env, &[("six", "six==1.16.0\n")]);
     f.prefix_layer_names("p");
-    f.run(&["rollout", "--all-outdated", "--profile", "production"]).fails_with(&["production", "--yes", "nothing was written"]);
+    f.run(&["rollout", "--all-outdated", "--profile", "production"]).fails_with(&[
+        "production",
+        "--yes",
+        "nothing was written",
+    ]);
     f.run(&["rollout", "--undo", "--profile", "production"]).fails_with(&["production", "--yes"]);
     f.set_profile_key("production", "account_id = \"111122223333\"");
     f.run(&["rollout", "--all-outdated", "--profile", "production", "--yes"]).fails_with(&[

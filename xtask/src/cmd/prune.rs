@@ -47,7 +47,9 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
             }
             match &r.object {
                 Some(o) if r.action == "deleted" && o.starts_with("s3://") => output::status("deleted", o),
-                Some(o) if r.action == "deleted" && o.starts_with("not deleted") => output::warn(format_args!("{}:{}: zip {o}", r.layer_name, r.version)),
+                Some(o) if r.action == "deleted" && o.starts_with("not deleted") => {
+                    output::warn(format_args!("{}:{}: zip {o}", r.layer_name, r.version))
+                }
                 _ => {}
             }
         }

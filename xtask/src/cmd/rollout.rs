@@ -81,7 +81,9 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
                 failed += 1;
                 output::error(format_args!("{} ({}): {e}", m.function, m.region));
             }
-            None => output::status("updated", format_args!("{} ({}): LastUpdateStatus Successful", m.function, m.region)),
+            None => {
+                output::status("updated", format_args!("{} ({}): LastUpdateStatus Successful", m.function, m.region))
+            }
         }
     }
     output::line(format_args!(

@@ -30,10 +30,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         }
     }
     if survey.functions.is_empty() {
-        output::line(format_args!(
-            "no function in profile {} attaches a layer of this repo",
-            args.profile.profile
-        ));
+        output::line(format_args!("no function in profile {} attaches a layer of this repo", args.profile.profile));
         return Ok(true);
     }
     let mut table = Table::new(&["REGION", "FUNCTION", "RUNTIME", "ARCH", "LAYER", "ATTACHED", "NEWEST", "STACK"]);

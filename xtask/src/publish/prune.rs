@@ -141,10 +141,7 @@ async fn attached_versions(session: &Session) -> Result<BTreeMap<String, Vec<Str
 /// For each version to delete: its S3 object (`s3://BUCKET/KEY` of its content-addressed
 /// zip), or `None` with a note when a kept version of the same layer shares the content.
 /// Read (GetLayerVersion) only for layers that lose a version.
-async fn plan_objects(
-    session: &Session,
-    rows: &[Row],
-) -> Result<BTreeMap<(String, String, i64), Option<String>>> {
+async fn plan_objects(session: &Session, rows: &[Row]) -> Result<BTreeMap<(String, String, i64), Option<String>>> {
     let mut out = BTreeMap::new();
     let losing: std::collections::BTreeSet<(String, String)> =
         rows.iter().filter(|r| r.action == "delete").map(|r| (r.region.clone(), r.layer_name.clone())).collect();
@@ -159,9 +156,8 @@ async fn plan_objects(
             let _ = action;
             let object = match shas.iter().find(|(_, a, s)| *a != "delete" && s == sha) {
                 Some((kept, _, _)) => Some(format!("kept: version {kept} has the same content")),
-                None => hex_of_base64(sha).map(|hex| {
-                    format!("s3://{bucket}/{}", naming::s3_key(&session.profile.prefix, &layer_name, &hex))
-                }),
+                None => hex_of_base64(sha)
+                    .map(|hex| format!("s3://{bucket}/{}", naming::s3_key(&session.profile.prefix, &layer_name, &hex))),
             };
             out.insert((region.clone(), layer_name.clone(), *version), object);
         }

@@ -153,7 +153,11 @@ pub fn rollout(ctx: &Context, opts: &Options, show: &dyn Fn(&[Change])) -> Resul
             return Ok(Outcome { changes, moved: Vec::new(), refused: false });
         }
         let moved = apply(&session, writes).await;
-        Record::append(&path, &opts.profile, Rollout { at: now_rfc3339(), how: selection.describe(), functions: moved.clone() })?;
+        Record::append(
+            &path,
+            &opts.profile,
+            Rollout { at: now_rfc3339(), how: selection.describe(), functions: moved.clone() },
+        )?;
         Ok(Outcome { changes, moved, refused: false })
     })
 }

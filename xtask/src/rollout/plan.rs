@@ -102,7 +102,10 @@ pub fn changes(
         Selection::Stack(name, names) => {
             let stack = stacks.get(name).with_context(|| {
                 let known: Vec<&str> = stacks.keys().map(String::as_str).collect();
-                format!("unknown stack `{name}`: layers.toml defines {}", if known.is_empty() { "none".into() } else { known.join(", ") })
+                format!(
+                    "unknown stack `{name}`: layers.toml defines {}",
+                    if known.is_empty() { "none".into() } else { known.join(", ") }
+                )
             })?;
             let chosen = if names.is_empty() {
                 (0..survey.functions.len()).filter(|&i| survey.functions[i].own_layers() == stack.layers).collect()
@@ -377,7 +380,12 @@ mod tests {
             function_arn: "arn:aws:lambda:us-east-1:123456789012:function:f".into(),
             runtime: Some("python3.13".into()),
             arch: "x86_64".into(),
-            layers: vec![attached(&arn("other", 4), false), attached(&arn("a", 1), true), attached(&arn("b", 1), true), attached(&arn("ext", 2), false)],
+            layers: vec![
+                attached(&arn("other", 4), false),
+                attached(&arn("a", 1), true),
+                attached(&arn("b", 1), true),
+                attached(&arn("ext", 2), false),
+            ],
             stack: None,
             client: 0,
         };

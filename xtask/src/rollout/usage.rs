@@ -282,7 +282,8 @@ pub async fn survey(
                 .iter()
                 .map(|(arn, _)| match own_name(owners, arn, &survey.accounts[i], &region) {
                     Some((a, _)) => {
-                        let owner = owners.owner(&a.name, f.runtime.as_deref(), &f.arch).expect("an own name has an owner");
+                        let owner =
+                            owners.owner(&a.name, f.runtime.as_deref(), &f.arch).expect("an own name has an owner");
                         Attached {
                             arn: arn.clone(),
                             layer: Some(owner.layer.clone()),
@@ -340,9 +341,7 @@ pub fn matching_stack(
 ) -> Option<String> {
     stacks
         .values()
-        .find(|s| {
-            s.layers.as_slice() == own && (!target || (Some(s.runtime.id) == runtime && s.arch.as_str() == arch))
-        })
+        .find(|s| s.layers.as_slice() == own && (!target || (Some(s.runtime.id) == runtime && s.arch.as_str() == arch)))
         .map(|s| s.name.clone())
 }
 
@@ -353,7 +352,10 @@ mod tests {
     #[test]
     fn layer_arns_are_parsed_and_re_versioned() {
         let a = LayerArn::parse("arn:aws:lambda:us-east-1:123456789012:layer:six-py313-x86_64:7").unwrap();
-        assert_eq!((a.region.as_str(), a.account.as_str(), a.name.as_str(), a.version), ("us-east-1", "123456789012", "six-py313-x86_64", 7));
+        assert_eq!(
+            (a.region.as_str(), a.account.as_str(), a.name.as_str(), a.version),
+            ("us-east-1", "123456789012", "six-py313-x86_64", 7)
+        );
         assert!(LayerArn::parse("arn:aws:lambda:us-east-1:123456789012:function:f").is_none());
         assert!(LayerArn::parse("arn:aws:lambda:us-east-1:123456789012:layer:x:latest").is_none());
     }

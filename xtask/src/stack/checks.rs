@@ -73,8 +73,15 @@ fn bytes(n: u64) -> String {
 /// At most [`MAX_LAYERS`] layers. `merged_into` names the merged layer they become.
 pub fn count(stack: &str, layers: usize, merged_into: Option<&str>) -> Check {
     match merged_into {
-        Some(m) => Check::new("layers", Verdict::Pass, format!("{layers} layers merged into 1 ({m}), within Lambda's {MAX_LAYERS}"), vec![]),
-        None => layer_count(layers, &format!("merge them into one with `cargo xtask stack {stack} --merge {stack}-merged`")),
+        Some(m) => Check::new(
+            "layers",
+            Verdict::Pass,
+            format!("{layers} layers merged into 1 ({m}), within Lambda's {MAX_LAYERS}"),
+            vec![],
+        ),
+        None => {
+            layer_count(layers, &format!("merge them into one with `cargo xtask stack {stack} --merge {stack}-merged`"))
+        }
     }
 }
 
@@ -84,7 +91,10 @@ pub fn layer_count(layers: usize, fix: &str) -> Check {
         Check::new(
             "layers",
             Verdict::Fail,
-            format!("{layers} layers, over Lambda's limit of {MAX_LAYERS} per function (by {}): {fix}", layers - MAX_LAYERS),
+            format!(
+                "{layers} layers, over Lambda's limit of {MAX_LAYERS} per function (by {}): {fix}",
+                layers - MAX_LAYERS
+            ),
             vec![],
         )
     } else {
@@ -122,12 +132,7 @@ pub fn budget_of(sizes: &[(String, u64)], function_bytes: u64, label: &str, fix:
         .collect();
     if total > UNZIPPED_LIMIT {
         let over = total - UNZIPPED_LIMIT;
-        Check::new(
-            "size",
-            Verdict::Fail,
-            format!("{sum}: over Lambda's limit by {}; {fix}", bytes(over)),
-            details,
-        )
+        Check::new("size", Verdict::Fail, format!("{sum}: over Lambda's limit by {}; {fix}", bytes(over)), details)
     } else {
         Check::new("size", Verdict::Pass, format!("{sum}: headroom {}", bytes(UNZIPPED_LIMIT - total)), details)
     }
@@ -144,7 +149,12 @@ pub fn targets_for(target: &str, off_target: Vec<String>) -> Check {
     if off_target.is_empty() {
         Check::new("targets", Verdict::Pass, format!("every layer is built for {target}"), vec![])
     } else {
-        Check::new("targets", Verdict::Fail, format!("{} layer(s) not built for {target}", off_target.len()), off_target)
+        Check::new(
+            "targets",
+            Verdict::Fail,
+            format!("{} layer(s) not built for {target}", off_target.len()),
+            off_target,
+        )
     }
 }
 
