@@ -212,6 +212,8 @@ fn change(survey: &Survey, owners: &Owners, index: usize, after: Vec<String>) ->
             }
         }
     }
+    // Layers that stay at their version are not part of the plan.
+    moves.retain(|m| m.from != m.to);
     Change { region: f.region.clone(), function: f.function.clone(), before, after, moves, checks: Vec::new(), index }
 }
 
