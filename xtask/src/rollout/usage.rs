@@ -359,4 +359,25 @@ mod tests {
         assert!(LayerArn::parse("arn:aws:lambda:us-east-1:123456789012:function:f").is_none());
         assert!(LayerArn::parse("arn:aws:lambda:us-east-1:123456789012:layer:x:latest").is_none());
     }
+
+    #[test]
+    fn a_layer_is_the_repos_only_by_name_account_and_region() {
+        let owner = Owner {
+            layer: "six".into(),
+            runtime: Runtime::parse("python3.13").unwrap(),
+            arch: Arch::X86_64,
+            fingerprint: "f".into(),
+            unit: 0,
+        };
+        let owners =
+            Owners { units: Vec::new(), by_name: BTreeMap::from([("six-py313-x86_64".to_string(), vec![owner])]) };
+        let arn = |account: &str, name: &str| format!("arn:aws:lambda:us-east-1:{account}:layer:{name}:3");
+        let mine = own_name(&owners, &arn("123456789012", "six-py313-x86_64"), "123456789012", "us-east-1");
+        assert_eq!(mine.map(|(a, o)| (a.version, o[0].layer.clone())), Some((3, "six".to_string())));
+        // The same name in another account, another name, another region: another owner's.
+        assert!(own_name(&owners, &arn("210987654321", "six-py313-x86_64"), "123456789012", "us-east-1").is_none());
+        assert!(own_name(&owners, &arn("123456789012", "numpy-py313-x86_64"), "123456789012", "us-east-1").is_none());
+        assert!(own_name(&owners, &arn("123456789012", "six-py313-x86_64"), "123456789012", "eu-west-1").is_none());
+        assert!(owners.owner("six-py313-x86_64", Some("python3.12"), "arm64").is_some_and(|o| o.layer == "six"));
+    }
 }
