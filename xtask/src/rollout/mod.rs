@@ -10,7 +10,8 @@
 //! one async run: account check -> survey -> plan -> GetFunction and checks for every
 //! function -> the plan is shown -> only when every function passes, and not a dry run,
 //! UpdateFunctionConfiguration per function, each waited for until `LastUpdateStatus` is
-//! `Successful` or `Failed` -> the record. Nothing is written when any check fails.
+//! `Successful` or `Failed` -> the record (written `pending` before the first update, then
+//! with the outcome). Nothing is written when any check fails.
 
 pub mod plan;
 pub mod record;
@@ -152,12 +153,7 @@ pub fn rollout(ctx: &Context, opts: &Options, show: &dyn Fn(&[Change])) -> Resul
         if opts.dry_run || writes.is_empty() {
             return Ok(Outcome { changes, moved: Vec::new(), refused: false });
         }
-        let moved = apply(&session, writes).await;
-        Record::append(
-            &path,
-            &opts.profile,
-            Rollout { at: now_rfc3339(), how: selection.describe(), functions: moved.clone() },
-        )?;
+        let moved = apply(&session, writes, (&path, &opts.profile, selection.describe())).await?;
         Ok(Outcome { changes, moved, refused: false })
     })
 }
@@ -219,9 +215,8 @@ async fn undo(
     if opts.dry_run || writes.is_empty() {
         return Ok(Outcome { changes, moved: Vec::new(), refused: false });
     }
-    let moved = apply(session, writes).await;
     let how = format!("--undo (of the rollout at {}, {})", last.at, last.how);
-    Record::append(path, &opts.profile, Rollout { at: now_rfc3339(), how, functions: moved.clone() })?;
+    let moved = apply(session, writes, (path, &opts.profile, how)).await?;
     Ok(Outcome { changes, moved, refused: false })
 }
 
@@ -254,7 +249,22 @@ fn moves(before: &[String], after: &[String]) -> Vec<Move> {
 }
 
 /// Writes every function's new list, a few at a time, each waited for.
-async fn apply(session: &Session, writes: Vec<Write>) -> Vec<Moved> {
+async fn apply(session: &Session, writes: Vec<Write>, record: (&std::path::Path, &str, String)) -> Result<Vec<Moved>> {
+    let (path, profile, how) = record;
+    let at = now_rfc3339();
+    let pending = writes
+        .iter()
+        .map(|w| Moved {
+            region: w.region.clone(),
+            function: w.function.clone(),
+            before: w.before.clone(),
+            after: w.after.clone(),
+            status: "pending".into(),
+            reason: None,
+        })
+        .collect();
+    // Recorded before the first write, so a run that stops half-way can still be undone.
+    Record::append(path, profile, Rollout { at: at.clone(), how: how.clone(), functions: pending })?;
     let futures: Vec<_> = writes
         .into_iter()
         .map(|w| {
@@ -272,7 +282,9 @@ async fn apply(session: &Session, writes: Vec<Write>) -> Vec<Moved> {
             }
         })
         .collect();
-    bounded(4, futures).await
+    let moved = bounded(4, futures).await;
+    Record::finish(path, profile, Rollout { at, how, functions: moved.clone() })?;
+    Ok(moved)
 }
 
 /// The function as GetFunction describes it now.

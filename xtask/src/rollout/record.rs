@@ -1,7 +1,8 @@
 //! `published/<profile>-rollouts.json`: every rollout of a profile, newest last: when, how
 //! it was asked for, and per function its layer list before and after. `rollout --undo`
 //! restores the `before` lists of the last one; `prune` keeps the versions they name.
-//! Rewritten atomically after each rollout; committed with the manifests.
+//! Written before the first update (every function `pending`) and again with the outcome,
+//! atomically and under a lock; committed with the manifests.
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +10,7 @@ use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::package::write_atomically;
+use crate::publish::manifest::FileLock;
 
 /// One function moved by a rollout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,7 +20,8 @@ pub struct Moved {
     pub function: String,
     pub before: Vec<String>,
     pub after: Vec<String>,
-    /// `successful`, or `failed` with the reason (the function may hold either list).
+    /// `successful`; `failed` with the reason (the function may hold either list); or
+    /// `pending`, written before the update and left by a run that stopped during it.
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -73,13 +76,30 @@ impl Record {
         Ok(r)
     }
 
-    /// Appends a rollout and rewrites the file atomically.
+    /// Appends a rollout and rewrites the file atomically, under a lock beside it (as the
+    /// manifest is written), so two rollouts at once both stay recorded.
     pub fn append(path: &Path, profile: &str, rollout: Rollout) -> Result<()> {
-        let mut r = Record::load(path, profile)?;
-        r.rollouts.push(rollout);
+        Record::update(path, profile, |r| r.rollouts.push(rollout))
+    }
+
+    /// Replaces the rollout recorded at `at` with `how` (the one [`Record::append`] wrote
+    /// before its writes, as `pending`) by its outcome; appends it when it is gone.
+    pub fn finish(path: &Path, profile: &str, rollout: Rollout) -> Result<()> {
+        Record::update(path, profile, |r| {
+            match r.rollouts.iter_mut().rev().find(|x| x.at == rollout.at && x.how == rollout.how) {
+                Some(x) => *x = rollout,
+                None => r.rollouts.push(rollout),
+            }
+        })
+    }
+
+    fn update(path: &Path, profile: &str, change: impl FnOnce(&mut Record)) -> Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
+        let _lock = FileLock::take(path)?;
+        let mut r = Record::load(path, profile)?;
+        change(&mut r);
         let text = serde_json::to_string_pretty(&r).expect("a record always serialises") + "\n";
         write_atomically(path, text.as_bytes())
     }
@@ -111,8 +131,11 @@ mod tests {
             let r = Rollout { at: "2025-01-01T00:00:00Z".into(), how: how.into(), functions: vec![moved.clone()] };
             Record::append(&path, "staging", r).unwrap();
         }
+        let done = Rollout { at: "2025-01-01T00:00:00Z".into(), how: "--undo".into(), functions: vec![] };
+        Record::finish(&path, "staging", done).unwrap();
         let r = Record::load(&path, "staging").unwrap();
         assert_eq!(r.rollouts.len(), 2);
+        assert!(r.rollouts[1].functions.is_empty() && r.rollouts[0].functions.len() == 1);
         assert_eq!(r.last().unwrap().how, "--undo");
         let err = format!("{:#}", Record::load(&path, "production").unwrap_err());
         assert!(err.contains("profile `production`"), "{err}");
