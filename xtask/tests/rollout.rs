@@ -244,6 +244,17 @@ fn usage_lists_the_functions_rollout_moves_them_keeping_the_foreign_layer_and_un
     assert_eq!(r.layers_of(&a), [foreign, r.arn("six", 2), r.arn("idna", 2)]);
     assert_eq!(r.layers_of(&b), [r.arn("six", 1)]);
     r.f.run(&["rollout", "--function", "nope"]).fails_with(&["function nope attaches no layer of this repo", "usage"]);
+
+    // Someone changes `a` after the rollout: --undo refuses to overwrite it, and changes nothing.
+    let by_hand = vec![r.arn("six", 1)];
+    r.emu
+        .rt
+        .block_on(
+            r.emu.lambda.update_function_configuration().function_name(&a).set_layers(Some(by_hand.clone())).send(),
+        )
+        .unwrap();
+    r.f.run(&["rollout", "--undo"]).fails_with(&[&a, "changed since the rollout", "not undone"]);
+    assert_eq!(r.layers_of(&a), by_hand);
 }
 
 #[test]
