@@ -152,8 +152,7 @@ async fn plan_objects(session: &Session, rows: &[Row]) -> Result<BTreeMap<(Strin
             shas.push((r.version, r.action, super::plan::code_sha256(c, &layer_name, r.version).await?));
         }
         let bucket = naming::bucket(&session.profile, &region);
-        for (version, action, sha) in shas.iter().filter(|s| s.1 == "delete") {
-            let _ = action;
+        for (version, _, sha) in shas.iter().filter(|s| s.1 == "delete") {
             let object = match shas.iter().find(|(_, a, s)| *a != "delete" && s == sha) {
                 Some((kept, _, _)) => Some(format!("kept: version {kept} has the same content")),
                 None => hex_of_base64(sha)
@@ -168,12 +167,20 @@ async fn plan_objects(session: &Session, rows: &[Row]) -> Result<BTreeMap<(Strin
 /// Deletes the S3 object (and the SBOM beside it) of every deleted version whose object is
 /// not shared with a kept one; a failure is noted on the row, the version stays deleted.
 async fn delete_objects(session: &Session, mut rows: Vec<Row>) -> Vec<Row> {
+    let url = |r: &Row| r.object.clone().filter(|o| o.starts_with("s3://"));
+    // A version whose deletion failed is still there: so must its zip be, for every row
+    // sharing it.
+    let needed: std::collections::BTreeSet<String> =
+        rows.iter().filter(|r| r.action != "deleted").filter_map(url).collect();
     let mut done: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for r in rows.iter_mut() {
-        let Some(url) = r.object.clone().filter(|o| o.starts_with("s3://")) else { continue };
+        let Some(url) = url(r) else { continue };
         if r.action != "deleted" {
-            // The version is still there: so is its zip.
             r.object = None;
+            continue;
+        }
+        if needed.contains(&url) {
+            r.object = Some("kept: a version that could not be deleted has the same content".into());
             continue;
         }
         if !done.insert(url.clone()) {
