@@ -21,6 +21,7 @@ mod quote;
 mod repo;
 mod report;
 mod requirements;
+mod rollout;
 mod runtime;
 mod sbom;
 mod schedule;
@@ -84,7 +85,11 @@ enum Command {
     Size(cmd::size::Args),
     /// Check a stack (the layers one function attaches) and print its LayerVersionArns
     Stack(cmd::stack::Args),
-    /// Delete old layer versions of a profile, keeping the N newest and every one a manifest names
+    /// The functions attaching this repo's layers: attached and newest versions, matching stack
+    Usage(cmd::usage::Args),
+    /// Move functions to the newest versions of this repo's layers (or a stack's), checked first
+    Rollout(cmd::rollout::Args),
+    /// Delete old layer versions of a profile, keeping the N newest and every one a manifest names or a function attaches
     Prune(cmd::prune::Args),
     /// The units whose fingerprint differs from a profile's manifest (a CI matrix with --json)
     Changed(cmd::changed::Args),
@@ -114,6 +119,8 @@ fn main() -> ExitCode {
         Command::Check(a) => cmd::check::run(repo, a),
         Command::Size(a) => cmd::size::run(repo, a),
         Command::Stack(a) => cmd::stack::run(repo, a),
+        Command::Usage(a) => cmd::usage::run(repo, a),
+        Command::Rollout(a) => cmd::rollout::run(repo, a),
         Command::Prune(a) => cmd::prune::run(repo, a),
         Command::Changed(a) => cmd::changed::run(repo, a),
         Command::Unlock(a) => cmd::unlock::run(repo, a),

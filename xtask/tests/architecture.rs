@@ -12,6 +12,7 @@ const RANKS: &[(&str, u8, &str)] = &[
     ("cmd", 6, "subcommands: parse, select, call one operation, print"),
     ("stack", 5, "operations on stacks"),
     ("publish", 5, "operations on deploy profiles"),
+    ("rollout", 5, "operations on the functions attaching the layers"),
     ("check", 4, "checks of built units"),
     ("schedule", 4, "many units at once, dependencies first"),
     ("unit", 3, "plan and build one unit through the stages"),

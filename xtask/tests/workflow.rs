@@ -437,12 +437,33 @@ const SDK_TO_IAM: &[(&str, &[&str])] = &[
     ("add_layer_version_permission", &["lambda:AddLayerVersionPermission"]),
     ("get_layer_version_policy", &["lambda:GetLayerVersionPolicy"]),
     ("delete_layer_version", &["lambda:DeleteLayerVersion"]),
+    // Functions: `usage`, `rollout`, and `prune` (which keeps what a function attaches).
+    // Attaching a layer version needs GetLayerVersion on it.
+    ("list_functions", &["lambda:ListFunctions"]),
+    ("get_function", &["lambda:GetFunction"]),
+    ("get_function_configuration", &["lambda:GetFunctionConfiguration"]),
+    ("update_function_configuration", &["lambda:UpdateFunctionConfiguration", "lambda:GetLayerVersion"]),
     // STS: GetCallerIdentity needs no permission.
     ("get_caller_identity", &[]),
 ];
 
-/// Files whose calls are the bootstrap role's; every other call is the publisher's.
+/// Files whose calls are the bootstrap role's.
 const BOOTSTRAP_FILES: &[&str] = &["publish/bootstrap.rs"];
+
+/// The policies whose role makes the calls of a file: `rollout/` is the rollout role's
+/// (`usage`, `rollout`), except `rollout/usage.rs`, whose function and layer listing `prune`
+/// (the publisher's) uses too; every other file is the publisher's.
+fn roles_of(file: &str) -> &'static [&'static str] {
+    if BOOTSTRAP_FILES.contains(&file) {
+        &["docs/iam/bootstrap-policy.json"]
+    } else if file == "rollout/usage.rs" {
+        &["docs/iam/rollout-policy.json", "docs/iam/publisher-policy.json"]
+    } else if file.starts_with("rollout/") {
+        &["docs/iam/rollout-policy.json"]
+    } else {
+        &["docs/iam/publisher-policy.json"]
+    }
+}
 
 /// One SDK call found in the source.
 #[derive(Debug)]
@@ -566,20 +587,18 @@ fn iam_policies_grant_every_aws_call_and_nothing_more() {
 
     let mut needed: BTreeMap<&str, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     for c in &calls {
-        let role = if BOOTSTRAP_FILES.contains(&c.file.as_str()) {
-            "docs/iam/bootstrap-policy.json"
-        } else {
-            "docs/iam/publisher-policy.json"
-        };
-        for action in table[c.op.as_str()] {
-            needed
-                .entry(role)
-                .or_default()
-                .entry(action.to_string())
-                .or_default()
-                .push(format!("{} ({}:{})", c.op, c.file, c.line));
+        for role in roles_of(&c.file) {
+            for action in table[c.op.as_str()] {
+                needed
+                    .entry(role)
+                    .or_default()
+                    .entry(action.to_string())
+                    .or_default()
+                    .push(format!("{} ({}:{})", c.op, c.file, c.line));
+            }
         }
     }
+    assert!(needed.contains_key("docs/iam/rollout-policy.json"), "the scan finds no call of rollout/: {needed:?}");
     for (rel, need) in &needed {
         let granted = allowed_actions(&policy(rel));
         let missing: Vec<String> = need
@@ -598,6 +617,17 @@ fn iam_policies_grant_every_aws_call_and_nothing_more() {
         assert!(publisher.contains(p), "publisher-policy.json lacks the placeholder {p}");
     }
     assert!(publisher.contains("arn:aws:s3:::BUCKET/PREFIX/*"), "object rights must be limited to the prefix");
+    // The rollout role updates only the functions a team names (a name prefix).
+    let rollout = policy("docs/iam/rollout-policy.json");
+    for st in rollout["Statement"].as_array().unwrap() {
+        let actions = st["Action"].to_string();
+        if actions.contains("UpdateFunctionConfiguration") {
+            assert_eq!(st["Resource"], "arn:aws:lambda:REGION:ACCOUNT_ID:function:FUNCTION_PREFIX*", "{st}");
+        }
+        if st["Resource"] == "*" {
+            assert_eq!(st["Action"], "lambda:ListFunctions", "only ListFunctions cannot be limited to resources: {st}");
+        }
+    }
 }
 
 #[test]

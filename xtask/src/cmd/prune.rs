@@ -1,6 +1,7 @@
 //! `cargo xtask prune --keep N`: deletes old versions of this repo's published layers in a
-//! deploy profile, keeping the N newest and every version a manifest names; the list is
-//! always printed before anything is deleted.
+//! deploy profile, keeping the N newest, every version a manifest names and every version
+//! a function attaches (and the zips kept versions share); the list is always printed
+//! before anything is deleted.
 
 use anyhow::Result;
 
@@ -14,7 +15,7 @@ use crate::unit::Context;
 pub struct Args {
     #[command(flatten)]
     pub profile: ProfileArgs,
-    /// How many of the newest versions of each layer to keep (versions a manifest in published/ names are always kept)
+    /// How many of the newest versions of each layer to keep (versions a manifest in published/ names or a function attaches are always kept)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keep: u32,
     /// List what would be deleted, and delete nothing
@@ -44,6 +45,13 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
                 Some(e) if r.action == "failed" => output::error(format_args!("{}:{}: {e}", r.layer_name, r.version)),
                 _ => output::status(r.action, &r.arn),
             }
+            match &r.object {
+                Some(o) if r.action == "deleted" && o.starts_with("s3://") => output::status("deleted", o),
+                Some(o) if r.action == "deleted" && o.starts_with("not deleted") => {
+                    output::warn(format_args!("{}:{}: zip {o}", r.layer_name, r.version))
+                }
+                _ => {}
+            }
         }
     }
     if args.output.json {
@@ -68,7 +76,12 @@ fn show(rows: &[Row], opts: &Options) {
     }
     let mut table = Table::new(&["ACTION", "REGION", "VERSION", "LAYER NAME", "WHY"]).right(2);
     for r in rows {
-        let why = r.reason.clone().unwrap_or_else(|| format!("older than the {} newest", opts.keep));
+        let mut why = r.reason.clone().unwrap_or_else(|| format!("older than the {} newest", opts.keep));
+        match &r.object {
+            Some(o) if o.starts_with("s3://") => why.push_str(&format!("; its zip {o} goes too")),
+            Some(o) => why.push_str(&format!("; zip {o}")),
+            None => {}
+        }
         table.row(vec![r.action.into(), r.region.clone(), r.version.to_string(), r.layer_name.clone(), why]);
     }
     table.print();

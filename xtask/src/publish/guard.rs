@@ -35,9 +35,8 @@ pub fn confirm(name: &str, profile: &Profile, yes: bool) -> Result<()> {
 /// needs no permission), and with `account_id` set that they belong to that account.
 pub async fn check_identity(c: &Clients, expected: Option<&str>) -> Result<()> {
     let t = &c.target;
-    let what = format!("cannot check the AWS identity of {} in {}", t.who(), t.region);
-    let out = c.sts.get_caller_identity().send().await.map_err(|e| t.explain(&what, e))?;
-    let actual = out.account().unwrap_or("unknown");
+    let actual = identity(c).await?;
+    let actual = actual.as_str();
     match expected {
         Some(expected) if actual != expected => bail!(
             "wrong AWS account for {}: the credentials belong to account {actual} but layers.toml expects account_id {expected}; log in to the right account or fix account_id (nothing was written)",
@@ -45,4 +44,12 @@ pub async fn check_identity(c: &Clients, expected: Option<&str>) -> Result<()> {
         ),
         _ => Ok(()),
     }
+}
+
+/// The account the credentials belong to (STS GetCallerIdentity).
+pub async fn identity(c: &Clients) -> Result<String> {
+    let t = &c.target;
+    let what = format!("cannot check the AWS identity of {} in {}", t.who(), t.region);
+    let out = c.sts.get_caller_identity().send().await.map_err(|e| t.explain(&what, e))?;
+    Ok(out.account().unwrap_or("unknown").to_string())
 }

@@ -256,12 +256,12 @@ impl Recorder {
 
 /// An exclusive lock on `.NAME.lock` beside a file, held until dropped. The lock file
 /// stays: removing it would let two runs lock two different files of the same name.
-struct FileLock {
+pub struct FileLock {
     _file: std::fs::File,
 }
 
 impl FileLock {
-    fn take(path: &Path) -> Result<FileLock> {
+    pub fn take(path: &Path) -> Result<FileLock> {
         let name = path.file_name().context("lock path has no file name")?.to_string_lossy();
         let lock = path.with_file_name(format!(".{name}.lock"));
         let file = std::fs::OpenOptions::new()

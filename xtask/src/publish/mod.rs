@@ -14,7 +14,7 @@
 
 pub mod aws;
 pub mod bootstrap;
-mod guard;
+pub mod guard;
 mod job;
 pub mod lock;
 pub mod manifest;

@@ -1,8 +1,11 @@
 //! `cargo xtask prune`: deletes old versions of this repo's published layers. For every
 //! unit of the repo in every region of a profile, the N newest versions are kept, and so
 //! is every version a manifest in `published/` names (any profile's: profiles may share an
-//! account and layer names); the rest are listed, then deleted, after confirmation on a
-//! profile marked `confirm`.
+//! account and layer names), every version a function in the profile's regions attaches
+//! (ListFunctions), and every version the last recorded rollout's `--undo` would restore;
+//! the rest are listed, then deleted, after confirmation on a profile marked `confirm`.
+//! The S3 object (and SBOM) of each deleted version goes too, unless a kept version of the
+//! same layer has the same content (the key is content-addressed, so they share it).
 
 use std::collections::BTreeMap;
 
@@ -12,6 +15,7 @@ use serde::Serialize;
 use super::aws::Clients;
 use super::manifest::Manifest;
 use super::{bounded, guard, naming, plan_units, Session};
+use crate::rollout::record::{Record, SUFFIX as RECORD_SUFFIX};
 use crate::unit::Context;
 
 /// What the user asked for.
@@ -36,6 +40,9 @@ pub struct Row {
     pub action: &'static str,
     /// Why a version is kept, or why its deletion failed.
     pub reason: Option<String>,
+    /// For a version deleted (or to be): its S3 object, `s3://BUCKET/KEY`, deleted with it;
+    /// or why it stays (a kept version shares it).
+    pub object: Option<String>,
 }
 
 /// Lists what would be deleted and calls `show` with it (always, before anything is
@@ -50,6 +57,7 @@ pub fn prune(ctx: &Context, opts: &Options, show: &dyn Fn(&[Row])) -> Result<Vec
     }
     session.preflight()?;
     let protected = protected_arns(&ctx.repo.published_dir())?;
+    let attached = session.rt.block_on(attached_versions(&session))?;
 
     // Each layer name once per region (a `layer_name` without {py} or {arch} is shared).
     let mut targets: BTreeMap<(usize, String), String> = BTreeMap::new();
@@ -71,7 +79,7 @@ pub fn prune(ctx: &Context, opts: &Options, show: &dyn Fn(&[Row])) -> Result<Vec
     let mut rows = Vec::new();
     for (((region, layer_name), layer), versions) in targets.iter().zip(listed) {
         let region = &session.clients[*region].target.region;
-        for (version, arn, reason) in decide(&versions?, opts.keep, &protected) {
+        for (version, arn, reason) in decide(&versions?, opts.keep, &protected, &attached) {
             let action = if reason.is_some() { "keep" } else { "delete" };
             rows.push(Row {
                 layer: layer.clone(),
@@ -81,8 +89,13 @@ pub fn prune(ctx: &Context, opts: &Options, show: &dyn Fn(&[Row])) -> Result<Vec
                 arn,
                 action,
                 reason,
+                object: None,
             });
         }
+    }
+    let objects = session.rt.block_on(plan_objects(&session, &rows))?;
+    for r in &mut rows {
+        r.object = objects.get(&(r.region.clone(), r.layer_name.clone(), r.version)).cloned().flatten();
     }
     show(&rows);
     if opts.dry_run || !rows.iter().any(|r| r.action == "delete") {
@@ -107,7 +120,90 @@ pub fn prune(ctx: &Context, opts: &Options, show: &dyn Fn(&[Row])) -> Result<Vec
             }
         })
         .collect();
-    Ok(session.rt.block_on(bounded(4, futures)))
+    let rows = session.rt.block_on(bounded(4, futures));
+    Ok(session.rt.block_on(delete_objects(&session, rows)))
+}
+
+/// Every layer version ARN a function of the profile's regions attaches, with the
+/// functions attaching it.
+async fn attached_versions(session: &Session) -> Result<BTreeMap<String, Vec<String>>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for c in &session.clients {
+        for f in crate::rollout::usage::list_functions(c).await? {
+            for arn in f.layer_arns() {
+                out.entry(arn).or_default().push(f.name.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// For each version to delete: its S3 object (`s3://BUCKET/KEY` of its content-addressed
+/// zip), or `None` with a note when a kept version of the same layer shares the content.
+/// Read (GetLayerVersion) only for layers that lose a version.
+async fn plan_objects(session: &Session, rows: &[Row]) -> Result<BTreeMap<(String, String, i64), Option<String>>> {
+    let mut out = BTreeMap::new();
+    let losing: std::collections::BTreeSet<(String, String)> =
+        rows.iter().filter(|r| r.action == "delete").map(|r| (r.region.clone(), r.layer_name.clone())).collect();
+    for (region, layer_name) in losing {
+        let Some(c) = session.clients.iter().find(|c| c.target.region == region) else { continue };
+        let mut shas: Vec<(i64, &'static str, String)> = Vec::new();
+        for r in rows.iter().filter(|r| r.region == region && r.layer_name == layer_name) {
+            shas.push((r.version, r.action, super::plan::code_sha256(c, &layer_name, r.version).await?));
+        }
+        let bucket = naming::bucket(&session.profile, &region);
+        for (version, _, sha) in shas.iter().filter(|s| s.1 == "delete") {
+            let object = match shas.iter().find(|(_, a, s)| *a != "delete" && s == sha) {
+                Some((kept, _, _)) => Some(format!("kept: version {kept} has the same content")),
+                None => hex_of_base64(sha)
+                    .map(|hex| format!("s3://{bucket}/{}", naming::s3_key(&session.profile.prefix, &layer_name, &hex))),
+            };
+            out.insert((region.clone(), layer_name.clone(), *version), object);
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes the S3 object (and the SBOM beside it) of every deleted version whose object is
+/// not shared with a kept one; a failure is noted on the row, the version stays deleted.
+async fn delete_objects(session: &Session, mut rows: Vec<Row>) -> Vec<Row> {
+    let url = |r: &Row| r.object.clone().filter(|o| o.starts_with("s3://"));
+    // A version whose deletion failed is still there: so must its zip be, for every row
+    // sharing it.
+    let needed: std::collections::BTreeSet<String> =
+        rows.iter().filter(|r| r.action != "deleted").filter_map(url).collect();
+    let mut done: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for r in rows.iter_mut() {
+        let Some(url) = url(r) else { continue };
+        if r.action != "deleted" {
+            r.object = None;
+            continue;
+        }
+        if needed.contains(&url) {
+            r.object = Some("kept: a version that could not be deleted has the same content".into());
+            continue;
+        }
+        if !done.insert(url.clone()) {
+            continue;
+        }
+        let Some(c) = session.clients.iter().find(|c| c.target.region == r.region) else { continue };
+        let (bucket, key) = url.trim_start_matches("s3://").split_once('/').unwrap_or_default();
+        for k in [key.to_string(), naming::sbom_key(key)] {
+            if let Err(e) = c.s3.delete_object().bucket(bucket).key(&k).send().await {
+                let e = c.target.explain(&format!("cannot delete s3://{bucket}/{k}"), e);
+                r.object = Some(format!("not deleted: {e:#}"));
+                break;
+            }
+        }
+    }
+    rows
+}
+
+/// A base64 SHA-256 (Lambda's CodeSha256) as hex (the S3 key's), if it is one.
+fn hex_of_base64(b64: &str) -> Option<String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Every layer version ARN named by a manifest in `published/`, with the file naming it.
@@ -125,10 +221,19 @@ fn protected_arns(published: &std::path::Path) -> Result<BTreeMap<String, String
         else {
             continue;
         };
+        if let Some(profile) = stem.strip_suffix(RECORD_SUFFIX) {
+            // What `rollout --undo` would restore must still exist.
+            let record = Record::load(&path, profile)?;
+            for arn in record.last().iter().flat_map(|r| r.functions.iter()).flat_map(|m| m.before.iter()) {
+                out.entry(arn.clone())
+                    .or_insert_with(|| format!("the last rollout in published/{stem}.json restores it (--undo)"));
+            }
+            continue;
+        }
         // An unreadable manifest is an error: pruning without it could delete what it names.
         let m = Manifest::load(&path, stem, None)?;
         for entry in m.layers {
-            out.entry(entry.layer_version_arn).or_insert_with(|| format!("published/{stem}.json"));
+            out.entry(entry.layer_version_arn).or_insert_with(|| format!("named in published/{stem}.json"));
         }
     }
     Ok(out)
@@ -140,6 +245,7 @@ fn decide(
     versions: &[(i64, String)],
     keep: usize,
     protected: &BTreeMap<String, String>,
+    attached: &BTreeMap<String, Vec<String>>,
 ) -> Vec<(i64, String, Option<String>)> {
     let mut sorted = versions.to_vec();
     sorted.sort_by_key(|v| std::cmp::Reverse(v.0));
@@ -147,10 +253,11 @@ fn decide(
         .into_iter()
         .enumerate()
         .map(|(i, (version, arn))| {
-            let reason = match protected.get(&arn) {
-                Some(file) => Some(format!("named in {file}")),
-                None if i < keep => Some(format!("one of the {keep} newest")),
-                None => None,
+            let reason = match (attached.get(&arn), protected.get(&arn)) {
+                (Some(functions), _) => Some(format!("attached by function {}", functions.join(", "))),
+                (None, Some(why)) => Some(why.clone()),
+                (None, None) if i < keep => Some(format!("one of the {keep} newest")),
+                (None, None) => None,
             };
             (version, arn, reason)
         })
@@ -197,13 +304,16 @@ mod tests {
     fn keeps_the_newest_and_what_a_manifest_names() {
         let arn = |v: i64| format!("arn:aws:lambda:us-east-1:123456789012:layer:six-py313-x86_64:{v}");
         let versions: Vec<(i64, String)> = [2, 5, 1, 3, 4].iter().map(|&v| (v, arn(v))).collect();
-        let protected = BTreeMap::from([(arn(2), "published/staging.json".to_string())]);
-        let d = decide(&versions, 2, &protected);
+        let protected = BTreeMap::from([(arn(2), "named in published/staging.json".to_string())]);
+        let attached = BTreeMap::from([(arn(1), vec!["api".to_string(), "worker".to_string()])]);
+        let d = decide(&versions, 2, &protected, &attached);
         let summary: Vec<(i64, bool)> = d.iter().map(|(v, _, r)| (*v, r.is_some())).collect();
-        assert_eq!(summary, [(5, true), (4, true), (3, false), (2, true), (1, false)]);
+        assert_eq!(summary, [(5, true), (4, true), (3, false), (2, true), (1, true)]);
+        assert_eq!(d[4].2.as_deref(), Some("attached by function api, worker"));
         assert_eq!(d[3].2.as_deref(), Some("named in published/staging.json"));
         assert_eq!(d[0].2.as_deref(), Some("one of the 2 newest"));
-        assert!(decide(&versions, 10, &BTreeMap::new()).iter().all(|(_, _, r)| r.is_some()));
+        assert!(decide(&versions, 10, &BTreeMap::new(), &BTreeMap::new()).iter().all(|(_, _, r)| r.is_some()));
+        assert_eq!(hex_of_base64("AAE=").as_deref(), Some("0001"));
     }
 
     #[test]
@@ -214,7 +324,12 @@ mod tests {
         std::fs::write(d.path().join("notes.txt"), "not a manifest").unwrap();
         let p = protected_arns(d.path()).unwrap();
         let arn = "arn:aws:lambda:us-east-1:123456789012:layer:six-py313-x86_64:2";
-        assert_eq!(p.get(arn).map(String::as_str), Some("published/staging.json"));
+        assert_eq!(p.get(arn).map(String::as_str), Some("named in published/staging.json"));
+        // A rollout record is not a manifest: its last rollout's `before` lists are kept.
+        let before = "arn:aws:lambda:us-east-1:123456789012:layer:six-py313-x86_64:1";
+        std::fs::write(d.path().join("staging-rollouts.json"), format!(r#"{{"profile":"staging","rollouts":[{{"at":"2025-01-01T00:00:00Z","how":"--all-outdated","functions":[{{"region":"us-east-1","function":"f","before":["{before}"],"after":["{arn}"],"status":"successful"}}]}}]}}"#)).unwrap();
+        let p = protected_arns(d.path()).unwrap();
+        assert!(p.get(before).is_some_and(|w| w.contains("--undo")), "{p:?}");
         std::fs::write(d.path().join("production.json"), "{").unwrap();
         let err = format!("{:#}", protected_arns(d.path()).unwrap_err());
         assert!(err.contains("production.json"), "{err}");

@@ -73,23 +73,49 @@ fn bytes(n: u64) -> String {
 /// At most [`MAX_LAYERS`] layers. `merged_into` names the merged layer they become.
 pub fn count(stack: &str, layers: usize, merged_into: Option<&str>) -> Check {
     match merged_into {
-        Some(m) => Check::new("layers", Verdict::Pass, format!("{layers} layers merged into 1 ({m}), within Lambda's {MAX_LAYERS}"), vec![]),
-        None if layers > MAX_LAYERS => Check::new(
+        Some(m) => Check::new(
+            "layers",
+            Verdict::Pass,
+            format!("{layers} layers merged into 1 ({m}), within Lambda's {MAX_LAYERS}"),
+            vec![],
+        ),
+        None => {
+            layer_count(layers, &format!("merge them into one with `cargo xtask stack {stack} --merge {stack}-merged`"))
+        }
+    }
+}
+
+/// At most [`MAX_LAYERS`] layers on one function; `fix` says what to do when over.
+pub fn layer_count(layers: usize, fix: &str) -> Check {
+    if layers > MAX_LAYERS {
+        Check::new(
             "layers",
             Verdict::Fail,
             format!(
-                "{layers} layers, over Lambda's limit of {MAX_LAYERS} per function (by {}): merge them into one with `cargo xtask stack {stack} --merge {stack}-merged`",
+                "{layers} layers, over Lambda's limit of {MAX_LAYERS} per function (by {}): {fix}",
                 layers - MAX_LAYERS
             ),
             vec![],
-        ),
-        None => Check::new("layers", Verdict::Pass, format!("{layers} of Lambda's {MAX_LAYERS} layers"), vec![]),
+        )
+    } else {
+        Check::new("layers", Verdict::Pass, format!("{layers} of Lambda's {MAX_LAYERS} layers"), vec![])
     }
 }
 
 /// The layers' unzipped sizes plus the function's own within [`UNZIPPED_LIMIT`], with the
 /// headroom (or the excess) in MiB and bytes.
 pub fn budget(sizes: &[(String, u64)], function_bytes: u64) -> Check {
+    budget_of(
+        sizes,
+        function_bytes,
+        "function code (`function_bytes`)",
+        "drop or split a layer, slim them (`slim`, `exclude`), or lower `function_bytes`",
+    )
+}
+
+/// [`budget`] for a function whose own code size is known (`label` says where it comes
+/// from); `fix` says what to do when over.
+pub fn budget_of(sizes: &[(String, u64)], function_bytes: u64, label: &str, fix: &str) -> Check {
     let layers = sizes.iter().fold(0u64, |t, (_, b)| t.saturating_add(*b));
     let total = layers.saturating_add(function_bytes);
     let sum = format!(
@@ -102,16 +128,11 @@ pub fn budget(sizes: &[(String, u64)], function_bytes: u64) -> Check {
     let details = sizes
         .iter()
         .map(|(n, b)| format!("{n}: {} ({:.1}% of 250 MiB)", bytes(*b), *b as f64 * 100.0 / UNZIPPED_LIMIT as f64))
-        .chain(std::iter::once(format!("function code (`function_bytes`): {}", bytes(function_bytes))))
+        .chain(std::iter::once(format!("{label}: {}", bytes(function_bytes))))
         .collect();
     if total > UNZIPPED_LIMIT {
         let over = total - UNZIPPED_LIMIT;
-        Check::new(
-            "size",
-            Verdict::Fail,
-            format!("{sum}: over Lambda's limit by {}; drop or split a layer, slim them (`slim`, `exclude`), or lower `function_bytes`", bytes(over)),
-            details,
-        )
+        Check::new("size", Verdict::Fail, format!("{sum}: over Lambda's limit by {}; {fix}", bytes(over)), details)
     } else {
         Check::new("size", Verdict::Pass, format!("{sum}: headroom {}", bytes(UNZIPPED_LIMIT - total)), details)
     }
@@ -119,16 +140,36 @@ pub fn budget(sizes: &[(String, u64)], function_bytes: u64) -> Check {
 
 /// Every layer is built for the stack's target; `off_target` says why each other one is not.
 pub fn targets(runtime: Runtime, arch: Arch, off_target: Vec<String>) -> Check {
+    targets_for(&format!("{runtime} {arch}"), off_target)
+}
+
+/// [`targets`] for any target, e.g. a function's runtime and architecture as Lambda names
+/// them (`nodejs22.x arm64`).
+pub fn targets_for(target: &str, off_target: Vec<String>) -> Check {
     if off_target.is_empty() {
-        Check::new("targets", Verdict::Pass, format!("every layer is built for {runtime} {arch}"), vec![])
+        Check::new("targets", Verdict::Pass, format!("every layer is built for {target}"), vec![])
     } else {
         Check::new(
             "targets",
             Verdict::Fail,
-            format!("{} layer(s) not built for {runtime} {arch}", off_target.len()),
+            format!("{} layer(s) not built for {target}", off_target.len()),
             off_target,
         )
     }
+}
+
+/// A check that could not run as such, e.g. a layer whose contents cannot be read.
+pub fn failed(check: &'static str, summary: String, details: Vec<String>) -> Check {
+    Check::new(check, Verdict::Fail, summary, details)
+}
+
+/// A failed check turned into a warning, with why (what the check could not see).
+pub fn softened(mut c: Check, why: &str) -> Check {
+    if c.verdict == Verdict::Fail {
+        c.verdict = Verdict::Warn;
+        c.summary = format!("{} ({why})", c.summary);
+    }
+    c
 }
 
 /// Every requirement of every distribution of the stack met by the stack as a whole:

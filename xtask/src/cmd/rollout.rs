@@ -1,0 +1,123 @@
+//! `cargo xtask rollout`: moves functions to the newest versions of this repo's layers
+//! (`--function`, `--all-outdated`) or to a stack's ARNs (`--stack`), after the stack
+//! checks pass for every one of them; `--dry-run` prints the plan, `--undo` restores the
+//! layer lists the last rollout replaced.
+
+use anyhow::Result;
+
+use super::args::{OutputArgs, ProfileArgs};
+use crate::output::{self, Table};
+use crate::repo::Repo;
+use crate::rollout::plan::{Change, Selection};
+use crate::rollout::{self, Options};
+use crate::unit::Context;
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("which").required(true).multiple(true).args(["stack", "function", "all_outdated", "undo"])))]
+pub struct Args {
+    /// Move the functions whose repo layers are this stack's (or the --function ones) to exactly its ARNs in published/PROFILE.json
+    #[arg(long, value_name = "NAME")]
+    pub stack: Option<String>,
+    /// Move these functions (name or ARN) to the newest versions of the repo layers they attach
+    #[arg(long, value_name = "F", num_args = 1..)]
+    pub function: Vec<String>,
+    /// Move every function attaching an older version than the newest
+    #[arg(long, conflicts_with_all = ["stack", "function"])]
+    pub all_outdated: bool,
+    /// Restore the layer lists the last rollout of the profile replaced
+    #[arg(long, conflicts_with_all = ["stack", "function", "all_outdated"])]
+    pub undo: bool,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    /// Print the plan and its checks, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Confirm changing functions in a profile marked `confirm = true` (such as production)
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Returns false when a check refused the rollout or an update failed.
+pub fn run(repo: Repo, args: &Args) -> Result<bool> {
+    let ctx = Context::new(repo, None)?;
+    let selection = match (&args.stack, args.function.is_empty(), args.all_outdated) {
+        _ if args.undo => None,
+        (Some(s), _, _) => Some(Selection::Stack(s.clone(), args.function.clone())),
+        (None, false, _) => Some(Selection::Functions(args.function.clone())),
+        _ => Some(Selection::AllOutdated),
+    };
+    let opts = Options { profile: args.profile.profile.clone(), selection, dry_run: args.dry_run, yes: args.yes };
+    let outcome = rollout::rollout(&ctx, &opts, &|changes| show(changes, &opts))?;
+    if args.output.json {
+        for c in &outcome.changes {
+            output::json(c)?;
+        }
+    }
+    if outcome.refused {
+        let n = outcome.changes.iter().filter(|c| c.failed()).count();
+        output::error(format_args!(
+            "rollout refused: the checks of {} failed (see above); nothing was changed",
+            output::count(n, "function")
+        ));
+        return Ok(false);
+    }
+    if outcome.changes.is_empty() {
+        output::line(format_args!("nothing to roll out in profile {}", opts.profile));
+        return Ok(true);
+    }
+    if opts.dry_run {
+        output::line(format_args!(
+            "dry run: {} would change; nothing was changed",
+            output::count(outcome.changes.len(), "function")
+        ));
+        return Ok(true);
+    }
+    let mut failed = 0;
+    for m in &outcome.moved {
+        match &m.reason {
+            Some(e) => {
+                failed += 1;
+                output::error(format_args!("{} ({}): {e}", m.function, m.region));
+            }
+            None => {
+                output::status("updated", format_args!("{} ({}): LastUpdateStatus Successful", m.function, m.region))
+            }
+        }
+    }
+    output::line(format_args!(
+        "profile {}: {} updated, {failed} failed; recorded in published/{}-rollouts.json (`cargo xtask rollout --undo --profile {}` restores)",
+        opts.profile,
+        outcome.moved.len() - failed,
+        opts.profile,
+        opts.profile
+    ));
+    Ok(failed == 0)
+}
+
+/// The plan: per function, each repo layer from one version to another, then its checks.
+fn show(changes: &[Change], opts: &Options) {
+    if changes.is_empty() {
+        return;
+    }
+    let v = |o: Option<i64>| o.map_or("-".to_string(), |v| v.to_string());
+    let mut table = Table::new(&["FUNCTION", "REGION", "LAYER", "FROM", "TO"]).right(3).right(4);
+    for c in changes {
+        for m in &c.moves {
+            table.row(vec![c.function.clone(), c.region.clone(), m.layer_name.clone(), v(m.from), v(m.to)]);
+        }
+    }
+    output::line(format_args!("rollout plan (profile {}):", opts.profile));
+    table.print();
+    for c in changes.iter().filter(|c| !c.checks.is_empty()) {
+        output::line(format_args!("function {} ({}): {} layers", c.function, c.region, c.after.len()));
+        let width = c.checks.iter().map(|c| c.check.len()).max().unwrap_or(0).max(8);
+        for check in &c.checks {
+            output::line(format_args!("  {:<5} {:<width$} {}", check.verdict.as_str(), check.check, check.summary));
+            for d in &check.details {
+                output::line(format_args!("  {:<5} {:<width$} {d}", "", ""));
+            }
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! Rollout: from a new layer version to the functions that attach the layer.
+//!
+//! - `usage.rs`: the functions of a profile's regions that attach this repo's layers, with
+//!   the attached and newest version of each, and the stack their list matches.
+//! - `plan.rs`: each selected function's new layer list, and the `stack` checks applied to
+//!   it with the function's own code size, runtime and architecture.
+//! - `record.rs`: `published/<profile>-rollouts.json`, what `--undo` restores.
+//!
+//! The order is fixed by [`rollout`]: confirmation (`--yes` on a `confirm` profile), then
+//! one async run: account check -> survey -> plan -> GetFunction and checks for every
+//! function -> the plan is shown -> only when every function passes, and not a dry run,
+//! UpdateFunctionConfiguration per function, each waited for until `LastUpdateStatus` is
+//! `Successful` or `Failed` -> the record (written `pending` before the first update, then
+//! with the outcome). Nothing is written when any check fails.
+
+pub mod plan;
+pub mod record;
+pub mod usage;
+
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::publish::aws::Clients;
+use crate::publish::manifest::{now_rfc3339, Manifest};
+use crate::publish::{bounded, guard, plan_units, Session};
+use crate::unit::Context;
+use plan::{Change, Move, Selection};
+use record::{Moved, Record, Rollout};
+use usage::{LayerArn, Listed, Owners};
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub profile: String,
+    /// None: `--undo`.
+    pub selection: Option<Selection>,
+    pub dry_run: bool,
+    pub yes: bool,
+}
+
+/// What a rollout did.
+pub struct Outcome {
+    pub changes: Vec<Change>,
+    /// Per function written: the result. Empty on a dry run or a refusal.
+    pub moved: Vec<Moved>,
+    /// A check failed: nothing was written.
+    pub refused: bool,
+}
+
+/// How long one function may take to apply its new configuration.
+const UPDATE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// One function to write.
+struct Write {
+    client: usize,
+    region: String,
+    function: String,
+    before: Vec<String>,
+    after: Vec<String>,
+    revision: Option<String>,
+}
+
+/// The functions of the profile that attach the repo's layers (`only`: these layers).
+pub fn survey(ctx: &Context, profile: &str, only: &[String]) -> Result<usage::Survey> {
+    let session = Session::open(ctx, profile)?;
+    let owners = owners(ctx, &session)?;
+    session.rt.block_on(async {
+        identity(&session).await?;
+        usage::survey(&session, &owners, &ctx.config.stacks, only).await
+    })
+}
+
+fn owners(ctx: &Context, session: &Session) -> Result<Owners> {
+    let names = ctx.repo.layer_names()?;
+    let (units, failed) = plan_units(ctx, &names);
+    if !failed.is_empty() {
+        bail!("{} layer(s) cannot be planned (see above), so their published names are unknown: fix them first (nothing was changed)", failed.len());
+    }
+    Owners::new(session, units)
+}
+
+/// The endpoint answers, the credentials work, and with `account_id` set they belong to it.
+async fn identity(session: &Session) -> Result<()> {
+    for c in &session.clients {
+        guard::check_identity(c, session.profile.account_id.as_deref()).await?;
+    }
+    Ok(())
+}
+
+/// Plans, checks and (unless a dry run or a check fails) applies a rollout; `show` gets
+/// the plan with its checks before anything is written.
+pub fn rollout(ctx: &Context, opts: &Options, show: &dyn Fn(&[Change])) -> Result<Outcome> {
+    let profile = ctx.config.profile(&opts.profile)?.clone();
+    if !opts.dry_run {
+        guard::confirm(&opts.profile, &profile, opts.yes)?;
+    }
+    let session = Session::open(ctx, &opts.profile)?;
+    let path = Record::path(&ctx.repo.published_dir(), &opts.profile);
+    let Some(selection) = &opts.selection else {
+        let record = Record::load(&path, &opts.profile)?;
+        return session.rt.block_on(undo(&session, opts, &record, &path, show));
+    };
+    let owners = owners(ctx, &session)?;
+    let manifest = match selection {
+        Selection::Stack(..) => {
+            Manifest::load(&Manifest::path(&ctx.repo.published_dir(), &opts.profile), &opts.profile, Some(&profile))?
+        }
+        _ => Manifest::default(),
+    };
+    session.rt.block_on(async {
+        identity(&session).await?;
+        let mut survey = usage::survey(&session, &owners, &ctx.config.stacks, &[]).await?;
+        let mut changes = plan::changes(&opts.profile, &survey, &owners, selection, &ctx.config.stacks, &manifest)?;
+        // The versions of layers a stack adds that no function attached yet.
+        for ch in &changes {
+            let f = &survey.functions[ch.index];
+            for arn in &ch.after {
+                if let Some((a, _)) = usage::own_name(&owners, arn, &survey.accounts[f.client], &f.region) {
+                    if !survey.versions.contains_key(&(f.client, a.name.clone())) {
+                        let v = usage::list_versions(&session.clients[f.client], &a.name).await?;
+                        survey.versions.insert((f.client, a.name), v);
+                    }
+                }
+            }
+        }
+        let mut writes = Vec::new();
+        for ch in &mut changes {
+            let f = &survey.functions[ch.index];
+            let c = &session.clients[f.client];
+            let fresh = get_function(c, &f.function).await?;
+            if fresh.layer_arns() != ch.before {
+                bail!(
+                    "function {} in {} changed while the rollout was planned: run it again (nothing was changed)",
+                    f.function,
+                    f.region
+                );
+            }
+            ch.checks = plan::check(ctx, &owners, &survey, &fresh, ch);
+            writes.push(Write {
+                client: f.client,
+                region: f.region.clone(),
+                function: f.function.clone(),
+                before: ch.before.clone(),
+                after: ch.after.clone(),
+                revision: fresh.revision_id.clone(),
+            });
+        }
+        show(&changes);
+        if changes.iter().any(Change::failed) {
+            return Ok(Outcome { changes, moved: Vec::new(), refused: true });
+        }
+        if opts.dry_run || writes.is_empty() {
+            return Ok(Outcome { changes, moved: Vec::new(), refused: false });
+        }
+        let moved = apply(&session, writes, (&path, &opts.profile, selection.describe())).await?;
+        Ok(Outcome { changes, moved, refused: false })
+    })
+}
+
+/// `--undo`: the last rollout's functions back to their `before` lists, each only when it
+/// still holds what the rollout left (any other is an error, and nothing is changed).
+async fn undo(
+    session: &Session,
+    opts: &Options,
+    record: &Record,
+    path: &std::path::Path,
+    show: &dyn Fn(&[Change]),
+) -> Result<Outcome> {
+    identity(session).await?;
+    let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let Some(last) = record.last() else {
+        bail!("no rollout of profile `{}` is recorded in published/{file}: nothing to undo", opts.profile);
+    };
+    let mut changes = Vec::new();
+    let mut writes = Vec::new();
+    for m in &last.functions {
+        let Some(client) = session.clients.iter().position(|c| c.target.region == m.region) else {
+            bail!("the last rollout ({}) moved function {} in {}, which is not a region of profile `{}` now (nothing was changed)", last.at, m.function, m.region, opts.profile);
+        };
+        let fresh = get_function(&session.clients[client], &m.function).await?;
+        let now = fresh.layer_arns();
+        if now == m.before {
+            continue;
+        }
+        if now != m.after {
+            bail!(
+                "function {} in {} changed since the rollout of {}: it attaches {}, not what the rollout left ({}); not undone (nothing was changed)",
+                m.function,
+                m.region,
+                last.at,
+                list(&now),
+                list(&m.after)
+            );
+        }
+        changes.push(Change {
+            region: m.region.clone(),
+            function: m.function.clone(),
+            before: now.clone(),
+            after: m.before.clone(),
+            moves: moves(&now, &m.before),
+            checks: Vec::new(),
+            index: usize::MAX,
+        });
+        writes.push(Write {
+            client,
+            region: m.region.clone(),
+            function: m.function.clone(),
+            before: now,
+            after: m.before.clone(),
+            revision: fresh.revision_id.clone(),
+        });
+    }
+    show(&changes);
+    if opts.dry_run || writes.is_empty() {
+        return Ok(Outcome { changes, moved: Vec::new(), refused: false });
+    }
+    let how = format!("--undo (of the rollout at {}, {})", last.at, last.how);
+    let moved = apply(session, writes, (path, &opts.profile, how)).await?;
+    Ok(Outcome { changes, moved, refused: false })
+}
+
+/// `a:1, b:2`
+fn list(arns: &[String]) -> String {
+    if arns.is_empty() {
+        return "no layers".into();
+    }
+    arns.iter().map(|a| plan::short(a)).collect::<Vec<_>>().join(", ")
+}
+
+/// Moves between two lists by layer name (for `--undo`, where the repo's units are not read).
+fn moves(before: &[String], after: &[String]) -> Vec<Move> {
+    let mut out: Vec<Move> = Vec::new();
+    for arn in before {
+        if let Some(a) = LayerArn::parse(arn) {
+            out.push(Move { layer: a.name.clone(), layer_name: a.name, from: Some(a.version), to: None });
+        }
+    }
+    for arn in after {
+        if let Some(a) = LayerArn::parse(arn) {
+            match out.iter_mut().find(|m| m.layer_name == a.name && m.to.is_none()) {
+                Some(m) => m.to = Some(a.version),
+                None => out.push(Move { layer: a.name.clone(), layer_name: a.name, from: None, to: Some(a.version) }),
+            }
+        }
+    }
+    out.retain(|m| m.from != m.to);
+    out
+}
+
+/// Writes every function's new list, a few at a time, each waited for.
+async fn apply(session: &Session, writes: Vec<Write>, record: (&std::path::Path, &str, String)) -> Result<Vec<Moved>> {
+    let (path, profile, how) = record;
+    let at = now_rfc3339();
+    let pending = writes
+        .iter()
+        .map(|w| Moved {
+            region: w.region.clone(),
+            function: w.function.clone(),
+            before: w.before.clone(),
+            after: w.after.clone(),
+            status: "pending".into(),
+            reason: None,
+        })
+        .collect();
+    // Recorded before the first write, so a run that stops half-way can still be undone.
+    Record::append(path, profile, Rollout { at: at.clone(), how: how.clone(), functions: pending })?;
+    let futures: Vec<_> = writes
+        .into_iter()
+        .map(|w| {
+            let c = session.clients[w.client].clone();
+            async move {
+                let result = update(&c, &w).await;
+                Moved {
+                    region: w.region,
+                    function: w.function,
+                    before: w.before,
+                    after: w.after,
+                    status: if result.is_ok() { "successful".into() } else { "failed".into() },
+                    reason: result.err().map(|e| format!("{e:#}")),
+                }
+            }
+        })
+        .collect();
+    let moved = bounded(4, futures).await;
+    Record::finish(path, profile, Rollout { at, how, functions: moved.clone() })?;
+    Ok(moved)
+}
+
+/// The function as GetFunction describes it now.
+async fn get_function(c: &Clients, function: &str) -> Result<Listed> {
+    let what = format!("cannot read function {function} in {}", c.target.region);
+    let out = c.lambda.get_function().function_name(function).send().await.map_err(|e| c.target.explain(&what, e))?;
+    let conf = out.configuration().with_context(|| format!("{what}: Lambda returned no configuration"))?;
+    Ok(Listed::from_configuration(conf))
+}
+
+/// UpdateFunctionConfiguration with the new layers (only if the function is still the
+/// revision that was checked), then waits until Lambda reports the update `Successful`; a
+/// `Failed` update is an error with Lambda's reason.
+async fn update(c: &Clients, w: &Write) -> Result<()> {
+    let what = format!("cannot update the layers of function {} in {}", w.function, c.target.region);
+    c.lambda
+        .update_function_configuration()
+        .function_name(&w.function)
+        .set_layers(Some(w.after.clone()))
+        .set_revision_id(w.revision.clone())
+        .send()
+        .await
+        .map_err(|e| c.target.explain(&what, e))?;
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(500);
+    loop {
+        let conf = c
+            .lambda
+            .get_function_configuration()
+            .function_name(&w.function)
+            .send()
+            .await
+            .map_err(|e| c.target.explain(&format!("cannot read the state of function {}", w.function), e))?;
+        use aws_sdk_lambda::types::{LastUpdateStatus, State};
+        match (conf.last_update_status(), conf.state()) {
+            (Some(LastUpdateStatus::Successful), _) => return Ok(()),
+            (Some(LastUpdateStatus::Failed), _) => bail!(
+                "{what}: Lambda reports the update Failed: {} ({})",
+                conf.last_update_status_reason().unwrap_or("no reason given"),
+                conf.last_update_status_reason_code().map(|r| r.as_str()).unwrap_or("no code")
+            ),
+            // An emulator may report no LastUpdateStatus at all: an active function is done.
+            (None, Some(State::Active)) => return Ok(()),
+            _ => {}
+        }
+        if started.elapsed() > UPDATE_TIMEOUT {
+            bail!(
+                "{what}: the update was still in progress after {} s; see `aws lambda get-function-configuration --function-name {}`",
+                UPDATE_TIMEOUT.as_secs(),
+                w.function
+            );
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undo_moves_are_by_layer_name() {
+        let arn = |n: &str, v: i64| format!("arn:aws:lambda:us-east-1:123456789012:layer:{n}:{v}");
+        let m = moves(&[arn("a", 2), arn("x", 1)], &[arn("a", 1), arn("x", 1)]);
+        assert_eq!(m.len(), 1);
+        assert_eq!((m[0].layer_name.as_str(), m[0].from, m[0].to), ("a", Some(2), Some(1)));
+        assert_eq!(list(&[]), "no layers");
+        assert_eq!(list(&[arn("a", 2)]), "a:2");
+    }
+}

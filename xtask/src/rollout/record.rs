@@ -1,0 +1,143 @@
+//! `published/<profile>-rollouts.json`: every rollout of a profile, newest last: when, how
+//! it was asked for, and per function its layer list before and after. `rollout --undo`
+//! restores the `before` lists of the last one; `prune` keeps the versions they name.
+//! Written before the first update (every function `pending`) and again with the outcome,
+//! atomically and under a lock; committed with the manifests.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::package::write_atomically;
+use crate::publish::manifest::FileLock;
+
+/// One function moved by a rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Moved {
+    pub region: String,
+    pub function: String,
+    pub before: Vec<String>,
+    pub after: Vec<String>,
+    /// `successful`; `failed` with the reason (the function may hold either list); or
+    /// `pending`, written before the update and left by a run that stopped during it.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rollout {
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// What was asked: `--stack NAME`, `--function F`, `--all-outdated`, `--undo`.
+    pub how: String,
+    pub functions: Vec<Moved>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    pub profile: String,
+    pub rollouts: Vec<Rollout>,
+}
+
+/// The file name suffix that marks a rollout record in `published/` (not a manifest).
+pub const SUFFIX: &str = "-rollouts";
+
+impl Record {
+    /// `published/<profile>-rollouts.json`.
+    pub fn path(published_dir: &Path, profile: &str) -> PathBuf {
+        published_dir.join(format!("{profile}{SUFFIX}.json"))
+    }
+
+    /// The record at `path`, or an empty one.
+    pub fn load(path: &Path, profile: &str) -> Result<Record> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Record { profile: profile.to_string(), rollouts: Vec::new() })
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let r: Record = serde_json::from_str(&text).with_context(|| {
+            format!("invalid rollout record {}: restore it with `git checkout -- {}`", path.display(), path.display())
+        })?;
+        if r.profile != profile {
+            bail!(
+                "invalid rollout record {}: it says \"profile\": \"{}\" but is profile `{profile}`'s",
+                path.display(),
+                r.profile
+            );
+        }
+        Ok(r)
+    }
+
+    /// Appends a rollout and rewrites the file atomically, under a lock beside it (as the
+    /// manifest is written), so two rollouts at once both stay recorded.
+    pub fn append(path: &Path, profile: &str, rollout: Rollout) -> Result<()> {
+        Record::update(path, profile, |r| r.rollouts.push(rollout))
+    }
+
+    /// Replaces the rollout recorded at `at` with `how` (the one [`Record::append`] wrote
+    /// before its writes, as `pending`) by its outcome; appends it when it is gone.
+    pub fn finish(path: &Path, profile: &str, rollout: Rollout) -> Result<()> {
+        Record::update(path, profile, |r| {
+            match r.rollouts.iter_mut().rev().find(|x| x.at == rollout.at && x.how == rollout.how) {
+                Some(x) => *x = rollout,
+                None => r.rollouts.push(rollout),
+            }
+        })
+    }
+
+    fn update(path: &Path, profile: &str, change: impl FnOnce(&mut Record)) -> Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let _lock = FileLock::take(path)?;
+        let mut r = Record::load(path, profile)?;
+        change(&mut r);
+        let text = serde_json::to_string_pretty(&r).expect("a record always serialises") + "\n";
+        write_atomically(path, text.as_bytes())
+    }
+
+    pub fn last(&self) -> Option<&Rollout> {
+        self.rollouts.last()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollouts_append_and_the_last_is_read_back() {
+        let d = tempfile::tempdir().unwrap();
+        let path = Record::path(&d.path().join("published"), "staging");
+        assert!(path.ends_with("published/staging-rollouts.json"));
+        assert!(Record::load(&path, "staging").unwrap().last().is_none());
+        let moved = Moved {
+            region: "us-east-1".into(),
+            function: "f".into(),
+            before: vec!["a:1".into()],
+            after: vec!["a:2".into()],
+            status: "successful".into(),
+            reason: None,
+        };
+        for how in ["--all-outdated", "--undo"] {
+            let r = Rollout { at: "2025-01-01T00:00:00Z".into(), how: how.into(), functions: vec![moved.clone()] };
+            Record::append(&path, "staging", r).unwrap();
+        }
+        let done = Rollout { at: "2025-01-01T00:00:00Z".into(), how: "--undo".into(), functions: vec![] };
+        Record::finish(&path, "staging", done).unwrap();
+        let r = Record::load(&path, "staging").unwrap();
+        assert_eq!(r.rollouts.len(), 2);
+        assert!(r.rollouts[1].functions.is_empty() && r.rollouts[0].functions.len() == 1);
+        assert_eq!(r.last().unwrap().how, "--undo");
+        let err = format!("{:#}", Record::load(&path, "production").unwrap_err());
+        assert!(err.contains("profile `production`"), "{err}");
+    }
+}

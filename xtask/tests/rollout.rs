@@ -1,0 +1,404 @@
+//! Integration tests of `cargo xtask usage`, `rollout` and the function-aware `prune`: the
+//! real binary against the emulator (moto), with functions created through the real
+//! Lambda SDK client (their role created in the emulator's IAM over plain HTTP) attaching
+//! older versions of the repo's layers and a layer of another owner.
+
+mod common;
+
+use std::io::{Read, Write};
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{Architecture, FunctionCode, LayerVersionContentInput, Runtime};
+use common::emulator::Emulator;
+use common::{Fixture, TestEnv};
+use serde_json::Value;
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/xtask-rollout-test";
+
+struct Repo {
+    f: Fixture,
+    prefix: String,
+    emu: Emulator,
+}
+
+fn repo(env: &TestEnv, layers: &[(&str, &str)]) -> Repo {
+    let f = Fixture::new(env, layers);
+    let prefix = f.prefix_layer_names("r");
+    let endpoint = env.endpoint.clone().unwrap();
+    create_role(&endpoint);
+    let r = Repo { f, prefix, emu: Emulator::new(&endpoint, "us-east-1") };
+    r.f.run(&["bootstrap"]).ok();
+    r
+}
+
+/// CreateRole in the emulator's IAM (moto refuses a function whose role does not exist),
+/// as a plain HTTP request: the tests need no IAM SDK. A role that exists already is fine.
+fn create_role(endpoint: &str) {
+    let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let policy = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
+    let body =
+        format!("Action=CreateRole&Version=2010-05-08&RoleName=xtask-rollout-test&AssumeRolePolicyDocument={policy}");
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains("CreateRoleResponse") || answer.contains("EntityAlreadyExists"), "{answer}");
+}
+
+/// A zip holding `app.py` and `extra` bytes of incompressible data (the function's size).
+fn code_zip(extra: usize) -> Vec<u8> {
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    z.start_file("app.py", stored).unwrap();
+    z.write_all(b"def handler(event, context):\n    return 1\n").unwrap();
+    if extra > 0 {
+        let mut state: u64 = 0x9E3779B97F4A7C15;
+        let data: Vec<u8> = (0..extra)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        z.start_file("data.bin", stored).unwrap();
+        z.write_all(&data).unwrap();
+    }
+    z.finish().unwrap().into_inner()
+}
+
+impl Repo {
+    fn layer_name(&self, layer: &str) -> String {
+        format!("{}-{layer}-py313-x86_64", self.prefix)
+    }
+
+    fn arn(&self, layer: &str, version: i64) -> String {
+        format!("arn:aws:lambda:us-east-1:123456789012:layer:{}:{version}", self.layer_name(layer))
+    }
+
+    /// Publishes `layer` with these requirements (checks skipped: they have their own tests).
+    fn publish(&self, layer: &str, reqs: &str) {
+        self.f.write(&format!("layers/{layer}/requirements.txt"), reqs);
+        self.f.run(&["publish", layer, "--no-check"]).ok();
+    }
+
+    /// A layer version published straight through the SDK (another owner's layer, or a
+    /// version of a repo layer name the repo did not build).
+    fn publish_direct(&self, layer_name: &str, description: &str, arch: Architecture) -> String {
+        let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        z.start_file("python/other_owner.py", zip::write::SimpleFileOptions::default()).unwrap();
+        z.write_all(b"X = 1\n").unwrap();
+        let bytes = z.finish().unwrap().into_inner();
+        let out = self
+            .emu
+            .rt
+            .block_on(
+                self.emu
+                    .lambda
+                    .publish_layer_version()
+                    .layer_name(layer_name)
+                    .description(description)
+                    .content(LayerVersionContentInput::builder().zip_file(Blob::new(bytes)).build())
+                    .compatible_runtimes(Runtime::Python313)
+                    .compatible_architectures(arch)
+                    .send(),
+            )
+            .unwrap();
+        out.layer_version_arn().unwrap().to_string()
+    }
+
+    fn create_function(&self, name: &str, layers: &[String], arch: Architecture, extra: usize) -> String {
+        let name = format!("{}-{name}", self.prefix);
+        self.emu
+            .rt
+            .block_on(
+                self.emu
+                    .lambda
+                    .create_function()
+                    .function_name(&name)
+                    .runtime(Runtime::Python313)
+                    .role(ROLE)
+                    .handler("app.handler")
+                    .architectures(arch)
+                    .code(FunctionCode::builder().zip_file(Blob::new(code_zip(extra))).build())
+                    .set_layers(Some(layers.to_vec()))
+                    .send(),
+            )
+            .unwrap();
+        name
+    }
+
+    /// The layer ARNs a function attaches, in order.
+    fn layers_of(&self, function: &str) -> Vec<String> {
+        let out = self.emu.rt.block_on(self.emu.lambda.get_function().function_name(function).send()).unwrap();
+        out.configuration().unwrap().layers().iter().map(|l| l.arn().unwrap().to_string()).collect()
+    }
+
+    fn stack(&self, name: &str, body: &str) {
+        let path = self.f.path("layers.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{text}\n[stacks.{name}]\n{body}")).unwrap();
+    }
+}
+
+fn function<'a>(rows: &'a [Value], name: &str) -> &'a Value {
+    rows.iter().find(|r| r["function"] == name).unwrap_or_else(|| panic!("no function {name} in {rows:#?}"))
+}
+
+/// (layer or null, version, newest) of each attached layer of a `usage --json` row.
+fn attached(row: &Value) -> Vec<(Value, Value, Value, String)> {
+    row["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (l["layer"].clone(), l["version"].clone(), l["newest"].clone(), l["owner"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn usage_lists_the_functions_rollout_moves_them_keeping_the_foreign_layer_and_undo_restores() {
+    let env =
+        require_emulator!("usage_lists_the_functions_rollout_moves_them_keeping_the_foreign_layer_and_undo_restores");
+    let r = repo(&env, &[("six", "six==1.16.0\n"), ("idna", "idna==3.9\n")]);
+    r.stack("both", "layers = [\"six\", \"idna\"]\nruntime = \"python3.13\"\n");
+    r.publish("six", "six==1.16.0\n");
+    r.publish("idna", "idna==3.9\n");
+    let foreign = r.publish_direct(&format!("{}-foreign", r.prefix), "another team's layer", Architecture::X8664);
+    let a = r.create_function("a", &[foreign.clone(), r.arn("six", 1), r.arn("idna", 1)], Architecture::X8664, 0);
+    let b = r.create_function("b", &[r.arn("six", 1)], Architecture::X8664, 0);
+    let c = r.create_function("c", std::slice::from_ref(&foreign), Architecture::X8664, 0);
+    r.publish("six", "six==1.17.0\n");
+    r.publish("idna", "idna==3.10\n");
+
+    // usage: both functions with each layer's attached and newest version; the foreign
+    // layer as another owner's; the function without a repo layer is not listed.
+    let run = r.f.run(&["usage", "--json"]).ok();
+    let rows: Vec<Value> =
+        run.json().into_iter().filter(|f| f["function"].as_str().unwrap().starts_with(&r.prefix)).collect();
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    let fa = function(&rows, &a);
+    assert_eq!(
+        (fa["runtime"].as_str(), fa["arch"].as_str(), fa["stack"].as_str()),
+        (Some("python3.13"), Some("x86_64"), Some("both"))
+    );
+    let six = || Value::from("six");
+    assert_eq!(
+        attached(fa),
+        [
+            (Value::Null, Value::from(1), Value::Null, "other".to_string()),
+            (six(), Value::from(1), Value::from(2), "repo".to_string()),
+            (Value::from("idna"), Value::from(1), Value::from(2), "repo".to_string()),
+        ]
+    );
+    assert_eq!(function(&rows, &b)["stack"], Value::Null);
+    assert!(rows.iter().all(|f| f["function"] != c.as_str()));
+    assert!(run.stderr.contains("(other owner, left alone)") && run.stderr.contains("2 (outdated)"), "{}", run.stderr);
+    // Filtered by layer: idna is attached by `a` only.
+    let idna: Vec<Value> = r.f.run(&["usage", "idna", "--json"]).ok().json();
+    assert_eq!(idna.iter().filter(|f| f["function"].as_str().unwrap().starts_with(&r.prefix)).count(), 1);
+
+    // A dry run prints the plan (function, layer, from, to) and changes nothing.
+    let before_a = r.layers_of(&a);
+    let dry = r.f.run(&["rollout", "--function", &a, "--dry-run"]).ok();
+    let six_line = dry
+        .stderr
+        .lines()
+        .find(|l| l.contains(&a) && l.contains(&r.layer_name("six")))
+        .unwrap_or_else(|| panic!("{}", dry.stderr));
+    assert_eq!(six_line.split_whitespace().rev().take(2).collect::<Vec<_>>(), ["2", "1"], "{six_line}");
+    assert!(dry.stderr.contains("dry run: 1 function would change"), "{}", dry.stderr);
+    assert_eq!(r.layers_of(&a), before_a);
+    assert!(!r.f.path("published/staging-rollouts.json").exists());
+
+    // The rollout moves both, keeping the foreign layer and the order, and records it.
+    let run = r.f.run(&["rollout", "--all-outdated"]).ok();
+    assert!(run.stderr.contains("2 updated, 0 failed"), "{}", run.stderr);
+    assert_eq!(r.layers_of(&a), [foreign.clone(), r.arn("six", 2), r.arn("idna", 2)]);
+    assert_eq!(r.layers_of(&b), [r.arn("six", 2)]);
+    assert_eq!(r.layers_of(&c), [foreign.clone()], "a function without repo layers is never touched");
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(r.f.path("published/staging-rollouts.json")).unwrap()).unwrap();
+    let last = &record["rollouts"][0];
+    assert_eq!(last["how"], "--all-outdated");
+    let moved_a = last["functions"].as_array().unwrap().iter().find(|m| m["function"] == a.as_str()).unwrap();
+    assert_eq!(moved_a["before"], serde_json::json!(before_a));
+    assert_eq!(moved_a["status"], "successful");
+    assert!(r.f.run(&["rollout", "--all-outdated"]).ok().stderr.contains("nothing to roll out"));
+
+    // --undo restores the previous lists of the last rollout.
+    r.f.run(&["rollout", "--undo"]).ok();
+    assert_eq!(r.layers_of(&a), before_a);
+    assert_eq!(r.layers_of(&b), [r.arn("six", 1)]);
+
+    // --stack: exactly the stack's ARNs from the manifest, where the repo layers were.
+    let run = r.f.run(&["rollout", "--stack", "both", "--json"]).ok();
+    assert_eq!(run.json().len(), 1, "only `a` attaches the stack's layers:\n{}", run.stdout);
+    assert_eq!(r.layers_of(&a), [foreign, r.arn("six", 2), r.arn("idna", 2)]);
+    assert_eq!(r.layers_of(&b), [r.arn("six", 1)]);
+    r.f.run(&["rollout", "--function", "nope"]).fails_with(&["function nope attaches no layer of this repo", "usage"]);
+
+    // Someone changes `a` after the rollout: --undo refuses to overwrite it, and changes nothing.
+    let by_hand = vec![r.arn("six", 1)];
+    r.emu
+        .rt
+        .block_on(
+            r.emu.lambda.update_function_configuration().function_name(&a).set_layers(Some(by_hand.clone())).send(),
+        )
+        .unwrap();
+    r.f.run(&["rollout", "--undo"]).fails_with(&[&a, "changed since the rollout", "not undone"]);
+    assert_eq!(r.layers_of(&a), by_hand);
+}
+
+#[test]
+fn a_rollout_over_five_layers_over_250_mib_or_onto_the_wrong_arch_is_refused_before_any_write() {
+    let env =
+        require_emulator!("a_rollout_over_five_layers_over_250_mib_or_onto_the_wrong_arch_is_refused_before_any_write");
+    let r = repo(&env, &[("six", "six==1.16.0\n"), ("idna", "idna==3.9\n")]);
+    // `big`: 249 MiB of zeros (a tiny zip), under the limit alone.
+    std::fs::create_dir_all(r.f.path("layers/big")).unwrap();
+    {
+        let mut z =
+            zip::ZipWriter::new(std::fs::File::create(r.f.path("layers/big/big-1.0-py3-none-any.whl")).unwrap());
+        let deflated = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .large_file(true);
+        z.start_file("big/__init__.py", deflated).unwrap();
+        z.start_file("big/data.bin", deflated).unwrap();
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..249 {
+            z.write_all(&chunk).unwrap();
+        }
+        let di = "big-1.0.dist-info";
+        z.start_file(format!("{di}/METADATA"), deflated).unwrap();
+        z.write_all(b"Metadata-Version: 2.1\nName: big\nVersion: 1.0\n").unwrap();
+        z.start_file(format!("{di}/WHEEL"), deflated).unwrap();
+        z.write_all(b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n").unwrap();
+        z.start_file(format!("{di}/RECORD"), deflated).unwrap();
+        z.write_all(
+            format!("big/__init__.py,,\nbig/data.bin,,\n{di}/METADATA,,\n{di}/WHEEL,,\n{di}/RECORD,,\n").as_bytes(),
+        )
+        .unwrap();
+        z.finish().unwrap();
+    }
+    r.stack("both", "layers = [\"six\", \"idna\"]\nruntime = \"python3.13\"\n");
+    r.publish("six", "six==1.16.0\n");
+    r.publish("idna", "idna==3.9\n");
+    r.publish("big", "./big-1.0-py3-none-any.whl\n");
+    let others: Vec<String> = (0..4)
+        .map(|i| r.publish_direct(&format!("{}-other{i}", r.prefix), "another team's layer", Architecture::X8664))
+        .collect();
+    let mut five = others.clone();
+    five.push(r.arn("six", 1));
+    let many = r.create_function("many", &five, Architecture::X8664, 0);
+    // The function's own code: 2 MiB, so with big's 249 MiB it is over 250 MiB.
+    let heavy = r.create_function("heavy", &[r.arn("big", 1), r.arn("six", 1)], Architecture::X8664, 2 << 20);
+    let fine = r.create_function("fine", &[r.arn("six", 1)], Architecture::X8664, 0);
+    r.publish("six", "six==1.17.0\n");
+    let record = r.f.path("published/staging-rollouts.json");
+
+    // 6 layers: refused, and nothing is written.
+    let run = r.f.run(&["rollout", "--stack", "both", "--function", &many]).fails_with(&["rollout refused"]);
+    assert!(run.stderr.contains("6 layers, over Lambda's limit of 5"), "{}", run.stderr);
+    assert_eq!(r.layers_of(&many), five);
+
+    // Over 250 MiB with the function's code size: refused for every function, so the one
+    // that would pass is not moved either (nothing half-done).
+    let run = r.f.run(&["rollout", "--all-outdated"]).fails_with(&["rollout refused", "1 function"]);
+    assert!(
+        run.stderr.contains("over Lambda's limit by") && run.stderr.contains("CodeSize from GetFunction"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(r.layers_of(&heavy), [r.arn("big", 1), r.arn("six", 1)]);
+    assert_eq!(r.layers_of(&fine), [r.arn("six", 1)]);
+
+    // An arm64-only version of the repo's layer name onto an x86_64 function: refused.
+    let arm = r.publish_direct(&r.layer_name("six"), "built elsewhere for arm64", Architecture::Arm64);
+    assert!(arm.ends_with(":3"), "{arm}");
+    let run = r.f.run(&["rollout", "--function", &fine]).fails_with(&["rollout refused"]);
+    assert!(run.stderr.contains("is built for arm64, but function") && run.stderr.contains("x86_64"), "{}", run.stderr);
+    assert_eq!(r.layers_of(&fine), [r.arn("six", 1)]);
+    assert!(!record.exists(), "a refused rollout recorded something");
+}
+
+#[test]
+fn rollout_on_production_needs_yes_and_the_right_account_before_any_write() {
+    let env = require_emulator!("rollout_on_production_needs_yes_and_the_right_account_before_any_write");
+    let f = Fixture::new(&env, &[("six", "six==1.16.0\n")]);
+    f.prefix_layer_names("p");
+    f.run(&["rollout", "--all-outdated", "--profile", "production"]).fails_with(&[
+        "production",
+        "--yes",
+        "nothing was written",
+    ]);
+    f.run(&["rollout", "--undo", "--profile", "production"]).fails_with(&["production", "--yes"]);
+    f.set_profile_key("production", "account_id = \"111122223333\"");
+    f.run(&["rollout", "--all-outdated", "--profile", "production", "--yes"]).fails_with(&[
+        "wrong AWS account",
+        "111122223333",
+        "123456789012",
+    ]);
+    // A dry run writes nothing, so it needs no --yes; the account is still checked.
+    f.run(&["rollout", "--all-outdated", "--profile", "production", "--dry-run"]).fails_with(&["wrong AWS account"]);
+    assert!(!f.path("published").exists(), "something was written");
+    f.run(&["usage", "--profile", "production"]).fails_with(&["wrong AWS account"]);
+}
+
+#[test]
+fn prune_keeps_a_version_a_function_attaches_and_deletes_the_zip_of_what_it_deletes() {
+    let env = require_emulator!("prune_keeps_a_version_a_function_attaches_and_deletes_the_zip_of_what_it_deletes");
+    let r = repo(&env, &[("six", "six==1.16.0\n")]);
+    for reqs in ["six==1.16.0\n", "six==1.17.0\n", "six==1.17.0\nidna==3.10\n"] {
+        r.publish("six", reqs);
+    }
+    let name = r.layer_name("six");
+    assert_eq!(r.emu.versions(&name), [1, 2, 3]);
+    let user = r.create_function("user", &[r.arn("six", 1)], Architecture::X8664, 0);
+    let sha_hex = |v: i64| {
+        use base64_free::decode;
+        decode(r.emu.version(&name, v).content().unwrap().code_sha256().unwrap())
+    };
+    let bucket = {
+        let text = std::fs::read_to_string(r.f.path("layers.toml")).unwrap();
+        let at = text.find("bucket = \"").unwrap() + 10;
+        text[at..].split('"').next().unwrap().to_string()
+    };
+    let object = |v: i64| format!("layers/{name}/{}.zip", sha_hex(v));
+    let exists = |key: &str| r.emu.rt.block_on(r.emu.s3.head_object().bucket(&bucket).key(key).send()).is_ok();
+    let keys: Vec<String> = [1, 2, 3].iter().map(|&v| object(v)).collect();
+    assert!(keys.iter().all(|k| exists(k)), "{keys:?}");
+
+    let run = r.f.run(&["prune", "--keep", "1"]).ok();
+    assert!(run.stderr.contains(&format!("attached by function {user}")), "{}", run.stderr);
+    assert!(run.stderr.contains("2 kept, 1 deleted"), "{}", run.stderr);
+    assert_eq!(r.emu.versions(&name), [1, 3]);
+    assert!(!exists(&keys[1]), "the zip of the deleted version is still in the bucket");
+    assert!(exists(&keys[0]) && exists(&keys[2]), "a kept version's zip was deleted");
+}
+
+/// Base64 to hex without a base64 crate in the tests.
+mod base64_free {
+    pub fn decode(b64: &str) -> String {
+        const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut bits: u32 = 0;
+        let mut n = 0;
+        let mut out = String::new();
+        for c in b64.bytes().filter(|&c| c != b'=') {
+            bits = (bits << 6) | ABC.iter().position(|&a| a == c).unwrap() as u32;
+            n += 6;
+            if n >= 8 {
+                n -= 8;
+                out.push_str(&format!("{:02x}", (bits >> n) & 0xff));
+            }
+        }
+        out
+    }
+}
