@@ -77,6 +77,7 @@ mod tests {
             runtimes: vec![],
             architectures: vec![],
             source: crate::config::Source::Pip { builder: Builder::Docker },
+            installer: crate::config::Installer::Uv,
             images: Default::default(),
             slim: SlimLevel::Safe,
             exclude: vec![],

@@ -137,6 +137,48 @@ pub fn installed_hashes(report: &Path) -> std::collections::BTreeMap<String, Str
     out
 }
 
+/// The sha256 of each distribution's archive as far as a hashed requirements.txt tells
+/// it (for installers that make no report, as uv): a requirement line whose marker holds
+/// in `env` and that allows exactly one `--hash=sha256:` gives it. A line with several
+/// (a lock for several targets lists each target's wheel) names no one archive: left out.
+/// `lines` are requirements.txt's logical lines, options after the requirement.
+pub fn locked_hashes(lines: &[String], env: &super::Env) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in lines {
+        let (req, options) = line.split_once(" --").map_or((line.as_str(), ""), |(r, o)| (r, o));
+        let Some(r) = super::Requirement::parse(req) else { continue };
+        if !r.applies(env, "") {
+            continue;
+        }
+        let hashes: std::collections::BTreeSet<String> = format!("--{options}")
+            .split_whitespace()
+            .filter_map(|o| o.strip_prefix("--hash=sha256:").or_else(|| o.strip_prefix("--hash=sha256=")))
+            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_ascii_lowercase)
+            .collect();
+        if hashes.len() == 1 {
+            out.insert(normalise(&r.name), hashes.into_iter().next().unwrap_or_default());
+        }
+    }
+    out
+}
+
+/// The parts of pip's install report (`--report`) this tool reads, for an installer that
+/// makes none: the Python version and each archive's sha256, read back by
+/// [`installed_hashes`].
+pub fn install_report(python_version: &str, hashes: &std::collections::BTreeMap<String, String>) -> serde_json::Value {
+    let install: Vec<serde_json::Value> = hashes
+        .iter()
+        .map(|(name, sha)| {
+            serde_json::json!({
+                "metadata": { "name": name },
+                "download_info": { "archive_info": { "hashes": { "sha256": sha } } }
+            })
+        })
+        .collect();
+    serde_json::json!({ "environment": { "python_version": python_version }, "install": install })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +255,32 @@ mod tests {
         assert_eq!(h.get("idna"), Some(&sha));
         assert_eq!(h.len(), 2);
         assert!(installed_hashes(&d.path().join("none.json")).is_empty());
+    }
+
+    #[test]
+    fn locked_hashes_name_the_one_archive_a_line_allows_on_the_target() {
+        let (a, b) = ("a".repeat(64), "B".repeat(64));
+        let lines: Vec<String> = [
+            format!("Six==1.17.0 --hash=sha256:{a}"),
+            format!("numpy==2.3.5 --hash=sha256:{a} --hash=sha256:{b}"),
+            format!("tzdata==2025.2 ; python_version < \"3.12\" --hash=sha256:{a}"),
+            format!("tzdata==2025.3 ; python_version >= \"3.12\" --hash=sha256:{b}"),
+            "idna==3.10".to_string(),
+            "--hash=sha256:short".to_string(),
+        ]
+        .into();
+        let env = crate::python::Env::new(
+            crate::runtime::Runtime::parse("python3.13").unwrap(),
+            crate::runtime::Arch::X86_64,
+        );
+        let h = locked_hashes(&lines, &env);
+        assert_eq!(h.get("six"), Some(&a));
+        assert_eq!(h.get("tzdata"), Some(&"b".repeat(64)));
+        assert_eq!(h.len(), 2, "{h:?}");
+
+        let d = tempfile::tempdir().unwrap();
+        let report = d.path().join("pip-report.json");
+        std::fs::write(&report, install_report("3.13", &h).to_string()).unwrap();
+        assert_eq!(installed_hashes(&report), h);
     }
 }

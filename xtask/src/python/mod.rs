@@ -11,7 +11,7 @@ mod provider;
 mod record;
 mod requirement;
 
-pub use dist::{installed, installed_hashes, read_dists, Dist, Package};
+pub use dist::{install_report, installed, installed_hashes, locked_hashes, read_dists, Dist, Package};
 pub use marker::Env;
 pub use name::{is_name_char, normalise};
 pub use provider::providers;
