@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use walkdir::WalkDir;
 
-use crate::config::{LayerConfig, Source};
+use crate::config::{Installer, LayerConfig, SlimLevel, Source};
 use crate::requirements::Requirements;
 use crate::runtime::{Arch, Runtime};
 
@@ -37,6 +37,16 @@ pub fn compute(layer: &LayerConfig, reqs: &Requirements, runtime: Runtime, arch:
     };
     field("builder", &builder);
     field("slim", &format!("{:?}", layer.slim));
+    // The installer counts only where it changes the zip: uv and pip install the same
+    // files with the same bytes, and differ only in what `slim` (safe and aggressive)
+    // removes before zipping: install records (INSTALLER says `uv`, RECORD) and console
+    // script launchers in bin/. So a layer slimmed `safe`/`aggressive` keeps its
+    // fingerprint (and published versions) whichever installs it; one kept whole
+    // (`slim = "none"`) is fingerprinted with uv as the installer. pip adds no field: every
+    // fingerprint from before uv stays what it was.
+    if layer.installer == Installer::Uv && layer.slim == SlimLevel::None && matches!(layer.source, Source::Pip { .. }) {
+        field("installer", "uv");
+    }
     field("exclude", &layer.exclude.join("\n"));
     field("license", layer.license.as_deref().unwrap_or(""));
     field("description", layer.description.as_deref().unwrap_or(""));

@@ -41,9 +41,16 @@ pub fn ensure(image: Option<&str>) -> Result<PathBuf> {
 /// The pinned uv for Linux on `arch` as a statically linked binary (the musllinux wheel's:
 /// no libc, no loader), so it runs in any build image it is mounted into, whatever the
 /// image's distribution; kept in `<cache>/uv/<version>/<machine>-linux-musl/uv`, fetched
-/// once. `XTASK_UV` is not used here: it names a binary for the host, which need not run
-/// inside an image.
+/// once. `$XTASK_UV_STATIC` names such a binary instead (machines that cannot reach PyPI);
+/// it must be a static executable for `arch`. `XTASK_UV` is not used here: it names a
+/// binary for the host, which need not run inside an image.
 pub fn ensure_static(arch: Arch, image: Option<&str>) -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("XTASK_UV_STATIC").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        let bytes = std::fs::read(&p).with_context(|| format!("XTASK_UV_STATIC names {}", p.display()))?;
+        check_static(&bytes, arch).with_context(|| format!("XTASK_UV_STATIC names {}", p.display()))?;
+        return Ok(p);
+    }
     let dir = cache_root()?.join("uv").join(UV_VERSION).join(format!("{}-linux-musl", arch.machine()));
     let platform = format!("musllinux_1_1_{}", arch.machine());
     ensure_in(&dir, &platform, Some(arch), image)
