@@ -1,8 +1,10 @@
-//! The resolver: a pinned uv, found in the tool cache or fetched once from PyPI as a
-//! wheel (by the host's `python3 -m pip download`, else by pip inside the build image)
-//! and unpacked from it with the zip crate; then run with the user's pip settings, on the
-//! host when it has a `python3` (uv needs some interpreter, even to resolve wheels only
-//! for another Python), else inside the build image.
+//! The pinned uv, resolver and installer: found in the tool cache or fetched once from
+//! PyPI as a wheel (by the host's `python3 -m pip download`, else by pip inside the build
+//! image) and unpacked from it with the zip crate. For locking and host installs, the
+//! host's uv, run with the user's pip settings on the host when it has a `python3` (uv
+//! needs some interpreter, even to resolve wheels only for another Python), else inside
+//! the build image; for installs inside build images (`build::docker`), the statically
+//! linked musllinux uv for the target's architecture, which runs in any image.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
