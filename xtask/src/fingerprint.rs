@@ -123,4 +123,28 @@ mod tests {
         std::fs::write(d.path().join("vendored.whl"), "x").unwrap();
         assert_ne!(base, compute(&l, &r, r312, Arch::X86_64, "img").unwrap());
     }
+
+    #[test]
+    fn the_installer_counts_only_for_uv_when_nothing_is_slimmed() {
+        let d = tempfile::tempdir().unwrap();
+        let r = Requirements::parse("a==1\n", "l").unwrap();
+        let r313 = Runtime::parse("python3.13").unwrap();
+        let fp = |installer, slim| {
+            let mut l = layer(d.path());
+            l.installer = installer;
+            l.slim = slim;
+            compute(&l, &r, r313, Arch::X86_64, "img").unwrap()
+        };
+        use crate::config::Installer::{Pip, Uv};
+        for slim in [SlimLevel::Safe, SlimLevel::Aggressive] {
+            assert_eq!(fp(Uv, slim), fp(Pip, slim), "{slim:?}");
+        }
+        assert_ne!(fp(Uv, SlimLevel::None), fp(Pip, SlimLevel::None));
+        // What this tool computed before it knew uv (commit 60d6afd): pip adds nothing.
+        assert_eq!(fp(Pip, SlimLevel::Safe), GOLDEN_SAFE);
+        assert_eq!(fp(Pip, SlimLevel::None), GOLDEN_NONE);
+    }
+
+    const GOLDEN_SAFE: &str = "74c25fbc719797d67263d9c2d5be19740f8e617eb13a296cab4cdac44ae6e454";
+    const GOLDEN_NONE: &str = "524b74233d36c04be97872f50ab6bb986ec027c4af1b791afd809e550163a7f1";
 }

@@ -96,20 +96,14 @@ fn uv_install(input: &BuildInput<'_>, work: &Path, uv: &Path) -> Result<()> {
     let (status, text) = crate::docker::capture(cmd, what.clone())?;
     crate::interrupt::wait_if_interrupted();
     if !status.success() {
-        if text.contains("wheel")
-            && (text.contains("no wheels") || text.contains("doesn't have") || text.contains("has no"))
-        {
-            bail!(
-                "no wheel for {} {} (CPython 3.{}, manylinux up to glibc {}.{}) of a package of layer {}: the pip builder installs wheels only; set `builder = \"docker\"` in layers/{}/layer.toml to build it in the build image:\n{}",
-                input.runtime,
-                input.arch,
-                input.runtime.minor,
-                input.runtime.glibc.0,
-                input.runtime.glibc.1,
-                input.layer.name,
-                input.layer.name,
-                crate::docker::fence_tail(&text, 8)
-            );
+        // uv: "Because pyyaml==5.3.1 has no usable wheels and ..." (or "has no wheels with a
+        // matching platform tag").
+        let missing = text.lines().find_map(|l| {
+            let (req, why) = l.split("Because ").nth(1)?.split_once(" has no ")?;
+            why.contains("wheels").then(|| req.trim().to_string())
+        });
+        if let Some(req) = missing {
+            return Err(no_wheel(input, &req));
         }
         bail!("{what} failed (exit {}):\n{}", status.code().unwrap_or(-1), crate::docker::fence_tail(&text, 15));
     }
@@ -138,20 +132,25 @@ fn pip_install(input: &BuildInput<'_>, work: &Path, pip_cache: &Path) -> Result<
     crate::interrupt::wait_if_interrupted();
     if !status.success() {
         if let Some(req) = text.lines().find_map(|l| l.split("No matching distribution found for ").nth(1)) {
-            bail!(
-                "no wheel of `{}` for {} {} (CPython 3.{}, manylinux up to glibc {}.{}): the pip builder installs wheels only; set `builder = \"docker\"` in layers/{}/layer.toml to build it in the build image",
-                crate::quote::clip(req.trim()),
-                input.runtime,
-                input.arch,
-                input.runtime.minor,
-                input.runtime.glibc.0,
-                input.runtime.glibc.1,
-                input.layer.name
-            );
+            return Err(no_wheel(input, req));
         }
         bail!("{what} failed (exit {}):\n{}", status.code().unwrap_or(-1), crate::docker::fence_tail(&text, 15));
     }
     Ok(())
+}
+
+/// The error for a requirement with no wheel for the target: the pip builder cannot build.
+fn no_wheel(input: &BuildInput<'_>, req: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "no wheel of `{}` for {} {} (CPython 3.{}, manylinux up to glibc {}.{}): the pip builder installs wheels only; set `builder = \"docker\"` in layers/{}/layer.toml to build it in the build image",
+        crate::quote::clip(req.trim()),
+        input.runtime,
+        input.arch,
+        input.runtime.minor,
+        input.runtime.glibc.0,
+        input.runtime.glibc.1,
+        input.layer.name
+    )
 }
 
 /// The requirements file host pip installs: requirements.txt itself, or for a lock whose
