@@ -60,7 +60,7 @@ fn uv_install(docker: &Docker, input: &BuildInput<'_>, work: &Path, pip_cache: &
     let uv_dir = uv.parent().context("uv has no folder")?.to_path_buf();
     let uv_cache = super::uv_cache_dir()?;
     let script = format!(
-        "py=$(command -v python3 || command -v python) || exit 97; \
+        "py=$(command -v python3 || command -v python) || {{ echo 'no python3 in the image' >&2; exit 97; }}; \
          \"$py\" -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])' > /out/python-version || exit 97; \
          {} exec /xtask-uv/uv \"$@\" --python \"$py\"",
         crate::lock::uv::PIP_TO_UV_SH
@@ -87,6 +87,8 @@ fn uv_install(docker: &Docker, input: &BuildInput<'_>, work: &Path, pip_cache: &
     let found = std::fs::read_to_string(work.join("python-version")).unwrap_or_default();
     let found = found.trim();
     if found.is_empty() {
+        // The container's own failure (its tail says `no python3 in the image` if so), or
+        // none at all and no version.
         result?;
         bail!(
             "build image `{}` has no python3: use an image for Python 3.{} (--image or `image` in layers.toml)",

@@ -111,15 +111,25 @@ fn remove_uv_leftovers(python: &Path) -> Result<()> {
     Ok(())
 }
 
-/// For a uv install, what pip's install report would have told: the Python version and
-/// the sha256 of each archive, as far as the requirements pin exactly one hash for it
-/// (uv makes no report), written as `pip-report.json` in pip's format.
+/// For a uv install, what pip's install report would have told (uv makes none): the
+/// Python version and the sha256 of each archive installed, written as `pip-report.json`
+/// in pip's format. A hash comes from the lock when the distribution's line allows exactly
+/// one, else from uv's cache, which records the file name and sha256 of each wheel it
+/// fetched (`lock::uv::cached_wheel_hash`, matched by version and wheel tags).
 fn write_uv_report(input: &BuildInput<'_>, work: &Path, python_version: &str) -> Result<()> {
     let path = input.layer.dir.join("requirements.txt");
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let reqs = crate::requirements::Requirements::parse(&text, &input.layer.name)?;
     let env = crate::python::Env::new(input.runtime, input.arch);
-    let hashes = crate::python::locked_hashes(&reqs.lines, &env);
+    let mut hashes = crate::python::locked_hashes(&reqs.lines, &env);
+    let cache = uv_cache_dir()?;
+    for (name, (version, tags)) in crate::python::installed_wheel_tags(&work.join("python")) {
+        if !hashes.contains_key(&name) {
+            if let Some(sha) = crate::lock::uv::cached_wheel_hash(&cache, &name, &version, &tags) {
+                hashes.insert(name, sha);
+            }
+        }
+    }
     let report = crate::python::install_report(python_version, &hashes);
     let file = work.join("pip-report.json");
     std::fs::write(&file, serde_json::to_string_pretty(&report)?)

@@ -193,6 +193,52 @@ pub fn python_platform(runtime: Runtime, arch: Arch) -> String {
     format!("{}-manylinux_2_{best}", arch.machine())
 }
 
+/// The sha256 of the wheel archive uv installed distribution `name` (normalised) `version`
+/// with wheel tags `tags` from, as uv's cache (`cache`) recorded it: uv keeps no archive,
+/// but beside each unpacked wheel a pointer file, `wheels-v*/<index>/<name>/<version>-<tags>.http`,
+/// holding the file name and the `Sha256` the index gave. Tied to the cache layout of
+/// [`UV_VERSION`] (tested); None when nothing matches exactly one pointer.
+pub fn cached_wheel_hash(
+    cache: &Path,
+    name: &str,
+    version: &str,
+    tags: &std::collections::BTreeSet<String>,
+) -> Option<String> {
+    let mut found = std::collections::BTreeSet::new();
+    let buckets =
+        std::fs::read_dir(cache).ok()?.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("wheels-v"));
+    for bucket in buckets {
+        // `pypi/<name>` or `index/<id>/<name>` (another index), `url/<id>/<name>`, ...
+        for dir in walkdir::WalkDir::new(bucket.path()).min_depth(1).max_depth(3).into_iter().flatten() {
+            if !dir.file_type().is_dir() || dir.file_name().to_string_lossy() != name {
+                continue;
+            }
+            for e in std::fs::read_dir(dir.path()).into_iter().flatten().flatten() {
+                let file = e.file_name().to_string_lossy().into_owned();
+                let Some(wheel_tags) = file.strip_suffix(".http").and_then(|f| f.strip_prefix(&format!("{version}-")))
+                else {
+                    continue;
+                };
+                if !tags.is_empty() && crate::python::expand_wheel_tags(wheel_tags) == *tags {
+                    found.extend(std::fs::read(e.path()).ok().and_then(|b| sha256_after_marker(&b)));
+                }
+            }
+        }
+    }
+    (found.len() == 1).then(|| found.into_iter().next().unwrap_or_default())
+}
+
+/// The first 64 hex digits after `Sha256` in a uv pointer file.
+fn sha256_after_marker(bytes: &[u8]) -> Option<String> {
+    let at = bytes.windows(6).position(|w| w == b"Sha256")? + 6;
+    let rest = &bytes[at..];
+    let start = rest.iter().position(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())?;
+    let hex = rest.get(start..start + 64)?;
+    hex.iter()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        .then(|| String::from_utf8_lossy(hex).into_owned())
+}
+
 /// Whether `python_platform` names the runtime's glibc exactly (every Amazon Linux 2023
 /// runtime), not an older manylinux standing in for it (Amazon Linux 2's 2.26).
 pub fn python_platform_is_exact(runtime: Runtime, arch: Arch) -> bool {
@@ -347,6 +393,27 @@ mod tests {
         assert_eq!(python_platform(r("python3.13"), Arch::Arm64), "aarch64-manylinux_2_34");
         assert!(python_platform_is_exact(r("python3.12"), Arch::X86_64));
         assert!(!python_platform_is_exact(r("python3.11"), Arch::X86_64));
+    }
+
+    #[test]
+    fn a_cached_wheels_hash_is_read_from_uvs_pointer_file() {
+        let d = tempfile::tempdir().unwrap();
+        let sha = "946d195a0d259cbba61165e88e65941f16e9b36ea6ddb97f00452bae8b1287d3";
+        let dir = d.path().join("wheels-v8/pypi/idna");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut pointer = b"\x10B0E6Xglcc\x06Sha256@".to_vec();
+        pointer.extend(sha.as_bytes());
+        pointer.extend(b"\x1aidna-3.10-py3-none-any.whl");
+        std::fs::write(dir.join("3.10-py3-none-any.http"), &pointer).unwrap();
+        std::fs::write(dir.join("3.9-py3-none-any.http"), b"Sha256@0000").unwrap();
+        let tags = crate::python::expand_wheel_tags("py3-none-any");
+        assert_eq!(cached_wheel_hash(d.path(), "idna", "3.10", &tags).as_deref(), Some(sha));
+        assert_eq!(cached_wheel_hash(d.path(), "idna", "3.9", &tags), None);
+        assert_eq!(
+            cached_wheel_hash(d.path(), "idna", "3.10", &crate::python::expand_wheel_tags("py2-none-any")),
+            None
+        );
+        assert_eq!(cached_wheel_hash(d.path(), "six", "3.10", &tags), None);
     }
 
     #[test]

@@ -163,6 +163,43 @@ pub fn locked_hashes(lines: &[String], env: &super::Env) -> std::collections::BT
     out
 }
 
+/// The wheel tags of each distribution installed in `python_dir`, by normalised name:
+/// (version, the `Tag:` lines of its `*.dist-info/WHEEL`). Distributions without a WHEEL
+/// file are left out.
+pub fn installed_wheel_tags(
+    python_dir: &Path,
+) -> std::collections::BTreeMap<String, (String, std::collections::BTreeSet<String>)> {
+    let mut out = std::collections::BTreeMap::new();
+    for e in std::fs::read_dir(python_dir).into_iter().flatten().flatten() {
+        let dir = e.file_name().to_string_lossy().into_owned();
+        let Some((name, version)) = dir.strip_suffix(".dist-info").and_then(|d| d.split_once('-')) else { continue };
+        let Ok(wheel) = std::fs::read_to_string(e.path().join("WHEEL")) else { continue };
+        let tags = wheel.lines().filter_map(|l| l.strip_prefix("Tag:")).map(|t| t.trim().to_string()).collect();
+        out.insert(normalise(name), (version.to_string(), tags));
+    }
+    out
+}
+
+/// The tags a wheel file name's tag part stands for (`cp313-cp313-manylinux_2_27_x86_64.manylinux_2_28_x86_64`,
+/// optionally after a build tag): every combination of its dotted python, abi and
+/// platform parts, as the WHEEL file lists them.
+pub fn expand_wheel_tags(tags: &str) -> std::collections::BTreeSet<String> {
+    let parts: Vec<&str> = tags.split('-').collect();
+    let mut out = std::collections::BTreeSet::new();
+    if parts.len() < 3 {
+        return out;
+    }
+    let [py, abi, plat] = [parts[parts.len() - 3], parts[parts.len() - 2], parts[parts.len() - 1]];
+    for p in py.split('.') {
+        for a in abi.split('.') {
+            for pl in plat.split('.') {
+                out.insert(format!("{p}-{a}-{pl}"));
+            }
+        }
+    }
+    out
+}
+
 /// The parts of pip's install report (`--report`) this tool reads, for an installer that
 /// makes none: the Python version and each archive's sha256, read back by
 /// [`installed_hashes`].
@@ -255,6 +292,29 @@ mod tests {
         assert_eq!(h.get("idna"), Some(&sha));
         assert_eq!(h.len(), 2);
         assert!(installed_hashes(&d.path().join("none.json")).is_empty());
+    }
+
+    #[test]
+    fn wheel_tags_are_read_and_expanded_as_the_wheel_file_lists_them() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("typing_extensions-4.1.dist-info")).unwrap();
+        std::fs::write(
+            d.path().join("typing_extensions-4.1.dist-info/WHEEL"),
+            "Wheel-Version: 1.0\nTag: py2-none-any\nTag: py3-none-any\n",
+        )
+        .unwrap();
+        std::fs::create_dir(d.path().join("nowheel-1.dist-info")).unwrap();
+        let t = installed_wheel_tags(d.path());
+        assert_eq!(t.len(), 1);
+        let (version, tags) = &t["typing-extensions"];
+        assert_eq!(version, "4.1");
+        assert_eq!(tags, &expand_wheel_tags("py2.py3-none-any"));
+        let m = expand_wheel_tags("1-cp313-cp313-manylinux_2_27_x86_64.manylinux_2_28_x86_64");
+        assert_eq!(
+            m.into_iter().collect::<Vec<_>>(),
+            ["cp313-cp313-manylinux_2_27_x86_64", "cp313-cp313-manylinux_2_28_x86_64"]
+        );
+        assert!(expand_wheel_tags("any").is_empty());
     }
 
     #[test]
