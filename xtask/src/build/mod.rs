@@ -64,6 +64,12 @@ fn uv_for(input: &BuildInput<'_>, in_image: bool) -> Option<PathBuf> {
     if input.layer.installer == crate::config::Installer::Pip {
         return None;
     }
+    // Where uv could not be had, the run does not try again for every unit.
+    static FAILED: std::sync::Mutex<Vec<(bool, crate::runtime::Arch)>> = std::sync::Mutex::new(Vec::new());
+    let key = (in_image, if in_image { input.arch } else { crate::runtime::Arch::X86_64 });
+    if FAILED.lock().is_ok_and(|f| f.contains(&key)) {
+        return None;
+    }
     let uv = if in_image {
         crate::lock::uv::ensure_static(input.arch, Some(input.image))
     } else {
@@ -72,6 +78,9 @@ fn uv_for(input: &BuildInput<'_>, in_image: bool) -> Option<PathBuf> {
     match uv {
         Ok(uv) => Some(uv),
         Err(e) => {
+            if let Ok(mut f) = FAILED.lock() {
+                f.push(key);
+            }
             static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
             if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
                 crate::output::warn(format_args!(
