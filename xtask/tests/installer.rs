@@ -208,3 +208,14 @@ fn without_uv_pip_installs_after_one_warning() {
     assert_eq!(run.stderr.matches("--entrypoint pip").count(), 2, "{}", run.stderr);
     assert!(f.path("dist/a/a-py313-x86_64.zip").is_file() && f.path("dist/b/b-py313-x86_64.zip").is_file());
 }
+
+#[test]
+fn both_installers_refuse_an_image_whose_python_is_not_the_runtimes() {
+    let env = require_docker!("installer_python_mismatch");
+    let f = Fixture::new(&env, &[("six", "six==1.17.0\n")]);
+    for installer in ["uv", "pip"] {
+        f.write("layers/six/layer.toml", &format!("runtimes = [\"python3.12\"]\ninstaller = \"{installer}\"\n"));
+        f.run(&["layer", "six"]).fails_with(&["build image", "runs Python 3.13 but the target is python3.12"]);
+        assert!(!f.path("dist/six/six-py312-x86_64.zip").exists(), "{installer}");
+    }
+}
