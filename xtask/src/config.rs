@@ -58,6 +58,20 @@ pub enum Builder {
     Pip,
 }
 
+/// Which installer puts the requirements into `python/` (for either builder). Both install
+/// the same wheels with `--no-deps` from the pinned requirements.txt; the zips they make
+/// hold the same files (README, "Installer").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Installer {
+    /// `uv pip install`: the pinned uv (a static binary mounted into the build image);
+    /// pip when uv cannot be had.
+    #[default]
+    Uv,
+    /// `pip install`.
+    Pip,
+}
+
 /// Where a layer's files come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -89,6 +103,8 @@ struct Defaults {
     architectures: Option<Vec<String>>,
     #[serde(default, deserialize_with = "de_builder")]
     builder: Option<Builder>,
+    #[serde(default, deserialize_with = "de_installer")]
+    installer: Option<Installer>,
     image: Option<String>,
     check_image: Option<String>,
     license: Option<String>,
@@ -208,6 +224,8 @@ struct LayerFile {
     architectures: Option<Vec<String>>,
     #[serde(default, deserialize_with = "de_builder")]
     builder: Option<Builder>,
+    #[serde(default, deserialize_with = "de_installer")]
+    installer: Option<Installer>,
     image: Option<String>,
     check_image: Option<String>,
     #[serde(default)]
@@ -249,6 +267,8 @@ pub struct LayerConfig {
     pub architectures: Vec<Arch>,
     /// pip with a builder, or a merge of other layers' zips.
     pub source: Source,
+    /// uv or pip (a merged layer installs nothing: always the default).
+    pub installer: Installer,
     /// Build image per target, already resolved (used by the docker builder only).
     #[serde(skip)]
     pub images: BTreeMap<(Runtime, Arch), String>,
@@ -438,6 +458,7 @@ impl RepoConfig {
             runtimes,
             architectures,
             source: Source::Pip { builder: file.builder.or(d.builder).unwrap_or_default() },
+            installer: file.installer.or(d.installer).unwrap_or_default(),
             images,
             slim: file.slim.or(d.slim).unwrap_or_default(),
             exclude,
@@ -475,7 +496,11 @@ impl RepoConfig {
                 bail!("invalid config in {display}: `merge` lists layer {m} twice");
             }
         }
-        for (key, set) in [("builder", file.builder.is_some()), ("image", file.image.is_some())] {
+        for (key, set) in [
+            ("builder", file.builder.is_some()),
+            ("installer", file.installer.is_some()),
+            ("image", file.image.is_some()),
+        ] {
             if set {
                 bail!("invalid config in {display}: a merged layer is made of its members' zips and has no `{key}`: set it on the members");
             }
@@ -534,6 +559,7 @@ impl RepoConfig {
             runtimes,
             architectures,
             source: Source::Merge { members },
+            installer: Installer::default(),
             images: BTreeMap::new(),
             slim: file.slim.unwrap_or(SlimLevel::None),
             exclude: file.exclude,
@@ -666,6 +692,10 @@ fn de_slim<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SlimLevel>, D::Erro
 
 fn de_builder<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Builder>, D::Error> {
     one_of(d, "builder", &[("docker", Builder::Docker), ("pip", Builder::Pip)])
+}
+
+fn de_installer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Installer>, D::Error> {
+    one_of(d, "installer", &[("uv", Installer::Uv), ("pip", Installer::Pip)])
 }
 
 /// A non-empty list of strings, each accepted by `check`; `valid` lists what is accepted.
@@ -986,9 +1016,30 @@ mod tests {
         std::fs::write(d.path().join("layers/m/layer.toml"), "merge = [\"a\"]\nbuilder = \"pip\"\n").unwrap();
         let err = format!("{:#}", cfg.layer(&repo, "m").unwrap_err());
         assert!(err.contains("layers/m/layer.toml") && err.contains("`builder`"), "{err}");
+        std::fs::write(d.path().join("layers/m/layer.toml"), "merge = [\"a\"]\ninstaller = \"pip\"\n").unwrap();
+        let err = format!("{:#}", cfg.layer(&repo, "m").unwrap_err());
+        assert!(err.contains("layers/m/layer.toml") && err.contains("`installer`"), "{err}");
         std::fs::write(d.path().join("layers/m/layer.toml"), "merge = [\"a\"]\narchitectures = [\"arm64\"]\n").unwrap();
         let err = format!("{:#}", cfg.layer(&repo, "m").unwrap_err());
         assert!(err.contains("member a is not built for it") && err.contains("arm64"), "{err}");
+    }
+
+    #[test]
+    fn installer_is_uv_unless_the_repo_or_the_layer_says_pip() {
+        let (d, repo) = repo_with(&[
+            ("layers.toml", "[defaults]\nruntimes = [\"python3.13\"]\n"),
+            ("layers/a/requirements.txt", "six==1.16.0\n"),
+            ("layers/b/requirements.txt", "six==1.16.0\n"),
+            ("layers/b/layer.toml", "installer = \"pip\"\n"),
+        ]);
+        let cfg = RepoConfig::load(&repo).unwrap();
+        assert_eq!(cfg.layer(&repo, "a").unwrap().installer, Installer::Uv);
+        assert_eq!(cfg.layer(&repo, "b").unwrap().installer, Installer::Pip);
+        std::fs::write(d.path().join("layers.toml"), "[defaults]\ninstaller = \"pip\"\n").unwrap();
+        std::fs::write(d.path().join("layers/b/layer.toml"), "installer = \"uv\"\n").unwrap();
+        let cfg = RepoConfig::load(&repo).unwrap();
+        assert_eq!(cfg.layer(&repo, "a").unwrap().installer, Installer::Pip);
+        assert_eq!(cfg.layer(&repo, "b").unwrap().installer, Installer::Uv);
     }
 
     /// The one-line error of loading layers.toml `text` and resolving layer `a` (whose
@@ -1017,6 +1068,16 @@ mod tests {
             ("", "slim = 3\n", &["layers/a/layer.toml:1", "`slim` must be one of \"none\", \"safe\", \"aggressive\""]),
             ("[defaults]\nslim = \"max\"\n", "", &["layers.toml:2", "`slim` must be one of", "\"max\""]),
             ("", "builder = \"podman\"\n", &["layer.toml:1", "`builder` must be one of \"docker\", \"pip\""]),
+            (
+                "",
+                "slim = \"safe\"\ninstaller = \"poetry\"\n",
+                &["layers/a/layer.toml:2", "`installer` must be one of \"uv\", \"pip\"", "\"poetry\""],
+            ),
+            (
+                "[defaults]\ninstaller = true\n",
+                "",
+                &["layers.toml:2", "`installer` must be one of \"uv\", \"pip\", not true"],
+            ),
             ("", "architectures = \"arm64\"\n", &["layer.toml:1", "`architectures` must be a list", "arm64"]),
             ("", "runtimes = [\"python3.9\"]\n", &["layer.toml:1", "unknown runtime `python3.9`", "python3.10"]),
             ("", "runtimes = [3]\n", &["layer.toml:1", "`runtimes` must be a list of python3.10"]),

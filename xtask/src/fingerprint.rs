@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use walkdir::WalkDir;
 
-use crate::config::{LayerConfig, Source};
+use crate::config::{Installer, LayerConfig, SlimLevel, Source};
 use crate::requirements::Requirements;
 use crate::runtime::{Arch, Runtime};
 
@@ -37,6 +37,16 @@ pub fn compute(layer: &LayerConfig, reqs: &Requirements, runtime: Runtime, arch:
     };
     field("builder", &builder);
     field("slim", &format!("{:?}", layer.slim));
+    // The installer counts only where it changes the zip: uv and pip install the same
+    // files with the same bytes, and differ only in what `slim` (safe and aggressive)
+    // removes before zipping: install records (INSTALLER says `uv`, RECORD) and console
+    // script launchers in bin/. So a layer slimmed `safe`/`aggressive` keeps its
+    // fingerprint (and published versions) whichever installs it; one kept whole
+    // (`slim = "none"`) is fingerprinted with uv as the installer. pip adds no field: every
+    // fingerprint from before uv stays what it was.
+    if layer.installer == Installer::Uv && layer.slim == SlimLevel::None && matches!(layer.source, Source::Pip { .. }) {
+        field("installer", "uv");
+    }
     field("exclude", &layer.exclude.join("\n"));
     field("license", layer.license.as_deref().unwrap_or(""));
     field("description", layer.description.as_deref().unwrap_or(""));
@@ -77,6 +87,7 @@ mod tests {
             runtimes: vec![],
             architectures: vec![],
             source: crate::config::Source::Pip { builder: Builder::Docker },
+            installer: crate::config::Installer::Uv,
             images: Default::default(),
             slim: SlimLevel::Safe,
             exclude: vec![],
@@ -112,4 +123,28 @@ mod tests {
         std::fs::write(d.path().join("vendored.whl"), "x").unwrap();
         assert_ne!(base, compute(&l, &r, r312, Arch::X86_64, "img").unwrap());
     }
+
+    #[test]
+    fn the_installer_counts_only_for_uv_when_nothing_is_slimmed() {
+        let d = tempfile::tempdir().unwrap();
+        let r = Requirements::parse("a==1\n", "l").unwrap();
+        let r313 = Runtime::parse("python3.13").unwrap();
+        let fp = |installer, slim| {
+            let mut l = layer(d.path());
+            l.installer = installer;
+            l.slim = slim;
+            compute(&l, &r, r313, Arch::X86_64, "img").unwrap()
+        };
+        use crate::config::Installer::{Pip, Uv};
+        for slim in [SlimLevel::Safe, SlimLevel::Aggressive] {
+            assert_eq!(fp(Uv, slim), fp(Pip, slim), "{slim:?}");
+        }
+        assert_ne!(fp(Uv, SlimLevel::None), fp(Pip, SlimLevel::None));
+        // What this tool computed before it knew uv (commit 60d6afd): pip adds nothing.
+        assert_eq!(fp(Pip, SlimLevel::Safe), GOLDEN_SAFE);
+        assert_eq!(fp(Pip, SlimLevel::None), GOLDEN_NONE);
+    }
+
+    const GOLDEN_SAFE: &str = "74c25fbc719797d67263d9c2d5be19740f8e617eb13a296cab4cdac44ae6e454";
+    const GOLDEN_NONE: &str = "524b74233d36c04be97872f50ab6bb986ec027c4af1b791afd809e550163a7f1";
 }

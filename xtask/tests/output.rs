@@ -84,11 +84,13 @@ fn verbose_shows_the_docker_command_but_never_a_password() {
         .find(|l| l.starts_with("running") && l.contains(" run --rm --name xtask-build-"))
         .unwrap_or_else(|| panic!("-v shows no `docker run` line:\n{}", run.stderr));
     assert!(docker_run.contains("-e PIP_INDEX_URL -"), "{docker_run}");
+    // pip, or uv (the default installer) through a script in the image.
     assert!(
-        docker_run.contains("--entrypoint pip") && docker_run.contains(" install -r requirements.txt"),
+        (docker_run.contains("--entrypoint pip") || docker_run.contains("exec /xtask-uv/uv"))
+            && docker_run.contains(" install -r requirements.txt"),
         "{docker_run}"
     );
-    // pip's own output is shown as it comes (it names the index), the password never.
+    // The installer's own output is shown as it comes (it names the index), the password never.
     assert!(run.stderr.contains(&format!("127.0.0.1:{port}")), "pip's output is not shown:\n{}", run.stderr);
     assert!(!run.stderr.contains("s3cret"), "the password is shown:\n{}", run.stderr);
     // Without -v, no command line.

@@ -1,27 +1,41 @@
-//! The docker builder: pip inside a Lambda-compatible build image, as the invoking user.
+//! The docker builder: uv (a static binary mounted read-only) or pip inside a
+//! Lambda-compatible build image, as the invoking user.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use walkdir::WalkDir;
 
 use super::{pip_install_args, BuildInput};
 use crate::docker::{Docker, RunSpec};
 use crate::interrupt::TempPath;
 
-/// Runs `pip install` for the unit into `<work>/python`, where `<work>` is a new folder
-/// under `work_root` that is removed again unless the caller keeps it.
+/// Installs the unit into `<work>/python`, where `<work>` is a new folder under
+/// `work_root` that is removed again unless the caller keeps it: with uv when the layer's
+/// installer is uv and uv can be had, else with pip.
 pub fn install(docker: &Docker, input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Result<TempPath> {
-    let layer = input.layer;
     docker.ensure_image(input.image, input.arch)?;
     let work = super::work_dir(input, work_root)?;
+    match super::uv_for(input, true) {
+        Some(uv) => uv_install(docker, input, work.path(), pip_cache, &uv)?,
+        None => pip_install(docker, input, work.path(), pip_cache)?,
+    }
+    Ok(work)
+}
+
+/// The layer folder is the working directory, read-only, so requirements may name wheels
+/// kept next to them (`./wheels/private-1.0-py3-none-any.whl`); the work folder is `/out`.
+fn mounts(input: &BuildInput<'_>, work: &Path) -> Vec<(PathBuf, String, bool)> {
+    vec![(input.layer.dir.clone(), "/src".into(), true), (work.to_path_buf(), "/out".into(), false)]
+}
+
+fn pip_install(docker: &Docker, input: &BuildInput<'_>, work: &Path, pip_cache: &Path) -> Result<()> {
+    let layer = input.layer;
     let args = pip_install_args("requirements.txt", "/out/python", "/out/pip-report.json", input.hashed);
     docker.run(&RunSpec {
         image: input.image,
         arch: input.arch,
-        // The layer folder is the working directory, read-only, so requirements may name
-        // wheels kept next to them (`./wheels/private-1.0-py3-none-any.whl`).
-        mounts: vec![(layer.dir.clone(), "/src".into(), true), (work.path().to_path_buf(), "/out".into(), false)],
+        mounts: mounts(input, work),
         workdir: "/src",
         entrypoint: "pip",
         args,
@@ -32,20 +46,76 @@ pub fn install(docker: &Docker, input: &BuildInput<'_>, work_root: &Path, pip_ca
         env: vec![("TMPDIR".into(), "/out/tmp".into())],
         what: format!("pip install for {} {} {} in {}", layer.name, input.runtime, input.arch, input.image),
     })?;
-    check_python_version(&work.path().join("pip-report.json"), input)?;
-    Ok(work)
+    check_python_version(&work.join("pip-report.json"), input)
+}
+
+/// `uv pip install` in the build image, in one container: a small script writes the
+/// version of the image's `python3` to `/out/python-version` (uv makes no install report
+/// to read it from), maps the user's pip settings to uv's, and execs the static uv
+/// mounted at `/xtask-uv` with `--python` set to that interpreter (it decides the wheel
+/// tags and markers, as the image's pip would). uv's cache is its own mount, so its files
+/// cannot be hard-linked into `/out` (another mount) even without `--link-mode copy`.
+fn uv_install(docker: &Docker, input: &BuildInput<'_>, work: &Path, pip_cache: &Path, uv: &Path) -> Result<()> {
+    let layer = input.layer;
+    let uv_dir = uv.parent().context("uv has no folder")?.to_path_buf();
+    let uv_cache = super::uv_cache_dir()?;
+    let script = format!(
+        "py=$(command -v python3 || command -v python) || {{ echo 'no python3 in the image' >&2; exit 97; }}; \
+         \"$py\" -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])' > /out/python-version || exit 97; \
+         {} exec /xtask-uv/uv \"$@\" --python \"$py\"",
+        crate::lock::uv::PIP_TO_UV_SH
+    );
+    let mut args = vec!["-c".to_string(), script, "sh".into()];
+    args.extend(super::uv_install_args("requirements.txt", "/out/python", input.hashed));
+    let mut mounts = mounts(input, work);
+    mounts.push((uv_dir, "/xtask-uv".into(), true));
+    mounts.push((uv_cache, "/uv-cache".into(), false));
+    let mut env = crate::lock::uv::container_env("/uv-cache");
+    env.push(("TMPDIR".into(), "/out/tmp".into()));
+    let result = docker.run(&RunSpec {
+        image: input.image,
+        arch: input.arch,
+        mounts,
+        workdir: "/src",
+        entrypoint: "sh",
+        args,
+        pip_cache,
+        env,
+        what: format!("uv pip install for {} {} {} in {}", layer.name, input.runtime, input.arch, input.image),
+    });
+    // The image's Python first: a wrong one explains a failed install better than uv does.
+    let found = std::fs::read_to_string(work.join("python-version")).unwrap_or_default();
+    let found = found.trim();
+    if found.is_empty() {
+        // The container's own failure (its tail says `no python3 in the image` if so), or
+        // none at all and no version.
+        result?;
+        bail!(
+            "build image `{}` has no python3: use an image for Python 3.{} (--image or `image` in layers.toml)",
+            input.image,
+            input.runtime.minor
+        );
+    }
+    same_python(found, input)?;
+    result?;
+    super::remove_uv_leftovers(&work.join("python"))?;
+    super::write_uv_report(input, work, found)
 }
 
 /// Fails when the image's pip runs another Python than the runtime's: its wheels would
 /// not import on Lambda. The Python is read from pip's install report.
 pub(super) fn check_python_version(report: &Path, input: &BuildInput<'_>) -> Result<()> {
-    let want = format!("3.{}", input.runtime.minor);
     let text = std::fs::read_to_string(report)
         .context("pip wrote no install report: the build image's pip is too old (22.2 or later is needed)")?;
     let json: serde_json::Value = serde_json::from_str(&text).context("pip's install report is not JSON")?;
-    let found = json["environment"]["python_version"].as_str().unwrap_or_default();
+    same_python(json["environment"]["python_version"].as_str().unwrap_or_default(), input)
+}
+
+/// Fails when `found` (`3.12`) is not the runtime's Python version.
+fn same_python(found: &str, input: &BuildInput<'_>) -> Result<()> {
+    let want = format!("3.{}", input.runtime.minor);
     if found != want {
-        anyhow::bail!(
+        bail!(
             "build image `{}` runs Python {found} but the target is {}: use an image for Python {want} (--image or `image` in layers.toml)",
             input.image,
             input.runtime

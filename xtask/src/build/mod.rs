@@ -1,7 +1,9 @@
-//! Installs a layer into a fresh `python/` folder, by one of three installers: pip inside
-//! the build image (`docker.rs`), pip on the host with cross-platform wheels only
-//! (`pip.rs`), or, for a merged layer, its members' built zips unpacked in order
-//! (`merge.rs`).
+//! Installs a layer into a fresh `python/` folder, by one of three installers: uv or pip
+//! inside the build image (`docker.rs`), uv or pip on the host with cross-platform wheels
+//! only (`pip.rs`), or, for a merged layer, its members' built zips unpacked in order
+//! (`merge.rs`). uv is the pinned one (`lock::uv`), `uv pip install --no-deps --target`
+//! from the same requirements.txt; pip is used when a layer says `installer = "pip"` or
+//! uv cannot be had.
 
 pub mod docker;
 pub mod merge;
@@ -28,19 +30,119 @@ pub struct BuildInput<'a> {
 /// Where pip's download and wheel cache lives between builds: `$XTASK_PIP_CACHE`, else
 /// `$XDG_CACHE_HOME/lambda-layers/pip`, else `~/.cache/lambda-layers/pip`.
 pub fn pip_cache_dir() -> Result<PathBuf> {
-    let dir = if let Some(d) = std::env::var_os("XTASK_PIP_CACHE").filter(|d| !d.is_empty()) {
+    cache_dir("XTASK_PIP_CACHE", "pip", "pip's")
+}
+
+/// Where uv's cache lives between builds (and locks): `$XTASK_UV_CACHE`, else
+/// `$XDG_CACHE_HOME/lambda-layers/uv-cache`, else `~/.cache/lambda-layers/uv-cache`.
+pub fn uv_cache_dir() -> Result<PathBuf> {
+    cache_dir("XTASK_UV_CACHE", "uv-cache", "uv's")
+}
+
+/// `$var`, else `$XDG_CACHE_HOME/lambda-layers/<sub>`, else `~/.cache/lambda-layers/<sub>`,
+/// created.
+fn cache_dir(var: &str, sub: &str, whose: &str) -> Result<PathBuf> {
+    let dir = if let Some(d) = std::env::var_os(var).filter(|d| !d.is_empty()) {
         PathBuf::from(d)
     } else if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        PathBuf::from(d).join("lambda-layers/pip")
+        PathBuf::from(d).join("lambda-layers").join(sub)
     } else {
-        let home =
-            std::env::var_os("HOME").context("HOME is not set: set XTASK_PIP_CACHE to a folder for pip's cache")?;
-        PathBuf::from(home).join(".cache/lambda-layers/pip")
+        let home = std::env::var_os("HOME")
+            .with_context(|| format!("HOME is not set: set {var} to a folder for {whose} cache"))?;
+        PathBuf::from(home).join(".cache/lambda-layers").join(sub)
     };
     std::fs::create_dir_all(&dir).with_context(|| {
-        format!("cannot create pip cache folder {}: set XTASK_PIP_CACHE to a writable folder", dir.display())
+        format!("cannot create {whose} cache folder {}: set {var} to a writable folder", dir.display())
     })?;
     Ok(dir)
+}
+
+/// The uv binary to install `input` with: the static one for the target's arch when
+/// `in_image` (mounted into the build image), else the host's; None when the layer says
+/// `installer = "pip"`, or uv cannot be had (a warning, once per run; pip installs).
+fn uv_for(input: &BuildInput<'_>, in_image: bool) -> Option<PathBuf> {
+    if input.layer.installer == crate::config::Installer::Pip {
+        return None;
+    }
+    // Where uv could not be had, the run does not try again for every unit.
+    static FAILED: std::sync::Mutex<Vec<(bool, crate::runtime::Arch)>> = std::sync::Mutex::new(Vec::new());
+    let key = (in_image, if in_image { input.arch } else { crate::runtime::Arch::X86_64 });
+    if FAILED.lock().is_ok_and(|f| f.contains(&key)) {
+        return None;
+    }
+    let uv = if in_image {
+        crate::lock::uv::ensure_static(input.arch, Some(input.image))
+    } else {
+        crate::lock::uv::ensure(Some(input.image))
+    };
+    match uv {
+        Ok(uv) => Some(uv),
+        Err(e) => {
+            if let Ok(mut f) = FAILED.lock() {
+                f.push(key);
+            }
+            static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                crate::output::warn(format_args!(
+                    "uv {} is not available ({e:#}): installing with pip instead (set `installer = \"pip\"` in layers.toml to say so)",
+                    crate::lock::uv::UV_VERSION
+                ));
+            }
+            None
+        }
+    }
+}
+
+/// The uv arguments both builders share, pip's in uv's words: exactly the listed
+/// requirements, no dependency resolution, no bytecode (uv's default), into `target`,
+/// files copied out of uv's cache (never hard-linked: `strip` later rewrites the shared
+/// libraries of the output in place, which must not reach the cache); in hash-checking
+/// mode when the requirements carry hashes.
+fn uv_install_args(requirements: &str, target: &str, hashed: bool) -> Vec<String> {
+    let mut args: Vec<String> =
+        ["pip", "install", "-r", requirements, "--no-deps", "--link-mode", "copy", "--target", target]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    if hashed {
+        args.push("--require-hashes".into());
+    }
+    args
+}
+
+/// What uv leaves in a `--target` folder that belongs to no distribution: the empty
+/// `.lock` file it locks the folder with. Removed, so the tree is what pip makes.
+fn remove_uv_leftovers(python: &Path) -> Result<()> {
+    let lock = python.join(".lock");
+    if lock.symlink_metadata().is_ok_and(|m| m.is_file() && m.len() == 0) {
+        std::fs::remove_file(&lock).with_context(|| format!("cannot remove {}", lock.display()))?;
+    }
+    Ok(())
+}
+
+/// For a uv install, what pip's install report would have told (uv makes none): the
+/// Python version and the sha256 of each archive installed, written as `pip-report.json`
+/// in pip's format. A hash comes from the lock when the distribution's line allows exactly
+/// one, else from uv's cache, which records the file name and sha256 of each wheel it
+/// fetched (`lock::uv::cached_wheel_hash`, matched by version and wheel tags).
+fn write_uv_report(input: &BuildInput<'_>, work: &Path, python_version: &str) -> Result<()> {
+    let path = input.layer.dir.join("requirements.txt");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let reqs = crate::requirements::Requirements::parse(&text, &input.layer.name)?;
+    let env = crate::python::Env::new(input.runtime, input.arch);
+    let mut hashes = crate::python::locked_hashes(&reqs.lines, &env);
+    let cache = uv_cache_dir()?;
+    for (name, (version, tags)) in crate::python::installed_wheel_tags(&work.join("python")) {
+        if !hashes.contains_key(&name) {
+            if let Some(sha) = crate::lock::uv::cached_wheel_hash(&cache, &name, &version, &tags) {
+                hashes.insert(name, sha);
+            }
+        }
+    }
+    let report = crate::python::install_report(python_version, &hashes);
+    let file = work.join("pip-report.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", file.display()))
 }
 
 /// A new, empty `<work_root>/<unit>-<pid>/python` (and `tmp/` beside it for pip), made by this process so it and every

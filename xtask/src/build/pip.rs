@@ -1,7 +1,11 @@
-//! The pip builder: pip on the host installs wheels built for the target instead of the
-//! host (`--platform` manylinux tags the runtime's glibc accepts, `--python-version`,
-//! `--implementation cp`, `--only-binary=:all:`). No docker, and arm64 without emulation;
-//! only for layers whose packages all ship wheels.
+//! The pip builder: uv or pip on the host installs wheels built for the target instead of
+//! the host (pip: `--platform` manylinux tags the runtime's glibc accepts,
+//! `--python-version`, `--implementation cp`, `--only-binary=:all:`; uv:
+//! `--python-platform`, `--python-version`, `--only-binary :all:`). No docker, and arm64
+//! without emulation; only for layers whose packages all ship wheels. uv is used only
+//! where its `--python-platform` names the runtime's glibc exactly (Amazon Linux 2023
+//! runtimes); for Amazon Linux 2's glibc 2.26 it knows only manylinux_2_17 and would
+//! refuse wheels pip takes, so pip installs those.
 
 use std::path::{Path, PathBuf};
 
@@ -56,10 +60,62 @@ pub fn target_args(runtime: Runtime, arch: Arch) -> Vec<String> {
 
 pub fn install(input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Result<TempPath> {
     let work = super::work_dir(input, work_root)?;
+    let exact = crate::lock::uv::python_platform_is_exact(input.runtime, input.arch);
+    match super::uv_for(input, false).filter(|_| exact) {
+        Some(uv) => uv_install(input, work.path(), &uv)?,
+        None => pip_install(input, work.path(), pip_cache)?,
+    }
+    Ok(work)
+}
+
+/// `uv pip install` on the host for the target: the host's Python only lets uv start
+/// (`--python`); `--python-platform` and `--python-version` decide the wheels.
+fn uv_install(input: &BuildInput<'_>, work: &Path, uv: &Path) -> Result<()> {
+    let target = work.join("python");
+    let requirements = requirements_for_target(input, work)?;
+    let mut args = super::uv_install_args(&requirements, &target.to_string_lossy(), input.hashed);
+    args.extend([
+        "--python".into(),
+        host_python(),
+        "--python-platform".into(),
+        crate::lock::uv::python_platform(input.runtime, input.arch),
+        "--python-version".into(),
+        format!("3.{}", input.runtime.minor),
+        "--only-binary".into(),
+        ":all:".into(),
+    ]);
+    let mut cmd = crate::lock::uv::command(uv)?;
+    cmd.args(&args)
+        .current_dir(&input.layer.dir)
+        .env("UV_CACHE_DIR", super::uv_cache_dir()?)
+        .env("TMPDIR", work.join("tmp"));
+    let what = format!(
+        "uv pip install (host, {} wheels) for {} {} {}",
+        input.arch, input.layer.name, input.runtime, input.arch
+    );
+    let (status, text) = crate::docker::capture(cmd, what.clone())?;
+    crate::interrupt::wait_if_interrupted();
+    if !status.success() {
+        // uv: "Because pyyaml==5.3.1 has no usable wheels and ..." (or "has no wheels with a
+        // matching platform tag").
+        let missing = text.lines().find_map(|l| {
+            let (req, why) = l.split("Because ").nth(1)?.split_once(" has no ")?;
+            why.contains("wheels").then(|| req.trim().to_string())
+        });
+        if let Some(req) = missing {
+            return Err(no_wheel(input, &req));
+        }
+        bail!("{what} failed (exit {}):\n{}", status.code().unwrap_or(-1), crate::docker::fence_tail(&text, 15));
+    }
+    super::remove_uv_leftovers(&target)?;
+    super::write_uv_report(input, work, &format!("3.{}", input.runtime.minor))
+}
+
+fn pip_install(input: &BuildInput<'_>, work: &Path, pip_cache: &Path) -> Result<()> {
     let python = host_python();
-    let target = work.path().join("python");
-    let report = work.path().join("pip-report.json");
-    let requirements = requirements_for_target(input, work.path())?;
+    let target = work.join("python");
+    let report = work.join("pip-report.json");
+    let requirements = requirements_for_target(input, work)?;
     let mut args = pip_install_args(&requirements, &target.to_string_lossy(), &report.to_string_lossy(), input.hashed);
     args.extend(target_args(input.runtime, input.arch));
     let sh = Shell::new()?;
@@ -68,7 +124,7 @@ pub fn install(input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Re
         format!("pip install (host, {} wheels) for {} {} {}", input.arch, input.layer.name, input.runtime, input.arch);
     let pip = cmd!(sh, "{python} -m pip {args...}")
         .env("PIP_CACHE_DIR", pip_cache)
-        .env("TMPDIR", work.path().join("tmp"))
+        .env("TMPDIR", work.join("tmp"))
         .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
         .env("PIP_NO_INPUT", "1");
     let (status, text) = crate::docker::capture(pip.into(), what.clone())
@@ -76,20 +132,25 @@ pub fn install(input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Re
     crate::interrupt::wait_if_interrupted();
     if !status.success() {
         if let Some(req) = text.lines().find_map(|l| l.split("No matching distribution found for ").nth(1)) {
-            bail!(
-                "no wheel of `{}` for {} {} (CPython 3.{}, manylinux up to glibc {}.{}): the pip builder installs wheels only; set `builder = \"docker\"` in layers/{}/layer.toml to build it in the build image",
-                crate::quote::clip(req.trim()),
-                input.runtime,
-                input.arch,
-                input.runtime.minor,
-                input.runtime.glibc.0,
-                input.runtime.glibc.1,
-                input.layer.name
-            );
+            return Err(no_wheel(input, req));
         }
         bail!("{what} failed (exit {}):\n{}", status.code().unwrap_or(-1), crate::docker::fence_tail(&text, 15));
     }
-    Ok(work)
+    Ok(())
+}
+
+/// The error for a requirement with no wheel for the target: the pip builder cannot build.
+fn no_wheel(input: &BuildInput<'_>, req: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "no wheel of `{}` for {} {} (CPython 3.{}, manylinux up to glibc {}.{}): the pip builder installs wheels only; set `builder = \"docker\"` in layers/{}/layer.toml to build it in the build image",
+        crate::quote::clip(req.trim()),
+        input.runtime,
+        input.arch,
+        input.runtime.minor,
+        input.runtime.glibc.0,
+        input.runtime.glibc.1,
+        input.layer.name
+    )
 }
 
 /// The requirements file host pip installs: requirements.txt itself, or for a lock whose

@@ -137,6 +137,85 @@ pub fn installed_hashes(report: &Path) -> std::collections::BTreeMap<String, Str
     out
 }
 
+/// The sha256 of each distribution's archive as far as a hashed requirements.txt tells
+/// it (for installers that make no report, as uv): a requirement line whose marker holds
+/// in `env` and that allows exactly one `--hash=sha256:` gives it. A line with several
+/// (a lock for several targets lists each target's wheel) names no one archive: left out.
+/// `lines` are requirements.txt's logical lines, options after the requirement.
+pub fn locked_hashes(lines: &[String], env: &super::Env) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in lines {
+        let (req, options) = line.split_once(" --").map_or((line.as_str(), ""), |(r, o)| (r, o));
+        let Some(r) = super::Requirement::parse(req) else { continue };
+        if !r.applies(env, "") {
+            continue;
+        }
+        let hashes: std::collections::BTreeSet<String> = format!("--{options}")
+            .split_whitespace()
+            .filter_map(|o| o.strip_prefix("--hash=sha256:").or_else(|| o.strip_prefix("--hash=sha256=")))
+            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_ascii_lowercase)
+            .collect();
+        if hashes.len() == 1 {
+            out.insert(normalise(&r.name), hashes.into_iter().next().unwrap_or_default());
+        }
+    }
+    out
+}
+
+/// The wheel tags of each distribution installed in `python_dir`, by normalised name:
+/// (version, the `Tag:` lines of its `*.dist-info/WHEEL`). Distributions without a WHEEL
+/// file are left out.
+pub fn installed_wheel_tags(
+    python_dir: &Path,
+) -> std::collections::BTreeMap<String, (String, std::collections::BTreeSet<String>)> {
+    let mut out = std::collections::BTreeMap::new();
+    for e in std::fs::read_dir(python_dir).into_iter().flatten().flatten() {
+        let dir = e.file_name().to_string_lossy().into_owned();
+        let Some((name, version)) = dir.strip_suffix(".dist-info").and_then(|d| d.split_once('-')) else { continue };
+        let Ok(wheel) = std::fs::read_to_string(e.path().join("WHEEL")) else { continue };
+        let tags = wheel.lines().filter_map(|l| l.strip_prefix("Tag:")).map(|t| t.trim().to_string()).collect();
+        out.insert(normalise(name), (version.to_string(), tags));
+    }
+    out
+}
+
+/// The tags a wheel file name's tag part stands for (`cp313-cp313-manylinux_2_27_x86_64.manylinux_2_28_x86_64`,
+/// optionally after a build tag): every combination of its dotted python, abi and
+/// platform parts, as the WHEEL file lists them.
+pub fn expand_wheel_tags(tags: &str) -> std::collections::BTreeSet<String> {
+    let parts: Vec<&str> = tags.split('-').collect();
+    let mut out = std::collections::BTreeSet::new();
+    if parts.len() < 3 {
+        return out;
+    }
+    let [py, abi, plat] = [parts[parts.len() - 3], parts[parts.len() - 2], parts[parts.len() - 1]];
+    for p in py.split('.') {
+        for a in abi.split('.') {
+            for pl in plat.split('.') {
+                out.insert(format!("{p}-{a}-{pl}"));
+            }
+        }
+    }
+    out
+}
+
+/// The parts of pip's install report (`--report`) this tool reads, for an installer that
+/// makes none: the Python version and each archive's sha256, read back by
+/// [`installed_hashes`].
+pub fn install_report(python_version: &str, hashes: &std::collections::BTreeMap<String, String>) -> serde_json::Value {
+    let install: Vec<serde_json::Value> = hashes
+        .iter()
+        .map(|(name, sha)| {
+            serde_json::json!({
+                "metadata": { "name": name },
+                "download_info": { "archive_info": { "hashes": { "sha256": sha } } }
+            })
+        })
+        .collect();
+    serde_json::json!({ "environment": { "python_version": python_version }, "install": install })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +292,55 @@ mod tests {
         assert_eq!(h.get("idna"), Some(&sha));
         assert_eq!(h.len(), 2);
         assert!(installed_hashes(&d.path().join("none.json")).is_empty());
+    }
+
+    #[test]
+    fn wheel_tags_are_read_and_expanded_as_the_wheel_file_lists_them() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("typing_extensions-4.1.dist-info")).unwrap();
+        std::fs::write(
+            d.path().join("typing_extensions-4.1.dist-info/WHEEL"),
+            "Wheel-Version: 1.0\nTag: py2-none-any\nTag: py3-none-any\n",
+        )
+        .unwrap();
+        std::fs::create_dir(d.path().join("nowheel-1.dist-info")).unwrap();
+        let t = installed_wheel_tags(d.path());
+        assert_eq!(t.len(), 1);
+        let (version, tags) = &t["typing-extensions"];
+        assert_eq!(version, "4.1");
+        assert_eq!(tags, &expand_wheel_tags("py2.py3-none-any"));
+        let m = expand_wheel_tags("1-cp313-cp313-manylinux_2_27_x86_64.manylinux_2_28_x86_64");
+        assert_eq!(
+            m.into_iter().collect::<Vec<_>>(),
+            ["cp313-cp313-manylinux_2_27_x86_64", "cp313-cp313-manylinux_2_28_x86_64"]
+        );
+        assert!(expand_wheel_tags("any").is_empty());
+    }
+
+    #[test]
+    fn locked_hashes_name_the_one_archive_a_line_allows_on_the_target() {
+        let (a, b) = ("a".repeat(64), "B".repeat(64));
+        let lines: Vec<String> = [
+            format!("Six==1.17.0 --hash=sha256:{a}"),
+            format!("numpy==2.3.5 --hash=sha256:{a} --hash=sha256:{b}"),
+            format!("tzdata==2025.2 ; python_version < \"3.12\" --hash=sha256:{a}"),
+            format!("tzdata==2025.3 ; python_version >= \"3.12\" --hash=sha256:{b}"),
+            "idna==3.10".to_string(),
+            "--hash=sha256:short".to_string(),
+        ]
+        .into();
+        let env = crate::python::Env::new(
+            crate::runtime::Runtime::parse("python3.13").unwrap(),
+            crate::runtime::Arch::X86_64,
+        );
+        let h = locked_hashes(&lines, &env);
+        assert_eq!(h.get("six"), Some(&a));
+        assert_eq!(h.get("tzdata"), Some(&"b".repeat(64)));
+        assert_eq!(h.len(), 2, "{h:?}");
+
+        let d = tempfile::tempdir().unwrap();
+        let report = d.path().join("pip-report.json");
+        std::fs::write(&report, install_report("3.13", &h).to_string()).unwrap();
+        assert_eq!(installed_hashes(&report), h);
     }
 }

@@ -11,7 +11,10 @@ mod provider;
 mod record;
 mod requirement;
 
-pub use dist::{installed, installed_hashes, read_dists, Dist, Package};
+pub use dist::{
+    expand_wheel_tags, install_report, installed, installed_hashes, installed_wheel_tags, locked_hashes, read_dists,
+    Dist, Package,
+};
 pub use marker::Env;
 pub use name::{is_name_char, normalise};
 pub use provider::providers;

@@ -100,12 +100,13 @@ impl Fixture {
         std::fs::write(p, text).unwrap();
     }
 
-    /// The `xtask` binary with `--repo` set to this fixture and a pip cache shared by the
+    /// The `xtask` binary with `--repo` set to this fixture and pip and uv caches shared by the
     /// tests (a warm cache keeps them fast; the cold case is the benchmark's).
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
         c.arg("--repo").arg(self.root()).args(args);
         c.env("XTASK_PIP_CACHE", shared_pip_cache());
+        c.env("XTASK_UV_CACHE", shared_uv_cache());
         c.env_remove("AWS_PROFILE").env_remove("AWS_REGION").env_remove("AWS_DEFAULT_REGION");
         c.env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing");
         c.env("AWS_CONFIG_FILE", self.path("aws-config-absent"))
@@ -146,6 +147,13 @@ impl Fixture {
 
 pub fn shared_pip_cache() -> PathBuf {
     let p = std::env::temp_dir().join("xtask-it-pip-cache");
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+/// uv's cache, shared by the tests as pip's is (a test that watches a cache uses its own).
+pub fn shared_uv_cache() -> PathBuf {
+    let p = std::env::temp_dir().join("xtask-it-uv-cache");
     std::fs::create_dir_all(&p).unwrap();
     p
 }
