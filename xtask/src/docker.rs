@@ -273,13 +273,15 @@ pub fn capture(mut cmd: std::process::Command, what: String) -> Result<(std::pro
         return Ok((out.status, text));
     }
     crate::output::command(&program, &args);
+    let tag = crate::output::tag();
     let mut child =
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().with_context(|| format!("cannot run `{program}`"))?;
     let stream = |r: Box<dyn std::io::Read + Send>| {
+        let tag = tag.clone();
         std::thread::spawn(move || {
             let mut text = String::new();
             for line in std::io::BufReader::new(r).lines().map_while(std::result::Result::ok) {
-                crate::output::live(&line);
+                crate::output::live(tag.as_deref(), &line);
                 text.push_str(&line);
                 text.push('\n');
             }

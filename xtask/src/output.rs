@@ -204,7 +204,8 @@ pub fn command(program: &str, args: &[String]) {
     if !is_verbose() {
         return;
     }
-    let mut text = shell_quote(program);
+    let mut text = tag().map(|t| format!("[{t}] ")).unwrap_or_default();
+    text.push_str(&shell_quote(program));
     for a in args {
         text.push(' ');
         text.push_str(&shell_quote(a));
@@ -212,11 +213,32 @@ pub fn command(program: &str, args: &[String]) {
     status_styled("running", Style::Note, redact(&text));
 }
 
-/// With `-v`: one line of a running command's output, redacted, as it comes.
-pub fn live(line: &str) {
+/// With `-v`: one line of a running command's output, redacted, as it comes. `tag` names
+/// the unit it belongs to when several build at once (see [`with_tag`]), so their
+/// interleaved lines can be told apart.
+pub fn live(tag: Option<&str>, line: &str) {
     if is_verbose() {
-        write_err(&format!("    {} {}", paint("│", Style::Note), redact(line.trim_end())));
+        let tag = tag.map(|t| format!("{} ", paint(&format!("[{t}]"), Style::Note))).unwrap_or_default();
+        write_err(&format!("    {} {tag}{}", paint("│", Style::Note), redact(line.trim_end())));
     }
+}
+
+thread_local! {
+    static TAG: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with `tag` as this thread's tag for [`live`] lines (the scheduler tags each
+/// unit's work when several run at once).
+pub fn with_tag<T>(tag: Option<String>, f: impl FnOnce() -> T) -> T {
+    let old = TAG.with(|t| t.replace(tag));
+    let out = f();
+    TAG.with(|t| *t.borrow_mut() = old);
+    out
+}
+
+/// This thread's tag, for output read on other threads.
+pub fn tag() -> Option<String> {
+    TAG.with(|t| t.borrow().clone())
 }
 
 /// `arg` quoted for a POSIX shell when it needs it.

@@ -45,7 +45,9 @@ pub fn each<T: Send>(units: &[Unit], jobs: usize, work: impl Fn(&Unit) -> T + Sy
                     }
                 };
                 let Some(i) = i else { return };
-                let result = work(&units[i]);
+                // With several at once, `-v` output lines name their unit.
+                let tag = (workers > 1).then(|| units[i].label());
+                let result = crate::output::with_tag(tag, || work(&units[i]));
                 let mut s = lock(&state);
                 s.results[i] = Some(result);
                 s.finished[i] = true;
