@@ -15,6 +15,7 @@ use std::fmt::Debug;
 
 use aws_config::meta::credentials::CredentialsProviderChain;
 use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::Credentials;
@@ -135,9 +136,14 @@ async fn sdk_config(profile: &Profile, region: &str, source: CredentialSource) -
         _ if source == CredentialSource::Environment => loader
             .profile_name("default")
             .credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new()),
-        (Some(p), _) => loader
-            .profile_name(p)
-            .credentials_provider(ProfileFileCredentialsProvider::builder().profile_name(p).build()),
+        (Some(p), _) => loader.profile_name(p).credentials_provider(
+            // Its own provider config, as the builder's default, but with our HTTP client
+            // for SSO, STS and IMDS (there is no default one: see `https_client`).
+            ProfileFileCredentialsProvider::builder()
+                .configure(&ProviderConfig::without_region().with_http_client(https_client()))
+                .profile_name(p)
+                .build(),
+        ),
         (None, Some(_)) => loader.profile_name("default").credentials_provider(
             CredentialsProviderChain::first_try(
                 "Environment",
