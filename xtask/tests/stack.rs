@@ -73,6 +73,7 @@ impl Repo {
     fn emulator(&self) -> Emulator {
         let conf = aws_sdk_lambda::Config::builder()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(common::emulator::http_client())
             .region(Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
             .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))

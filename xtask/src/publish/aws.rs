@@ -15,10 +15,14 @@ use std::fmt::Debug;
 
 use aws_config::meta::credentials::CredentialsProviderChain;
 use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::Credentials;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_http_client::{Builder, ConnectorBuilder};
 
 use crate::config::Profile;
 
@@ -101,20 +105,45 @@ impl Clients {
     }
 }
 
+/// The HTTP client of every SDK client: the SDK's default one (hyper 1 + rustls, HTTP/1.1
+/// and HTTP/2 by ALPN, the platform's native trust roots via rustls-native-certs, so
+/// `SSL_CERT_FILE` and the system store work, proxies from `HTTPS_PROXY`/`NO_PROXY` as
+/// the default does with the latest behavior version), with ring instead of aws-lc as
+/// rustls' crypto: the SDK's `default-https-client` feature is off because aws-lc's C
+/// build dominates a first compile. Plain `http://` endpoints (emulators) work too.
+pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut conn = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
+        conn.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            conn.set_sleep_impl(components.sleep_impl());
+        }
+        conn.set_proxy_config(Some(ProxyConfig::from_env()));
+        conn.build()
+    })
+}
+
 /// The shared SDK settings of one region. With `aws_profile`, credentials come from that
 /// profile of the shared config files (SSO and credential_process included) and from
 /// nowhere else. Without it, the default chain runs with the `default` profile (not
 /// `AWS_PROFILE`); against an emulator, keys from the environment or dummy ones are used.
 /// With [`CredentialSource::Environment`], only the environment's keys are used.
 async fn sdk_config(profile: &Profile, region: &str, source: CredentialSource) -> SdkConfig {
-    let loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
+    let loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
+        .region(Region::new(region.to_string()));
     let loader = match (&profile.aws_profile, &profile.endpoint_url) {
         _ if source == CredentialSource::Environment => loader
             .profile_name("default")
             .credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new()),
-        (Some(p), _) => loader
-            .profile_name(p)
-            .credentials_provider(ProfileFileCredentialsProvider::builder().profile_name(p).build()),
+        (Some(p), _) => loader.profile_name(p).credentials_provider(
+            // Its own provider config, as the builder's default, but with our HTTP client
+            // for SSO, STS and IMDS (there is no default one: see `https_client`).
+            ProfileFileCredentialsProvider::builder()
+                .configure(&ProviderConfig::without_region().with_http_client(https_client()))
+                .profile_name(p)
+                .build(),
+        ),
         (None, Some(_)) => loader.profile_name("default").credentials_provider(
             CredentialsProviderChain::first_try(
                 "Environment",

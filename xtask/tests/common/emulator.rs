@@ -1,8 +1,15 @@
 //! The S3 + Lambda emulator seen through the real SDK clients, for tests that check what
 //! the tool left there.
 
-use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use serde_json::Value;
+
+/// The SDK's hyper + rustls client on ring, as xtask's (the SDK's `default-https-client`
+/// feature is off, so every client is handed one); plain http to the emulator.
+pub fn http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+}
 
 /// The emulator seen through the real Lambda SDK client.
 pub struct Emulator {
@@ -15,12 +22,14 @@ impl Emulator {
     pub fn new(endpoint: &str, region: &str) -> Emulator {
         let conf = aws_sdk_lambda::Config::builder()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(http_client())
             .region(Region::new(region.to_string()))
             .endpoint_url(endpoint)
             .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
             .build();
         let s3 = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(http_client())
             .region(Region::new(region.to_string()))
             .endpoint_url(endpoint)
             .force_path_style(true)
