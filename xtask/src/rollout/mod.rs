@@ -67,7 +67,7 @@ pub fn survey(ctx: &Context, profile: &str, only: &[String]) -> Result<usage::Su
     let owners = owners(ctx, &session)?;
     session.rt.block_on(async {
         identity(&session).await?;
-        usage::survey(&session, &owners, &ctx.config.stacks, only).await
+        usage::survey(&session, &owners, &ctx.config.stacks, only, &[]).await
     })
 }
 
@@ -97,8 +97,10 @@ pub fn rollout(ctx: &Context, opts: &Options, show: &dyn Fn(&[Change])) -> Resul
     }
     let session = Session::open(ctx, &opts.profile)?;
     let path = Record::path(&ctx.repo.published_dir(), &opts.profile);
+    // Read first: a record that cannot be read is reported before any planning or build
+    // (a rollout appends to it before its first write).
+    let record = Record::load(&path, &opts.profile)?;
     let Some(selection) = &opts.selection else {
-        let record = Record::load(&path, &opts.profile)?;
         return session.rt.block_on(undo(&session, opts, &record, &path, show));
     };
     let owners = owners(ctx, &session)?;
@@ -110,7 +112,11 @@ pub fn rollout(ctx: &Context, opts: &Options, show: &dyn Fn(&[Change])) -> Resul
     };
     session.rt.block_on(async {
         identity(&session).await?;
-        let mut survey = usage::survey(&session, &owners, &ctx.config.stacks, &[]).await?;
+        let named: &[String] = match selection {
+            Selection::Stack(_, names) => names,
+            _ => &[],
+        };
+        let mut survey = usage::survey(&session, &owners, &ctx.config.stacks, &[], named).await?;
         let mut changes = plan::changes(&opts.profile, &survey, &owners, selection, &ctx.config.stacks, &manifest)?;
         // The versions of layers a stack adds that no function attached yet.
         for ch in &changes {
@@ -178,7 +184,12 @@ async fn undo(
         let Some(client) = session.clients.iter().position(|c| c.target.region == m.region) else {
             bail!("the last rollout ({}) moved function {} in {}, which is not a region of profile `{}` now (nothing was changed)", last.at, m.function, m.region, opts.profile);
         };
-        let fresh = get_function(&session.clients[client], &m.function).await?;
+        let fresh = get_function(&session.clients[client], &m.function).await.with_context(|| {
+            format!(
+                "cannot undo the rollout of {}: function {} in {} cannot be read (nothing was changed)",
+                last.at, m.function, m.region
+            )
+        })?;
         let now = fresh.layer_arns();
         if now == m.before {
             continue;

@@ -84,7 +84,10 @@ pub fn changes(
     stacks: &BTreeMap<String, StackConfig>,
     manifest: &Manifest,
 ) -> Result<Vec<Change>> {
-    let regions = || survey.functions.iter().map(|f| f.region.clone()).collect::<Vec<_>>().join(", ");
+    let regions = || {
+        let r: std::collections::BTreeSet<&str> = survey.functions.iter().map(|f| f.region.as_str()).collect();
+        r.into_iter().collect::<Vec<_>>().join(", ")
+    };
     let mut out = Vec::new();
     match selection {
         Selection::AllOutdated => {
@@ -107,8 +110,20 @@ pub fn changes(
                     if known.is_empty() { "none".into() } else { known.join(", ") }
                 )
             })?;
+            if let Some(ghost) = stack.layers.iter().find(|l| !owners.units.iter().any(|u| u.layer.name == **l)) {
+                bail!("stack {name} in layers.toml names layer {ghost}, which does not exist (no layers/{ghost}/): fix `layers` or create it with `cargo xtask new {ghost}`");
+            }
             let chosen = if names.is_empty() {
-                (0..survey.functions.len()).filter(|&i| survey.functions[i].own_layers() == stack.layers).collect()
+                // Only the functions of the stack's runtime and architecture: the same layers
+                // built for another target are another stack's (its ARNs would not fit them).
+                (0..survey.functions.len())
+                    .filter(|&i| {
+                        let f = &survey.functions[i];
+                        f.own_layers() == stack.layers
+                            && f.runtime.as_deref() == Some(stack.runtime.id)
+                            && f.arch == stack.arch.as_str()
+                    })
+                    .collect()
             } else {
                 named(profile, survey, names)?
             };
@@ -148,6 +163,9 @@ fn named(profile: &str, survey: &Survey, names: &[String]) -> Result<Vec<usize>>
             .filter(|&i| survey.functions[i].function == *n || survey.functions[i].function_arn == *n)
             .collect();
         if found.is_empty() {
+            if let Some(why) = not_here(survey, n) {
+                bail!("function {}: {why} (nothing was changed)", crate::quote::clip(n));
+            }
             bail!(
                 "function {} attaches no layer of this repo in profile `{profile}` (or does not exist there): `cargo xtask usage --profile {profile}` lists the functions that do",
                 crate::quote::clip(n)
@@ -160,6 +178,34 @@ fn named(profile: &str, survey: &Survey, names: &[String]) -> Result<Vec<usize>>
         }
     }
     Ok(out)
+}
+
+/// Why a function named by ARN cannot be one of the profile's: a qualified ARN (a version
+/// or alias: only the unqualified function has a layer list to update), or another region.
+fn not_here(survey: &Survey, name: &str) -> Option<String> {
+    if name.trim().is_empty() {
+        return Some("an empty function name: give a function name or ARN".into());
+    }
+    let parts: Vec<&str> = name.split(':').collect();
+    if parts.len() < 7 || parts[0] != "arn" || parts[2] != "lambda" || parts[5] != "function" {
+        return None;
+    }
+    if parts.len() > 7 {
+        return Some(format!(
+            "a qualified ARN (`:{}`): give the unqualified function ARN or name, {}",
+            parts[7..].join(":"),
+            parts[..7].join(":")
+        ));
+    }
+    let regions: std::collections::BTreeSet<&str> = survey.regions.iter().map(String::as_str).collect();
+    if !regions.contains(parts[3]) {
+        return Some(format!(
+            "the ARN is in {}, which is not a region of the profile ({})",
+            parts[3],
+            regions.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    None
 }
 
 /// The function's layers with each repo layer at its newest version.

@@ -86,7 +86,18 @@ impl Record {
     /// before its writes, as `pending`) by its outcome; appends it when it is gone.
     pub fn finish(path: &Path, profile: &str, rollout: Rollout) -> Result<()> {
         Record::update(path, profile, |r| {
-            match r.rollouts.iter_mut().rev().find(|x| x.at == rollout.at && x.how == rollout.how) {
+            // The same second and request may be another run's (two rollouts at once): the
+            // pending entry is the one naming the same functions and lists.
+            let same = |x: &Rollout| {
+                x.at == rollout.at
+                    && x.how == rollout.how
+                    && x.functions.len() == rollout.functions.len()
+                    && x.functions.iter().zip(&rollout.functions).all(|(a, b)| {
+                        (&a.region, &a.function, &a.before, &a.after) == (&b.region, &b.function, &b.before, &b.after)
+                            && a.status == "pending"
+                    })
+            };
+            match r.rollouts.iter_mut().rev().find(|x| same(x)) {
                 Some(x) => *x = rollout,
                 None => r.rollouts.push(rollout),
             }
@@ -124,20 +135,49 @@ mod tests {
             function: "f".into(),
             before: vec!["a:1".into()],
             after: vec!["a:2".into()],
-            status: "successful".into(),
+            status: "pending".into(),
             reason: None,
         };
         for how in ["--all-outdated", "--undo"] {
             let r = Rollout { at: "2025-01-01T00:00:00Z".into(), how: how.into(), functions: vec![moved.clone()] };
             Record::append(&path, "staging", r).unwrap();
         }
-        let done = Rollout { at: "2025-01-01T00:00:00Z".into(), how: "--undo".into(), functions: vec![] };
+        let ok = Moved { status: "successful".into(), ..moved.clone() };
+        let done = Rollout { at: "2025-01-01T00:00:00Z".into(), how: "--undo".into(), functions: vec![ok.clone()] };
         Record::finish(&path, "staging", done).unwrap();
         let r = Record::load(&path, "staging").unwrap();
         assert_eq!(r.rollouts.len(), 2);
-        assert!(r.rollouts[1].functions.is_empty() && r.rollouts[0].functions.len() == 1);
+        assert_eq!((r.rollouts[1].functions[0].status.as_str(), r.rollouts[0].functions.len()), ("successful", 1));
         assert_eq!(r.last().unwrap().how, "--undo");
         let err = format!("{:#}", Record::load(&path, "production").unwrap_err());
         assert!(err.contains("profile `production`"), "{err}");
+    }
+
+    #[test]
+    fn two_rollouts_in_the_same_second_each_finish_their_own_entry() {
+        let d = tempfile::tempdir().unwrap();
+        let path = Record::path(d.path(), "staging");
+        let moved = |f: &str, status: &str| Moved {
+            region: "us-east-1".into(),
+            function: f.into(),
+            before: vec!["a:1".into()],
+            after: vec!["a:2".into()],
+            status: status.into(),
+            reason: None,
+        };
+        let at = "2025-01-01T00:00:00Z";
+        let r = |f: &str, status: &str| Rollout {
+            at: at.into(),
+            how: "--all-outdated".into(),
+            functions: vec![moved(f, status)],
+        };
+        Record::append(&path, "staging", r("x", "pending")).unwrap();
+        Record::append(&path, "staging", r("y", "pending")).unwrap();
+        Record::finish(&path, "staging", r("x", "successful")).unwrap();
+        Record::finish(&path, "staging", r("y", "failed")).unwrap();
+        let got = Record::load(&path, "staging").unwrap();
+        let statuses: Vec<(&str, &str)> =
+            got.rollouts.iter().map(|r| (r.functions[0].function.as_str(), r.functions[0].status.as_str())).collect();
+        assert_eq!(statuses, [("x", "successful"), ("y", "failed")]);
     }
 }

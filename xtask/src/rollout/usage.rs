@@ -220,6 +220,8 @@ pub struct Survey {
     pub versions: BTreeMap<(usize, String), Vec<Version>>,
     /// The caller's account in each region (client index).
     pub accounts: Vec<String>,
+    /// The profile's regions (client index).
+    pub regions: Vec<String>,
 }
 
 impl Survey {
@@ -245,11 +247,14 @@ pub fn own_name<'a>(owners: &'a Owners, arn: &str, account: &str, region: &str) 
 
 /// Lists the functions of every region and the versions of each repo layer they attach.
 /// `only`: repo layers (`numpy`) a function must attach to be listed (all when empty).
+/// `named`: functions (name or ARN) listed even when they attach no repo layer (the ones
+/// `rollout --stack S --function F` puts on a stack for the first time).
 pub async fn survey(
     session: &Session,
     owners: &Owners,
     stacks: &BTreeMap<String, StackConfig>,
     only: &[String],
+    named: &[String],
 ) -> Result<Survey> {
     let mut accounts = Vec::new();
     let mut listed = Vec::new();
@@ -273,7 +278,8 @@ pub async fn survey(
         let v = list_versions(&session.clients[i], &name).await?;
         versions.insert((i, name), v);
     }
-    let mut survey = Survey { functions: Vec::new(), versions, accounts };
+    let regions = session.clients.iter().map(|c| c.target.region.clone()).collect();
+    let mut survey = Survey { functions: Vec::new(), versions, accounts, regions };
     for (i, fs) in listed.into_iter().enumerate() {
         let region = session.clients[i].target.region.clone();
         for f in fs {
@@ -306,7 +312,8 @@ pub async fn survey(
                     }
                 })
                 .collect();
-            if !layers.iter().any(Attached::is_own) {
+            let is_named = named.iter().any(|n| *n == f.name || *n == f.arn);
+            if !layers.iter().any(Attached::is_own) && !is_named {
                 continue;
             }
             let own: Vec<String> = layers.iter().filter_map(|a| a.layer.clone()).collect();
