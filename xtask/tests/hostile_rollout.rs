@@ -219,3 +219,38 @@ fn wrong_function_names_and_bad_records_fail_with_one_line_before_any_plan() {
     let run = r.f.run(&["rollout", "--undo"]).fails_with(&["cannot undo the rollout", &f, "nothing was changed"]);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
+
+#[test]
+fn with_a_layer_name_shared_by_two_architectures_a_function_moves_to_the_newest_of_its_own() {
+    let env =
+        require_emulator!("with_a_layer_name_shared_by_two_architectures_a_function_moves_to_the_newest_of_its_own");
+    let r = repo(&env, &[("six", "six==1.16.0\n")]);
+    let toml = std::fs::read_to_string(r.f.path("layers.toml")).unwrap();
+    let shared = format!("{}-shared-{{layer}}", r.prefix);
+    std::fs::write(
+        r.f.path("layers.toml"),
+        toml.replace(r#"architectures = ["x86_64"]"#, r#"architectures = ["x86_64", "arm64"]"#).replace(
+            &format!("layer_name = \"{}-{{layer}}-{{py}}-{{arch}}\"", r.prefix),
+            &format!("layer_name = \"{shared}\""),
+        ),
+    )
+    .unwrap();
+    let name = format!("{}-shared-six", r.prefix);
+    let arn = |v: i64| format!("arn:aws:lambda:us-east-1:123456789012:layer:{name}:{v}");
+    let publish = |reqs: &str| {
+        r.f.write("layers/six/requirements.txt", reqs);
+        r.f.run(&["publish", "six", "--no-check", "--arch", "x86_64"]).ok();
+    };
+    publish("six==1.16.0\n");
+    let f = r.create_function("f", &[arn(1)], Architecture::X8664, 0);
+    publish("six==1.17.0\n");
+    // The newest version of the shared name is arm64's: not an upgrade for an x86_64 function.
+    let arm = r.publish_direct(&name, "six for arm64", Architecture::Arm64);
+    assert_eq!(arm, arn(3));
+    let run = r.f.run(&["usage", "--json"]).ok();
+    let row = run.json().into_iter().find(|x| x["function"] == f.as_str()).unwrap();
+    assert_eq!(row["layers"][0]["newest"], 2, "{row:#}");
+    let run = r.f.run(&["rollout", "--all-outdated"]).ok();
+    assert!(run.stderr.contains("1 updated, 0 failed"), "{}", run.stderr);
+    assert_eq!(r.layers_of(&f), [arn(2)]);
+}

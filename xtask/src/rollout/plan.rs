@@ -93,13 +93,13 @@ pub fn changes(
         Selection::AllOutdated => {
             for (i, f) in survey.functions.iter().enumerate() {
                 if f.outdated() {
-                    out.push(change(survey, owners, i, newest_list(survey, f)));
+                    out.push(change(survey, owners, i, newest_list(survey, owners, f)));
                 }
             }
         }
         Selection::Functions(names) => {
             for i in named(profile, survey, names)? {
-                out.push(change(survey, owners, i, newest_list(survey, &survey.functions[i])));
+                out.push(change(survey, owners, i, newest_list(survey, owners, &survey.functions[i])));
             }
         }
         Selection::Stack(name, names) => {
@@ -208,11 +208,18 @@ fn not_here(survey: &Survey, name: &str) -> Option<String> {
     None
 }
 
+/// The newest version of a repo layer name for the function (for its target, when the
+/// name is shared by several targets).
+fn newest<'a>(survey: &'a Survey, owners: &Owners, f: &Function, layer_name: &str) -> Option<&'a usage::Version> {
+    let target = owners.shared(layer_name).then_some((f.runtime.as_deref(), f.arch.as_str()));
+    survey.newest(f.client, layer_name, target)
+}
+
 /// The function's layers with each repo layer at its newest version.
-fn newest_list(survey: &Survey, f: &Function) -> Vec<String> {
+fn newest_list(survey: &Survey, owners: &Owners, f: &Function) -> Vec<String> {
     f.layers
         .iter()
-        .map(|a| match (a.is_own(), survey.newest(f.client, &a.layer_name)) {
+        .map(|a| match (a.is_own(), newest(survey, owners, f, &a.layer_name)) {
             (true, Some(n)) => n.arn.clone(),
             _ => a.arn.clone(),
         })

@@ -155,6 +155,11 @@ impl Owners {
         Ok(Owners { units, by_name })
     }
 
+    /// Whether units of more than one target publish to this layer name.
+    pub fn shared(&self, layer_name: &str) -> bool {
+        self.by_name.get(layer_name).is_some_and(|o| o.iter().any(|x| (x.runtime, x.arch) != (o[0].runtime, o[0].arch)))
+    }
+
     /// The owner of a layer name for a function's target: the unit built for it, else the
     /// first unit publishing to the name.
     pub fn owner(&self, layer_name: &str, runtime: Option<&str>, arch: &str) -> Option<&Owner> {
@@ -225,8 +230,19 @@ pub struct Survey {
 }
 
 impl Survey {
-    pub fn newest(&self, client: usize, layer_name: &str) -> Option<&Version> {
-        self.versions.get(&(client, layer_name.to_string())).and_then(|v| v.last())
+    /// The newest version of a layer name; with `target` (runtime, architecture), the
+    /// newest a function of that target can attach: a layer name shared by several targets
+    /// (a `layer_name` without `{py}` or `{arch}`) holds versions built for each, and a
+    /// newer one for another target is not an upgrade (see [`Owners::shared`]).
+    pub fn newest(&self, client: usize, layer_name: &str, target: Option<(Option<&str>, &str)>) -> Option<&Version> {
+        let fits = |v: &&Version| match target {
+            None => true,
+            Some((runtime, arch)) => {
+                (v.runtimes.is_empty() || runtime.is_some_and(|r| v.runtimes.iter().any(|x| x == r)))
+                    && (v.archs.is_empty() || v.archs.iter().any(|a| a == arch))
+            }
+        };
+        self.versions.get(&(client, layer_name.to_string())).and_then(|v| v.iter().rev().find(fits))
     }
 
     pub fn version(&self, client: usize, layer_name: &str, version: i64) -> Option<&Version> {
@@ -293,7 +309,9 @@ pub async fn survey(
                         Attached {
                             arn: arn.clone(),
                             layer: Some(owner.layer.clone()),
-                            newest: survey.newest(i, &a.name).map(|v| v.version),
+                            newest: survey
+                                .newest(i, &a.name, owners.shared(&a.name).then_some((f.runtime.as_deref(), &f.arch)))
+                                .map(|v| v.version),
                             layer_name: a.name,
                             version: Some(a.version),
                             owner: "repo",
@@ -365,6 +383,32 @@ mod tests {
         );
         assert!(LayerArn::parse("arn:aws:lambda:us-east-1:123456789012:function:f").is_none());
         assert!(LayerArn::parse("arn:aws:lambda:us-east-1:123456789012:layer:x:latest").is_none());
+    }
+
+    #[test]
+    fn the_newest_version_is_the_newest_built_for_the_function() {
+        let v = |version: i64, runtime: &str, arch: &str| Version {
+            version,
+            arn: format!("six:{version}"),
+            description: String::new(),
+            runtimes: vec![runtime.into()],
+            archs: vec![arch.into()],
+        };
+        let survey = Survey {
+            functions: Vec::new(),
+            versions: BTreeMap::from([(
+                (0, "six".to_string()),
+                vec![v(1, "python3.13", "x86_64"), v(2, "python3.12", "x86_64"), v(3, "python3.13", "arm64")],
+            )]),
+            accounts: vec!["1".into()],
+            regions: vec!["us-east-1".into()],
+        };
+        let newest = |r: &str, a: &str| survey.newest(0, "six", Some((Some(r), a))).map(|v| v.version);
+        assert_eq!(survey.newest(0, "six", None).map(|v| v.version), Some(3));
+        assert_eq!(newest("python3.13", "x86_64"), Some(1));
+        assert_eq!(newest("python3.12", "x86_64"), Some(2));
+        assert_eq!(newest("python3.13", "arm64"), Some(3));
+        assert_eq!(newest("python3.11", "x86_64"), None);
     }
 
     #[test]
