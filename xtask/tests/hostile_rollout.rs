@@ -254,3 +254,25 @@ fn with_a_layer_name_shared_by_two_architectures_a_function_moves_to_the_newest_
     assert!(run.stderr.contains("1 updated, 0 failed"), "{}", run.stderr);
     assert_eq!(r.layers_of(&f), [arn(2)]);
 }
+
+#[test]
+fn prune_keeps_a_version_only_a_published_function_version_attaches() {
+    let env = require_emulator!("prune_keeps_a_version_only_a_published_function_version_attaches");
+    let r = repo(&env, &[("six", "six==1.16.0\n")]);
+    r.publish("six", "six==1.16.0\n");
+    let f = r.create_function("f", &[r.arn("six", 1)], Architecture::X8664, 0);
+    // Version 1 of the function (an alias `live` may point at it) keeps six:1.
+    let v = r.emu.rt.block_on(r.emu.lambda.publish_version().function_name(&f).send()).unwrap();
+    let version = v.version().unwrap().to_string();
+    r.publish("six", "six==1.17.0\n");
+    r.emu
+        .rt
+        .block_on(r.emu.lambda.update_function_configuration().function_name(&f).layers(r.arn("six", 2)).send())
+        .unwrap();
+    let run = r.f.run(&["prune", "--keep", "1", "--json"]).ok();
+    let rows = run.json();
+    let v1 = rows.iter().find(|x| x["version"] == 1).unwrap_or_else(|| panic!("{}", run.stdout));
+    assert_eq!(v1["action"], "keep", "{v1:#}");
+    assert!(v1["reason"].as_str().unwrap().contains(&format!("{f}:{version}")), "{v1:#}");
+    assert_eq!(r.emu.versions(&r.layer_name("six")), [1, 2]);
+}

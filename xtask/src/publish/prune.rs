@@ -129,9 +129,12 @@ pub fn prune(ctx: &Context, opts: &Options, show: &dyn Fn(&[Row])) -> Result<Vec
 async fn attached_versions(session: &Session) -> Result<BTreeMap<String, Vec<String>>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for c in &session.clients {
-        for f in crate::rollout::usage::list_functions(c).await? {
-            for arn in f.layer_arns() {
-                out.entry(arn).or_default().push(f.name.clone());
+        for (name, arns) in crate::rollout::usage::list_function_versions(c).await? {
+            for arn in arns {
+                let names = out.entry(arn).or_default();
+                if !names.contains(&name) {
+                    names.push(name.clone());
+                }
             }
         }
     }

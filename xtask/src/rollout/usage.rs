@@ -3,7 +3,8 @@
 //! repo's own (a layer name some unit of the repo publishes to, in the caller's account)
 //! and other owners' (shown, never touched), each own layer with its attached and newest
 //! version (ListLayerVersions), and the `[stacks.*]` entry the layer list matches.
-//! Read-only; `prune` uses [`list_functions`] to keep every version a function attaches.
+//! Read-only; `prune` uses [`list_function_versions`] to keep every version a function (or
+//! a published version of one) attaches.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -84,6 +85,29 @@ pub async fn list_functions(c: &Clients) -> Result<Vec<Listed>> {
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| c.target.explain(&what, e))?;
         out.extend(page.functions().iter().map(Listed::from_configuration));
+    }
+    Ok(out)
+}
+
+/// Every function of the clients' region and every published version of each
+/// (ListFunctions with `FunctionVersion=ALL`): a published version keeps the layer list it
+/// was published with, for as long as an alias or a caller may still invoke it. Each as
+/// `(name, or name:version for a published version, layer ARNs)`.
+pub async fn list_function_versions(c: &Clients) -> Result<Vec<(String, Vec<String>)>> {
+    let what = format!("cannot list the functions (and their versions) in {}", c.target.region);
+    let mut pages =
+        c.lambda.list_functions().function_version(aws_sdk_lambda::types::FunctionVersion::All).into_paginator().send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| c.target.explain(&what, e))?;
+        for f in page.functions() {
+            let l = Listed::from_configuration(f);
+            let name = match f.version() {
+                Some(v) if v != "$LATEST" => format!("{}:{v}", l.name),
+                _ => l.name.clone(),
+            };
+            out.push((name, l.layer_arns()));
+        }
     }
     Ok(out)
 }
