@@ -276,3 +276,25 @@ fn prune_keeps_a_version_only_a_published_function_version_attaches() {
     assert!(v1["reason"].as_str().unwrap().contains(&format!("{f}:{version}")), "{v1:#}");
     assert_eq!(r.emu.versions(&r.layer_name("six")), [1, 2]);
 }
+
+#[test]
+fn a_second_undo_does_not_reapply_the_rollout() {
+    let env = require_emulator!("a_second_undo_does_not_reapply_the_rollout");
+    let r = repo(&env, &[("six", "six==1.16.0\n")]);
+    r.publish("six", "six==1.16.0\n");
+    let f = r.create_function("f", &[r.arn("six", 1)], Architecture::X8664, 0);
+    r.publish("six", "six==1.17.0\n");
+    r.f.run(&["rollout", "--all-outdated"]).ok();
+    assert_eq!(r.layers_of(&f), [r.arn("six", 2)]);
+    r.f.run(&["rollout", "--undo"]).ok();
+    assert_eq!(r.layers_of(&f), [r.arn("six", 1)]);
+    // Run again (in a hurry, or to retry one that failed part-way): nothing to do, and the
+    // function stays restored rather than being moved forward again.
+    let run = r.f.run(&["rollout", "--undo"]).ok();
+    assert!(run.stderr.contains("nothing to undo"), "{}", run.stderr);
+    assert_eq!(r.layers_of(&f), [r.arn("six", 1)]);
+    // prune keeps what that undo restores (the rollout's `before`), not only the undo's.
+    let run = r.f.run(&["prune", "--keep", "1", "--dry-run", "--json"]).ok();
+    let v1 = run.json().into_iter().find(|x| x["version"] == 1).unwrap();
+    assert_eq!(v1["action"], "keep", "{v1:#}");
+}

@@ -227,7 +227,7 @@ fn protected_arns(published: &std::path::Path) -> Result<BTreeMap<String, String
         if let Some(profile) = stem.strip_suffix(RECORD_SUFFIX) {
             // What `rollout --undo` would restore must still exist.
             let record = Record::load(&path, profile)?;
-            for arn in record.last().iter().flat_map(|r| r.functions.iter()).flat_map(|m| m.before.iter()) {
+            for arn in record.undoable().iter().flat_map(|r| r.functions.iter()).flat_map(|m| m.before.iter()) {
                 out.entry(arn.clone())
                     .or_insert_with(|| format!("the last rollout in published/{stem}.json restores it (--undo)"));
             }

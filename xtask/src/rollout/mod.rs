@@ -175,7 +175,7 @@ async fn undo(
 ) -> Result<Outcome> {
     identity(session).await?;
     let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let Some(last) = record.last() else {
+    let Some(last) = record.undoable() else {
         bail!("no rollout of profile `{}` is recorded in published/{file}: nothing to undo", opts.profile);
     };
     let mut changes = Vec::new();

@@ -1,6 +1,7 @@
 //! `published/<profile>-rollouts.json`: every rollout of a profile, newest last: when, how
 //! it was asked for, and per function its layer list before and after. `rollout --undo`
-//! restores the `before` lists of the last one; `prune` keeps the versions they name.
+//! restores the `before` lists of the last one that is not an `--undo` itself; `prune`
+//! keeps the versions they name.
 //! Written before the first update (every function `pending`) and again with the outcome,
 //! atomically and under a lock; committed with the manifests.
 
@@ -118,6 +119,13 @@ impl Record {
     pub fn last(&self) -> Option<&Rollout> {
         self.rollouts.last()
     }
+
+    /// The rollout `--undo` restores: the last one that is not itself an `--undo`. So a
+    /// second `--undo`, or a retry of one that failed part-way, finishes restoring it
+    /// instead of re-applying it to the functions already restored.
+    pub fn undoable(&self) -> Option<&Rollout> {
+        self.rollouts.iter().rev().find(|r| !r.how.starts_with("--undo"))
+    }
 }
 
 #[cfg(test)]
@@ -149,6 +157,7 @@ mod tests {
         assert_eq!(r.rollouts.len(), 2);
         assert_eq!((r.rollouts[1].functions[0].status.as_str(), r.rollouts[0].functions.len()), ("successful", 1));
         assert_eq!(r.last().unwrap().how, "--undo");
+        assert_eq!(r.undoable().unwrap().how, "--all-outdated");
         let err = format!("{:#}", Record::load(&path, "production").unwrap_err());
         assert!(err.contains("profile `production`"), "{err}");
     }
