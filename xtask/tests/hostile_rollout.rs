@@ -298,3 +298,11 @@ fn a_second_undo_does_not_reapply_the_rollout() {
     let v1 = run.json().into_iter().find(|x| x["version"] == 1).unwrap();
     assert_eq!(v1["action"], "keep", "{v1:#}");
 }
+
+#[test]
+fn usage_of_a_misspelt_layer_is_an_error_not_an_empty_answer() {
+    let env = require_emulator!("usage_of_a_misspelt_layer_is_an_error_not_an_empty_answer");
+    let r = repo(&env, &[("six", "six==1.16.0\n")]);
+    r.f.run(&["usage", "sxi"]).fails_with(&["unknown layer `sxi`", "known layers: six"]);
+    r.f.run(&["usage", "six"]).ok();
+}
