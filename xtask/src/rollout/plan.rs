@@ -382,6 +382,8 @@ fn contents(
 ) -> Result<(Check, Check)> {
     let scratch =
         tempfile::Builder::new().prefix("xtask-rollout-").tempdir().context("cannot create a temporary folder")?;
+    // Removed on Ctrl-C too (the handler exits without running destructors).
+    let _remove = crate::interrupt::TempPath::new(scratch.path().to_path_buf());
     let mut listings = Vec::new();
     let mut dists = Vec::new();
     for (i, (name, zip, _)) in zips.iter().enumerate() {

@@ -116,10 +116,6 @@ impl Record {
         write_atomically(path, text.as_bytes())
     }
 
-    pub fn last(&self) -> Option<&Rollout> {
-        self.rollouts.last()
-    }
-
     /// The rollout `--undo` restores: the last one that is not itself an `--undo`. So a
     /// second `--undo`, or a retry of one that failed part-way, finishes restoring it
     /// instead of re-applying it to the functions already restored.
@@ -137,7 +133,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let path = Record::path(&d.path().join("published"), "staging");
         assert!(path.ends_with("published/staging-rollouts.json"));
-        assert!(Record::load(&path, "staging").unwrap().last().is_none());
+        assert!(Record::load(&path, "staging").unwrap().undoable().is_none());
         let moved = Moved {
             region: "us-east-1".into(),
             function: "f".into(),
@@ -156,7 +152,7 @@ mod tests {
         let r = Record::load(&path, "staging").unwrap();
         assert_eq!(r.rollouts.len(), 2);
         assert_eq!((r.rollouts[1].functions[0].status.as_str(), r.rollouts[0].functions.len()), ("successful", 1));
-        assert_eq!(r.last().unwrap().how, "--undo");
+        assert_eq!(r.rollouts.last().unwrap().how, "--undo");
         assert_eq!(r.undoable().unwrap().how, "--all-outdated");
         let err = format!("{:#}", Record::load(&path, "production").unwrap_err());
         assert!(err.contains("profile `production`"), "{err}");
