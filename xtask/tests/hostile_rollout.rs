@@ -306,3 +306,32 @@ fn usage_of_a_misspelt_layer_is_an_error_not_an_empty_answer() {
     r.f.run(&["usage", "sxi"]).fails_with(&["unknown layer `sxi`", "known layers: six"]);
     r.f.run(&["usage", "six"]).ok();
 }
+
+#[test]
+fn a_region_named_twice_in_the_profile_lists_and_moves_each_function_once() {
+    let env = require_emulator!("a_region_named_twice_in_the_profile_lists_and_moves_each_function_once");
+    let r = repo(&env, &[("six", "six==1.16.0\n")]);
+    r.publish("six", "six==1.16.0\n");
+    let f = r.create_function("f", &[r.arn("six", 1)], Architecture::X8664, 0);
+    r.publish("six", "six==1.17.0\n");
+    let path = r.f.path("layers.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (head, rest) = text.split_once("[profiles.production]").unwrap();
+    let head = head.replacen(r#"regions = ["us-east-1"]"#, r#"regions = ["us-east-1", "us-east-1"]"#, 1);
+    let head = regex_free_bucket(&head);
+    std::fs::write(&path, format!("{head}[profiles.production]{rest}")).unwrap();
+    let rows: Vec<_> =
+        r.f.run(&["usage", "--json"]).ok().json().into_iter().filter(|x| x["function"] == f.as_str()).collect();
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let run = r.f.run(&["rollout", "--function", &f]).ok();
+    assert!(run.stderr.contains("1 updated, 0 failed"), "{}", run.stderr);
+    let run = r.f.run(&["prune", "--keep", "1", "--dry-run", "--json"]).ok();
+    assert_eq!(run.json().iter().filter(|x| x["version"] == 1).count(), 1, "{}", run.stdout);
+}
+
+/// The staging bucket with a `{region}` suffix (a profile of several regions needs one).
+fn regex_free_bucket(profile: &str) -> String {
+    let start = profile.find("bucket = \"").unwrap() + "bucket = \"".len();
+    let end = start + profile[start..].find('"').unwrap();
+    format!("{}-{{region}}{}", &profile[..end], &profile[end..])
+}

@@ -64,6 +64,11 @@ pub fn prune(ctx: &Context, opts: &Options, show: &dyn Fn(&[Row])) -> Result<Vec
     for u in &units {
         let layer_name = naming::layer_name(&session.profile.layer_name, &u.layer.name, u.runtime, u.arch)?;
         for region in 0..session.clients.len() {
+            // A region named twice in the profile is pruned once.
+            let name = &session.clients[region].target.region;
+            if session.clients[..region].iter().any(|c| &c.target.region == name) {
+                continue;
+            }
             targets.entry((region, layer_name.clone())).or_insert_with(|| u.layer.name.clone());
         }
     }

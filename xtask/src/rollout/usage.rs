@@ -298,9 +298,12 @@ pub async fn survey(
 ) -> Result<Survey> {
     let mut accounts = Vec::new();
     let mut listed = Vec::new();
-    for c in &session.clients {
+    for (i, c) in session.clients.iter().enumerate() {
         accounts.push(crate::publish::guard::identity(c).await?);
-        listed.push(list_functions(c).await?);
+        // A region named twice in the profile is surveyed once (its functions are not
+        // listed, or moved, twice).
+        let again = session.clients[..i].iter().any(|x| x.target.region == c.target.region);
+        listed.push(if again { Vec::new() } else { list_functions(c).await? });
     }
     let mut wanted: BTreeSet<(usize, String)> = BTreeSet::new();
     for (i, fs) in listed.iter().enumerate() {
