@@ -36,3 +36,12 @@ fn a_merged_layer_whose_member_fails_is_not_built_and_the_member_is_installed_on
     let work: Vec<_> = std::fs::read_dir(f.path("dist/.work")).unwrap().collect();
     assert!(work.is_empty(), "nothing temporary is left behind: {work:?}");
 }
+
+#[test]
+fn a_layer_named_twice_is_built_once() {
+    let env = require_docker!("a_layer_named_twice_is_built_once");
+    let f = Fixture::new(&env, &[("six", "six==1.16.0\n")]);
+    let run = f.run(&["layer", "six", "six", "--jobs", "2", "--json"]).ok();
+    assert_eq!(run.json().len(), 1, "{}", run.stdout);
+    assert_eq!(run.stderr.matches("built      six").count(), 1, "{}", run.stderr);
+}

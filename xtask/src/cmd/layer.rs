@@ -34,7 +34,10 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let filter = args.target.filter();
     let json = args.output.json;
     let ctx = Context::new(repo, args.image.image.clone())?;
-    let names = unit::select_layers(&ctx.repo, &args.names, args.all)?;
+    let mut names = unit::select_layers(&ctx.repo, &args.names, args.all)?;
+    // `layer six six`: one build, one report.
+    let mut seen = std::collections::BTreeSet::new();
+    names.retain(|n| seen.insert(n.clone()));
     let (mut built, mut current, mut failed) = (0, 0, 0);
     let mut units = Vec::new();
     for name in &names {
