@@ -286,6 +286,10 @@ fn a_second_undo_does_not_reapply_the_rollout() {
     r.publish("six", "six==1.17.0\n");
     r.f.run(&["rollout", "--all-outdated"]).ok();
     assert_eq!(r.layers_of(&f), [r.arn("six", 2)]);
+    // The undo plan names the repo layer, as a rollout's does (docs/json.md).
+    let plan = r.f.run(&["rollout", "--undo", "--dry-run", "--json"]).ok().json();
+    assert_eq!(plan[0]["moves"][0]["layer"], "six", "{plan:#?}");
+    assert_eq!((plan[0]["moves"][0]["from"].as_i64(), plan[0]["moves"][0]["to"].as_i64()), (Some(2), Some(1)));
     r.f.run(&["rollout", "--undo"]).ok();
     assert_eq!(r.layers_of(&f), [r.arn("six", 1)]);
     // Run again (in a hurry, or to retry one that failed part-way): nothing to do, and the

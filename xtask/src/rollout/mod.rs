@@ -17,6 +17,7 @@ pub mod plan;
 pub mod record;
 pub mod usage;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
@@ -101,7 +102,8 @@ pub fn rollout(ctx: &Context, opts: &Options, show: &dyn Fn(&[Change])) -> Resul
     // (a rollout appends to it before its first write).
     let record = Record::load(&path, &opts.profile)?;
     let Some(selection) = &opts.selection else {
-        return session.rt.block_on(undo(&session, opts, &record, &path, show));
+        let names = repo_layers(ctx, &session);
+        return session.rt.block_on(undo(&session, opts, &record, &path, &names, show));
     };
     let owners = owners(ctx, &session)?;
     let manifest = match selection {
@@ -171,6 +173,7 @@ async fn undo(
     opts: &Options,
     record: &Record,
     path: &std::path::Path,
+    names: &BTreeMap<String, String>,
     show: &dyn Fn(&[Change]),
 ) -> Result<Outcome> {
     identity(session).await?;
@@ -209,7 +212,7 @@ async fn undo(
             function: m.function.clone(),
             before: now.clone(),
             after: m.before.clone(),
-            moves: moves(&now, &m.before),
+            moves: moves(&now, &m.before, names),
             checks: Vec::new(),
             index: usize::MAX,
         });
@@ -239,19 +242,38 @@ fn list(arns: &[String]) -> String {
     arns.iter().map(|a| plan::short(a)).collect::<Vec<_>>().join(", ")
 }
 
-/// Moves between two lists by layer name (for `--undo`, where the repo's units are not read).
-fn moves(before: &[String], after: &[String]) -> Vec<Move> {
+/// The repo layer (`six`) each Lambda layer name of the profile is published from, for
+/// the layers that can be planned: `--undo` must not depend on the repo's layers being
+/// plannable now, so one that cannot be is left out (and shown by its Lambda name).
+fn repo_layers(ctx: &Context, session: &Session) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for name in ctx.repo.layer_names().unwrap_or_default() {
+        for u in crate::unit::plan(ctx, &name).unwrap_or_default() {
+            if let Ok(n) =
+                crate::publish::naming::layer_name(&session.profile.layer_name, &u.layer.name, u.runtime, u.arch)
+            {
+                out.entry(n).or_insert_with(|| u.layer.name.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Moves between two lists by layer name (for `--undo`); `layer` is the repo layer where
+/// `names` knows it, else the Lambda layer name.
+fn moves(before: &[String], after: &[String], names: &BTreeMap<String, String>) -> Vec<Move> {
+    let layer = |n: &str| names.get(n).cloned().unwrap_or_else(|| n.to_string());
     let mut out: Vec<Move> = Vec::new();
     for arn in before {
         if let Some(a) = LayerArn::parse(arn) {
-            out.push(Move { layer: a.name.clone(), layer_name: a.name, from: Some(a.version), to: None });
+            out.push(Move { layer: layer(&a.name), layer_name: a.name, from: Some(a.version), to: None });
         }
     }
     for arn in after {
         if let Some(a) = LayerArn::parse(arn) {
             match out.iter_mut().find(|m| m.layer_name == a.name && m.to.is_none()) {
                 Some(m) => m.to = Some(a.version),
-                None => out.push(Move { layer: a.name.clone(), layer_name: a.name, from: None, to: Some(a.version) }),
+                None => out.push(Move { layer: layer(&a.name), layer_name: a.name, from: None, to: Some(a.version) }),
             }
         }
     }
@@ -360,9 +382,11 @@ mod tests {
     #[test]
     fn undo_moves_are_by_layer_name() {
         let arn = |n: &str, v: i64| format!("arn:aws:lambda:us-east-1:123456789012:layer:{n}:{v}");
-        let m = moves(&[arn("a", 2), arn("x", 1)], &[arn("a", 1), arn("x", 1)]);
-        assert_eq!(m.len(), 1);
-        assert_eq!((m[0].layer_name.as_str(), m[0].from, m[0].to), ("a", Some(2), Some(1)));
+        let names = BTreeMap::from([("a".to_string(), "six".to_string())]);
+        let m = moves(&[arn("a", 2), arn("x", 1), arn("y", 1)], &[arn("a", 1), arn("x", 1)], &names);
+        assert_eq!(m.len(), 2);
+        assert_eq!((m[0].layer.as_str(), m[0].layer_name.as_str(), m[0].from, m[0].to), ("six", "a", Some(2), Some(1)));
+        assert_eq!((m[1].layer.as_str(), m[1].from, m[1].to), ("y", Some(1), None));
         assert_eq!(list(&[]), "no layers");
         assert_eq!(list(&[arn("a", 2)]), "a:2");
     }
