@@ -359,8 +359,13 @@ async fn update(c: &Clients, w: &Write) -> Result<()> {
                 conf.last_update_status_reason().unwrap_or("no reason given"),
                 conf.last_update_status_reason_code().map(|r| r.as_str()).unwrap_or("no code")
             ),
-            // An emulator may report no LastUpdateStatus at all: an active function is done.
+            // An emulator may report no LastUpdateStatus at all: an active function is done,
+            // a failed one will not become done (waiting would only run into the timeout).
             (None, Some(State::Active)) => return Ok(()),
+            (None, Some(State::Failed)) => bail!(
+                "{what}: Lambda reports the function's state Failed: {}",
+                conf.state_reason().unwrap_or("no reason given")
+            ),
             _ => {}
         }
         if started.elapsed() > UPDATE_TIMEOUT {
