@@ -106,7 +106,8 @@ pub fn changes(
             let stack = stacks.get(name).with_context(|| {
                 let known: Vec<&str> = stacks.keys().map(String::as_str).collect();
                 format!(
-                    "unknown stack `{name}`: layers.toml defines {}",
+                    "unknown stack `{}`: layers.toml defines {}",
+                    shown(name),
                     if known.is_empty() { "none".into() } else { known.join(", ") }
                 )
             })?;
@@ -164,11 +165,11 @@ fn named(profile: &str, survey: &Survey, names: &[String]) -> Result<Vec<usize>>
             .collect();
         if found.is_empty() {
             if let Some(why) = not_here(survey, n) {
-                bail!("function {}: {why} (nothing was changed)", crate::quote::clip(n));
+                bail!("function {}: {why} (nothing was changed)", shown(n));
             }
             bail!(
                 "function {} attaches no layer of this repo in profile `{profile}` (or does not exist there): `cargo xtask usage --profile {profile}` lists the functions that do",
-                crate::quote::clip(n)
+                shown(n)
             );
         }
         for i in found {
@@ -178,6 +179,17 @@ fn named(profile: &str, survey: &Survey, names: &[String]) -> Result<Vec<usize>>
         }
     }
     Ok(out)
+}
+
+/// A name from the command line as an error line shows it: clipped, and quoted with
+/// escapes when it holds a control character (a newline, a terminal escape).
+fn shown(s: &str) -> String {
+    let clipped = crate::quote::clip(s);
+    if clipped.chars().any(char::is_control) {
+        format!("{clipped:?}")
+    } else {
+        clipped
+    }
 }
 
 /// Why a function named by ARN cannot be one of the profile's: a qualified ARN (a version
@@ -426,6 +438,13 @@ mod tests {
             newest: None,
             owner: if own { "repo" } else { "other" },
         }
+    }
+
+    #[test]
+    fn names_from_the_command_line_stay_on_one_line() {
+        assert_eq!(shown("api"), "api");
+        assert_eq!(shown("a\u{1b}[31mred\nx"), "\"a\\u{1b}[31mred\\nx\"");
+        assert!(shown(&"a".repeat(3000)).len() < 400);
     }
 
     #[test]
