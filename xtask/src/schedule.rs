@@ -17,23 +17,33 @@ pub fn default_jobs() -> usize {
 /// Runs `work` on every unit, at most `jobs` at a time and each after its dependencies,
 /// and calls `done(index, result)` for each unit in order as soon as it and every unit
 /// before it have finished.
-pub fn each<T: Send>(units: &[Unit], jobs: usize, work: impl Fn(&Unit) -> T + Sync, mut done: impl FnMut(usize, T)) {
-    let deps = dependencies(units);
+pub fn each<T: Send>(units: &[Unit], jobs: usize, work: impl Fn(&Unit) -> T + Sync, done: impl FnMut(usize, T)) {
+    // With several at once, `-v` output lines name their unit.
+    let tagged = jobs > 1 && units.len() > 1;
+    let work = |i: usize| crate::output::with_tag(tagged.then(|| units[i].label()), || work(&units[i]));
+    run(&dependencies(units), jobs, work, done);
+}
+
+/// [`each`] over indices with their dependencies. A `work` that panics does not leave the
+/// other threads and the caller waiting forever for its result: the panic is raised again
+/// on the calling thread when its result is due.
+fn run<T: Send>(deps: &[Vec<usize>], jobs: usize, work: impl Fn(usize) -> T + Sync, mut done: impl FnMut(usize, T)) {
+    let n = deps.len();
     let state = Mutex::new(State {
-        started: vec![false; units.len()],
-        finished: vec![false; units.len()],
-        results: (0..units.len()).map(|_| None).collect(),
+        started: vec![false; n],
+        finished: vec![false; n],
+        results: (0..n).map(|_| None).collect(),
         running: 0,
     });
     let changed = Condvar::new();
-    let workers = jobs.max(1).min(units.len());
+    let workers = jobs.max(1).min(n);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| loop {
                 let i = {
                     let mut s = lock(&state);
                     loop {
-                        match s.next(&deps) {
+                        match s.next(deps) {
                             Next::Run(i) => {
                                 s.started[i] = true;
                                 s.running += 1;
@@ -45,9 +55,7 @@ pub fn each<T: Send>(units: &[Unit], jobs: usize, work: impl Fn(&Unit) -> T + Sy
                     }
                 };
                 let Some(i) = i else { return };
-                // With several at once, `-v` output lines name their unit.
-                let tag = (workers > 1).then(|| units[i].label());
-                let result = crate::output::with_tag(tag, || work(&units[i]));
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(i)));
                 let mut s = lock(&state);
                 s.results[i] = Some(result);
                 s.finished[i] = true;
@@ -57,7 +65,7 @@ pub fn each<T: Send>(units: &[Unit], jobs: usize, work: impl Fn(&Unit) -> T + Sy
         }
         // Hand results back in order, on this thread.
         let mut ready = VecDeque::new();
-        for next in 0..units.len() {
+        for next in 0..n {
             if ready.is_empty() {
                 let mut s = lock(&state);
                 while s.results[next].is_none() {
@@ -65,12 +73,15 @@ pub fn each<T: Send>(units: &[Unit], jobs: usize, work: impl Fn(&Unit) -> T + Sy
                 }
                 // Take every finished result in a row, to call `done` without the lock.
                 let mut j = next;
-                while j < units.len() && s.results[j].is_some() {
+                while j < n && s.results[j].is_some() {
                     ready.push_back(s.results[j].take().expect("checked above"));
                     j += 1;
                 }
             }
-            done(next, ready.pop_front().expect("a result for each unit"));
+            match ready.pop_front().expect("a result for each unit") {
+                Ok(result) => done(next, result),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
         }
     });
 }
@@ -78,8 +89,8 @@ pub fn each<T: Send>(units: &[Unit], jobs: usize, work: impl Fn(&Unit) -> T + Sy
 struct State<T> {
     started: Vec<bool>,
     finished: Vec<bool>,
-    /// Finished results not yet handed back.
-    results: Vec<Option<T>>,
+    /// Finished results not yet handed back (`Err`: the work panicked).
+    results: Vec<Option<std::thread::Result<T>>>,
     running: usize,
 }
 
@@ -150,6 +161,23 @@ mod tests {
         assert!(matches!(state(&[false, true], &[false, false], 1).next(&deps), Next::Wait));
         assert!(matches!(state(&[false, true], &[false, true], 0).next(&deps), Next::Run(0)));
         assert!(matches!(state(&[true, true], &[false, true], 1).next(&deps), Next::AllStarted));
+    }
+
+    #[test]
+    fn a_panicking_unit_is_raised_on_the_caller_instead_of_a_hang() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Unit 1 panics; unit 2 waits for it; unit 0 is handed back first.
+            let deps = vec![vec![], vec![], vec![1]];
+            let mut seen = Vec::new();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run(&deps, 2, |i| if i == 1 { panic!("unit 1 fails") } else { i }, |i, v| seen.push((i, v)))
+            }));
+            tx.send((r.is_err(), seen)).unwrap();
+        });
+        let (panicked, seen) = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("run hung");
+        assert!(panicked);
+        assert_eq!(seen, [(0, 0)]);
     }
 
     #[test]

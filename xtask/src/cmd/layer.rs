@@ -6,7 +6,7 @@ use serde_json::json;
 use super::args::{ImageArgs, OutputArgs, TargetArgs};
 use crate::output::{self, count, size};
 use crate::repo::Repo;
-use crate::unit::{self, Context, Outcome, UnitFailure};
+use crate::unit::{self, Context, Outcome, Recipe, UnitFailure};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -34,11 +34,17 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let filter = args.target.filter();
     let json = args.output.json;
     let ctx = Context::new(repo, args.image.image.clone())?;
-    let names = unit::select_layers(&ctx.repo, &args.names, args.all)?;
+    let mut names = unit::select_layers(&ctx.repo, &args.names, args.all)?;
+    // `layer six six`: one build, one report.
+    let mut seen = std::collections::BTreeSet::new();
+    names.retain(|n| seen.insert(n.clone()));
     let (mut built, mut current, mut failed) = (0, 0, 0);
     let mut units = Vec::new();
     for name in &names {
-        match unit::plan(&ctx, name) {
+        // A cycle in `requires` is refused here as `check` refuses it: the schedule would
+        // otherwise build the layers of the cycle one after another as if it were fine.
+        let planned = crate::check::run::required_layers(&ctx, name).and_then(|_| unit::plan(&ctx, name));
+        match planned {
             Ok(u) => units.extend(filter.apply(u)),
             Err(e) => {
                 failed += 1;
@@ -52,10 +58,25 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let kept = units.len();
     let jobs = args.jobs.map(usize::from).unwrap_or_else(crate::schedule::default_jobs);
     let mut printed: Result<()> = Ok(());
+    // The units that failed in this run: a merged layer whose member failed is not built
+    // (it would only install the failing member again, and fail the same way).
+    let failures: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     crate::schedule::each(
         &units,
         jobs,
-        |u| unit::build(&ctx, u, args.force),
+        |u| {
+            if let Recipe::Merge { members } = &u.recipe {
+                let failed = failures.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(m) = members.iter().find(|m| failed.contains(&m.label())) {
+                    anyhow::bail!("not built: its member {} failed (see above)", m.label());
+                }
+            }
+            let result = unit::build(&ctx, u, args.force);
+            if result.is_err() {
+                failures.lock().unwrap_or_else(|e| e.into_inner()).push(u.label());
+            }
+            result
+        },
         |i, result| {
             let u = &units[i];
             match result {

@@ -63,6 +63,13 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         ));
         return Ok(false);
     }
+    if outcome.changes.is_empty() && args.undo {
+        output::line(format_args!(
+            "nothing to undo in profile {}: the functions of the last rollout hold their earlier layer lists",
+            opts.profile
+        ));
+        return Ok(true);
+    }
     if outcome.changes.is_empty() {
         output::line(format_args!("nothing to roll out in profile {}", opts.profile));
         return Ok(true);

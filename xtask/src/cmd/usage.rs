@@ -23,6 +23,10 @@ pub struct Args {
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, None)?;
     let only = if args.names.is_empty() { Vec::new() } else { unit::select_layers(&ctx.repo, &args.names, false)? };
+    // A misspelt layer would otherwise read as "no function attaches it".
+    for name in &only {
+        ctx.repo.layer_dir(name)?;
+    }
     let survey = rollout::survey(&ctx, &args.profile.profile, &only)?;
     if args.output.json {
         for f in &survey.functions {

@@ -64,6 +64,11 @@ pub fn prune(ctx: &Context, opts: &Options, show: &dyn Fn(&[Row])) -> Result<Vec
     for u in &units {
         let layer_name = naming::layer_name(&session.profile.layer_name, &u.layer.name, u.runtime, u.arch)?;
         for region in 0..session.clients.len() {
+            // A region named twice in the profile is pruned once.
+            let name = &session.clients[region].target.region;
+            if session.clients[..region].iter().any(|c| &c.target.region == name) {
+                continue;
+            }
             targets.entry((region, layer_name.clone())).or_insert_with(|| u.layer.name.clone());
         }
     }
@@ -129,9 +134,12 @@ pub fn prune(ctx: &Context, opts: &Options, show: &dyn Fn(&[Row])) -> Result<Vec
 async fn attached_versions(session: &Session) -> Result<BTreeMap<String, Vec<String>>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for c in &session.clients {
-        for f in crate::rollout::usage::list_functions(c).await? {
-            for arn in f.layer_arns() {
-                out.entry(arn).or_default().push(f.name.clone());
+        for (name, arns) in crate::rollout::usage::list_function_versions(c).await? {
+            for arn in arns {
+                let names = out.entry(arn).or_default();
+                if !names.contains(&name) {
+                    names.push(name.clone());
+                }
             }
         }
     }
@@ -224,7 +232,7 @@ fn protected_arns(published: &std::path::Path) -> Result<BTreeMap<String, String
         if let Some(profile) = stem.strip_suffix(RECORD_SUFFIX) {
             // What `rollout --undo` would restore must still exist.
             let record = Record::load(&path, profile)?;
-            for arn in record.last().iter().flat_map(|r| r.functions.iter()).flat_map(|m| m.before.iter()) {
+            for arn in record.undoable().iter().flat_map(|r| r.functions.iter()).flat_map(|m| m.before.iter()) {
                 out.entry(arn.clone())
                     .or_insert_with(|| format!("the last rollout in published/{stem}.json restores it (--undo)"));
             }

@@ -17,6 +17,7 @@ pub mod plan;
 pub mod record;
 pub mod usage;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
@@ -67,7 +68,7 @@ pub fn survey(ctx: &Context, profile: &str, only: &[String]) -> Result<usage::Su
     let owners = owners(ctx, &session)?;
     session.rt.block_on(async {
         identity(&session).await?;
-        usage::survey(&session, &owners, &ctx.config.stacks, only).await
+        usage::survey(&session, &owners, &ctx.config.stacks, only, &[]).await
     })
 }
 
@@ -97,9 +98,12 @@ pub fn rollout(ctx: &Context, opts: &Options, show: &dyn Fn(&[Change])) -> Resul
     }
     let session = Session::open(ctx, &opts.profile)?;
     let path = Record::path(&ctx.repo.published_dir(), &opts.profile);
+    // Read first: a record that cannot be read is reported before any planning or build
+    // (a rollout appends to it before its first write).
+    let record = Record::load(&path, &opts.profile)?;
     let Some(selection) = &opts.selection else {
-        let record = Record::load(&path, &opts.profile)?;
-        return session.rt.block_on(undo(&session, opts, &record, &path, show));
+        let names = repo_layers(ctx, &session);
+        return session.rt.block_on(undo(&session, opts, &record, &path, &names, show));
     };
     let owners = owners(ctx, &session)?;
     let manifest = match selection {
@@ -110,7 +114,11 @@ pub fn rollout(ctx: &Context, opts: &Options, show: &dyn Fn(&[Change])) -> Resul
     };
     session.rt.block_on(async {
         identity(&session).await?;
-        let mut survey = usage::survey(&session, &owners, &ctx.config.stacks, &[]).await?;
+        let named: &[String] = match selection {
+            Selection::Stack(_, names) => names,
+            _ => &[],
+        };
+        let mut survey = usage::survey(&session, &owners, &ctx.config.stacks, &[], named).await?;
         let mut changes = plan::changes(&opts.profile, &survey, &owners, selection, &ctx.config.stacks, &manifest)?;
         // The versions of layers a stack adds that no function attached yet.
         for ch in &changes {
@@ -165,11 +173,12 @@ async fn undo(
     opts: &Options,
     record: &Record,
     path: &std::path::Path,
+    names: &BTreeMap<String, String>,
     show: &dyn Fn(&[Change]),
 ) -> Result<Outcome> {
     identity(session).await?;
     let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let Some(last) = record.last() else {
+    let Some(last) = record.undoable() else {
         bail!("no rollout of profile `{}` is recorded in published/{file}: nothing to undo", opts.profile);
     };
     let mut changes = Vec::new();
@@ -178,7 +187,12 @@ async fn undo(
         let Some(client) = session.clients.iter().position(|c| c.target.region == m.region) else {
             bail!("the last rollout ({}) moved function {} in {}, which is not a region of profile `{}` now (nothing was changed)", last.at, m.function, m.region, opts.profile);
         };
-        let fresh = get_function(&session.clients[client], &m.function).await?;
+        let fresh = get_function(&session.clients[client], &m.function).await.with_context(|| {
+            format!(
+                "cannot undo the rollout of {}: function {} in {} cannot be read (nothing was changed)",
+                last.at, m.function, m.region
+            )
+        })?;
         let now = fresh.layer_arns();
         if now == m.before {
             continue;
@@ -198,7 +212,7 @@ async fn undo(
             function: m.function.clone(),
             before: now.clone(),
             after: m.before.clone(),
-            moves: moves(&now, &m.before),
+            moves: moves(&now, &m.before, names),
             checks: Vec::new(),
             index: usize::MAX,
         });
@@ -228,19 +242,38 @@ fn list(arns: &[String]) -> String {
     arns.iter().map(|a| plan::short(a)).collect::<Vec<_>>().join(", ")
 }
 
-/// Moves between two lists by layer name (for `--undo`, where the repo's units are not read).
-fn moves(before: &[String], after: &[String]) -> Vec<Move> {
+/// The repo layer (`six`) each Lambda layer name of the profile is published from, for
+/// the layers that can be planned: `--undo` must not depend on the repo's layers being
+/// plannable now, so one that cannot be is left out (and shown by its Lambda name).
+fn repo_layers(ctx: &Context, session: &Session) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for name in ctx.repo.layer_names().unwrap_or_default() {
+        for u in crate::unit::plan(ctx, &name).unwrap_or_default() {
+            if let Ok(n) =
+                crate::publish::naming::layer_name(&session.profile.layer_name, &u.layer.name, u.runtime, u.arch)
+            {
+                out.entry(n).or_insert_with(|| u.layer.name.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Moves between two lists by layer name (for `--undo`); `layer` is the repo layer where
+/// `names` knows it, else the Lambda layer name.
+fn moves(before: &[String], after: &[String], names: &BTreeMap<String, String>) -> Vec<Move> {
+    let layer = |n: &str| names.get(n).cloned().unwrap_or_else(|| n.to_string());
     let mut out: Vec<Move> = Vec::new();
     for arn in before {
         if let Some(a) = LayerArn::parse(arn) {
-            out.push(Move { layer: a.name.clone(), layer_name: a.name, from: Some(a.version), to: None });
+            out.push(Move { layer: layer(&a.name), layer_name: a.name, from: Some(a.version), to: None });
         }
     }
     for arn in after {
         if let Some(a) = LayerArn::parse(arn) {
             match out.iter_mut().find(|m| m.layer_name == a.name && m.to.is_none()) {
                 Some(m) => m.to = Some(a.version),
-                None => out.push(Move { layer: a.name.clone(), layer_name: a.name, from: None, to: Some(a.version) }),
+                None => out.push(Move { layer: layer(&a.name), layer_name: a.name, from: None, to: Some(a.version) }),
             }
         }
     }
@@ -326,8 +359,13 @@ async fn update(c: &Clients, w: &Write) -> Result<()> {
                 conf.last_update_status_reason().unwrap_or("no reason given"),
                 conf.last_update_status_reason_code().map(|r| r.as_str()).unwrap_or("no code")
             ),
-            // An emulator may report no LastUpdateStatus at all: an active function is done.
+            // An emulator may report no LastUpdateStatus at all: an active function is done,
+            // a failed one will not become done (waiting would only run into the timeout).
             (None, Some(State::Active)) => return Ok(()),
+            (None, Some(State::Failed)) => bail!(
+                "{what}: Lambda reports the function's state Failed: {}",
+                conf.state_reason().unwrap_or("no reason given")
+            ),
             _ => {}
         }
         if started.elapsed() > UPDATE_TIMEOUT {
@@ -349,9 +387,11 @@ mod tests {
     #[test]
     fn undo_moves_are_by_layer_name() {
         let arn = |n: &str, v: i64| format!("arn:aws:lambda:us-east-1:123456789012:layer:{n}:{v}");
-        let m = moves(&[arn("a", 2), arn("x", 1)], &[arn("a", 1), arn("x", 1)]);
-        assert_eq!(m.len(), 1);
-        assert_eq!((m[0].layer_name.as_str(), m[0].from, m[0].to), ("a", Some(2), Some(1)));
+        let names = BTreeMap::from([("a".to_string(), "six".to_string())]);
+        let m = moves(&[arn("a", 2), arn("x", 1), arn("y", 1)], &[arn("a", 1), arn("x", 1)], &names);
+        assert_eq!(m.len(), 2);
+        assert_eq!((m[0].layer.as_str(), m[0].layer_name.as_str(), m[0].from, m[0].to), ("six", "a", Some(2), Some(1)));
+        assert_eq!((m[1].layer.as_str(), m[1].from, m[1].to), ("y", Some(1), None));
         assert_eq!(list(&[]), "no layers");
         assert_eq!(list(&[arn("a", 2)]), "a:2");
     }

@@ -84,31 +84,47 @@ pub fn changes(
     stacks: &BTreeMap<String, StackConfig>,
     manifest: &Manifest,
 ) -> Result<Vec<Change>> {
-    let regions = || survey.functions.iter().map(|f| f.region.clone()).collect::<Vec<_>>().join(", ");
+    let regions = || {
+        let r: std::collections::BTreeSet<&str> = survey.functions.iter().map(|f| f.region.as_str()).collect();
+        r.into_iter().collect::<Vec<_>>().join(", ")
+    };
     let mut out = Vec::new();
     match selection {
         Selection::AllOutdated => {
             for (i, f) in survey.functions.iter().enumerate() {
                 if f.outdated() {
-                    out.push(change(survey, owners, i, newest_list(survey, f)));
+                    out.push(change(survey, owners, i, newest_list(survey, owners, f)));
                 }
             }
         }
         Selection::Functions(names) => {
             for i in named(profile, survey, names)? {
-                out.push(change(survey, owners, i, newest_list(survey, &survey.functions[i])));
+                out.push(change(survey, owners, i, newest_list(survey, owners, &survey.functions[i])));
             }
         }
         Selection::Stack(name, names) => {
             let stack = stacks.get(name).with_context(|| {
                 let known: Vec<&str> = stacks.keys().map(String::as_str).collect();
                 format!(
-                    "unknown stack `{name}`: layers.toml defines {}",
+                    "unknown stack `{}`: layers.toml defines {}",
+                    shown(name),
                     if known.is_empty() { "none".into() } else { known.join(", ") }
                 )
             })?;
+            if let Some(ghost) = stack.layers.iter().find(|l| !owners.units.iter().any(|u| u.layer.name == **l)) {
+                bail!("stack {name} in layers.toml names layer {ghost}, which does not exist (no layers/{ghost}/): fix `layers` or create it with `cargo xtask new {ghost}`");
+            }
             let chosen = if names.is_empty() {
-                (0..survey.functions.len()).filter(|&i| survey.functions[i].own_layers() == stack.layers).collect()
+                // Only the functions of the stack's runtime and architecture: the same layers
+                // built for another target are another stack's (its ARNs would not fit them).
+                (0..survey.functions.len())
+                    .filter(|&i| {
+                        let f = &survey.functions[i];
+                        f.own_layers() == stack.layers
+                            && f.runtime.as_deref() == Some(stack.runtime.id)
+                            && f.arch == stack.arch.as_str()
+                    })
+                    .collect()
             } else {
                 named(profile, survey, names)?
             };
@@ -148,9 +164,12 @@ fn named(profile: &str, survey: &Survey, names: &[String]) -> Result<Vec<usize>>
             .filter(|&i| survey.functions[i].function == *n || survey.functions[i].function_arn == *n)
             .collect();
         if found.is_empty() {
+            if let Some(why) = not_here(survey, n) {
+                bail!("function {}: {why} (nothing was changed)", shown(n));
+            }
             bail!(
                 "function {} attaches no layer of this repo in profile `{profile}` (or does not exist there): `cargo xtask usage --profile {profile}` lists the functions that do",
-                crate::quote::clip(n)
+                shown(n)
             );
         }
         for i in found {
@@ -162,11 +181,57 @@ fn named(profile: &str, survey: &Survey, names: &[String]) -> Result<Vec<usize>>
     Ok(out)
 }
 
+/// A name from the command line as an error line shows it: clipped, and quoted with
+/// escapes when it holds a control character (a newline, a terminal escape).
+fn shown(s: &str) -> String {
+    let clipped = crate::quote::clip(s);
+    if clipped.chars().any(char::is_control) {
+        format!("{clipped:?}")
+    } else {
+        clipped
+    }
+}
+
+/// Why a function named by ARN cannot be one of the profile's: a qualified ARN (a version
+/// or alias: only the unqualified function has a layer list to update), or another region.
+fn not_here(survey: &Survey, name: &str) -> Option<String> {
+    if name.trim().is_empty() {
+        return Some("an empty function name: give a function name or ARN".into());
+    }
+    let parts: Vec<&str> = name.split(':').collect();
+    if parts.len() < 7 || parts[0] != "arn" || parts[2] != "lambda" || parts[5] != "function" {
+        return None;
+    }
+    if parts.len() > 7 {
+        return Some(format!(
+            "a qualified ARN (`:{}`): give the unqualified function ARN or name, {}",
+            parts[7..].join(":"),
+            parts[..7].join(":")
+        ));
+    }
+    let regions: std::collections::BTreeSet<&str> = survey.regions.iter().map(String::as_str).collect();
+    if !regions.contains(parts[3]) {
+        return Some(format!(
+            "the ARN is in {}, which is not a region of the profile ({})",
+            parts[3],
+            regions.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    None
+}
+
+/// The newest version of a repo layer name for the function (for its target, when the
+/// name is shared by several targets).
+fn newest<'a>(survey: &'a Survey, owners: &Owners, f: &Function, layer_name: &str) -> Option<&'a usage::Version> {
+    let target = owners.shared(layer_name).then_some((f.runtime.as_deref(), f.arch.as_str()));
+    survey.newest(f.client, layer_name, target)
+}
+
 /// The function's layers with each repo layer at its newest version.
-fn newest_list(survey: &Survey, f: &Function) -> Vec<String> {
+fn newest_list(survey: &Survey, owners: &Owners, f: &Function) -> Vec<String> {
     f.layers
         .iter()
-        .map(|a| match (a.is_own(), survey.newest(f.client, &a.layer_name)) {
+        .map(|a| match (a.is_own(), newest(survey, owners, f, &a.layer_name)) {
             (true, Some(n)) => n.arn.clone(),
             _ => a.arn.clone(),
         })
@@ -329,6 +394,8 @@ fn contents(
 ) -> Result<(Check, Check)> {
     let scratch =
         tempfile::Builder::new().prefix("xtask-rollout-").tempdir().context("cannot create a temporary folder")?;
+    // Removed on Ctrl-C too (the handler exits without running destructors).
+    let _remove = crate::interrupt::TempPath::new(scratch.path().to_path_buf());
     let mut listings = Vec::new();
     let mut dists = Vec::new();
     for (i, (name, zip, _)) in zips.iter().enumerate() {
@@ -371,6 +438,13 @@ mod tests {
             newest: None,
             owner: if own { "repo" } else { "other" },
         }
+    }
+
+    #[test]
+    fn names_from_the_command_line_stay_on_one_line() {
+        assert_eq!(shown("api"), "api");
+        assert_eq!(shown("a\u{1b}[31mred\nx"), "\"a\\u{1b}[31mred\\nx\"");
+        assert!(shown(&"a".repeat(3000)).len() < 400);
     }
 
     #[test]

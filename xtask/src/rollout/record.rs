@@ -1,6 +1,7 @@
 //! `published/<profile>-rollouts.json`: every rollout of a profile, newest last: when, how
 //! it was asked for, and per function its layer list before and after. `rollout --undo`
-//! restores the `before` lists of the last one; `prune` keeps the versions they name.
+//! restores the `before` lists of the last one that is not an `--undo` itself; `prune`
+//! keeps the versions they name.
 //! Written before the first update (every function `pending`) and again with the outcome,
 //! atomically and under a lock; committed with the manifests.
 
@@ -86,7 +87,18 @@ impl Record {
     /// before its writes, as `pending`) by its outcome; appends it when it is gone.
     pub fn finish(path: &Path, profile: &str, rollout: Rollout) -> Result<()> {
         Record::update(path, profile, |r| {
-            match r.rollouts.iter_mut().rev().find(|x| x.at == rollout.at && x.how == rollout.how) {
+            // The same second and request may be another run's (two rollouts at once): the
+            // pending entry is the one naming the same functions and lists.
+            let same = |x: &Rollout| {
+                x.at == rollout.at
+                    && x.how == rollout.how
+                    && x.functions.len() == rollout.functions.len()
+                    && x.functions.iter().zip(&rollout.functions).all(|(a, b)| {
+                        (&a.region, &a.function, &a.before, &a.after) == (&b.region, &b.function, &b.before, &b.after)
+                            && a.status == "pending"
+                    })
+            };
+            match r.rollouts.iter_mut().rev().find(|x| same(x)) {
                 Some(x) => *x = rollout,
                 None => r.rollouts.push(rollout),
             }
@@ -104,8 +116,11 @@ impl Record {
         write_atomically(path, text.as_bytes())
     }
 
-    pub fn last(&self) -> Option<&Rollout> {
-        self.rollouts.last()
+    /// The rollout `--undo` restores: the last one that is not itself an `--undo`. So a
+    /// second `--undo`, or a retry of one that failed part-way, finishes restoring it
+    /// instead of re-applying it to the functions already restored.
+    pub fn undoable(&self) -> Option<&Rollout> {
+        self.rollouts.iter().rev().find(|r| !r.how.starts_with("--undo"))
     }
 }
 
@@ -118,26 +133,56 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let path = Record::path(&d.path().join("published"), "staging");
         assert!(path.ends_with("published/staging-rollouts.json"));
-        assert!(Record::load(&path, "staging").unwrap().last().is_none());
+        assert!(Record::load(&path, "staging").unwrap().undoable().is_none());
         let moved = Moved {
             region: "us-east-1".into(),
             function: "f".into(),
             before: vec!["a:1".into()],
             after: vec!["a:2".into()],
-            status: "successful".into(),
+            status: "pending".into(),
             reason: None,
         };
         for how in ["--all-outdated", "--undo"] {
             let r = Rollout { at: "2025-01-01T00:00:00Z".into(), how: how.into(), functions: vec![moved.clone()] };
             Record::append(&path, "staging", r).unwrap();
         }
-        let done = Rollout { at: "2025-01-01T00:00:00Z".into(), how: "--undo".into(), functions: vec![] };
+        let ok = Moved { status: "successful".into(), ..moved.clone() };
+        let done = Rollout { at: "2025-01-01T00:00:00Z".into(), how: "--undo".into(), functions: vec![ok.clone()] };
         Record::finish(&path, "staging", done).unwrap();
         let r = Record::load(&path, "staging").unwrap();
         assert_eq!(r.rollouts.len(), 2);
-        assert!(r.rollouts[1].functions.is_empty() && r.rollouts[0].functions.len() == 1);
-        assert_eq!(r.last().unwrap().how, "--undo");
+        assert_eq!((r.rollouts[1].functions[0].status.as_str(), r.rollouts[0].functions.len()), ("successful", 1));
+        assert_eq!(r.rollouts.last().unwrap().how, "--undo");
+        assert_eq!(r.undoable().unwrap().how, "--all-outdated");
         let err = format!("{:#}", Record::load(&path, "production").unwrap_err());
         assert!(err.contains("profile `production`"), "{err}");
+    }
+
+    #[test]
+    fn two_rollouts_in_the_same_second_each_finish_their_own_entry() {
+        let d = tempfile::tempdir().unwrap();
+        let path = Record::path(d.path(), "staging");
+        let moved = |f: &str, status: &str| Moved {
+            region: "us-east-1".into(),
+            function: f.into(),
+            before: vec!["a:1".into()],
+            after: vec!["a:2".into()],
+            status: status.into(),
+            reason: None,
+        };
+        let at = "2025-01-01T00:00:00Z";
+        let r = |f: &str, status: &str| Rollout {
+            at: at.into(),
+            how: "--all-outdated".into(),
+            functions: vec![moved(f, status)],
+        };
+        Record::append(&path, "staging", r("x", "pending")).unwrap();
+        Record::append(&path, "staging", r("y", "pending")).unwrap();
+        Record::finish(&path, "staging", r("x", "successful")).unwrap();
+        Record::finish(&path, "staging", r("y", "failed")).unwrap();
+        let got = Record::load(&path, "staging").unwrap();
+        let statuses: Vec<(&str, &str)> =
+            got.rollouts.iter().map(|r| (r.functions[0].function.as_str(), r.functions[0].status.as_str())).collect();
+        assert_eq!(statuses, [("x", "successful"), ("y", "failed")]);
     }
 }

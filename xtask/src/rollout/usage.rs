@@ -3,7 +3,8 @@
 //! repo's own (a layer name some unit of the repo publishes to, in the caller's account)
 //! and other owners' (shown, never touched), each own layer with its attached and newest
 //! version (ListLayerVersions), and the `[stacks.*]` entry the layer list matches.
-//! Read-only; `prune` uses [`list_functions`] to keep every version a function attaches.
+//! Read-only; `prune` uses [`list_function_versions`] to keep every version a function (or
+//! a published version of one) attaches.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -88,6 +89,29 @@ pub async fn list_functions(c: &Clients) -> Result<Vec<Listed>> {
     Ok(out)
 }
 
+/// Every function of the clients' region and every published version of each
+/// (ListFunctions with `FunctionVersion=ALL`): a published version keeps the layer list it
+/// was published with, for as long as an alias or a caller may still invoke it. Each as
+/// `(name, or name:version for a published version, layer ARNs)`.
+pub async fn list_function_versions(c: &Clients) -> Result<Vec<(String, Vec<String>)>> {
+    let what = format!("cannot list the functions (and their versions) in {}", c.target.region);
+    let mut pages =
+        c.lambda.list_functions().function_version(aws_sdk_lambda::types::FunctionVersion::All).into_paginator().send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| c.target.explain(&what, e))?;
+        for f in page.functions() {
+            let l = Listed::from_configuration(f);
+            let name = match f.version() {
+                Some(v) if v != "$LATEST" => format!("{}:{v}", l.name),
+                _ => l.name.clone(),
+            };
+            out.push((name, l.layer_arns()));
+        }
+    }
+    Ok(out)
+}
+
 /// One version of a layer, as ListLayerVersions reports it.
 #[derive(Debug, Clone)]
 pub struct Version {
@@ -155,6 +179,11 @@ impl Owners {
         Ok(Owners { units, by_name })
     }
 
+    /// Whether units of more than one target publish to this layer name.
+    pub fn shared(&self, layer_name: &str) -> bool {
+        self.by_name.get(layer_name).is_some_and(|o| o.iter().any(|x| (x.runtime, x.arch) != (o[0].runtime, o[0].arch)))
+    }
+
     /// The owner of a layer name for a function's target: the unit built for it, else the
     /// first unit publishing to the name.
     pub fn owner(&self, layer_name: &str, runtime: Option<&str>, arch: &str) -> Option<&Owner> {
@@ -220,11 +249,24 @@ pub struct Survey {
     pub versions: BTreeMap<(usize, String), Vec<Version>>,
     /// The caller's account in each region (client index).
     pub accounts: Vec<String>,
+    /// The profile's regions (client index).
+    pub regions: Vec<String>,
 }
 
 impl Survey {
-    pub fn newest(&self, client: usize, layer_name: &str) -> Option<&Version> {
-        self.versions.get(&(client, layer_name.to_string())).and_then(|v| v.last())
+    /// The newest version of a layer name; with `target` (runtime, architecture), the
+    /// newest a function of that target can attach: a layer name shared by several targets
+    /// (a `layer_name` without `{py}` or `{arch}`) holds versions built for each, and a
+    /// newer one for another target is not an upgrade (see [`Owners::shared`]).
+    pub fn newest(&self, client: usize, layer_name: &str, target: Option<(Option<&str>, &str)>) -> Option<&Version> {
+        let fits = |v: &&Version| match target {
+            None => true,
+            Some((runtime, arch)) => {
+                (v.runtimes.is_empty() || runtime.is_some_and(|r| v.runtimes.iter().any(|x| x == r)))
+                    && (v.archs.is_empty() || v.archs.iter().any(|a| a == arch))
+            }
+        };
+        self.versions.get(&(client, layer_name.to_string())).and_then(|v| v.iter().rev().find(fits))
     }
 
     pub fn version(&self, client: usize, layer_name: &str, version: i64) -> Option<&Version> {
@@ -245,17 +287,23 @@ pub fn own_name<'a>(owners: &'a Owners, arn: &str, account: &str, region: &str) 
 
 /// Lists the functions of every region and the versions of each repo layer they attach.
 /// `only`: repo layers (`numpy`) a function must attach to be listed (all when empty).
+/// `named`: functions (name or ARN) listed even when they attach no repo layer (the ones
+/// `rollout --stack S --function F` puts on a stack for the first time).
 pub async fn survey(
     session: &Session,
     owners: &Owners,
     stacks: &BTreeMap<String, StackConfig>,
     only: &[String],
+    named: &[String],
 ) -> Result<Survey> {
     let mut accounts = Vec::new();
     let mut listed = Vec::new();
-    for c in &session.clients {
+    for (i, c) in session.clients.iter().enumerate() {
         accounts.push(crate::publish::guard::identity(c).await?);
-        listed.push(list_functions(c).await?);
+        // A region named twice in the profile is surveyed once (its functions are not
+        // listed, or moved, twice).
+        let again = session.clients[..i].iter().any(|x| x.target.region == c.target.region);
+        listed.push(if again { Vec::new() } else { list_functions(c).await? });
     }
     let mut wanted: BTreeSet<(usize, String)> = BTreeSet::new();
     for (i, fs) in listed.iter().enumerate() {
@@ -273,7 +321,8 @@ pub async fn survey(
         let v = list_versions(&session.clients[i], &name).await?;
         versions.insert((i, name), v);
     }
-    let mut survey = Survey { functions: Vec::new(), versions, accounts };
+    let regions = session.clients.iter().map(|c| c.target.region.clone()).collect();
+    let mut survey = Survey { functions: Vec::new(), versions, accounts, regions };
     for (i, fs) in listed.into_iter().enumerate() {
         let region = session.clients[i].target.region.clone();
         for f in fs {
@@ -287,7 +336,9 @@ pub async fn survey(
                         Attached {
                             arn: arn.clone(),
                             layer: Some(owner.layer.clone()),
-                            newest: survey.newest(i, &a.name).map(|v| v.version),
+                            newest: survey
+                                .newest(i, &a.name, owners.shared(&a.name).then_some((f.runtime.as_deref(), &f.arch)))
+                                .map(|v| v.version),
                             layer_name: a.name,
                             version: Some(a.version),
                             owner: "repo",
@@ -306,7 +357,8 @@ pub async fn survey(
                     }
                 })
                 .collect();
-            if !layers.iter().any(Attached::is_own) {
+            let is_named = named.iter().any(|n| *n == f.name || *n == f.arn);
+            if !layers.iter().any(Attached::is_own) && !is_named {
                 continue;
             }
             let own: Vec<String> = layers.iter().filter_map(|a| a.layer.clone()).collect();
@@ -358,6 +410,32 @@ mod tests {
         );
         assert!(LayerArn::parse("arn:aws:lambda:us-east-1:123456789012:function:f").is_none());
         assert!(LayerArn::parse("arn:aws:lambda:us-east-1:123456789012:layer:x:latest").is_none());
+    }
+
+    #[test]
+    fn the_newest_version_is_the_newest_built_for_the_function() {
+        let v = |version: i64, runtime: &str, arch: &str| Version {
+            version,
+            arn: format!("six:{version}"),
+            description: String::new(),
+            runtimes: vec![runtime.into()],
+            archs: vec![arch.into()],
+        };
+        let survey = Survey {
+            functions: Vec::new(),
+            versions: BTreeMap::from([(
+                (0, "six".to_string()),
+                vec![v(1, "python3.13", "x86_64"), v(2, "python3.12", "x86_64"), v(3, "python3.13", "arm64")],
+            )]),
+            accounts: vec!["1".into()],
+            regions: vec!["us-east-1".into()],
+        };
+        let newest = |r: &str, a: &str| survey.newest(0, "six", Some((Some(r), a))).map(|v| v.version);
+        assert_eq!(survey.newest(0, "six", None).map(|v| v.version), Some(3));
+        assert_eq!(newest("python3.13", "x86_64"), Some(1));
+        assert_eq!(newest("python3.12", "x86_64"), Some(2));
+        assert_eq!(newest("python3.13", "arm64"), Some(3));
+        assert_eq!(newest("python3.11", "x86_64"), None);
     }
 
     #[test]

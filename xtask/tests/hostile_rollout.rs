@@ -1,0 +1,341 @@
+//! Hostile tests of `usage`, `rollout` and `prune`: bad input, corrupt records, faults.
+
+mod common;
+
+use std::io::{Read, Write};
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{Architecture, FunctionCode, LayerVersionContentInput, Runtime};
+use common::emulator::Emulator;
+use common::{Fixture, TestEnv};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/xtask-rollout-test";
+
+struct Repo {
+    f: Fixture,
+    prefix: String,
+    emu: Emulator,
+}
+
+fn repo(env: &TestEnv, layers: &[(&str, &str)]) -> Repo {
+    let f = Fixture::new(env, layers);
+    let prefix = f.prefix_layer_names("r");
+    let endpoint = env.endpoint.clone().unwrap();
+    create_role(&endpoint);
+    let r = Repo { f, prefix, emu: Emulator::new(&endpoint, "us-east-1") };
+    r.f.run(&["bootstrap"]).ok();
+    r
+}
+
+/// CreateRole in the emulator's IAM (moto refuses a function whose role does not exist),
+/// as a plain HTTP request: the tests need no IAM SDK. A role that exists already is fine.
+fn create_role(endpoint: &str) {
+    let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let policy = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
+    let body =
+        format!("Action=CreateRole&Version=2010-05-08&RoleName=xtask-rollout-test&AssumeRolePolicyDocument={policy}");
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains("CreateRoleResponse") || answer.contains("EntityAlreadyExists"), "{answer}");
+}
+
+/// A zip holding `app.py` and `extra` bytes of incompressible data (the function's size).
+fn code_zip(extra: usize) -> Vec<u8> {
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    z.start_file("app.py", stored).unwrap();
+    z.write_all(b"def handler(event, context):\n    return 1\n").unwrap();
+    if extra > 0 {
+        let mut state: u64 = 0x9E3779B97F4A7C15;
+        let data: Vec<u8> = (0..extra)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        z.start_file("data.bin", stored).unwrap();
+        z.write_all(&data).unwrap();
+    }
+    z.finish().unwrap().into_inner()
+}
+
+impl Repo {
+    fn layer_name(&self, layer: &str) -> String {
+        format!("{}-{layer}-py313-x86_64", self.prefix)
+    }
+
+    fn arn(&self, layer: &str, version: i64) -> String {
+        format!("arn:aws:lambda:us-east-1:123456789012:layer:{}:{version}", self.layer_name(layer))
+    }
+
+    /// Publishes `layer` with these requirements (checks skipped: they have their own tests).
+    fn publish(&self, layer: &str, reqs: &str) {
+        self.f.write(&format!("layers/{layer}/requirements.txt"), reqs);
+        self.f.run(&["publish", layer, "--no-check"]).ok();
+    }
+
+    /// A layer version published straight through the SDK (another owner's layer, or a
+    /// version of a repo layer name the repo did not build).
+    fn publish_direct(&self, layer_name: &str, description: &str, arch: Architecture) -> String {
+        let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        z.start_file("python/other_owner.py", zip::write::SimpleFileOptions::default()).unwrap();
+        z.write_all(b"X = 1\n").unwrap();
+        let bytes = z.finish().unwrap().into_inner();
+        let out = self
+            .emu
+            .rt
+            .block_on(
+                self.emu
+                    .lambda
+                    .publish_layer_version()
+                    .layer_name(layer_name)
+                    .description(description)
+                    .content(LayerVersionContentInput::builder().zip_file(Blob::new(bytes)).build())
+                    .compatible_runtimes(Runtime::Python313)
+                    .compatible_architectures(arch)
+                    .send(),
+            )
+            .unwrap();
+        out.layer_version_arn().unwrap().to_string()
+    }
+
+    fn create_function(&self, name: &str, layers: &[String], arch: Architecture, extra: usize) -> String {
+        let name = format!("{}-{name}", self.prefix);
+        self.emu
+            .rt
+            .block_on(
+                self.emu
+                    .lambda
+                    .create_function()
+                    .function_name(&name)
+                    .runtime(Runtime::Python313)
+                    .role(ROLE)
+                    .handler("app.handler")
+                    .architectures(arch)
+                    .code(FunctionCode::builder().zip_file(Blob::new(code_zip(extra))).build())
+                    .set_layers(Some(layers.to_vec()))
+                    .send(),
+            )
+            .unwrap();
+        name
+    }
+
+    /// The layer ARNs a function attaches, in order.
+    fn layers_of(&self, function: &str) -> Vec<String> {
+        let out = self.emu.rt.block_on(self.emu.lambda.get_function().function_name(function).send()).unwrap();
+        out.configuration().unwrap().layers().iter().map(|l| l.arn().unwrap().to_string()).collect()
+    }
+
+    fn stack(&self, name: &str, body: &str) {
+        let path = self.f.path("layers.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{text}\n[stacks.{name}]\n{body}")).unwrap();
+    }
+}
+
+#[test]
+fn a_stack_goes_onto_a_function_without_repo_layers_and_skips_functions_of_another_target() {
+    let env =
+        require_emulator!("a_stack_goes_onto_a_function_without_repo_layers_and_skips_functions_of_another_target");
+    let r = repo(&env, &[("six", "six==1.16.0\n")]);
+    let toml = std::fs::read_to_string(r.f.path("layers.toml")).unwrap();
+    std::fs::write(
+        r.f.path("layers.toml"),
+        toml.replace(r#"architectures = ["x86_64"]"#, r#"architectures = ["x86_64", "arm64"]"#),
+    )
+    .unwrap();
+    r.stack("s", "layers = [\"six\"]\nruntime = \"python3.13\"\n");
+    r.stack("ghost", "layers = [\"six\", \"ghost\"]\nruntime = \"python3.13\"\n");
+    r.f.write("layers/six/requirements.txt", "six==1.16.0\n");
+    r.f.run(&["publish", "six", "--no-check", "--arch", "x86_64"]).ok();
+    let foreign = r.publish_direct(&format!("{}-foreign", r.prefix), "another team's layer", Architecture::X8664);
+    let arm = r.publish_direct(&format!("{}-six-py313-arm64", r.prefix), "six for arm64", Architecture::Arm64);
+    let x = r.create_function("x", &[r.arn("six", 1)], Architecture::X8664, 0);
+    let a = r.create_function("a", std::slice::from_ref(&arm), Architecture::Arm64, 0);
+    let bare = r.create_function("bare", std::slice::from_ref(&foreign), Architecture::X8664, 0);
+    r.f.write("layers/six/requirements.txt", "six==1.17.0\n");
+    r.f.run(&["publish", "six", "--no-check", "--arch", "x86_64"]).ok();
+
+    // The arm64 function attaches the same repo layer, built for arm64: stack s (x86_64)
+    // is not its stack, so it is neither moved nor allowed to refuse the rollout.
+    let run = r.f.run(&["rollout", "--stack", "s"]).ok();
+    assert!(run.stderr.contains("1 updated, 0 failed"), "{}", run.stderr);
+    assert_eq!(r.layers_of(&x), [r.arn("six", 2)]);
+    assert_eq!(r.layers_of(&a), [arm]);
+
+    // A function attaching no repo layer yet is put on the stack when named (the README's
+    // "to put a function on a stack it does not match yet"), after its other layers.
+    let run = r.f.run(&["rollout", "--stack", "s", "--function", &bare]).ok();
+    assert!(run.stderr.contains("1 updated, 0 failed"), "{}", run.stderr);
+    assert_eq!(r.layers_of(&bare), [foreign.clone(), r.arn("six", 2)]);
+    // ...and --undo takes it off again.
+    r.f.run(&["rollout", "--undo"]).ok();
+    assert_eq!(r.layers_of(&bare), [foreign]);
+
+    // A stack naming a layer the repo does not have says so, as `stack` does.
+    r.f.run(&["rollout", "--stack", "ghost"]).fails_with(&["names layer ghost, which does not exist"]);
+}
+
+#[test]
+fn wrong_function_names_and_bad_records_fail_with_one_line_before_any_plan() {
+    let env = require_emulator!("wrong_function_names_and_bad_records_fail_with_one_line_before_any_plan");
+    let r = repo(&env, &[("six", "six==1.16.0\n")]);
+    r.publish("six", "six==1.16.0\n");
+    let f = r.create_function("f", &[r.arn("six", 1)], Architecture::X8664, 0);
+    r.publish("six", "six==1.17.0\n");
+    let arn = format!("arn:aws:lambda:us-east-1:123456789012:function:{f}");
+
+    // An ARN in a region the profile does not have, a qualified ARN, an empty name.
+    let other = arn.replace("us-east-1", "eu-west-1");
+    r.f.run(&["rollout", "--function", &other]).fails_with(&["eu-west-1, which is not a region of the profile"]);
+    let qualified = format!("{arn}:$LATEST");
+    r.f.run(&["rollout", "--function", &qualified]).fails_with(&["a qualified ARN", &arn]);
+    r.f.run(&["rollout", "--function", ""]).fails_with(&["an empty function name"]);
+
+    // A corrupt record, or another profile's: refused before anything is planned or built.
+    let record = r.f.path("published/staging-rollouts.json");
+    for text in ["{", r#"{"profile":"production","rollouts":[]}"#] {
+        std::fs::write(&record, text).unwrap();
+        let run = r.f.run(&["rollout", "--function", &f]).fails_with(&["invalid rollout record"]);
+        assert!(!run.stderr.contains("rollout plan"), "{}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert_eq!(r.layers_of(&f), [r.arn("six", 1)]);
+    }
+    std::fs::remove_file(&record).unwrap();
+
+    // --undo of a rollout whose function was deleted since: one line, nothing changed.
+    r.f.run(&["rollout", "--function", &f]).ok();
+    r.emu.rt.block_on(r.emu.lambda.delete_function().function_name(&f).send()).unwrap();
+    let run = r.f.run(&["rollout", "--undo"]).fails_with(&["cannot undo the rollout", &f, "nothing was changed"]);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+#[test]
+fn with_a_layer_name_shared_by_two_architectures_a_function_moves_to_the_newest_of_its_own() {
+    let env =
+        require_emulator!("with_a_layer_name_shared_by_two_architectures_a_function_moves_to_the_newest_of_its_own");
+    let r = repo(&env, &[("six", "six==1.16.0\n")]);
+    let toml = std::fs::read_to_string(r.f.path("layers.toml")).unwrap();
+    let shared = format!("{}-shared-{{layer}}", r.prefix);
+    std::fs::write(
+        r.f.path("layers.toml"),
+        toml.replace(r#"architectures = ["x86_64"]"#, r#"architectures = ["x86_64", "arm64"]"#).replace(
+            &format!("layer_name = \"{}-{{layer}}-{{py}}-{{arch}}\"", r.prefix),
+            &format!("layer_name = \"{shared}\""),
+        ),
+    )
+    .unwrap();
+    let name = format!("{}-shared-six", r.prefix);
+    let arn = |v: i64| format!("arn:aws:lambda:us-east-1:123456789012:layer:{name}:{v}");
+    let publish = |reqs: &str| {
+        r.f.write("layers/six/requirements.txt", reqs);
+        r.f.run(&["publish", "six", "--no-check", "--arch", "x86_64"]).ok();
+    };
+    publish("six==1.16.0\n");
+    let f = r.create_function("f", &[arn(1)], Architecture::X8664, 0);
+    publish("six==1.17.0\n");
+    // The newest version of the shared name is arm64's: not an upgrade for an x86_64 function.
+    let arm = r.publish_direct(&name, "six for arm64", Architecture::Arm64);
+    assert_eq!(arm, arn(3));
+    let run = r.f.run(&["usage", "--json"]).ok();
+    let row = run.json().into_iter().find(|x| x["function"] == f.as_str()).unwrap();
+    assert_eq!(row["layers"][0]["newest"], 2, "{row:#}");
+    let run = r.f.run(&["rollout", "--all-outdated"]).ok();
+    assert!(run.stderr.contains("1 updated, 0 failed"), "{}", run.stderr);
+    assert_eq!(r.layers_of(&f), [arn(2)]);
+}
+
+#[test]
+fn prune_keeps_a_version_only_a_published_function_version_attaches() {
+    let env = require_emulator!("prune_keeps_a_version_only_a_published_function_version_attaches");
+    let r = repo(&env, &[("six", "six==1.16.0\n")]);
+    r.publish("six", "six==1.16.0\n");
+    let f = r.create_function("f", &[r.arn("six", 1)], Architecture::X8664, 0);
+    // Version 1 of the function (an alias `live` may point at it) keeps six:1.
+    let v = r.emu.rt.block_on(r.emu.lambda.publish_version().function_name(&f).send()).unwrap();
+    let version = v.version().unwrap().to_string();
+    r.publish("six", "six==1.17.0\n");
+    r.emu
+        .rt
+        .block_on(r.emu.lambda.update_function_configuration().function_name(&f).layers(r.arn("six", 2)).send())
+        .unwrap();
+    let run = r.f.run(&["prune", "--keep", "1", "--json"]).ok();
+    let rows = run.json();
+    let v1 = rows.iter().find(|x| x["version"] == 1).unwrap_or_else(|| panic!("{}", run.stdout));
+    assert_eq!(v1["action"], "keep", "{v1:#}");
+    assert!(v1["reason"].as_str().unwrap().contains(&format!("{f}:{version}")), "{v1:#}");
+    assert_eq!(r.emu.versions(&r.layer_name("six")), [1, 2]);
+}
+
+#[test]
+fn a_second_undo_does_not_reapply_the_rollout() {
+    let env = require_emulator!("a_second_undo_does_not_reapply_the_rollout");
+    let r = repo(&env, &[("six", "six==1.16.0\n")]);
+    r.publish("six", "six==1.16.0\n");
+    let f = r.create_function("f", &[r.arn("six", 1)], Architecture::X8664, 0);
+    r.publish("six", "six==1.17.0\n");
+    r.f.run(&["rollout", "--all-outdated"]).ok();
+    assert_eq!(r.layers_of(&f), [r.arn("six", 2)]);
+    // The undo plan names the repo layer, as a rollout's does (docs/json.md).
+    let plan = r.f.run(&["rollout", "--undo", "--dry-run", "--json"]).ok().json();
+    assert_eq!(plan[0]["moves"][0]["layer"], "six", "{plan:#?}");
+    assert_eq!((plan[0]["moves"][0]["from"].as_i64(), plan[0]["moves"][0]["to"].as_i64()), (Some(2), Some(1)));
+    r.f.run(&["rollout", "--undo"]).ok();
+    assert_eq!(r.layers_of(&f), [r.arn("six", 1)]);
+    // Run again (in a hurry, or to retry one that failed part-way): nothing to do, and the
+    // function stays restored rather than being moved forward again.
+    let run = r.f.run(&["rollout", "--undo"]).ok();
+    assert!(run.stderr.contains("nothing to undo"), "{}", run.stderr);
+    assert_eq!(r.layers_of(&f), [r.arn("six", 1)]);
+    // prune keeps what that undo restores (the rollout's `before`), not only the undo's.
+    let run = r.f.run(&["prune", "--keep", "1", "--dry-run", "--json"]).ok();
+    let v1 = run.json().into_iter().find(|x| x["version"] == 1).unwrap();
+    assert_eq!(v1["action"], "keep", "{v1:#}");
+}
+
+#[test]
+fn usage_of_a_misspelt_layer_is_an_error_not_an_empty_answer() {
+    let env = require_emulator!("usage_of_a_misspelt_layer_is_an_error_not_an_empty_answer");
+    let r = repo(&env, &[("six", "six==1.16.0\n")]);
+    r.f.run(&["usage", "sxi"]).fails_with(&["unknown layer `sxi`", "known layers: six"]);
+    r.f.run(&["usage", "six"]).ok();
+}
+
+#[test]
+fn a_region_named_twice_in_the_profile_lists_and_moves_each_function_once() {
+    let env = require_emulator!("a_region_named_twice_in_the_profile_lists_and_moves_each_function_once");
+    let r = repo(&env, &[("six", "six==1.16.0\n")]);
+    r.publish("six", "six==1.16.0\n");
+    let f = r.create_function("f", &[r.arn("six", 1)], Architecture::X8664, 0);
+    r.publish("six", "six==1.17.0\n");
+    let path = r.f.path("layers.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (head, rest) = text.split_once("[profiles.production]").unwrap();
+    let head = head.replacen(r#"regions = ["us-east-1"]"#, r#"regions = ["us-east-1", "us-east-1"]"#, 1);
+    let head = regex_free_bucket(&head);
+    std::fs::write(&path, format!("{head}[profiles.production]{rest}")).unwrap();
+    let rows: Vec<_> =
+        r.f.run(&["usage", "--json"]).ok().json().into_iter().filter(|x| x["function"] == f.as_str()).collect();
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let run = r.f.run(&["rollout", "--function", &f]).ok();
+    assert!(run.stderr.contains("1 updated, 0 failed"), "{}", run.stderr);
+    let run = r.f.run(&["prune", "--keep", "1", "--dry-run", "--json"]).ok();
+    assert_eq!(run.json().iter().filter(|x| x["version"] == 1).count(), 1, "{}", run.stdout);
+}
+
+/// The staging bucket with a `{region}` suffix (a profile of several regions needs one).
+fn regex_free_bucket(profile: &str) -> String {
+    let start = profile.find("bucket = \"").unwrap() + "bucket = \"".len();
+    let end = start + profile[start..].find('"').unwrap();
+    format!("{}-{{region}}{}", &profile[..end], &profile[end..])
+}
