@@ -754,7 +754,10 @@ fn resolve_profile(name: &str, p: Spanned<ProfileFile>, src: &ConfigText) -> Res
     let table = p.span();
     let p = p.into_inner();
     let at = |span: Range<usize>| format!("invalid config in {}: [profiles.{name}]", src.at(span));
-    for r in &p.regions {
+    for (k, r) in p.regions.iter().enumerate() {
+        if p.regions[..k].iter().any(|o| o.get_ref() == r.get_ref()) {
+            bail!("{} `regions`: `{}` is listed twice: list each region once", at(r.span()), clip(r.get_ref()));
+        }
         if !is_region(r.get_ref()) {
             bail!(
                 "{} `regions`: `{}` is not an AWS region name: use one such as \"eu-west-1\", \"us-east-1\", \"ap-southeast-2\" or \"us-gov-west-1\"",

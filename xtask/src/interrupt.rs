@@ -35,12 +35,38 @@ pub fn install() {
                 .stderr(std::process::Stdio::null())
                 .status();
         }
+        if let Some((docker, _)) = pending.containers.first() {
+            sweep_containers(docker);
+        }
         for p in &pending.paths {
             remove(p);
         }
         crate::output::error("interrupted; unfinished files and build containers were removed");
         std::process::exit(130);
     });
+}
+
+/// A `docker run` hit by Ctrl-C exits at once, but the daemon may still be creating its
+/// container, which `--rm` never removes because it never starts: for a moment after the
+/// removals above, every container this process named (`xtask-build-<pid>-N`) that
+/// appears is removed too.
+fn sweep_containers(docker: &str) {
+    let filter = format!("name=xtask-build-{}-", std::process::id());
+    for _ in 0..10 {
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let Ok(out) = std::process::Command::new(docker).args(["ps", "-aq", "--filter", &filter]).output() else {
+            return;
+        };
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
+        if !ids.is_empty() {
+            let _ = std::process::Command::new(docker)
+                .args(["rm", "--force"])
+                .args(&ids)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
 }
 
 /// When the user interrupted, waits for the handler to clean up and exit with 130, so a

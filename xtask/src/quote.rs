@@ -12,6 +12,16 @@ pub fn clip(s: &str) -> String {
 
 /// `s` cut to its first `max` characters, as [`clip`] does.
 pub fn clip_to(s: &str, max: usize) -> String {
+    // Control characters (a newline, a terminal escape) are shown escaped, so a message
+    // quoting user input stays one line and cannot repaint the terminal.
+    let escaped: String;
+    let s = if s.chars().any(char::is_control) {
+        escaped =
+            s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect();
+        escaped.as_str()
+    } else {
+        s
+    };
     match s.char_indices().nth(max) {
         None => s.to_string(),
         Some((cut, _)) => format!("{}… ({} more characters)", &s[..cut], s[cut..].chars().count()),
@@ -21,6 +31,11 @@ pub fn clip_to(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(clip("a\nb\u{1b}[2J"), "a\\nb\\u{1b}[2J");
+    }
 
     #[test]
     fn short_input_is_whole_and_long_input_is_cut_on_a_char_boundary() {

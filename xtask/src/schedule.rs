@@ -102,7 +102,7 @@ enum Next {
 
 impl<T> State<T> {
     /// The first unit not started whose dependencies have finished. Should dependencies
-    /// ever form a cycle (config validation refuses them), the first waiting unit runs
+    /// ever form a cycle (`layer` and `check` refuse `requires` cycles, merges cannot nest), the first waiting unit runs
     /// once nothing else is running, rather than every thread waiting forever.
     fn next(&self, deps: &[Vec<usize>]) -> Next {
         let mut waiting = None;

@@ -468,7 +468,14 @@ pub fn select_layers(repo: &Repo, names: &[String], all: bool) -> Result<Vec<Str
     if names.is_empty() {
         anyhow::bail!("name at least one layer, or pass --all");
     }
-    Ok(names.to_vec())
+    // A layer named twice is worked on once.
+    let mut unique: Vec<String> = Vec::new();
+    for n in names {
+        if !unique.contains(n) {
+            unique.push(n.clone());
+        }
+    }
+    Ok(unique)
 }
 
 /// `--runtime` and `--arch` (parsed by clap, `cmd/args.rs`): narrows a run to the units

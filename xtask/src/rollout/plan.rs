@@ -181,15 +181,10 @@ fn named(profile: &str, survey: &Survey, names: &[String]) -> Result<Vec<usize>>
     Ok(out)
 }
 
-/// A name from the command line as an error line shows it: clipped, and quoted with
-/// escapes when it holds a control character (a newline, a terminal escape).
+/// A name from the command line as an error line shows it: clipped, control characters
+/// (a newline, a terminal escape) escaped.
 fn shown(s: &str) -> String {
-    let clipped = crate::quote::clip(s);
-    if clipped.chars().any(char::is_control) {
-        format!("{clipped:?}")
-    } else {
-        clipped
-    }
+    crate::quote::clip(s)
 }
 
 /// Why a function named by ARN cannot be one of the profile's: a qualified ARN (a version
@@ -443,7 +438,7 @@ mod tests {
     #[test]
     fn names_from_the_command_line_stay_on_one_line() {
         assert_eq!(shown("api"), "api");
-        assert_eq!(shown("a\u{1b}[31mred\nx"), "\"a\\u{1b}[31mred\\nx\"");
+        assert_eq!(shown("a\u{1b}[31mred\nx"), "a\\u{1b}[31mred\\nx");
         assert!(shown(&"a".repeat(3000)).len() < 400);
     }
 
