@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod emulator;
+pub mod functions;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
