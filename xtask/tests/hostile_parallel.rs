@@ -28,7 +28,7 @@ fn a_merged_layer_whose_member_fails_is_not_built_and_the_member_is_installed_on
     let f = Fixture::new(&env, &[("bad", "this-package-does-not-exist-xtask==1.0\n"), ("six", "six==1.16.0\n")]);
     f.write("layers/bundle/layer.toml", "merge = [\"bad\", \"six\"]\n");
     f.write("layers/bundle/requirements.txt", "this-package-does-not-exist-xtask==1.0\nsix==1.16.0\n");
-    let run = f.run(&["layer", "--all", "--jobs", "3"]).fails_with(&["bad python3.13 x86_64: pip install"]);
+    let run = f.run(&["layer", "--all", "--jobs", "3"]).fails_with(&["bad python3.13 x86_64: uv pip install"]);
     assert!(run.stderr.contains("bundle python3.13 x86_64: not built: its member bad"), "{}", run.stderr);
     assert_eq!(run.stderr.matches("pip install for bad").count(), 1, "bad is installed once:\n{}", run.stderr);
     assert!(run.stderr.contains("built 1, up-to-date 0, failed 2"), "{}", run.stderr);
