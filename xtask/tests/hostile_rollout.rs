@@ -175,25 +175,21 @@ fn usage_of_a_misspelt_layer_is_an_error_not_an_empty_answer() {
 }
 
 #[test]
-fn a_region_named_twice_in_the_profile_lists_and_moves_each_function_once() {
-    let env = require_emulator!("a_region_named_twice_in_the_profile_lists_and_moves_each_function_once");
+fn a_region_named_twice_in_the_profile_is_a_config_error_before_any_call() {
+    let env = require_emulator!("a_region_named_twice_in_the_profile_is_a_config_error_before_any_call");
     let r = repo(&env, &[("six", "six==1.16.0\n")]);
-    r.publish("six", "six==1.16.0\n");
-    let f = r.create_function("f", &[r.arn("six", 1)], Architecture::X8664, 0);
-    r.publish("six", "six==1.17.0\n");
     let path = r.f.path("layers.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     let (head, rest) = text.split_once("[profiles.production]").unwrap();
     let head = head.replacen(r#"regions = ["us-east-1"]"#, r#"regions = ["us-east-1", "us-east-1"]"#, 1);
     let head = regex_free_bucket(&head);
     std::fs::write(&path, format!("{head}[profiles.production]{rest}")).unwrap();
-    let rows: Vec<_> =
-        r.f.run(&["usage", "--json"]).ok().json().into_iter().filter(|x| x["function"] == f.as_str()).collect();
-    assert_eq!(rows.len(), 1, "{rows:#?}");
-    let run = r.f.run(&["rollout", "--function", &f]).ok();
-    assert!(run.stderr.contains("1 updated, 0 failed"), "{}", run.stderr);
-    let run = r.f.run(&["prune", "--keep", "1", "--dry-run", "--json"]).ok();
-    assert_eq!(run.json().iter().filter(|x| x["version"] == 1).count(), 1, "{}", run.stdout);
+    // Every command that reads the profile refuses it, naming the file, line and region:
+    // surveying, moving or pruning a region twice is never what was meant.
+    for args in [&["usage"][..], &["rollout", "--all-outdated"], &["prune", "--keep", "1", "--dry-run"]] {
+        let run = r.f.run(args).fails_with(&["layers.toml:", "`us-east-1` is listed twice"]);
+        assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    }
 }
 
 /// The staging bucket with a `{region}` suffix (a profile of several regions needs one).
