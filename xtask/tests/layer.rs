@@ -95,6 +95,9 @@ fn files_in_dist_belong_to_the_invoking_user() {
     };
     let mut cmd = f.cmd(&["layer", "six"]);
     cmd.env("HOME", &home).env("XTASK_PIP_CACHE", home.join("pip-cache")).env("XTASK_UV_CACHE", home.join("uv-cache"));
+    // The uv binary is fetched into this user's own cache, whatever the caller's
+    // XDG_CACHE_HOME (CI may set one the unprivileged user cannot write).
+    cmd.env("XDG_CACHE_HOME", home.join(".cache"));
     if unsafe_getuid() == 0 {
         cmd.uid(uid).gid(gid);
     }
@@ -106,6 +109,7 @@ fn files_in_dist_belong_to_the_invoking_user() {
     // pip's and uv's caches (and the uv binary fetched) are the user's too, so the next
     // build can reuse them without sudo.
     for cache in ["pip-cache", "uv-cache", ".cache"] {
+        assert!(home.join(cache).is_dir(), "no {cache} in the user's home");
         for entry in common::walk(&home.join(cache)) {
             assert_eq!(std::fs::symlink_metadata(&entry).unwrap().uid(), uid, "{}", entry.display());
         }
