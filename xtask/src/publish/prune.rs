@@ -274,22 +274,8 @@ fn decide(
 
 /// Every version of a layer in the clients' region: (number, ARN).
 async fn list_versions(c: &Clients, layer_name: &str) -> Result<Vec<(i64, String)>> {
-    let what = || format!("cannot list the versions of layer {layer_name} in {}", c.target.region);
-    let mut pages = c.lambda.list_layer_versions().layer_name(layer_name).into_paginator().send();
-    let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = match page {
-            Ok(p) => p,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
-                return Ok(Vec::new())
-            }
-            Err(e) => return Err(c.target.explain(&what(), e)),
-        };
-        out.extend(
-            page.layer_versions().iter().map(|v| (v.version(), v.layer_version_arn().unwrap_or_default().to_string())),
-        );
-    }
-    Ok(out)
+    let versions = crate::rollout::usage::list_versions(c, layer_name).await?;
+    Ok(versions.into_iter().map(|v| (v.version, v.arn)).collect())
 }
 
 async fn delete(c: &Clients, layer_name: &str, version: i64) -> Result<()> {
