@@ -1,137 +1,87 @@
-//! `cargo xtask`: builds, checks and publishes the Python Lambda layers of this repo.
-//! This file only parses the command line and dispatches; see docs/ARCHITECTURE.md.
+//! The `cargo xtask` binary. It runs every command that needs no AWS itself and hands the
+//! others (publish, status, rollout, ...; see `cli::Command::needs_aws`) to the xtask-aws
+//! binary, which links the AWS SDK. So the first `cargo xtask` on a fresh clone compiles
+//! no SDK, and the SDK is compiled once, by cargo, on the first AWS command.
 
-mod build;
-mod check;
-mod cmd;
-mod config;
-mod docker;
-mod failure;
-mod fingerprint;
-mod interrupt;
-mod limits;
-mod lock;
-mod output;
-mod overlap;
-mod package;
-mod progress;
-mod publish;
-mod python;
-mod quote;
-mod repo;
-mod report;
-mod requirements;
-mod rollout;
-mod runtime;
-mod sbom;
-mod schedule;
-mod sizes;
-mod slim;
-mod stack;
-mod unit;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
 
-use std::path::PathBuf;
-use std::process::ExitCode;
+use anyhow::{bail, Result};
+use xtask::cli;
+use xtask::output;
+use xtask::repo::Repo;
 
-use clap::{Parser, Subcommand};
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "cargo xtask",
-    bin_name = "cargo xtask",
-    version,
-    about = "Build, check and publish the Python Lambda layers of this repo"
-)]
-struct Cli {
-    /// The layer repo to work on (default: the one holding the current directory; also XTASK_REPO)
-    #[arg(long, global = true, value_name = "DIR")]
-    repo: Option<PathBuf>,
-    /// When to colour stderr (auto: on a terminal; NO_COLOR and CLICOLOR_FORCE are honoured)
-    #[arg(long, global = true, value_enum, default_value_t = output::ColorChoice::Auto, value_name = "WHEN", display_order = 900)]
-    color: output::ColorChoice,
-    /// Print only errors (and JSON on stdout)
-    #[arg(short, long, global = true, conflicts_with = "verbose", display_order = 901)]
-    quiet: bool,
-    /// Also show the commands run (secrets redacted) and their output as it comes
-    #[arg(short, long, global = true, display_order = 902)]
-    verbose: bool,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Build layers into dist/: pip in a build image, slim, zip, check limits
-    Layer(cmd::layer::Args),
-    /// Create a new layer folder under layers/
-    New(cmd::new::Args),
-    /// Resolve requirements.in (or pyproject.toml) into a pinned, hashed requirements.txt
-    Lock(cmd::lock::Args),
-    /// List every layer with its targets and whether dist/ is current
-    List(cmd::list::Args),
-    /// Publish layers that changed to a deploy profile (staging unless --profile names another)
-    Publish(cmd::publish::Args),
-    /// Publish every layer that changed to a deploy profile
-    PublishAll(cmd::publish::AllArgs),
-    /// Show, per unit and region, the newest published version and whether it is current
-    Status(cmd::status::Args),
-    /// Create a deploy profile's bucket: public access blocked, default encryption
-    Bootstrap(cmd::bootstrap::Args),
-    /// Check built layers: imports, ABI (arch, glibc, wheel tags), dependency closure
-    Check(cmd::check::Args),
-    /// Benchmark against the article's pipeline (medians and ratios; see README)
-    Bench(cmd::bench::Args),
-    /// What a layer ships: each package's size, largest first, and a treemap SVG
-    Size(cmd::size::Args),
-    /// Check a stack (the layers one function attaches) and print its LayerVersionArns
-    Stack(cmd::stack::Args),
-    /// The functions attaching this repo's layers: attached and newest versions, matching stack
-    Usage(cmd::usage::Args),
-    /// Move functions to the newest versions of this repo's layers (or a stack's), checked first
-    Rollout(cmd::rollout::Args),
-    /// Delete old layer versions of a profile, keeping the N newest and every one a manifest names or a function attaches
-    Prune(cmd::prune::Args),
-    /// The units whose fingerprint differs from a profile's manifest (a CI matrix with --json)
-    Changed(cmd::changed::Args),
-    /// Remove a deploy profile's publish lock left by a run that is gone (after confirmation)
-    Unlock(cmd::unlock::Args),
-}
+/// Names a binary to run the AWS commands with, instead of the xtask-aws of this checkout.
+const AWS_BIN_VAR: &str = "XTASK_AWS_BIN";
+/// The AWS half's package and binary.
+const AWS_PACKAGE: &str = "xtask-aws";
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let verbosity = match (cli.quiet, cli.verbose) {
-        (true, _) => output::Verbosity::Quiet,
-        (_, true) => output::Verbosity::Verbose,
-        _ => output::Verbosity::Normal,
-    };
-    output::init(cli.color, verbosity);
-    interrupt::install();
-    let result = repo::Repo::find(cli.repo.as_deref()).and_then(|repo| match &cli.command {
-        Command::Layer(a) => cmd::layer::run(repo, a),
-        Command::New(a) => cmd::new::run(repo, a),
-        Command::Lock(a) => cmd::lock::run(repo, a),
-        Command::List(a) => cmd::list::run(repo, a),
-        Command::Publish(a) => cmd::publish::run(repo, a),
-        Command::PublishAll(a) => cmd::publish::run_all(repo, a),
-        Command::Status(a) => cmd::status::run(repo, a),
-        Command::Bootstrap(a) => cmd::bootstrap::run(repo, a),
-        Command::Bench(a) => cmd::bench::run(repo, a),
-        Command::Check(a) => cmd::check::run(repo, a),
-        Command::Size(a) => cmd::size::run(repo, a),
-        Command::Stack(a) => cmd::stack::run(repo, a),
-        Command::Usage(a) => cmd::usage::run(repo, a),
-        Command::Rollout(a) => cmd::rollout::run(repo, a),
-        Command::Prune(a) => cmd::prune::run(repo, a),
-        Command::Changed(a) => cmd::changed::run(repo, a),
-        Command::Unlock(a) => cmd::unlock::run(repo, a),
-    });
-    match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            interrupt::wait_if_interrupted();
-            output::error(format_args!("{e:#}"));
-            ExitCode::FAILURE
-        }
+    cli::main(&hand_to_aws)
+}
+
+/// Replaces this process with the xtask-aws binary, given the same arguments: its output,
+/// exit status and Ctrl-C handling are then exactly its own.
+fn hand_to_aws(_repo: Repo, _command: &cli::Command) -> Result<bool> {
+    let mut child = aws_command()?;
+    child.args(std::env::args_os().skip(1));
+    let program = child.get_program().to_string_lossy().into_owned();
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let err = child.exec();
+        bail!("cannot run {program}: {err}");
     }
+    #[cfg(not(unix))]
+    {
+        let status = child.status().map_err(|e| anyhow::anyhow!("cannot run {program}: {e}"))?;
+        std::process::exit(status.code().unwrap_or(1));
+    }
+}
+
+/// How to start the AWS half, in order: `XTASK_AWS_BIN`; under cargo (`cargo xtask`, which
+/// sets `CARGO`), `cargo run -p xtask-aws` in this checkout, so it is built when missing
+/// or older than the sources, into the same target directory and profile as this binary;
+/// else the `xtask-aws` binary beside this one.
+fn aws_command() -> Result<Command> {
+    if let Some(bin) = std::env::var_os(AWS_BIN_VAR).filter(|v| !v.is_empty()) {
+        return Ok(Command::new(bin));
+    }
+    let exe = std::env::current_exe().ok();
+    let sibling = exe.as_deref().and_then(Path::parent).map(|d| d.join(AWS_PACKAGE));
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    if let (Some(cargo), true) = (std::env::var_os("CARGO"), manifest.is_file()) {
+        if !sibling.as_deref().is_some_and(Path::is_file) {
+            output::note(format_args!(
+                "the first AWS command compiles the {AWS_PACKAGE} binary (the AWS SDK): about a minute, once"
+            ));
+        }
+        let mut c = Command::new(cargo);
+        c.args(["run", "--quiet", "--package", AWS_PACKAGE, "--manifest-path"]).arg(&manifest);
+        if let Some((target_dir, profile)) = exe.as_deref().and_then(build_place) {
+            if std::env::var_os("CARGO_TARGET_DIR").is_none() {
+                c.env("CARGO_TARGET_DIR", target_dir);
+            }
+            if profile == "release" {
+                c.arg("--release");
+            }
+        }
+        c.arg("--");
+        return Ok(c);
+    }
+    match sibling {
+        Some(s) if s.is_file() => Ok(Command::new(s)),
+        _ => bail!(
+            "this command calls AWS, which the {AWS_PACKAGE} binary does: run it as `cargo xtask ...`, or build it with `cargo build -p {AWS_PACKAGE}` (or name one with {AWS_BIN_VAR})"
+        ),
+    }
+}
+
+/// `<target>/<profile dir>/xtask` -> (`<target>`, profile dir), for a binary cargo built.
+fn build_place(exe: &Path) -> Option<(PathBuf, OsString)> {
+    let dir = exe.parent()?;
+    let profile = dir.file_name()?.to_os_string();
+    let target = dir.parent()?;
+    target.join("CACHEDIR.TAG").is_file().then(|| (target.to_path_buf(), profile))
 }

@@ -1,6 +1,7 @@
 //! The structure docs/ARCHITECTURE.md draws, checked from the source: the import graph
 //! flows one way, `cmd -> (stack | publish) -> check -> unit -> stages -> config and
-//! leaf modules`, so no module reaches up to one above it.
+//! leaf modules`, so no module reaches up to one above it. The xtask-aws crate's modules
+//! (named `aws:...` here) rank in the same order, and reach xtask's through `xtask::`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,12 +9,17 @@ use std::path::{Path, PathBuf};
 /// Each top-level module of xtask/src and its rank: a module may use modules of its own
 /// rank or below, never above. A new module must be placed here (the test names it).
 const RANKS: &[(&str, u8, &str)] = &[
-    ("main", 6, "entry point"),
+    ("main", 7, "the xtask binary: hands the AWS commands to xtask-aws"),
+    ("lib", 7, "the xtask crate root: declares the modules"),
+    ("aws:main", 7, "the xtask-aws binary: runs the AWS commands"),
+    ("cli", 6, "the command line and the dispatch of one invocation"),
     ("cmd", 6, "subcommands: parse, select, call one operation, print"),
+    ("aws:cmd", 6, "the subcommands that call AWS"),
     ("stack", 5, "operations on stacks"),
-    ("publish", 5, "operations on deploy profiles"),
-    ("rollout", 5, "operations on the functions attaching the layers"),
+    ("aws:publish", 5, "operations on deploy profiles"),
+    ("aws:rollout", 5, "operations on the functions attaching the layers"),
     ("check", 4, "checks of built units"),
+    ("profile", 3, "a deploy profile's layer names and manifest (no AWS)"),
     ("schedule", 4, "many units at once, dependencies first"),
     ("unit", 3, "plan and build one unit through the stages"),
     ("build", 2, "stage: install"),
@@ -44,6 +50,12 @@ fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
+/// The two crates' sources: (folder, the prefix of its modules' names in RANKS, its path
+/// from the repo root).
+fn crates() -> [(PathBuf, &'static str, &'static str); 2] {
+    [(src(), "", "xtask/src"), (Path::new(env!("CARGO_MANIFEST_DIR")).join("../xtask-aws/src"), "aws:", "xtask-aws/src")]
+}
+
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let p = e.path();
@@ -63,15 +75,21 @@ fn module_of(rel: &Path) -> String {
 
 /// Every `crate::NAME` a file mentions (in `use` lines and in paths), with its line.
 fn crate_refs(text: &str) -> Vec<(usize, String)> {
+    path_refs(text, "crate::")
+}
+
+/// Every `PREFIXNAME` a file mentions, e.g. `xtask::unit`, with its line.
+fn path_refs(text: &str, prefix: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let code = line.split("//").next().unwrap_or("");
-        for (at, _) in code.match_indices("crate::") {
+        for (at, _) in code.match_indices(prefix) {
             let before = code[..at].chars().last();
             if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$') {
                 continue; // `$crate::`, `my_crate::`
             }
-            let name: String = code[at + 7..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let name: String =
+                code[at + prefix.len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
             if !name.is_empty() {
                 out.push((i + 1, name));
             }
@@ -83,34 +101,40 @@ fn crate_refs(text: &str) -> Vec<(usize, String)> {
 #[test]
 fn the_import_graph_flows_one_way() {
     let ranks: BTreeMap<&str, u8> = RANKS.iter().map(|(m, r, _)| (*m, *r)).collect();
-    let mut files = Vec::new();
-    rust_files(&src(), &mut files);
-    files.sort();
     let (mut upward, mut unplaced) = (Vec::new(), Vec::new());
     let mut edges = 0;
-    for f in &files {
-        let rel = f.strip_prefix(src()).unwrap();
-        let from = module_of(rel);
-        let Some(&from_rank) = ranks.get(from.as_str()) else {
-            unplaced.push(format!("xtask/src/{}: module `{from}`", rel.display()));
-            continue;
-        };
-        for (line, to) in crate_refs(&std::fs::read_to_string(f).unwrap()) {
-            if to == from {
+    for (dir, prefix, shown) in crates() {
+        let mut files = Vec::new();
+        rust_files(&dir, &mut files);
+        files.sort();
+        for f in &files {
+            let rel = f.strip_prefix(&dir).unwrap();
+            let from = format!("{prefix}{}", module_of(rel));
+            let Some(&from_rank) = ranks.get(from.as_str()) else {
+                unplaced.push(format!("{shown}/{}: module `{from}`", rel.display()));
                 continue;
-            }
-            edges += 1;
-            match ranks.get(to.as_str()) {
-                None => unplaced.push(format!("xtask/src/{}:{line}: module `{to}`", rel.display())),
-                Some(&to_rank) if to_rank > from_rank => upward.push(format!(
-                    "xtask/src/{}:{line}: `{from}` (rank {from_rank}) uses `crate::{to}` (rank {to_rank}), a module above it",
-                    rel.display()
-                )),
-                Some(_) => {}
+            };
+            let text = std::fs::read_to_string(f).unwrap();
+            let own = crate_refs(&text).into_iter().map(|(l, m)| (l, format!("{prefix}{m}")));
+            // xtask-aws reaches xtask's modules by name; xtask cannot reach xtask-aws.
+            let lib = path_refs(&text, "xtask::").into_iter().filter(|_| !prefix.is_empty());
+            for (line, to) in own.chain(lib) {
+                if to == from {
+                    continue;
+                }
+                edges += 1;
+                match ranks.get(to.as_str()) {
+                    None => unplaced.push(format!("{shown}/{}:{line}: module `{to}`", rel.display())),
+                    Some(&to_rank) if to_rank > from_rank => upward.push(format!(
+                        "{shown}/{}:{line}: `{from}` (rank {from_rank}) uses `{to}` (rank {to_rank}), a module above it",
+                        rel.display()
+                    )),
+                    Some(_) => {}
+                }
             }
         }
     }
-    assert!(edges > 50, "the scan found only {edges} cross-module references: it is blind");
+    assert!(edges > 100, "the scan found only {edges} cross-module references: it is blind");
     assert!(
         unplaced.is_empty(),
         "modules without a rank: place each in RANKS in xtask/tests/architecture.rs (and docs/ARCHITECTURE.md):\n{}",
@@ -164,13 +188,15 @@ fn result_args(text: &str) -> Vec<(usize, Vec<String>)> {
 /// text; use `anyhow::Result` (or a typed error where code branches on the kind).
 #[test]
 fn no_result_carries_a_string_error() {
-    let mut files = Vec::new();
-    rust_files(&src(), &mut files);
     let mut found = Vec::new();
-    for f in &files {
-        for (line, args) in result_args(&std::fs::read_to_string(f).unwrap()) {
-            if args.len() == 2 && args[1] == "String" {
-                found.push(format!("xtask/src/{}:{line}", f.strip_prefix(src()).unwrap().display()));
+    for (dir, _, shown) in crates() {
+        let mut files = Vec::new();
+        rust_files(&dir, &mut files);
+        for f in &files {
+            for (line, args) in result_args(&std::fs::read_to_string(f).unwrap()) {
+                if args.len() == 2 && args[1] == "String" {
+                    found.push(format!("{shown}/{}:{line}", f.strip_prefix(&dir).unwrap().display()));
+                }
             }
         }
     }

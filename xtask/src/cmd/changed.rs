@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use super::args::{OutputArgs, ProfileArgs};
 use crate::output::{self, Table};
-use crate::publish::manifest::Manifest;
-use crate::publish::status::Compared;
-use crate::publish::{naming, status};
+use crate::profile::manifest::Manifest;
+use crate::profile::naming;
+use crate::profile::status::{Compared, StatusRow};
 use crate::repo::Repo;
 use crate::unit::{self, Context, Unit};
 
@@ -51,7 +51,12 @@ struct Verdict {
 
 /// Returns false when some layer could not be planned or looked up (nothing is printed
 /// on stdout then, so a CI step fails instead of running an incomplete matrix).
-pub fn run(repo: Repo, args: &Args) -> Result<bool> {
+/// How `--remote` asks AWS: `status`'s lookup, which the xtask-aws binary passes in
+/// (this crate has no AWS SDK; `cargo xtask changed --remote` runs there).
+pub type Lookup<'a> = &'a dyn Fn(&Context, &str, &[String]) -> Result<Vec<StatusRow>>;
+
+/// `lookup` is None in the binary without the AWS SDK, which hands `--remote` on instead.
+pub fn run(repo: Repo, args: &Args, lookup: Option<Lookup>) -> Result<bool> {
     let ctx = Context::new(repo, None)?;
     let name = &args.profile.profile;
     let profile = ctx.config.profile(name)?.clone();
@@ -69,7 +74,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         return Ok(false);
     }
     let (verdicts, source) = if args.remote {
-        match remote(&ctx, name, &names)? {
+        match remote(&ctx, name, &names, lookup)? {
             Some(v) => (v, "AWS".to_string()),
             None => return Ok(false),
         }
@@ -129,8 +134,11 @@ fn offline(u: &Unit, manifest: &Manifest, regions: &[String]) -> Verdict {
 }
 
 /// The same question asked of AWS through `status`; None when a lookup failed (printed).
-fn remote(ctx: &Context, profile: &str, names: &[String]) -> Result<Option<Vec<Verdict>>> {
-    let rows = status::status(ctx, profile, names, 8)?;
+fn remote(ctx: &Context, profile: &str, names: &[String], lookup: Option<Lookup>) -> Result<Option<Vec<Verdict>>> {
+    let Some(lookup) = lookup else {
+        anyhow::bail!("`changed --remote` needs the AWS half of xtask (the xtask-aws binary); run it as `cargo xtask changed --remote`")
+    };
+    let rows = lookup(ctx, profile, names)?;
     let mut failed = false;
     let mut units: BTreeMap<MatrixEntry, Vec<String>> = BTreeMap::new();
     for r in rows {

@@ -8,7 +8,7 @@ use anyhow::{bail, Context as _, Result};
 use super::args::{ImageArgs, ProfileArgs};
 use crate::config::StackConfig;
 use crate::output::{self, count, size};
-use crate::publish::manifest::Manifest;
+use crate::profile::manifest::Manifest;
 use crate::repo::Repo;
 use crate::stack::arns::{self, Publication};
 use crate::stack::formats::{self, Format, Source};

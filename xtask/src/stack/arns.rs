@@ -5,7 +5,7 @@
 use anyhow::{bail, Result};
 
 use crate::config::Profile;
-use crate::publish::manifest::Manifest;
+use crate::profile::manifest::Manifest;
 use crate::runtime::{Arch, Runtime};
 
 /// What the manifest says about one layer of the stack.
@@ -61,7 +61,7 @@ pub fn lookup(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::publish::manifest::Entry;
+    use crate::profile::manifest::Entry;
 
     fn entry(layer: &str, fingerprint: &str) -> Entry {
         Entry {

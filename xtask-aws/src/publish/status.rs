@@ -4,55 +4,10 @@
 //! content identical and publish nothing).
 
 use anyhow::Result;
-use serde::Serialize;
 
 use super::{bounded, naming, plan, plan_units, Session};
-use crate::unit::Context;
-
-/// A unit in a region compared with what the profile holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compared {
-    /// The newest version carries the local fingerprint.
-    Unchanged,
-    /// The newest version carries another fingerprint.
-    Changed,
-    /// No version yet.
-    New,
-    /// The lookup (or the plan) failed; the row's `error` says why.
-    Failed,
-}
-
-impl Compared {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Compared::Unchanged => "unchanged",
-            Compared::Changed => "changed",
-            Compared::New => "new",
-            Compared::Failed => "failed",
-        }
-    }
-}
-
-impl std::fmt::Display for Compared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StatusRow {
-    pub layer: String,
-    pub runtime: Option<String>,
-    pub arch: Option<String>,
-    pub region: Option<String>,
-    pub layer_name: Option<String>,
-    pub fingerprint: Option<String>,
-    pub status: Compared,
-    pub version: Option<i64>,
-    pub arn: Option<String>,
-    pub error: Option<String>,
-}
+use xtask::profile::status::{Compared, StatusRow};
+use xtask::unit::Context;
 
 pub fn status(ctx: &Context, profile: &str, names: &[String], jobs: usize) -> Result<Vec<StatusRow>> {
     let session = Session::open(ctx, profile)?;

@@ -3,60 +3,12 @@
 
 use anyhow::Result;
 
-use super::args::{ImagesArgs, OutputArgs, ProfileArgs, TargetArgs};
-use crate::output::{self, Table};
+use xtask::cmd::remote::publish::{AllArgs, Args, Opts};
+use xtask::output::{self, Table};
 use crate::publish::{self, Options, Row, Status};
-use crate::repo::Repo;
-use crate::unit::{self, Context};
+use xtask::repo::Repo;
+use xtask::unit::{self, Context};
 
-/// The flags `publish` and `publish-all` share.
-#[derive(clap::Args, Debug)]
-pub struct Opts {
-    #[command(flatten)]
-    pub profile: ProfileArgs,
-    /// Detect changes and build, but upload, publish and record nothing; print the plan
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Confirm writing to a profile marked `confirm = true` (such as production)
-    #[arg(long)]
-    pub yes: bool,
-    /// How many units are uploaded and published at once
-    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: u16,
-    /// How many units are built and checked at once [default: the number of cores]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub build_jobs: Option<u16>,
-    #[command(flatten)]
-    pub images: ImagesArgs,
-    /// Publish without running `cargo xtask check` first
-    #[arg(long)]
-    pub no_check: bool,
-    /// Publish units whose import check could not run (no docker, no emulation, no host Python)
-    #[arg(long)]
-    pub allow_unverified: bool,
-    #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
-    pub target: TargetArgs,
-    /// How long to wait, in seconds, while another run holds the profile's publish lock
-    #[arg(long, default_value_t = 600, value_name = "SECS")]
-    pub lock_timeout: u64,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    /// Layers to publish (folders under layers/)
-    #[arg(required = true)]
-    pub names: Vec<String>,
-    #[command(flatten)]
-    pub opts: Opts,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct AllArgs {
-    #[command(flatten)]
-    pub opts: Opts,
-}
 
 /// `publish NAME...`; returns whether every unit succeeded.
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
@@ -77,7 +29,7 @@ fn publish_layers(repo: Repo, names: &[String], all: bool, o: &Opts) -> Result<b
         dry_run: o.dry_run,
         yes: o.yes,
         jobs: usize::from(o.jobs),
-        build_jobs: o.build_jobs.map(usize::from).unwrap_or_else(crate::schedule::default_jobs),
+        build_jobs: o.build_jobs.map(usize::from).unwrap_or_else(xtask::schedule::default_jobs),
         check: !o.no_check,
         allow_unverified: o.allow_unverified,
         filter: o.target.filter(),
@@ -85,7 +37,7 @@ fn publish_layers(repo: Repo, names: &[String], all: bool, o: &Opts) -> Result<b
     };
     let published = publish::publish(&ctx, &names, &opts)?;
     for c in &published.checks {
-        crate::cmd::check::print(c);
+        xtask::cmd::check::print(c);
     }
     let rows = published.rows;
     if o.output.json {

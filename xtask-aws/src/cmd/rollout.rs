@@ -5,39 +5,13 @@
 
 use anyhow::Result;
 
-use super::args::{OutputArgs, ProfileArgs};
-use crate::output::{self, Table};
-use crate::repo::Repo;
+use xtask::cmd::remote::rollout::Args;
+use xtask::output::{self, Table};
+use xtask::repo::Repo;
 use crate::rollout::plan::{Change, Selection};
 use crate::rollout::{self, Options};
-use crate::unit::Context;
+use xtask::unit::Context;
 
-#[derive(clap::Args, Debug)]
-#[command(group(clap::ArgGroup::new("which").required(true).multiple(true).args(["stack", "function", "all_outdated", "undo"])))]
-pub struct Args {
-    /// Move the functions whose repo layers are this stack's (or the --function ones) to exactly its ARNs in published/PROFILE.json
-    #[arg(long, value_name = "NAME")]
-    pub stack: Option<String>,
-    /// Move these functions (name or ARN) to the newest versions of the repo layers they attach
-    #[arg(long, value_name = "F", num_args = 1..)]
-    pub function: Vec<String>,
-    /// Move every function attaching an older version than the newest
-    #[arg(long, conflicts_with_all = ["stack", "function"])]
-    pub all_outdated: bool,
-    /// Restore the layer lists the last rollout of the profile replaced
-    #[arg(long, conflicts_with_all = ["stack", "function", "all_outdated"])]
-    pub undo: bool,
-    #[command(flatten)]
-    pub profile: ProfileArgs,
-    /// Print the plan and its checks, and change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Confirm changing functions in a profile marked `confirm = true` (such as production)
-    #[arg(long)]
-    pub yes: bool,
-    #[command(flatten)]
-    pub output: OutputArgs,
-}
 
 /// Returns false when a check refused the rollout or an update failed.
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {

@@ -11,11 +11,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::config::StackConfig;
+use xtask::config::StackConfig;
 use crate::publish::aws::Clients;
 use crate::publish::{naming, Session};
-use crate::runtime::{Arch, Runtime};
-use crate::unit::Unit;
+use xtask::runtime::{Arch, Runtime};
+use xtask::unit::Unit;
 
 /// The parts of a layer version ARN: `arn:PARTITION:lambda:REGION:ACCOUNT:layer:NAME:VERSION`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,24 +6,13 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::{bail, Result};
 
-use crate::output;
+use xtask::cmd::remote::unlock::Args;
+use xtask::output;
 use crate::publish::lock::{self, Place};
 use crate::publish::{naming, Session};
-use crate::repo::Repo;
-use crate::unit::Context;
+use xtask::repo::Repo;
+use xtask::unit::Context;
 
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    /// Deploy profile whose publish lock is removed (named explicitly: there is no default)
-    #[arg(long, value_name = "PROFILE")]
-    pub profile: String,
-    /// Only this region's lock (default: every region of the profile)
-    #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
-    /// Remove without asking (a terminal otherwise asks you to type `unlock`)
-    #[arg(long)]
-    pub yes: bool,
-}
 
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, None)?;

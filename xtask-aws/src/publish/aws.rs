@@ -24,7 +24,7 @@ use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_http_client::{Builder, ConnectorBuilder};
 
-use crate::config::Profile;
+use xtask::config::Profile;
 
 /// The variable that switches credentials to the environment (see the module doc).
 pub const CREDENTIALS_VAR: &str = "XTASK_AWS_CREDENTIALS";

@@ -9,7 +9,7 @@ use aws_sdk_s3::types::{
 
 use super::aws::{self, Clients};
 use super::{guard, naming, Session};
-use crate::unit::Context;
+use xtask::unit::Context;
 
 /// One region's bucket after bootstrap.
 #[derive(Debug, Clone, serde::Serialize)]

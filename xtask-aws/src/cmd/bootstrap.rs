@@ -3,22 +3,12 @@
 
 use anyhow::Result;
 
-use super::args::{OutputArgs, ProfileArgs};
-use crate::output;
+use xtask::cmd::remote::bootstrap::Args;
+use xtask::output;
 use crate::publish::bootstrap;
-use crate::repo::Repo;
-use crate::unit::Context;
+use xtask::repo::Repo;
+use xtask::unit::Context;
 
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    #[command(flatten)]
-    pub profile: ProfileArgs,
-    /// Confirm writing to a profile marked `confirm = true` (such as production)
-    #[arg(long)]
-    pub yes: bool,
-    #[command(flatten)]
-    pub output: OutputArgs,
-}
 
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, None)?;

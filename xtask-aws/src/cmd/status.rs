@@ -3,21 +3,13 @@
 
 use anyhow::Result;
 
-use super::args::{OutputArgs, ProfileArgs};
-use crate::output::{self, Table};
-use crate::publish::status::{self, Compared, StatusRow};
-use crate::repo::Repo;
-use crate::unit::{self, Context};
+use xtask::cmd::remote::status::Args;
+use xtask::output::{self, Table};
+use crate::publish::status;
+use xtask::profile::status::{Compared, StatusRow};
+use xtask::repo::Repo;
+use xtask::unit::{self, Context};
 
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    /// Layers to show (default: every layer)
-    pub names: Vec<String>,
-    #[command(flatten)]
-    pub profile: ProfileArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
-}
 
 /// Returns false when some unit could not be looked up.
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {

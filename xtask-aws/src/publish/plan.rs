@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 
 use super::aws::Clients;
-use super::naming;
+use xtask::profile::naming;
 
 /// The newest version of a layer, as ListLayerVersions reports it.
 #[derive(Debug, Clone)]

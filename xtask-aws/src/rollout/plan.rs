@@ -11,13 +11,13 @@ use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 
 use super::usage::{self, Function, LayerArn, Listed, Owners, Survey};
-use crate::config::StackConfig;
-use crate::publish::manifest::Manifest;
-use crate::publish::naming;
-use crate::runtime::{Arch, Runtime};
-use crate::stack::arns::{self, Publication};
-use crate::stack::checks::{self, Check, Verdict};
-use crate::unit::{self, Context};
+use xtask::config::StackConfig;
+use xtask::profile::manifest::Manifest;
+use xtask::profile::naming;
+use xtask::runtime::{Arch, Runtime};
+use xtask::stack::arns::{self, Publication};
+use xtask::stack::checks::{self, Check, Verdict};
+use xtask::unit::{self, Context};
 
 /// Which functions move, and to what.
 #[derive(Debug, Clone)]
@@ -184,7 +184,7 @@ fn named(profile: &str, survey: &Survey, names: &[String]) -> Result<Vec<usize>>
 /// A name from the command line as an error line shows it: clipped, control characters
 /// (a newline, a terminal escape) escaped.
 fn shown(s: &str) -> String {
-    crate::quote::clip(s)
+    xtask::quote::clip(s)
 }
 
 /// Why a function named by ARN cannot be one of the profile's: a qualified ARN (a version
@@ -390,15 +390,15 @@ fn contents(
     let scratch =
         tempfile::Builder::new().prefix("xtask-rollout-").tempdir().context("cannot create a temporary folder")?;
     // Removed on Ctrl-C too (the handler exits without running destructors).
-    let _remove = crate::interrupt::TempPath::new(scratch.path().to_path_buf());
+    let _remove = xtask::interrupt::TempPath::new(scratch.path().to_path_buf());
     let mut listings = Vec::new();
     let mut dists = Vec::new();
     for (i, (name, zip, _)) in zips.iter().enumerate() {
-        listings.push(crate::overlap::listing(zip)?);
-        dists.push((name.clone(), crate::stack::members::dists(zip, name, &scratch.path().join(i.to_string()))?));
+        listings.push(xtask::overlap::listing(zip)?);
+        dists.push((name.clone(), xtask::stack::members::dists(zip, name, &scratch.path().join(i.to_string()))?));
     }
     let names: Vec<String> = zips.iter().map(|(n, _, _)| n.clone()).collect();
-    let groups = crate::overlap::group(&crate::overlap::find(&listings), &names);
+    let groups = xtask::overlap::group(&xtask::overlap::find(&listings), &names);
     let missing: Vec<(String, String)> = zips
         .iter()
         .flat_map(|(n, _, requires)| requires.iter().filter(|r| !names.contains(r)).map(|r| (n.clone(), r.clone())))

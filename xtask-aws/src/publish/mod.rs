@@ -17,13 +17,13 @@ pub mod bootstrap;
 pub mod guard;
 mod job;
 pub mod lock;
-pub mod manifest;
-pub mod naming;
 mod plan;
 pub mod prune;
 mod register;
 pub mod status;
 mod upload;
+
+pub use xtask::profile::{manifest, naming};
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -33,10 +33,10 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
-use crate::check::run::UnitCheck;
-use crate::config::Profile;
-use crate::failure::Failure;
-use crate::unit::{self, Context, Unit};
+use xtask::check::run::UnitCheck;
+use xtask::config::Profile;
+use xtask::failure::Failure;
+use xtask::unit::{self, Context, Unit};
 use aws::Clients;
 use job::{Build, Job, Work};
 use manifest::Recorder;
@@ -203,7 +203,7 @@ pub fn plan_units(ctx: &Context, names: &[String]) -> (Vec<Unit>, Vec<Row>) {
         match unit::plan(ctx, name) {
             Ok(u) => units.extend(u),
             Err(e) => {
-                crate::output::error(format_args!("{e:#}"));
+                xtask::output::error(format_args!("{e:#}"));
                 rows.push(Row::failed_layer(name, &e));
             }
         }
@@ -266,7 +266,7 @@ fn build_needed(
         }
     }
     let todo: Vec<Unit> = needed.iter().map(|&i| units[i].clone()).collect();
-    crate::schedule::each(
+    xtask::schedule::each(
         &todo,
         opts.build_jobs,
         |u| {
@@ -304,8 +304,8 @@ fn will_write(units: &[Unit], targets: &[Target], detected: &[Detected], builds:
 async fn lock_regions(session: &Session, timeout: Duration) -> Result<Locks> {
     let settings = lock::Settings::new(timeout)?;
     let command: Vec<String> = std::env::args().skip(1).collect();
-    let me = lock::Holder::me(&crate::quote::clip_to(&command.join(" "), 120));
-    let say = |line: String| crate::output::status("lock", line);
+    let me = lock::Holder::me(&xtask::quote::clip_to(&command.join(" "), 120));
+    let say = |line: String| xtask::output::status("lock", line);
     let mut locks = Locks { held: HashMap::new(), _on_interrupt: Vec::new() };
     for c in &session.clients {
         let region = &c.target.region;
@@ -317,7 +317,7 @@ async fn lock_regions(session: &Session, timeout: Duration) -> Result<Locks> {
         };
         match taken {
             Ok(held) => {
-                locks._on_interrupt.push(crate::interrupt::on_interrupt(held.releaser()));
+                locks._on_interrupt.push(xtask::interrupt::on_interrupt(held.releaser()));
                 locks.held.insert(region.clone(), Arc::new(held));
             }
             Err(e) => {
@@ -332,7 +332,7 @@ async fn lock_regions(session: &Session, timeout: Duration) -> Result<Locks> {
 /// The locks a run holds, by region.
 pub struct Locks {
     pub held: HashMap<String, Arc<lock::Lock>>,
-    _on_interrupt: Vec<crate::interrupt::OnInterrupt>,
+    _on_interrupt: Vec<xtask::interrupt::OnInterrupt>,
 }
 
 impl Locks {
@@ -345,7 +345,7 @@ impl Locks {
         for (region, l) in self.held {
             let Ok(l) = Arc::try_unwrap(l) else { continue };
             if let Err(e) = l.release().await {
-                crate::output::warn(format_args!(
+                xtask::output::warn(format_args!(
                     "could not release the publish lock in {region} ({e:#}); it expires with its lease"
                 ));
             }
@@ -356,8 +356,8 @@ impl Locks {
 /// Runs every check on a unit about to be published; a failing unit is refused, and so is
 /// one whose import check did not run, unless `allow_unverified`.
 fn checked(ctx: &Context, u: &Unit, allow_unverified: bool, checks: &mut Vec<UnitCheck>) -> Result<()> {
-    use crate::check::run::Status as Verdict;
-    let c = crate::check::run::check_unit(ctx, u, &[]).context("check could not run")?;
+    use xtask::check::run::Status as Verdict;
+    let c = xtask::check::run::check_unit(ctx, u, &[]).context("check could not run")?;
     checks.push(c.clone());
     match c.status {
         Verdict::Pass => return Ok(()),

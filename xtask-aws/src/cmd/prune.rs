@@ -5,28 +5,12 @@
 
 use anyhow::Result;
 
-use super::args::{OutputArgs, ProfileArgs};
-use crate::output::{self, Table};
+use xtask::cmd::remote::prune::Args;
+use xtask::output::{self, Table};
 use crate::publish::prune::{self, Options, Row};
-use crate::repo::Repo;
-use crate::unit::Context;
+use xtask::repo::Repo;
+use xtask::unit::Context;
 
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    #[command(flatten)]
-    pub profile: ProfileArgs,
-    /// How many of the newest versions of each layer to keep (versions a manifest in published/ names or a function attaches are always kept)
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub keep: u32,
-    /// List what would be deleted, and delete nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Confirm deleting from a profile marked `confirm = true` (such as production)
-    #[arg(long)]
-    pub yes: bool,
-    #[command(flatten)]
-    pub output: OutputArgs,
-}
 
 /// Returns false when a deletion failed.
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {

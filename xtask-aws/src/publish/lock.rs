@@ -22,7 +22,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
 
 use super::aws::{self, Clients};
-use super::manifest;
+use xtask::profile::manifest;
 
 /// How long a lock lives without renewal, unless `XTASK_LOCK_LEASE` (seconds) says otherwise.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);

@@ -23,9 +23,9 @@ use std::time::Duration;
 use anyhow::{bail, Context as _, Result};
 
 use crate::publish::aws::Clients;
-use crate::publish::manifest::{now_rfc3339, Manifest};
+use xtask::profile::manifest::{now_rfc3339, Manifest};
 use crate::publish::{bounded, guard, plan_units, Session};
-use crate::unit::Context;
+use xtask::unit::Context;
 use plan::{Change, Move, Selection};
 use record::{Moved, Record, Rollout};
 use usage::{LayerArn, Listed, Owners};
@@ -248,9 +248,9 @@ fn list(arns: &[String]) -> String {
 fn repo_layers(ctx: &Context, session: &Session) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for name in ctx.repo.layer_names().unwrap_or_default() {
-        for u in crate::unit::plan(ctx, &name).unwrap_or_default() {
+        for u in xtask::unit::plan(ctx, &name).unwrap_or_default() {
             if let Ok(n) =
-                crate::publish::naming::layer_name(&session.profile.layer_name, &u.layer.name, u.runtime, u.arch)
+                xtask::profile::naming::layer_name(&session.profile.layer_name, &u.layer.name, u.runtime, u.arch)
             {
                 out.entry(n).or_insert_with(|| u.layer.name.clone());
             }

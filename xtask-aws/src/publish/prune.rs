@@ -13,10 +13,10 @@ use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 
 use super::aws::Clients;
-use super::manifest::Manifest;
+use xtask::profile::manifest::Manifest;
 use super::{bounded, guard, naming, plan_units, Session};
 use crate::rollout::record::{Record, SUFFIX as RECORD_SUFFIX};
-use crate::unit::Context;
+use xtask::unit::Context;
 
 /// What the user asked for.
 #[derive(Debug, Clone)]

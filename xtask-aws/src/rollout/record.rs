@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::package::write_atomically;
-use crate::publish::manifest::FileLock;
+use xtask::package::write_atomically;
+use xtask::profile::manifest::FileLock;
 
 /// One function moved by a rollout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,21 +4,12 @@
 
 use anyhow::Result;
 
-use super::args::{OutputArgs, ProfileArgs};
-use crate::output::{self, Table};
-use crate::repo::Repo;
+use xtask::cmd::remote::usage::Args;
+use xtask::output::{self, Table};
+use xtask::repo::Repo;
 use crate::rollout;
-use crate::unit::{self, Context};
+use xtask::unit::{self, Context};
 
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    /// Only functions attaching one of these layers (default: any layer of the repo)
-    pub names: Vec<String>,
-    #[command(flatten)]
-    pub profile: ProfileArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
-}
 
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, None)?;

@@ -7,7 +7,7 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::{bail, Result};
 
 use super::aws::Clients;
-use crate::config::Profile;
+use xtask::config::Profile;
 
 /// Refuses a write to a profile marked `confirm` unless `--yes` was given or, on a
 /// terminal, the user types the profile's name.
@@ -19,7 +19,7 @@ pub fn confirm(name: &str, profile: &Profile, yes: bool) -> Result<()> {
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
         bail!(refusal);
     }
-    crate::output::prompt(format_args!(
+    xtask::output::prompt(format_args!(
         "profile `{name}` writes to {}; type `{name}` to continue: ",
         profile.regions.join(", ")
     ));

@@ -10,15 +10,15 @@ use anyhow::{Context as _, Result};
 
 use super::aws::Clients;
 use super::lock::Lock;
-use super::manifest::{self, Entry, Recorder};
+use xtask::profile::manifest::{self, Entry, Recorder};
 use super::plan::{self, Newest};
 use super::register::{self, Request, Sharing};
 use super::{naming, upload, Locks, Row, Session, Status};
-use crate::config::Profile;
-use crate::failure::Failure;
-use crate::report::BuildReport;
-use crate::runtime::Arch;
-use crate::unit::{self, Context, Unit};
+use xtask::config::Profile;
+use xtask::failure::Failure;
+use xtask::report::BuildReport;
+use xtask::runtime::Arch;
+use xtask::unit::{self, Context, Unit};
 
 /// A unit's zip in dist/ and the Description its versions get.
 #[derive(Debug, Clone)]
@@ -244,7 +244,7 @@ impl Job {
             key,
             runtimes: vec![self.runtime.clone()],
             arch: self.arch.as_str().to_string(),
-            license: self.license.clone().or_else(|| crate::sbom::license_info(&b.report)),
+            license: self.license.clone().or_else(|| xtask::sbom::license_info(&b.report)),
             description: b.description.clone(),
             fingerprint: self.fingerprint.clone(),
             code_sha256: local.clone(),

@@ -1,0 +1,128 @@
+//! The command line: every subcommand and its flags, and the dispatch of one invocation.
+//! Shared by the two binaries, so both parse the same way and `--help` lists everything.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::repo::Repo;
+use crate::{cmd, interrupt, output, repo};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    about = "Build, check and publish the Python Lambda layers of this repo"
+)]
+pub struct Cli {
+    /// The layer repo to work on (default: the one holding the current directory; also XTASK_REPO)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// When to colour stderr (auto: on a terminal; NO_COLOR and CLICOLOR_FORCE are honoured)
+    #[arg(long, global = true, value_enum, default_value_t = output::ColorChoice::Auto, value_name = "WHEN", display_order = 900)]
+    pub color: output::ColorChoice,
+    /// Print only errors (and JSON on stdout)
+    #[arg(short, long, global = true, conflicts_with = "verbose", display_order = 901)]
+    pub quiet: bool,
+    /// Also show the commands run (secrets redacted) and their output as it comes
+    #[arg(short, long, global = true, display_order = 902)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Build layers into dist/: pip in a build image, slim, zip, check limits
+    Layer(cmd::layer::Args),
+    /// Create a new layer folder under layers/
+    New(cmd::new::Args),
+    /// Resolve requirements.in (or pyproject.toml) into a pinned, hashed requirements.txt
+    Lock(cmd::lock::Args),
+    /// List every layer with its targets and whether dist/ is current
+    List(cmd::list::Args),
+    /// Publish layers that changed to a deploy profile (staging unless --profile names another)
+    Publish(cmd::remote::publish::Args),
+    /// Publish every layer that changed to a deploy profile
+    PublishAll(cmd::remote::publish::AllArgs),
+    /// Show, per unit and region, the newest published version and whether it is current
+    Status(cmd::remote::status::Args),
+    /// Create a deploy profile's bucket: public access blocked, default encryption
+    Bootstrap(cmd::remote::bootstrap::Args),
+    /// Check built layers: imports, ABI (arch, glibc, wheel tags), dependency closure
+    Check(cmd::check::Args),
+    /// Benchmark against the article's pipeline (medians and ratios; see README)
+    Bench(cmd::bench::Args),
+    /// What a layer ships: each package's size, largest first, and a treemap SVG
+    Size(cmd::size::Args),
+    /// Check a stack (the layers one function attaches) and print its LayerVersionArns
+    Stack(cmd::stack::Args),
+    /// The functions attaching this repo's layers: attached and newest versions, matching stack
+    Usage(cmd::remote::usage::Args),
+    /// Move functions to the newest versions of this repo's layers (or a stack's), checked first
+    Rollout(cmd::remote::rollout::Args),
+    /// Delete old layer versions of a profile, keeping the N newest and every one a manifest names or a function attaches
+    Prune(cmd::remote::prune::Args),
+    /// The units whose fingerprint differs from a profile's manifest (a CI matrix with --json)
+    Changed(cmd::changed::Args),
+    /// Remove a deploy profile's publish lock left by a run that is gone (after confirmation)
+    Unlock(cmd::remote::unlock::Args),
+}
+
+impl Command {
+    /// Whether the command calls AWS, and so runs in the xtask-aws binary.
+    pub fn needs_aws(&self) -> bool {
+        match self {
+            Command::Publish(_)
+            | Command::PublishAll(_)
+            | Command::Status(_)
+            | Command::Bootstrap(_)
+            | Command::Usage(_)
+            | Command::Rollout(_)
+            | Command::Prune(_)
+            | Command::Unlock(_) => true,
+            Command::Changed(a) => a.remote,
+            _ => false,
+        }
+    }
+}
+
+/// Runs one invocation: parses the command line, sets up output and Ctrl-C, finds the
+/// repo, runs the command. A command that [needs AWS](Command::needs_aws) goes to `aws`:
+/// in the xtask binary it hands the invocation to the xtask-aws binary, which passes its
+/// own runner.
+pub fn main(aws: &dyn Fn(Repo, &Command) -> Result<bool>) -> ExitCode {
+    let cli = Cli::parse();
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (true, _) => output::Verbosity::Quiet,
+        (_, true) => output::Verbosity::Verbose,
+        _ => output::Verbosity::Normal,
+    };
+    output::init(cli.color, verbosity);
+    interrupt::install();
+    let result = repo::Repo::find(cli.repo.as_deref()).and_then(|repo| match &cli.command {
+        c if c.needs_aws() => aws(repo, c),
+        Command::Layer(a) => cmd::layer::run(repo, a),
+        Command::New(a) => cmd::new::run(repo, a),
+        Command::Lock(a) => cmd::lock::run(repo, a),
+        Command::List(a) => cmd::list::run(repo, a),
+        Command::Bench(a) => cmd::bench::run(repo, a),
+        Command::Check(a) => cmd::check::run(repo, a),
+        Command::Size(a) => cmd::size::run(repo, a),
+        Command::Stack(a) => cmd::stack::run(repo, a),
+        Command::Changed(a) => cmd::changed::run(repo, a, None),
+        c => aws(repo, c),
+    });
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            interrupt::wait_if_interrupted();
+            output::error(format_args!("{e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}

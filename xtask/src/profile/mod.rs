@@ -1,0 +1,8 @@
+//! A deploy profile's side of the repo that needs no AWS: the Lambda layer names it gives
+//! each unit ([`naming`]), the record of what was published to it ([`manifest`]), and the
+//! rows comparing the two ([`status`]). Reading and writing AWS itself is the xtask-aws
+//! crate's.
+
+pub mod manifest;
+pub mod naming;
+pub mod status;
