@@ -10,4 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/test-env.sh)"
 export XTASK_REQUIRE_INTEGRATION=1
+# Both binaries first, as `cargo xtask` builds them: the tests run the xtask binary, which
+# hands the AWS commands to `cargo run -p xtask-aws` (then already current).
+cargo build --locked -p xtask -p xtask-aws
 cargo test --locked --workspace "$@"

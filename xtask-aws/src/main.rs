@@ -28,9 +28,11 @@ fn run(repo: Repo, command: &Command) -> Result<bool> {
         Command::Rollout(a) => cmd::rollout::run(repo, a),
         Command::Prune(a) => cmd::prune::run(repo, a),
         Command::Unlock(a) => cmd::unlock::run(repo, a),
-        Command::Changed(a) => xtask::cmd::changed::run(repo, a, Some(&|ctx, profile, names| {
-            publish::status::status(ctx, profile, names, 8)
-        })),
+        Command::Changed(a) => xtask::cmd::changed::run(
+            repo,
+            a,
+            Some(&|ctx, profile, names| publish::status::status(ctx, profile, names, 8)),
+        ),
         other => unreachable!("{other:?} needs no AWS and is run by cli::main"),
     }
 }

@@ -53,7 +53,10 @@ fn src() -> PathBuf {
 /// The two crates' sources: (folder, the prefix of its modules' names in RANKS, its path
 /// from the repo root).
 fn crates() -> [(PathBuf, &'static str, &'static str); 2] {
-    [(src(), "", "xtask/src"), (Path::new(env!("CARGO_MANIFEST_DIR")).join("../xtask-aws/src"), "aws:", "xtask-aws/src")]
+    [
+        (src(), "", "xtask/src"),
+        (Path::new(env!("CARGO_MANIFEST_DIR")).join("../xtask-aws/src"), "aws:", "xtask-aws/src"),
+    ]
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

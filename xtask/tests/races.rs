@@ -26,12 +26,14 @@ fn repo_root() -> PathBuf {
 /// A copy of this workspace's sources (what `cargo xtask` compiles) with one layer.
 fn workspace_copy(dir: &Path, layer: &str) {
     let root = repo_root();
-    for rel in ["Cargo.toml", "Cargo.lock", ".cargo/config.toml", "xtask/Cargo.toml"] {
+    for rel in ["Cargo.toml", "Cargo.lock", ".cargo/config.toml", "xtask/Cargo.toml", "xtask-aws/Cargo.toml"] {
         std::fs::create_dir_all(dir.join(rel).parent().unwrap()).unwrap();
         std::fs::copy(root.join(rel), dir.join(rel)).unwrap();
     }
-    let status = Command::new("cp").arg("-r").arg(root.join("xtask/src")).arg(dir.join("xtask/src")).status().unwrap();
-    assert!(status.success());
+    for src in ["xtask/src", "xtask-aws/src"] {
+        let status = Command::new("cp").arg("-r").arg(root.join(src)).arg(dir.join(src)).status().unwrap();
+        assert!(status.success());
+    }
     std::fs::write(dir.join("layers.toml"), "[defaults]\nruntimes = [\"python3.13\"]\n").unwrap();
     std::fs::create_dir_all(dir.join(format!("layers/{layer}"))).unwrap();
     std::fs::write(dir.join(format!("layers/{layer}/requirements.txt")), "six==1.16.0\n").unwrap();

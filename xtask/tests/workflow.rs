@@ -484,11 +484,11 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Every `.s3.OP(`, `.lambda.OP(` and `.sts.OP(` in xtask/src (the client fields of
+/// Every `.s3.OP(`, `.lambda.OP(` and `.sts.OP(` in xtask-aws/src (the client fields of
 /// `publish::aws::Clients`, line breaks allowed between). A client field used any other
 /// way (bound to a variable, passed along) is an error: the scan could not see its calls.
 fn sdk_calls() -> (Vec<Call>, Vec<String>) {
-    let src = root().join("xtask/src");
+    let src = root().join("xtask-aws/src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
     files.sort();
@@ -519,7 +519,7 @@ fn sdk_calls() -> (Vec<Call>, Vec<String>) {
                     calls.push(Call { file: rel.clone(), line: line_of(i), op: text[op_start..k].to_string() });
                 } else {
                     problems.push(format!(
-                        "xtask/src/{rel}:{}: `.{client}` is used other than as `.{client}.OPERATION(..)`",
+                        "xtask-aws/src/{rel}:{}: `.{client}` is used other than as `.{client}.OPERATION(..)`",
                         line_of(i)
                     ));
                 }
@@ -528,7 +528,7 @@ fn sdk_calls() -> (Vec<Call>, Vec<String>) {
         for client in ["aws_sdk_s3::Client", "aws_sdk_lambda::Client", "aws_sdk_sts::Client"] {
             if text.contains(client) && rel != "publish/aws.rs" {
                 problems
-                    .push(format!("xtask/src/{rel} names {client}: SDK clients live in publish/aws.rs `Clients` only"));
+                    .push(format!("xtask-aws/src/{rel} names {client}: SDK clients live in publish/aws.rs `Clients` only"));
             }
         }
     }
@@ -565,7 +565,7 @@ fn iam_policies_grant_every_aws_call_and_nothing_more() {
     let unknown: Vec<String> = calls
         .iter()
         .filter(|c| !table.contains_key(c.op.as_str()))
-        .map(|c| format!("xtask/src/{}:{}: {}", c.file, c.line, c.op))
+        .map(|c| format!("xtask-aws/src/{}:{}: {}", c.file, c.line, c.op))
         .collect();
     assert!(
         unknown.is_empty(),

@@ -3,12 +3,11 @@
 
 use anyhow::Result;
 
+use crate::publish::bootstrap;
 use xtask::cmd::remote::bootstrap::Args;
 use xtask::output;
-use crate::publish::bootstrap;
 use xtask::repo::Repo;
 use xtask::unit::Context;
-
 
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, None)?;

@@ -5,12 +5,11 @@
 
 use anyhow::Result;
 
+use crate::publish::prune::{self, Options, Row};
 use xtask::cmd::remote::prune::Args;
 use xtask::output::{self, Table};
-use crate::publish::prune::{self, Options, Row};
 use xtask::repo::Repo;
 use xtask::unit::Context;
-
 
 /// Returns false when a deletion failed.
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {

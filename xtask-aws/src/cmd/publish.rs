@@ -3,12 +3,11 @@
 
 use anyhow::Result;
 
+use crate::publish::{self, Options, Row, Status};
 use xtask::cmd::remote::publish::{AllArgs, Args, Opts};
 use xtask::output::{self, Table};
-use crate::publish::{self, Options, Row, Status};
 use xtask::repo::Repo;
 use xtask::unit::{self, Context};
-
 
 /// `publish NAME...`; returns whether every unit succeeded.
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {

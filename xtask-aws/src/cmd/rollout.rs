@@ -5,13 +5,12 @@
 
 use anyhow::Result;
 
+use crate::rollout::plan::{Change, Selection};
+use crate::rollout::{self, Options};
 use xtask::cmd::remote::rollout::Args;
 use xtask::output::{self, Table};
 use xtask::repo::Repo;
-use crate::rollout::plan::{Change, Selection};
-use crate::rollout::{self, Options};
 use xtask::unit::Context;
-
 
 /// Returns false when a check refused the rollout or an update failed.
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {

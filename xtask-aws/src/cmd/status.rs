@@ -3,13 +3,12 @@
 
 use anyhow::Result;
 
+use crate::publish::status;
 use xtask::cmd::remote::status::Args;
 use xtask::output::{self, Table};
-use crate::publish::status;
 use xtask::profile::status::{Compared, StatusRow};
 use xtask::repo::Repo;
 use xtask::unit::{self, Context};
-
 
 /// Returns false when some unit could not be looked up.
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {

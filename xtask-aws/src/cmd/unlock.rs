@@ -6,13 +6,12 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::{bail, Result};
 
-use xtask::cmd::remote::unlock::Args;
-use xtask::output;
 use crate::publish::lock::{self, Place};
 use crate::publish::{naming, Session};
+use xtask::cmd::remote::unlock::Args;
+use xtask::output;
 use xtask::repo::Repo;
 use xtask::unit::Context;
-
 
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, None)?;

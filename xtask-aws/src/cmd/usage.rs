@@ -4,12 +4,11 @@
 
 use anyhow::Result;
 
+use crate::rollout;
 use xtask::cmd::remote::usage::Args;
 use xtask::output::{self, Table};
 use xtask::repo::Repo;
-use crate::rollout;
 use xtask::unit::{self, Context};
-
 
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, None)?;

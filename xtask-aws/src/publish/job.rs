@@ -10,12 +10,12 @@ use anyhow::{Context as _, Result};
 
 use super::aws::Clients;
 use super::lock::Lock;
-use xtask::profile::manifest::{self, Entry, Recorder};
 use super::plan::{self, Newest};
 use super::register::{self, Request, Sharing};
 use super::{naming, upload, Locks, Row, Session, Status};
 use xtask::config::Profile;
 use xtask::failure::Failure;
+use xtask::profile::manifest::{self, Entry, Recorder};
 use xtask::report::BuildReport;
 use xtask::runtime::Arch;
 use xtask::unit::{self, Context, Unit};

@@ -33,15 +33,15 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
-use xtask::check::run::UnitCheck;
-use xtask::config::Profile;
-use xtask::failure::Failure;
-use xtask::unit::{self, Context, Unit};
 use aws::Clients;
 use job::{Build, Job, Work};
 use manifest::Recorder;
 use plan::Newest;
 use register::Sharing;
+use xtask::check::run::UnitCheck;
+use xtask::config::Profile;
+use xtask::failure::Failure;
+use xtask::unit::{self, Context, Unit};
 
 /// What the user asked for.
 #[derive(Debug, Clone)]

@@ -13,9 +13,9 @@ use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 
 use super::aws::Clients;
-use xtask::profile::manifest::Manifest;
 use super::{bounded, guard, naming, plan_units, Session};
 use crate::rollout::record::{Record, SUFFIX as RECORD_SUFFIX};
+use xtask::profile::manifest::Manifest;
 use xtask::unit::Context;
 
 /// What the user asked for.

@@ -23,12 +23,12 @@ use std::time::Duration;
 use anyhow::{bail, Context as _, Result};
 
 use crate::publish::aws::Clients;
-use xtask::profile::manifest::{now_rfc3339, Manifest};
 use crate::publish::{bounded, guard, plan_units, Session};
-use xtask::unit::Context;
 use plan::{Change, Move, Selection};
 use record::{Moved, Record, Rollout};
 use usage::{LayerArn, Listed, Owners};
+use xtask::profile::manifest::{now_rfc3339, Manifest};
+use xtask::unit::Context;
 
 /// What the user asked for.
 #[derive(Debug, Clone)]

@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Result;
 use serde::Serialize;
 
-use xtask::config::StackConfig;
 use crate::publish::aws::Clients;
 use crate::publish::{naming, Session};
+use xtask::config::StackConfig;
 use xtask::runtime::{Arch, Runtime};
 use xtask::unit::Unit;
 
