@@ -57,7 +57,12 @@ fn aws_command() -> Result<Command> {
                 "the first AWS command compiles the {AWS_PACKAGE} binary (the AWS SDK): about a minute, once"
             ));
         }
-        let mut c = Command::new(cargo);
+        // The same toolchain as the cargo that built this binary, even when PATH changed.
+        let rustc = Path::new(&cargo).with_file_name("rustc");
+        let mut c = Command::new(&cargo);
+        if std::env::var_os("RUSTC").is_none() && rustc.is_file() {
+            c.env("RUSTC", rustc);
+        }
         c.args(["run", "--quiet", "--package", AWS_PACKAGE, "--manifest-path"]).arg(&manifest);
         if let Some((target_dir, profile)) = exe.as_deref().and_then(build_place) {
             if std::env::var_os("CARGO_TARGET_DIR").is_none() {

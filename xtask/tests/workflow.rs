@@ -527,8 +527,9 @@ fn sdk_calls() -> (Vec<Call>, Vec<String>) {
         }
         for client in ["aws_sdk_s3::Client", "aws_sdk_lambda::Client", "aws_sdk_sts::Client"] {
             if text.contains(client) && rel != "publish/aws.rs" {
-                problems
-                    .push(format!("xtask-aws/src/{rel} names {client}: SDK clients live in publish/aws.rs `Clients` only"));
+                problems.push(format!(
+                    "xtask-aws/src/{rel} names {client}: SDK clients live in publish/aws.rs `Clients` only"
+                ));
             }
         }
     }
