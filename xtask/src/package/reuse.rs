@@ -5,7 +5,7 @@
 //! byte, so the new zip is exactly the one a fresh compress gives. Anything unexpected
 //! (no stamp, another packer, a changed, truncated or corrupt zip) means no reuse.
 
-use std::io::{Cursor, Read};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -34,6 +34,7 @@ pub fn stamp(sha256: &[u8; 32]) -> String {
 /// The previous zip of a unit, read into memory, when this packer made it.
 pub struct Previous {
     archive: ZipArchive<Cursor<Arc<[u8]>>>,
+    bytes: Arc<[u8]>,
 }
 
 impl Previous {
@@ -44,28 +45,31 @@ impl Previous {
         if stamp_text != stamp(&Sha256::digest(&bytes).into()) {
             return None;
         }
-        Some(Previous { archive: ZipArchive::new(Cursor::new(bytes)).ok()? })
+        Some(Previous { archive: ZipArchive::new(Cursor::new(bytes.clone())).ok()?, bytes })
     }
 
     /// An archive reader of its own for one thread.
     pub(super) fn reader(&self) -> Reader {
-        Reader(self.archive.clone())
+        Reader { archive: self.archive.clone(), bytes: self.bytes.clone() }
     }
 }
 
 /// One thread's reader of the previous zip.
-pub(super) struct Reader(ZipArchive<Cursor<Arc<[u8]>>>);
+pub(super) struct Reader {
+    archive: ZipArchive<Cursor<Arc<[u8]>>>,
+    bytes: Arc<[u8]>,
+}
 
 impl Reader {
     /// The index of the previous entry named `name` holding exactly `data` as a regular
-    /// file: same size and CRC-32, then inflated and compared. Any error is no match.
+    /// file: same size and CRC-32, then its bytes (inflated when deflated) compared with
+    /// `data`, the compressed ones all used. Anything else is no match.
     pub(super) fn matching(&mut self, name: &str, data: &[u8]) -> Option<usize> {
-        let index = self.0.index_for_name(name)?;
-        {
-            let f = self.0.by_index_raw(index).ok()?;
+        let index = self.archive.index_for_name(name)?;
+        let (method, start, len) = {
+            let f = self.archive.by_index_raw(index).ok()?;
             let regular = f.unix_mode().is_some_and(|m| m & 0o170000 == 0o100000);
-            let method = matches!(f.compression(), CompressionMethod::Deflated | CompressionMethod::Stored);
-            if !regular || !method || f.encrypted() || f.size() != data.len() as u64 {
+            if !regular || f.encrypted() || f.size() != data.len() as u64 {
                 return None;
             }
             let mut crc = flate2::Crc::new();
@@ -73,16 +77,26 @@ impl Reader {
             if f.crc32() != crc.sum() {
                 return None;
             }
-        }
-        // The reader checks the CRC of what it inflates, so a damaged entry errors here.
-        let mut old = Vec::with_capacity(data.len());
-        self.0.by_index(index).ok()?.read_to_end(&mut old).ok()?;
-        (old == data).then_some(index)
+            (f.compression(), usize::try_from(f.data_start()?).ok()?, usize::try_from(f.compressed_size()).ok()?)
+        };
+        let raw = self.bytes.get(start..start.checked_add(len)?)?;
+        let same = match method {
+            CompressionMethod::Stored => raw == data,
+            CompressionMethod::Deflated => {
+                // Inflated into room for exactly the file: more output is no match.
+                let mut old = Vec::with_capacity(data.len());
+                let mut inflate = flate2::Decompress::new(false);
+                let end = inflate.decompress_vec(raw, &mut old, flate2::FlushDecompress::Finish);
+                matches!(end, Ok(flate2::Status::StreamEnd)) && inflate.total_in() == len as u64 && old == data
+            }
+            _ => false,
+        };
+        same.then_some(index)
     }
 
     /// The previous entry `index`, for a raw copy.
     pub(super) fn raw(&mut self, index: usize) -> zip::result::ZipResult<zip::read::ZipFile<'_, Cursor<Arc<[u8]>>>> {
-        self.0.by_index_raw(index)
+        self.archive.by_index_raw(index)
     }
 }
 
@@ -218,13 +232,16 @@ mod tests {
         let d = tree();
         let dist = tempfile::tempdir().unwrap();
         build(d.path(), dist.path());
-        let f = d.path().join("python/pkg/b.py");
-        let old = std::fs::read(&f).unwrap();
-        let new = crc_collision(&old);
-        assert!(new != old && new.len() == old.len() && crc(&new) == crc(&old));
-        std::fs::write(&f, &new).unwrap();
+        // One deflated file, one stored (incompressible) file.
+        for f in ["python/pkg/b.py", "python/pkg/sub/noise.so"] {
+            let f = d.path().join(f);
+            let old = std::fs::read(&f).unwrap();
+            let new = crc_collision(&old);
+            assert!(new != old && new.len() == old.len() && crc(&new) == crc(&old));
+            std::fs::write(&f, &new).unwrap();
+        }
         let again = build_equals_fresh(d.path(), dist.path());
-        assert_eq!(again.reused_files, again.file_count - 2);
+        assert_eq!(again.reused_files, again.file_count - 3);
     }
 
     #[test]
