@@ -207,9 +207,9 @@ mod tests {
             let Some(p) = (bit..32).find(|&r| rows[r].0 >> bit & 1 == 1) else { continue };
             rows.swap(bit, p);
             let pivot = rows[bit];
-            for r in 0..32 {
-                if r != bit && rows[r].0 >> bit & 1 == 1 {
-                    rows[r] = (rows[r].0 ^ pivot.0, rows[r].1 ^ pivot.1);
+            for (r, row) in rows.iter_mut().enumerate() {
+                if r != bit && row.0 >> bit & 1 == 1 {
+                    *row = (row.0 ^ pivot.0, row.1 ^ pivot.1);
                 }
             }
             if target.0 >> bit & 1 == 1 {
