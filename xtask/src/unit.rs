@@ -411,9 +411,19 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
     let (unzipped, largest) = limits::measure(&python)?;
     limits::check_unzipped(unzipped, &largest)?;
 
-    // package
-    let packaged = package::package(work.path())?;
+    // package, reusing what the previous zip of this unit already compressed
+    let previous = package::reuse::Previous::load(&unit.paths.zip);
+    let packaged = package::package_reusing(work.path(), previous.as_ref())?;
+    drop(previous);
     stage("package");
+    if crate::output::is_verbose() {
+        crate::output::detail(format_args!(
+            "{}: {} of {} files copied from the previous zip, the rest compressed",
+            unit.label(),
+            packaged.reused_files,
+            packaged.file_count
+        ));
+    }
     notes.extend(limits::notes(packaged.bytes.len() as u64));
 
     // record: the old report goes first, so a crash between the two writes leaves a zip
@@ -441,8 +451,13 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
     };
     create_dist_dir(ctx, &unit.paths.dir)?;
     let _ = std::fs::remove_file(&unit.paths.report);
+    // The stamp goes before the zip and comes back after it, so it never names another zip.
+    let stamp = package::reuse::stamp_path(&unit.paths.zip);
+    let _ = std::fs::remove_file(&stamp);
     package::write_atomically(&unit.paths.zip, &packaged.bytes)
         .with_context(|| format!("dist/ is not writable: cannot write {}", ctx.repo.display(&unit.paths.zip)))?;
+    // Without it the next build only compresses everything again.
+    let _ = package::write_atomically(&stamp, package::reuse::stamp(&packaged.sha256).as_bytes());
     drop(work);
     stage("write");
     // The SBOM before the report: a report on disk means its build is complete.

@@ -1,7 +1,10 @@
 //! Packages a slimmed tree into a reproducible zip: `python/` at the root, entries in
 //! sorted order, fixed timestamps, normalised permissions, files compressed in parallel
 //! and written in order, the SHA-256 computed on the finished bytes in memory, and the
-//! file renamed into place only when complete.
+//! file renamed into place only when complete. Files unchanged since the unit's previous
+//! zip are copied from it raw instead of deflated again ([`reuse`]).
+
+pub mod reuse;
 
 use std::io::{Cursor, Write};
 use std::path::{Component, Path, PathBuf};
@@ -22,6 +25,15 @@ pub struct Packaged {
     pub sha256: [u8; 32],
     pub file_count: u64,
     pub unzipped_bytes: u64,
+    /// Files copied raw from the previous zip instead of compressed.
+    pub reused_files: u64,
+}
+
+/// A file ready to be appended: compressed now, or the index of the same bytes, already
+/// compressed by this packer, in the previous zip.
+enum Ready {
+    Compressed(PreparedZipFile),
+    Reused(usize),
 }
 
 enum Entry {
@@ -40,6 +52,12 @@ fn options(mode: u32) -> SimpleFileOptions {
 
 /// Zips `root/python` (and nothing else of `root`) into memory.
 pub fn package(root: &Path) -> Result<Packaged> {
+    package_reusing(root, None)
+}
+
+/// [`package`], copying the entries of `previous` that hold a file's exact bytes instead
+/// of compressing that file again: the zip is the same as without `previous`.
+pub fn package_reusing(root: &Path, previous: Option<&reuse::Previous>) -> Result<Packaged> {
     let python = root.join("python");
     let entries = collect(root, &python)?;
     let files: Vec<(usize, &str, &Path, u32)> = entries
@@ -53,21 +71,24 @@ pub fn package(root: &Path) -> Result<Packaged> {
 
     // Compress every file on all cores; results are kept by index so the archive's order
     // does not depend on which thread finished first.
-    let prepared: Mutex<Vec<Option<PreparedZipFile>>> = Mutex::new((0..entries.len()).map(|_| None).collect());
+    let prepared: Mutex<Vec<Option<Ready>>> = Mutex::new((0..entries.len()).map(|_| None).collect());
     let next = AtomicUsize::new(0);
     let failure: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(16);
     std::thread::scope(|s| {
         for _ in 0..threads {
-            s.spawn(|| loop {
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(i, name, path, mode)) = files.get(k) else { break };
-                match compress(name, path, mode) {
-                    Ok(p) => prepared.lock().unwrap()[i] = Some(p),
-                    Err(e) => {
-                        *failure.lock().unwrap() = Some(e);
-                        next.store(files.len(), Ordering::Relaxed);
-                        break;
+            s.spawn(|| {
+                let mut reader = previous.map(|p| p.reader());
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(i, name, path, mode)) = files.get(k) else { break };
+                    match prepare(name, path, mode, reader.as_mut()) {
+                        Ok(p) => prepared.lock().unwrap()[i] = Some(p),
+                        Err(e) => {
+                            *failure.lock().unwrap() = Some(e);
+                            next.store(files.len(), Ordering::Relaxed);
+                            break;
+                        }
                     }
                 }
             });
@@ -79,15 +100,25 @@ pub fn package(root: &Path) -> Result<Packaged> {
     let mut prepared = prepared.into_inner().unwrap();
 
     let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
-    let (mut file_count, mut unzipped_bytes) = (0u64, 0u64);
+    let mut reader = previous.map(|p| p.reader());
+    let (mut file_count, mut unzipped_bytes, mut reused_files) = (0u64, 0u64, 0u64);
     for (i, e) in entries.iter().enumerate() {
         match e {
             Entry::Dir(name) => zip.add_directory(name.as_str(), options(0o755))?,
-            Entry::File(..) => {
-                let p = prepared[i].take().expect("every file was compressed");
+            Entry::File(_, _, mode) => {
                 file_count += 1;
-                unzipped_bytes += p.uncompressed_size();
-                zip.add_prepared_file(p)?;
+                match prepared[i].take().expect("every file was prepared") {
+                    Ready::Compressed(p) => {
+                        unzipped_bytes += p.uncompressed_size();
+                        zip.add_prepared_file(p)?;
+                    }
+                    Ready::Reused(index) => {
+                        let old = reader.as_mut().expect("reused from a previous zip").raw(index)?;
+                        unzipped_bytes += old.size();
+                        reused_files += 1;
+                        zip.raw_copy_file_touch(old, DateTime::default(), Some(*mode))?;
+                    }
+                }
             }
             Entry::Symlink(name, target) => {
                 file_count += 1;
@@ -98,19 +129,27 @@ pub fn package(root: &Path) -> Result<Packaged> {
     }
     let bytes = zip.finish().context("cannot finish the zip")?.into_inner();
     let sha256 = Sha256::digest(&bytes).into();
-    Ok(Packaged { bytes, sha256, file_count, unzipped_bytes })
+    Ok(Packaged { bytes, sha256, file_count, unzipped_bytes, reused_files })
+}
+
+/// Reads one file and finds its bytes in the previous zip, or compresses it.
+fn prepare(name: &str, path: &Path, mode: u32, previous: Option<&mut reuse::Reader>) -> Result<Ready> {
+    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if let Some(index) = previous.and_then(|r| r.matching(name, &data)) {
+        return Ok(Ready::Reused(index));
+    }
+    Ok(Ready::Compressed(compress(name, &data, mode)?))
 }
 
 /// Deflates one file; keeps it stored when deflate would not make it smaller, as
-/// Info-ZIP does.
-fn compress(name: &str, path: &Path, mode: u32) -> Result<PreparedZipFile> {
-    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let p = PreparedZipFile::from_data(name, options(mode), &data)?;
+/// Info-ZIP does. What this makes is named by [`reuse::PACKER`].
+fn compress(name: &str, data: &[u8], mode: u32) -> Result<PreparedZipFile> {
+    let p = PreparedZipFile::from_data(name, options(mode), data)?;
     if p.compressed_size() >= data.len() as u64 {
         return Ok(PreparedZipFile::from_data(
             name,
             options(mode).compression_method(CompressionMethod::Stored).compression_level(None),
-            &data,
+            data,
         )?);
     }
     Ok(p)

@@ -1,0 +1,84 @@
+//! Rebuilds copy unchanged entries from the unit's previous zip (package/reuse.rs): the
+//! real binary and docker engine, checking the zip is byte for byte the one a build in a
+//! clean dist/ makes, with reuse, after a pin bump, and over a damaged previous zip.
+
+mod common;
+
+use common::Fixture;
+
+const ZIP: &str = "dist/two/two-py313-x86_64.zip";
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `(copied, files)` from the `-v` line `... N of M files copied from the previous zip`.
+fn copied(stderr: &str) -> (u64, u64) {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("files copied from the previous zip"))
+        .unwrap_or_else(|| panic!("no reuse line in:\n{stderr}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "of").unwrap();
+    (words[at - 1].parse().unwrap(), words[at + 1].parse().unwrap())
+}
+
+/// The zip a build of `reqs` makes in a dist/ of its own (no previous zip).
+fn clean_build(env: &common::TestEnv, reqs: &str) -> Vec<u8> {
+    let f = Fixture::new(env, &[("two", reqs)]);
+    let run = f.run(&["layer", "two", "-v"]).ok();
+    assert_eq!(copied(&run.stderr).0, 0, "nothing to copy from in a clean dist/");
+    std::fs::read(f.path(ZIP)).unwrap()
+}
+
+#[test]
+fn rebuilds_copy_unchanged_entries_and_give_the_clean_build_bytes() {
+    let env = require_docker!("rebuilds_copy_unchanged_entries");
+    let f = Fixture::new(&env, &[("two", "six==1.16.0\nidna==3.10\n")]);
+    let zip = f.path(ZIP);
+    let stamp = f.path(&format!("{ZIP}.packer"));
+
+    // First build: nothing to copy; the stamp names the zip.
+    let run = f.run(&["layer", "two", "-v"]).ok();
+    let (n, files) = copied(&run.stderr);
+    assert_eq!(n, 0);
+    let first = std::fs::read(&zip).unwrap();
+    let sha = sha256_hex(&first);
+    assert!(std::fs::read_to_string(&stamp).unwrap().contains(&sha));
+
+    // Forced rebuild: every file copied, the same bytes.
+    let run = f.run(&["layer", "two", "--force", "-v"]).ok();
+    assert_eq!(copied(&run.stderr), (files, files), "{}", run.stderr);
+    assert!(std::fs::read(&zip).unwrap() == first, "a rebuild that copies entries must give the same zip");
+
+    // One pin bumped: six's files are compressed, idna's copied; the zip is the one a
+    // clean dist/ gives.
+    f.write("layers/two/requirements.txt", "six==1.17.0\nidna==3.10\n");
+    let run = f.run(&["layer", "two", "-v"]).ok();
+    let (n, files) = copied(&run.stderr);
+    assert!(n > 0 && n < files, "{n} of {files} copied:\n{}", run.stderr);
+    let bumped = std::fs::read(&zip).unwrap();
+    assert!(bumped != first);
+    assert!(
+        bumped == clean_build(&env, "six==1.17.0\nidna==3.10\n"),
+        "a bump with copied entries differs from a clean build"
+    );
+
+    // A damaged previous zip (its stamp made to match) is not copied from and fails nothing.
+    let mut damaged = bumped.clone();
+    let mid = damaged.len() / 2;
+    damaged.truncate(mid);
+    std::fs::write(&zip, &damaged).unwrap();
+    let damaged_sha = sha256_hex(&damaged);
+    let text = std::fs::read_to_string(&stamp).unwrap();
+    let old_sha = sha256_hex(&bumped);
+    std::fs::write(&stamp, text.replace(&old_sha, &damaged_sha)).unwrap();
+    let run = f.run(&["layer", "two", "--force", "-v"]).ok();
+    assert_eq!(copied(&run.stderr).0, 0, "{}", run.stderr);
+    assert!(std::fs::read(&zip).unwrap() == bumped);
+
+    // Nothing temporary is left behind.
+    let work: Vec<_> = std::fs::read_dir(f.path("dist/.work")).unwrap().collect();
+    assert!(work.is_empty(), "{work:?}");
+}
