@@ -60,8 +60,11 @@ fn numpy_lock() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../layers/numpy/requirements.txt")).unwrap()
 }
 
+/// A built layer: its zip's entries (name -> sha256) and its report.
+type Built = (BTreeMap<String, String>, serde_json::Value);
+
 /// Builds `layers` (forced) and returns each one's zip entries and report.
-fn build(f: &Fixture, layers: &[&str]) -> (String, Vec<(BTreeMap<String, String>, serde_json::Value)>) {
+fn build(f: &Fixture, layers: &[&str]) -> (String, Vec<Built>) {
     let mut args = vec!["-v", "layer", "--force"];
     args.extend(layers);
     let run = f.run(&args).ok();

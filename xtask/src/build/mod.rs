@@ -133,9 +133,9 @@ fn write_uv_report(input: &BuildInput<'_>, work: &Path, python_version: &str) ->
     let mut hashes = crate::python::locked_hashes(&reqs.lines, &env);
     let cache = uv_cache_dir()?;
     for (name, (version, tags)) in crate::python::installed_wheel_tags(&work.join("python")) {
-        if !hashes.contains_key(&name) {
-            if let Some(sha) = crate::lock::uv::cached_wheel_hash(&cache, &name, &version, &tags) {
-                hashes.insert(name, sha);
+        if let std::collections::btree_map::Entry::Vacant(slot) = hashes.entry(name) {
+            if let Some(sha) = crate::lock::uv::cached_wheel_hash(&cache, slot.key(), &version, &tags) {
+                slot.insert(sha);
             }
         }
     }

@@ -3,7 +3,8 @@
 //! fetched (not timed), then `cargo build -p xtask --timings` runs into an empty target
 //! folder, `--runs` times; the median wall time, the CPU time summed over crates and the
 //! crates that took longest (from cargo's timings report) are written to
-//! `dist/bench/compile.{md,json}`.
+//! `dist/bench/compile.{md,json}`. Each run then builds `xtask-aws` into the same target
+//! folder: what the first AWS command (publish, status, ...) adds, once.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -18,6 +19,8 @@ use crate::repo::Repo;
 /// One cold build: its wall time and seconds per crate (build script and library added).
 struct Build {
     wall_s: f64,
+    /// The xtask-aws build after it (the SDK), into the same target folder.
+    aws_wall_s: f64,
     crates: BTreeMap<String, f64>,
 }
 
@@ -43,12 +46,26 @@ pub fn run(repo: &Repo, runs: usize) -> Result<bool> {
         let wall_s = start.elapsed().as_secs_f64();
         let html = std::fs::read_to_string(target.join("cargo-timings/cargo-timing.html"))
             .context("cargo wrote no timings report")?;
-        builds.push(Build { wall_s, crates: crate_times(&html)? });
+        let crates = crate_times(&html)?;
+        output::status("bench", format_args!("then the AWS half {}/{runs}", i + 1));
+        let start = Instant::now();
+        run_ok(
+            Command::new(&cargo)
+                .args(["build", "--quiet", "-p", "xtask-aws", "--offline"])
+                .current_dir(&clone)
+                .env("CARGO_TARGET_DIR", &target)
+                .env_remove("RUSTC_WRAPPER"),
+            "cargo build -p xtask-aws",
+        )?;
+        builds.push(Build { wall_s, aws_wall_s: start.elapsed().as_secs_f64(), crates });
         let _ = std::fs::remove_dir_all(&target);
     }
     let mut walls: Vec<f64> = builds.iter().map(|b| b.wall_s).collect();
     walls.sort_by(|a, b| a.total_cmp(b));
     let median = walls[walls.len() / 2];
+    let mut aws_walls: Vec<f64> = builds.iter().map(|b| b.aws_wall_s).collect();
+    aws_walls.sort_by(|a, b| a.total_cmp(b));
+    let aws_median = aws_walls[aws_walls.len() / 2];
     // Per crate, the median over runs.
     let mut per_crate: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for b in &builds {
@@ -69,15 +86,19 @@ pub fn run(repo: &Repo, runs: usize) -> Result<bool> {
     let mut md = format!(
         "First compile of a fresh clone (`cargo build -p xtask`, empty target folder, crates already downloaded), {runs} runs, {} cores\n\n\
          | median wall | runs | crates | CPU time summed over crates |\n|---|---|---|---|\n| {median:.1} s | {} | {} | {cpu:.1} s |\n\n\
+         The first AWS command (publish, status, ...) then compiles the xtask-aws binary and the AWS SDK once: \
+         {aws_median:.1} s median more ({}).\n\n\
          | crate | seconds (median) |\n|---|---|\n",
         crate::schedule::default_jobs(),
         walls.iter().map(|w| format!("{w:.1}")).collect::<Vec<_>>().join(", "),
         top.len(),
+        aws_walls.iter().map(|w| format!("{w:.1}")).collect::<Vec<_>>().join(", "),
     );
     for (name, s) in top.iter().take(10) {
         md.push_str(&format!("| {name} | {s:.1} |\n"));
     }
     let result = json!({"runs_s": walls, "median_s": median, "crates": top.len(), "cpu_s": cpu,
+        "aws_runs_s": aws_walls, "aws_median_s": aws_median,
         "top": top.iter().take(10).map(|(n, s)| json!({"crate": n, "s": s})).collect::<Vec<_>>()});
     let out_dir = repo.dist_dir().join("bench");
     std::fs::create_dir_all(&out_dir)?;
