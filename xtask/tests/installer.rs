@@ -134,10 +134,11 @@ fn kept_whole_uv_and_pip_differ_only_in_install_records_and_script_launchers() {
     assert_ne!(uv_report["fingerprint"], pip_report["fingerprint"]);
 }
 
-/// Builds numpy with `builder`, slimmed `safe` (fills uv's cache, strips nothing), then
-/// `aggressive` (strips the output's shared libraries), and compares every file of uv's
-/// cache before and after the second build.
-fn aggressive_build_leaves_uv_cache_unchanged(env: &common::TestEnv, builder: &str) {
+/// Builds numpy with `builder`, slimmed `safe` (fills uv's cache, strips nothing), again
+/// (uv hard-links its cached files into the output, and slimming removes some of them),
+/// then `aggressive` (strips the output's shared libraries: uv must copy), and compares
+/// every file of uv's cache before and after the last two builds.
+fn builds_leave_uv_cache_unchanged(env: &common::TestEnv, builder: &str) {
     let f = Fixture::new(env, &[("np", &numpy_lock())]);
     f.write("layers/np/layer.toml", &format!("builder = \"{builder}\"\n"));
     let cache = tempfile::Builder::new().prefix("xtask-it-uv-cache-").tempdir().unwrap();
@@ -146,12 +147,26 @@ fn aggressive_build_leaves_uv_cache_unchanged(env: &common::TestEnv, builder: &s
         c.env("XTASK_UV_CACHE", cache.path());
         common::Run::from(c.output().unwrap(), args).ok()
     };
-    // Fill the cache with a build that strips nothing.
+    let unchanged = |before: &std::collections::BTreeMap<String, String>, when: &str| {
+        let after = tree_hashes(cache.path());
+        // Every file, but uv's copies of index pages (`simple-v*/`), which uv itself
+        // refreshes whenever it asks the index again; the unpacked wheels the build links
+        // or copies from are in `archive-v0/`.
+        let changed: Vec<&String> =
+            before.keys().filter(|k| !k.starts_with("simple-v") && after.get(*k) != before.get(*k)).collect();
+        assert!(changed.is_empty(), "{when} changed files of uv's cache: {changed:?}");
+    };
+    // Fill the cache.
     run(&["layer", "np"]);
     let before = tree_hashes(cache.path());
-    assert!(before.keys().any(|k| k.ends_with(".so")), "numpy's libraries are in the cache: {}", before.len());
+    assert!(before.keys().any(|k| k.starts_with("archive-v0/") && k.ends_with(".so")), "{}", before.len());
+    // A safe build links, removes what slimming removes, zips, and removes the rest.
+    let linked = run(&["-v", "layer", "np", "--force"]);
+    assert!(linked.stderr.contains("--link-mode hardlink"), "{}", linked.stderr);
+    unchanged(&before, "a hard-linked build");
     f.write("layers/np/layer.toml", &format!("builder = \"{builder}\"\nslim = \"aggressive\"\n"));
-    let out = run(&["layer", "np", "--json"]);
+    let out = run(&["-v", "layer", "np", "--json"]);
+    assert!(out.stderr.contains("--link-mode copy") && !out.stderr.contains("--link-mode hardlink"), "{}", out.stderr);
     let r = &out.json()[0];
     let stripped = r["slim"]["removed"]
         .as_array()
@@ -161,26 +176,23 @@ fn aggressive_build_leaves_uv_cache_unchanged(env: &common::TestEnv, builder: &s
         .cloned()
         .unwrap();
     assert!(stripped["files"].as_u64().unwrap() > 0, "strip ran on the output: {stripped}");
-    let after = tree_hashes(cache.path());
-    // Every file, but uv's copies of index pages (`simple-v*/`), which uv itself refreshes
-    // whenever it asks the index again; the unpacked wheels the build copies from are in
-    // `archive-v0/`.
-    let changed: Vec<&String> =
-        before.keys().filter(|k| !k.starts_with("simple-v") && after.get(*k) != before.get(*k)).collect();
-    assert!(before.keys().any(|k| k.starts_with("archive-v0/") && k.ends_with(".so")));
-    assert!(changed.is_empty(), "the build changed files of uv's cache: {changed:?}");
+    unchanged(&before, "a stripped build");
+    // Nothing of either build is left in the cache's staging folder.
+    let staging = cache.path().join(".xtask-staging");
+    let left: Vec<_> = std::fs::read_dir(&staging).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "left in {}: {left:?}", staging.display());
 }
 
 #[test]
-fn an_aggressive_build_in_the_image_leaves_every_file_of_the_uv_cache_unchanged() {
+fn linked_and_stripped_builds_in_the_image_leave_every_file_of_the_uv_cache_unchanged() {
     let env = require_docker!("uv_cache_unchanged_docker");
-    aggressive_build_leaves_uv_cache_unchanged(&env, "docker");
+    builds_leave_uv_cache_unchanged(&env, "docker");
 }
 
 #[test]
-fn an_aggressive_build_on_the_host_leaves_every_file_of_the_uv_cache_unchanged() {
+fn linked_and_stripped_builds_on_the_host_leave_every_file_of_the_uv_cache_unchanged() {
     let env = require_docker!("uv_cache_unchanged_host");
-    aggressive_build_leaves_uv_cache_unchanged(&env, "pip");
+    builds_leave_uv_cache_unchanged(&env, "pip");
 }
 
 #[test]

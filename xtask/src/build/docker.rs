@@ -50,28 +50,35 @@ fn pip_install(docker: &Docker, input: &BuildInput<'_>, work: &Path, pip_cache: 
 }
 
 /// `uv pip install` in the build image, in one container: a small script writes the
-/// version of the image's `python3` to `/out/python-version` (uv makes no install report
+/// version of the image's `python3` to `<out>/python-version` (uv makes no install report
 /// to read it from), maps the user's pip settings to uv's, and execs the static uv
 /// mounted at `/xtask-uv` with `--python` set to that interpreter (it decides the wheel
-/// tags and markers, as the image's pip would). uv's cache is its own mount, so its files
-/// cannot be hard-linked into `/out` (another mount) even without `--link-mode copy`.
+/// tags and markers, as the image's pip would). uv's cache is mounted at `/uv-cache`.
+/// When uv may hard-link from it ([`super::may_link`]), `<out>` is a staging folder inside
+/// that mount (a link cannot cross mounts), moved into `work` afterwards; else it is
+/// `work` itself, mounted at `/out`, and uv copies.
 fn uv_install(docker: &Docker, input: &BuildInput<'_>, work: &Path, pip_cache: &Path, uv: &Path) -> Result<()> {
     let layer = input.layer;
     let uv_dir = uv.parent().context("uv has no folder")?.to_path_buf();
     let uv_cache = super::uv_cache_dir()?;
+    let stage = if super::may_link(input, &uv_cache, work) { Some(staging(&uv_cache, work)?) } else { None };
+    let (out, host_out) = match &stage {
+        Some((s, name)) => (format!("/uv-cache/{STAGING}/{name}"), s.path().to_path_buf()),
+        None => ("/out".to_string(), work.to_path_buf()),
+    };
     let script = format!(
         "py=$(command -v python3 || command -v python) || {{ echo 'no python3 in the image' >&2; exit 97; }}; \
-         \"$py\" -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])' > /out/python-version || exit 97; \
+         \"$py\" -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])' > {out}/python-version || exit 97; \
          {} exec /xtask-uv/uv \"$@\" --python \"$py\"",
         crate::lock::uv::PIP_TO_UV_SH
     );
     let mut args = vec!["-c".to_string(), script, "sh".into()];
-    args.extend(super::uv_install_args("requirements.txt", "/out/python", input.hashed));
+    args.extend(super::uv_install_args("requirements.txt", &format!("{out}/python"), input.hashed, stage.is_some()));
     let mut mounts = mounts(input, work);
     mounts.push((uv_dir, "/xtask-uv".into(), true));
     mounts.push((uv_cache, "/uv-cache".into(), false));
     let mut env = crate::lock::uv::container_env("/uv-cache");
-    env.push(("TMPDIR".into(), "/out/tmp".into()));
+    env.push(("TMPDIR".into(), format!("{out}/tmp")));
     let result = docker.run(&RunSpec {
         image: input.image,
         arch: input.arch,
@@ -84,7 +91,7 @@ fn uv_install(docker: &Docker, input: &BuildInput<'_>, work: &Path, pip_cache: &
         what: format!("uv pip install for {} {} {} in {}", layer.name, input.runtime, input.arch, input.image),
     });
     // The image's Python first: a wrong one explains a failed install better than uv does.
-    let found = std::fs::read_to_string(work.join("python-version")).unwrap_or_default();
+    let found = std::fs::read_to_string(host_out.join("python-version")).unwrap_or_default();
     let found = found.trim();
     if found.is_empty() {
         // The container's own failure (its tail says `no python3 in the image` if so), or
@@ -98,8 +105,52 @@ fn uv_install(docker: &Docker, input: &BuildInput<'_>, work: &Path, pip_cache: &
     }
     same_python(found, input)?;
     result?;
+    if stage.is_some() {
+        move_tree(&host_out.join("python"), &work.join("python"))?;
+    }
     super::remove_uv_leftovers(&work.join("python"))?;
     super::write_uv_report(input, work, found)
+}
+
+/// The folder in uv's cache that holds hard-linked installs while they run.
+const STAGING: &str = ".xtask-staging";
+
+/// A new, empty staging folder for `work` in uv's cache (`python/` and `tmp/` in it),
+/// removed on drop and on Ctrl-C; and its name.
+fn staging(uv_cache: &Path, work: &Path) -> Result<(TempPath, String)> {
+    let name = work.file_name().context("the work folder has no name")?.to_string_lossy().into_owned();
+    let stage = TempPath::new(uv_cache.join(STAGING).join(&name));
+    if stage.path().exists() {
+        std::fs::remove_dir_all(stage.path())?;
+    }
+    for dir in ["python", "tmp"] {
+        std::fs::create_dir_all(stage.path().join(dir))
+            .with_context(|| format!("cannot create {}: is uv's cache writable?", stage.path().display()))?;
+    }
+    Ok((stage, name))
+}
+
+/// Moves the installed tree `from` to `to` (an empty folder): a rename, as both are on
+/// one filesystem; a copy when the rename is refused anyway (two mounts of it).
+fn move_tree(from: &Path, to: &Path) -> Result<()> {
+    let _ = std::fs::remove_dir(to);
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    for e in WalkDir::new(from).sort_by_file_name() {
+        let e = e?;
+        let dest = to.join(e.path().strip_prefix(from)?);
+        let kind = e.file_type();
+        let done = if kind.is_dir() {
+            std::fs::create_dir_all(&dest)
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(e.path())?, &dest)
+        } else {
+            std::fs::copy(e.path(), &dest).map(|_| ())
+        };
+        done.with_context(|| format!("cannot copy {} to {}", e.path().display(), dest.display()))?;
+    }
+    Ok(())
 }
 
 /// Fails when the image's pip runs another Python than the runtime's: its wheels would

@@ -73,7 +73,9 @@ pub fn install(input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Re
 fn uv_install(input: &BuildInput<'_>, work: &Path, uv: &Path) -> Result<()> {
     let target = work.join("python");
     let requirements = requirements_for_target(input, work)?;
-    let mut args = super::uv_install_args(&requirements, &target.to_string_lossy(), input.hashed);
+    let uv_cache = super::uv_cache_dir()?;
+    let link = super::may_link(input, &uv_cache, work);
+    let mut args = super::uv_install_args(&requirements, &target.to_string_lossy(), input.hashed, link);
     args.extend([
         "--python".into(),
         host_python(),
@@ -85,10 +87,7 @@ fn uv_install(input: &BuildInput<'_>, work: &Path, uv: &Path) -> Result<()> {
         ":all:".into(),
     ]);
     let mut cmd = crate::lock::uv::command(uv)?;
-    cmd.args(&args)
-        .current_dir(&input.layer.dir)
-        .env("UV_CACHE_DIR", super::uv_cache_dir()?)
-        .env("TMPDIR", work.join("tmp"));
+    cmd.args(&args).current_dir(&input.layer.dir).env("UV_CACHE_DIR", &uv_cache).env("TMPDIR", work.join("tmp"));
     let what = format!(
         "uv pip install (host, {} wheels) for {} {} {}",
         input.arch, input.layer.name, input.runtime, input.arch
