@@ -1,4 +1,5 @@
-//! Hostile tests of the parallel `layer --all --jobs N`: cycles, failing members, faults.
+//! Hostile tests of the parallel `layer --all --jobs N` (and of publish's build phase): cycles,
+//! failing members, faults.
 
 mod common;
 
@@ -44,4 +45,27 @@ fn a_layer_named_twice_is_built_once() {
     let run = f.run(&["layer", "six", "six", "--jobs", "2", "--json"]).ok();
     assert_eq!(run.json().len(), 1, "{}", run.stdout);
     assert_eq!(run.stderr.matches("built      six").count(), 1, "{}", run.stderr);
+}
+
+#[test]
+fn publish_refuses_a_requires_cycle_even_with_no_check_and_publishes_the_rest() {
+    let env = require_emulator!("publish_refuses_a_requires_cycle_even_with_no_check_and_publishes_the_rest");
+    let f = Fixture::new(&env, &[("idna", "idna==3.10\n"), ("six", "six==1.16.0\n"), ("zz", "six==1.16.0\n")]);
+    f.prefix_layer_names("cyc");
+    f.write("layers/idna/layer.toml", "requires = [\"six\"]\n");
+    f.write("layers/six/layer.toml", "requires = [\"idna\"]\n");
+    f.run(&["bootstrap"]).ok();
+    let run = f.run(&["publish-all", "--no-check", "--json"]).fails_with(&["require each other in a cycle"]);
+    let status: Vec<(String, String)> = run
+        .json()
+        .iter()
+        .map(|r| (r["layer"].as_str().unwrap().to_string(), r["status"].as_str().unwrap().to_string()))
+        .collect();
+    let s = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(status, [s("idna", "failed"), s("six", "failed"), s("zz", "published")], "{}", run.stdout);
+    let manifest = std::fs::read_to_string(f.path("published/staging.json")).unwrap();
+    assert!(
+        manifest.contains("\"zz\"") && !manifest.contains("\"six\"") && !manifest.contains("\"idna\""),
+        "{manifest}"
+    );
 }

@@ -196,11 +196,12 @@ where
     out
 }
 
-/// Plans every named layer; a layer that cannot be planned becomes a failed row.
+/// Plans every named layer; a layer that cannot be planned (a cycle in its `requires`
+/// included, with or without `--no-check`) becomes a failed row.
 pub fn plan_units(ctx: &Context, names: &[String]) -> (Vec<Unit>, Vec<Row>) {
     let (mut units, mut rows) = (Vec::new(), Vec::new());
     for name in names {
-        match unit::plan(ctx, name) {
+        match xtask::check::run::plan_layer(ctx, name) {
             Ok(u) => units.extend(u),
             Err(e) => {
                 xtask::output::error(format_args!("{e:#}"));

@@ -122,6 +122,15 @@ fn zip_of(ctx: &Context, unit: &Unit) -> Result<PathBuf> {
     Ok(unit.paths.zip.clone())
 }
 
+/// `name`'s units, planned once a cycle in its `requires` has been refused: what every
+/// command that builds or publishes plans through, so `layer`, `check` and `publish
+/// --no-check` refuse a cycle alike (a schedule would otherwise build the layers of the
+/// cycle one after another as if it were fine).
+pub fn plan_layer(ctx: &Context, name: &str) -> Result<Vec<Unit>> {
+    required_layers(ctx, name)?;
+    crate::unit::plan(ctx, name)
+}
+
 /// The layers `name` requires, transitively, dependencies first.
 pub fn required_layers(ctx: &Context, name: &str) -> Result<Vec<String>> {
     fn visit(ctx: &Context, layer: &str, path: &mut Vec<String>, out: &mut Vec<String>) -> Result<()> {

@@ -41,10 +41,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let (mut built, mut current, mut failed) = (0, 0, 0);
     let mut units = Vec::new();
     for name in &names {
-        // A cycle in `requires` is refused here as `check` refuses it: the schedule would
-        // otherwise build the layers of the cycle one after another as if it were fine.
-        let planned = crate::check::run::required_layers(&ctx, name).and_then(|_| unit::plan(&ctx, name));
-        match planned {
+        match crate::check::run::plan_layer(&ctx, name) {
             Ok(u) => units.extend(filter.apply(u)),
             Err(e) => {
                 failed += 1;
