@@ -116,17 +116,20 @@ fn uv_install(docker: &Docker, input: &BuildInput<'_>, work: &Path, pip_cache: &
 const STAGING: &str = ".xtask-staging";
 
 /// A new, empty staging folder for `work` in uv's cache (`python/` and `tmp/` in it),
-/// removed on drop and on Ctrl-C; and its name.
+/// removed on drop and on Ctrl-C; and its name. The name is `work`'s plus a random part:
+/// a cache may be shared by builds in other containers, whose process ids can be ours.
 fn staging(uv_cache: &Path, work: &Path) -> Result<(TempPath, String)> {
     let name = work.file_name().context("the work folder has no name")?.to_string_lossy().into_owned();
-    let stage = TempPath::new(uv_cache.join(STAGING).join(&name));
-    if stage.path().exists() {
-        std::fs::remove_dir_all(stage.path())?;
-    }
+    let root = uv_cache.join(STAGING);
+    let made = std::fs::create_dir_all(&root)
+        .and_then(|_| tempfile::Builder::new().prefix(&format!("{name}-")).tempdir_in(&root))
+        .with_context(|| format!("cannot create a folder in {}: is uv's cache writable?", root.display()))?;
+    let stage = TempPath::new(made.keep());
     for dir in ["python", "tmp"] {
-        std::fs::create_dir_all(stage.path().join(dir))
-            .with_context(|| format!("cannot create {}: is uv's cache writable?", stage.path().display()))?;
+        std::fs::create_dir(stage.path().join(dir))
+            .with_context(|| format!("cannot create {}", stage.path().join(dir).display()))?;
     }
+    let name = stage.path().file_name().context("no name")?.to_string_lossy().into_owned();
     Ok((stage, name))
 }
 
