@@ -234,3 +234,24 @@ fn both_installers_refuse_an_image_whose_python_is_not_the_runtimes() {
         assert!(!f.path("dist/six/six-py312-x86_64.zip").exists(), "{installer}");
     }
 }
+
+/// A uv cache on another filesystem than `dist/` (here a tmpfs) cannot be linked from:
+/// uv copies, and the zip is the one a linked build makes.
+#[test]
+fn a_uv_cache_on_another_filesystem_is_copied_from_and_gives_the_same_zip() {
+    use std::os::unix::fs::MetadataExt;
+    let env = require_docker!("a_uv_cache_on_another_filesystem_is_copied_from_and_gives_the_same_zip");
+    let f = Fixture::new(&env, &[("pure", "six==1.17.0\nidna==3.10\n")]);
+    let other = tempfile::Builder::new().prefix("xtask-it-uv-cache-").tempdir_in("/dev/shm").unwrap();
+    let dev = |p: &Path| std::fs::metadata(p).unwrap().dev();
+    assert_ne!(dev(other.path()), dev(f.root()), "/dev/shm is another filesystem here");
+    let linked = f.run(&["-v", "layer", "pure", "--force"]).ok();
+    assert!(linked.stderr.contains("--link-mode hardlink"), "{}", linked.stderr);
+    let zip = f.path("dist/pure/pure-py313-x86_64.zip");
+    let linked_zip = std::fs::read(&zip).unwrap();
+    let mut c = f.cmd(&["-v", "layer", "pure", "--force"]);
+    c.env("XTASK_UV_CACHE", other.path());
+    let copied = common::Run::from(c.output().unwrap(), &["layer"]).ok();
+    assert!(copied.stderr.contains("--link-mode copy"), "{}", copied.stderr);
+    assert!(std::fs::read(&zip).unwrap() == linked_zip, "the same zip either way");
+}
