@@ -102,6 +102,24 @@ fn remove(p: &Path) {
     }
 }
 
+/// How old a folder left in a work folder must be before [`sweep_stale`] removes it.
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Removes what a killed run (SIGKILL, a power cut) could not: the folders in `dir` (a
+/// `dist/.work`, uv's staging folder) untouched for [`STALE_AFTER`]. No build takes that
+/// long, and age alone decides, because builds in other containers sharing the folder
+/// have process ids this one cannot see.
+pub fn sweep_stale(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let Ok(meta) = e.path().symlink_metadata() else { continue };
+        let age = meta.modified().ok().and_then(|t| t.elapsed().ok());
+        if meta.is_dir() && age.is_some_and(|a| a > STALE_AFTER) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// A file or folder that is removed when dropped, or when the user interrupts, unless
 /// [`TempPath::keep`] was called.
 pub struct TempPath {

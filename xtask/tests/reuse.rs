@@ -82,3 +82,32 @@ fn rebuilds_copy_unchanged_entries_and_give_the_clean_build_bytes() {
     let work: Vec<_> = std::fs::read_dir(f.path("dist/.work")).unwrap().collect();
     assert!(work.is_empty(), "{work:?}");
 }
+
+/// What a killed run left (it could not clean up after SIGKILL) is removed by a later
+/// build once it is a day old, in `dist/.work` and in uv's staging folder; a recent one,
+/// which may belong to a build running elsewhere, is left alone.
+#[test]
+fn a_later_build_removes_work_folders_a_killed_run_left_a_day_ago() {
+    let env = require_docker!("a_later_build_removes_work_folders_a_killed_run_left_a_day_ago");
+    let f = Fixture::new(&env, &[("six", "six==1.17.0\n")]);
+    let cache = tempfile::Builder::new().prefix("xtask-it-uv-cache-").tempdir().unwrap();
+    let left = |dir: &std::path::Path, name: &str, age_s: u64| {
+        let d = dir.join(name);
+        std::fs::create_dir_all(d.join("python/pkg")).unwrap();
+        std::fs::write(d.join("python/pkg/x.py"), "x = 1\n").unwrap();
+        let t = std::time::SystemTime::now() - std::time::Duration::from_secs(age_s);
+        std::fs::File::open(&d).unwrap().set_modified(t).unwrap();
+        d
+    };
+    let work = f.path("dist/.work");
+    let staging = cache.path().join(".xtask-staging");
+    let old_work = left(&work, "six-py313-x86_64-4000001", 2 * 86400);
+    let new_work = left(&work, "six-py313-x86_64-4000002", 3600);
+    let old_stage = left(&staging, "six-py313-x86_64-4000001-abcdef", 2 * 86400);
+    let new_stage = left(&staging, "six-py313-x86_64-4000002-ghijkl", 3600);
+    let mut c = f.cmd(&["layer", "six"]);
+    c.env("XTASK_UV_CACHE", cache.path());
+    common::Run::from(c.output().unwrap(), &["layer", "six"]).ok();
+    assert!(!old_work.exists() && !old_stage.exists(), "a day-old leftover is removed");
+    assert!(new_work.exists() && new_stage.exists(), "a recent one is left alone");
+}

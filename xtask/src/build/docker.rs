@@ -121,6 +121,7 @@ const STAGING: &str = ".xtask-staging";
 fn staging(uv_cache: &Path, work: &Path) -> Result<(TempPath, String)> {
     let name = work.file_name().context("the work folder has no name")?.to_string_lossy().into_owned();
     let root = uv_cache.join(STAGING);
+    crate::interrupt::sweep_stale(&root);
     let made = std::fs::create_dir_all(&root)
         .and_then(|_| tempfile::Builder::new().prefix(&format!("{name}-")).tempdir_in(&root))
         .with_context(|| format!("cannot create a folder in {}: is uv's cache writable?", root.display()))?;

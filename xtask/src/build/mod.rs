@@ -160,6 +160,7 @@ fn write_uv_report(input: &BuildInput<'_>, work: &Path, python_version: &str) ->
 /// A new, empty `<work_root>/<unit>-<pid>/python` (and `tmp/` beside it for pip), made by this process so it and every
 /// file pip writes in it belong to the user; removed on drop unless kept.
 fn work_dir(input: &BuildInput<'_>, work_root: &Path) -> Result<TempPath> {
+    crate::interrupt::sweep_stale(work_root);
     let work = TempPath::new(work_root.join(format!(
         "{}-{}-{}-{}",
         input.layer.name,
