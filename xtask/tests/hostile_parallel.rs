@@ -3,7 +3,12 @@
 
 mod common;
 
-use common::Fixture;
+use common::{Fixture, Run};
+
+/// `layer status` of each JSON row a run printed, in order.
+fn statuses(run: &Run) -> Vec<String> {
+    run.json().iter().map(|r| format!("{} {}", r["layer"].as_str().unwrap(), r["status"].as_str().unwrap())).collect()
+}
 
 #[test]
 fn a_requires_cycle_is_refused_as_check_refuses_it_and_the_other_units_build() {
@@ -12,13 +17,7 @@ fn a_requires_cycle_is_refused_as_check_refuses_it_and_the_other_units_build() {
     f.write("layers/idna/layer.toml", "requires = [\"six\"]\n");
     f.write("layers/six/layer.toml", "requires = [\"idna\"]\n");
     let run = f.run(&["layer", "--all", "--jobs", "2", "--json"]).fails_with(&["require each other in a cycle"]);
-    let status: Vec<(String, String)> = run
-        .json()
-        .iter()
-        .map(|r| (r["layer"].as_str().unwrap().to_string(), r["status"].as_str().unwrap().to_string()))
-        .collect();
-    let s = |a: &str, b: &str| (a.to_string(), b.to_string());
-    assert_eq!(status, [s("idna", "failed"), s("six", "failed"), s("zz", "built")], "{}", run.stdout);
+    assert_eq!(statuses(&run), ["idna failed", "six failed", "zz built"], "{}", run.stdout);
     assert!(!f.path("dist/six").exists() && !f.path("dist/idna").exists());
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
@@ -56,13 +55,7 @@ fn publish_refuses_a_requires_cycle_even_with_no_check_and_publishes_the_rest() 
     f.write("layers/six/layer.toml", "requires = [\"idna\"]\n");
     f.run(&["bootstrap"]).ok();
     let run = f.run(&["publish-all", "--no-check", "--json"]).fails_with(&["require each other in a cycle"]);
-    let status: Vec<(String, String)> = run
-        .json()
-        .iter()
-        .map(|r| (r["layer"].as_str().unwrap().to_string(), r["status"].as_str().unwrap().to_string()))
-        .collect();
-    let s = |a: &str, b: &str| (a.to_string(), b.to_string());
-    assert_eq!(status, [s("idna", "failed"), s("six", "failed"), s("zz", "published")], "{}", run.stdout);
+    assert_eq!(statuses(&run), ["idna failed", "six failed", "zz published"], "{}", run.stdout);
     let manifest = std::fs::read_to_string(f.path("published/staging.json")).unwrap();
     assert!(
         manifest.contains("\"zz\"") && !manifest.contains("\"six\"") && !manifest.contains("\"idna\""),
