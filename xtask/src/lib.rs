@@ -33,4 +33,5 @@ pub mod schedule;
 pub mod sizes;
 pub mod slim;
 pub mod stack;
+pub mod suggest;
 pub mod unit;

@@ -155,10 +155,15 @@ impl Repo {
         let dir = self.layers_dir().join(name);
         if !dir.is_dir() {
             let known = self.layer_names().unwrap_or_default();
-            bail!(
-                "unknown layer `{name}`: no folder layers/{name}/ (known layers: {}); create it with `cargo xtask new {name}`",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
-            );
+            let list = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+            match crate::suggest::closest(name, known.iter().map(String::as_str)) {
+                Some(close) => bail!(
+                    "unknown layer `{name}`: did you mean `{close}`? (known layers: {list}; or create it with `cargo xtask new {name}`)"
+                ),
+                None => bail!(
+                    "unknown layer `{name}`: no folder layers/{name}/ (known layers: {list}); create it with `cargo xtask new {name}`"
+                ),
+            }
         }
         Ok(dir)
     }

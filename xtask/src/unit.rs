@@ -33,7 +33,13 @@ pub struct Context {
     pub image_override: Option<String>,
     /// `--check-image`: the image the import check runs in, for every unit.
     pub check_image_override: Option<String>,
+    /// What planning does with a stale lock (the freshness gate, [`plan`]).
+    pub stale_lock: StaleLock,
     docker: OnceLock<std::result::Result<Docker, Failure>>,
+    /// The pinned uv and where it runs, found once per run by the first re-lock.
+    uv: OnceLock<std::result::Result<(PathBuf, crate::lock::uv::Runner), Failure>>,
+    /// Held while a layer's lock is compared and re-locked: one thread re-locks it.
+    relocking: Mutex<()>,
     warned: Mutex<Vec<String>>,
     /// Every layer planned so far: each is planned once per run.
     plans: Mutex<BTreeMap<String, Vec<Unit>>>,
@@ -50,11 +56,20 @@ impl Context {
             config,
             image_override,
             check_image_override: None,
+            stale_lock: StaleLock::Refuse,
             docker: OnceLock::new(),
+            uv: OnceLock::new(),
+            relocking: Mutex::new(()),
             warned: Default::default(),
             plans: Default::default(),
             building: Default::default(),
         })
+    }
+
+    /// The same context, with stale locks treated as `stale_lock` says.
+    pub fn with_stale_lock(mut self, stale_lock: StaleLock) -> Context {
+        self.stale_lock = stale_lock;
+        self
     }
 
     /// The docker connection when there is one (checks fall back to the host without it).
@@ -72,6 +87,32 @@ impl Context {
         if !w.contains(&msg) {
             crate::output::warn(&msg);
             w.push(msg);
+        }
+    }
+}
+
+/// What planning does with a layer whose `requirements.txt` is not the lock of its
+/// inputs (`requirements.in` edited, `requires` or the targets changed, a required
+/// layer's pins moved): the one freshness gate every command plans through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaleLock {
+    /// Refuse with the fix: what ships is what was reviewed (publish, publish-all, stack,
+    /// rollout, status; and `--locked`, which CI passes to layer, check and size).
+    Refuse,
+    /// Lock it again before building, saying so, as cargo and uv do (layer, check, size).
+    Relock,
+    /// Plan it as it is: the command reports freshness itself (list, changed, bench, the
+    /// old side of `size --git-ref`).
+    Ignore,
+}
+
+impl StaleLock {
+    /// `Refuse` with `--locked`, else `Relock`: the policy of the commands that build.
+    pub fn building(locked: bool) -> StaleLock {
+        if locked {
+            StaleLock::Refuse
+        } else {
+            StaleLock::Relock
         }
     }
 }
@@ -128,9 +169,81 @@ pub fn plan(ctx: &Context, name: &str) -> Result<Vec<Unit>> {
     if let Some(units) = ctx.plans.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
         return Ok(units.clone());
     }
+    ensure_fresh(ctx, name)?;
     let units = plan_layer(ctx, name)?;
     ctx.plans.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), units.clone());
     Ok(units)
+}
+
+/// The freshness gate: the layers `name` requires (dependencies first, whose pins are
+/// its lock's inputs) and then `name` itself are checked against their lock headers
+/// (offline), and a stale one is refused or locked again as `ctx.stale_lock` says.
+fn ensure_fresh(ctx: &Context, name: &str) -> Result<()> {
+    if ctx.stale_lock == StaleLock::Ignore {
+        return Ok(());
+    }
+    for layer in required_layers(ctx, name)?.iter().chain([&name.to_string()]) {
+        let _one_at_a_time = ctx.relocking.lock().unwrap_or_else(|e| e.into_inner());
+        let crate::lock::Freshness::Stale(why) = crate::lock::freshness(&ctx.repo, &ctx.config, layer)? else {
+            continue;
+        };
+        let stale = format!("layers/{layer}/requirements.txt is stale ({why}): run `cargo xtask lock {layer}`");
+        match ctx.stale_lock {
+            StaleLock::Refuse => anyhow::bail!(stale),
+            StaleLock::Ignore => {}
+            StaleLock::Relock => {
+                crate::output::status("locking", format!("{layer}: {why}"));
+                let (uv, runner) = ctx
+                    .uv
+                    .get_or_init(|| find_uv(ctx, layer).map_err(Failure::new))
+                    .as_ref()
+                    .map_err(|e| anyhow::Error::from(e.clone()))
+                    .with_context(|| format!("cannot lock layer {layer}"))?;
+                let locked = crate::lock::lock_layer(&ctx.repo, &ctx.config, layer, uv, runner, &Default::default())
+                    .with_context(|| format!("{stale}; locking it failed"))?;
+                crate::output::status(
+                    "locked",
+                    format!("layers/{layer}/requirements.txt: {}", crate::output::count(locked.packages, "package")),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The pinned uv and where it runs (the build image of `layer`'s first target when this
+/// machine has no python3).
+fn find_uv(ctx: &Context, layer: &str) -> Result<(PathBuf, crate::lock::uv::Runner)> {
+    let cfg = ctx.config.layer(&ctx.repo, layer)?;
+    let image = cfg.images.values().next().map(String::as_str);
+    Ok((crate::lock::uv::ensure(image)?, crate::lock::uv::Runner::choose(image)?))
+}
+
+/// The layers `name` requires, transitively, dependencies first; a cycle is an error
+/// naming it. The one walk of `requires` (the checks attach these layers, the freshness
+/// gate locks them first).
+pub fn required_layers(ctx: &Context, name: &str) -> Result<Vec<String>> {
+    fn visit(ctx: &Context, layer: &str, path: &mut Vec<String>, out: &mut Vec<String>) -> Result<()> {
+        for r in ctx.config.layer(&ctx.repo, layer)?.requires {
+            if path.contains(&r) {
+                anyhow::bail!(
+                    "layers {} -> {r} require each other in a cycle: fix `requires` in their layer.toml",
+                    path.join(" -> ")
+                );
+            }
+            if out.contains(&r) {
+                continue;
+            }
+            path.push(r.clone());
+            visit(ctx, &r, path, out)?;
+            path.pop();
+            out.push(r);
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    visit(ctx, name, &mut vec![name.to_string()], &mut out)?;
+    Ok(out)
 }
 
 fn plan_layer(ctx: &Context, name: &str) -> Result<Vec<Unit>> {

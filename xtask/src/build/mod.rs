@@ -224,7 +224,7 @@ pub fn install(
     work_root: &Path,
     pip_cache: &Path,
 ) -> Result<TempPath> {
-    match installer {
+    let result = match installer {
         Installer::Docker(d) => docker::install(d, input, work_root, pip_cache),
         Installer::HostPip => pip::install(input, work_root, pip_cache),
         Installer::Zips(zips) => {
@@ -232,5 +232,23 @@ pub fn install(
             merge::install(input, zips, work.path())?;
             Ok(work)
         }
+    };
+    result.map_err(|e| hash_mismatch_hint(e, &input.layer.name, &input.layer.dir))
+}
+
+/// A failed install whose cause is a hash mismatch (pip's `THESE PACKAGES DO NOT MATCH
+/// THE HASHES`, uv's `Hash mismatch for`) names the fix first: the lock was edited or
+/// the index changed a file.
+fn hash_mismatch_hint(e: anyhow::Error, layer: &str, dir: &Path) -> anyhow::Error {
+    let text = format!("{e:#}");
+    if !(text.contains("DO NOT MATCH THE HASHES") || text.contains("Hash mismatch for")) {
+        return e;
+    }
+    if crate::lock::source_of(dir).is_some() {
+        e.context(format!("layers/{layer}/requirements.txt does not match its lock: run `cargo xtask lock {layer}`"))
+    } else {
+        e.context(format!(
+            "a hash in layers/{layer}/requirements.txt does not match the file the index serves: fix that line"
+        ))
     }
 }

@@ -65,11 +65,6 @@ pub struct UnitCheck {
 
 /// Checks a unit of this repo; `extras` are the extras whose requirements count too.
 pub fn check_unit(ctx: &Context, unit: &Unit, extras: &[String]) -> Result<UnitCheck> {
-    // A stale lock is not what the team asked for: checking its build would pass or fail
-    // for the wrong reasons.
-    if let Some(e) = crate::lock::freshness(&ctx.repo, &ctx.config, &unit.layer.name)?.error(&unit.layer.name) {
-        anyhow::bail!(e);
-    }
     let own_zip = zip_of(ctx, unit)?;
     let scratch = tempfile::Builder::new().prefix("xtask-check-").tempdir()?;
     let mut required = Vec::new();
@@ -131,29 +126,9 @@ pub fn plan_layer(ctx: &Context, name: &str) -> Result<Vec<Unit>> {
     crate::unit::plan(ctx, name)
 }
 
-/// The layers `name` requires, transitively, dependencies first.
+/// The layers `name` requires, transitively, dependencies first (`unit::required_layers`).
 pub fn required_layers(ctx: &Context, name: &str) -> Result<Vec<String>> {
-    fn visit(ctx: &Context, layer: &str, path: &mut Vec<String>, out: &mut Vec<String>) -> Result<()> {
-        for r in ctx.config.layer(&ctx.repo, layer)?.requires {
-            if path.contains(&r) {
-                anyhow::bail!(
-                    "layers {} -> {r} require each other in a cycle: fix `requires` in their layer.toml",
-                    path.join(" -> ")
-                );
-            }
-            if out.contains(&r) {
-                continue;
-            }
-            path.push(r.clone());
-            visit(ctx, &r, path, out)?;
-            path.pop();
-            out.push(r);
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    visit(ctx, name, &mut vec![name.to_string()], &mut out)?;
-    Ok(out)
+    unit::required_layers(ctx, name)
 }
 
 /// The checks on zips: `own` is the layer under check, `required` the layers attached

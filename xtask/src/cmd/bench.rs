@@ -133,7 +133,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         return super::bench_compile::run(&repo, args.runs);
     }
     let runtime = args.runtime;
-    let ctx = crate::unit::Context::new(repo.clone(), None)?;
+    let ctx = crate::unit::Context::new(repo.clone(), None)?.with_stale_lock(crate::unit::StaleLock::Ignore);
     let read_pins = |l: &str| -> Result<String> {
         let cfg = ctx.config.layer(&repo, l)?;
         let path = cfg.dir.join("requirements.txt");

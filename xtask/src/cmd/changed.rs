@@ -57,7 +57,7 @@ pub type Lookup<'a> = &'a dyn Fn(&Context, &str, &[String]) -> Result<Vec<Status
 
 /// `lookup` is None in the binary without the AWS SDK, which hands `--remote` on instead.
 pub fn run(repo: Repo, args: &Args, lookup: Option<Lookup>) -> Result<bool> {
-    let ctx = Context::new(repo, None)?;
+    let ctx = Context::new(repo, None)?.with_stale_lock(unit::StaleLock::Ignore);
     let name = &args.profile.profile;
     let profile = ctx.config.profile(name)?.clone();
     naming::check_profile(name, &profile)?;

@@ -36,12 +36,16 @@ pub struct Args {
     /// Exit non-zero when an import check could not run (no docker, no emulation, no host Python)
     #[arg(long)]
     pub require_imports: bool,
+    /// Refuse a stale lock instead of locking it again first (for CI: what ships is what was committed)
+    #[arg(long)]
+    pub locked: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }
 
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
-    let mut ctx = Context::new(repo, args.images.build.image.clone())?;
+    let mut ctx =
+        Context::new(repo, args.images.build.image.clone())?.with_stale_lock(unit::StaleLock::building(args.locked));
     ctx.check_image_override = args.images.check_image.clone();
     let mut results: Vec<std::result::Result<UnitCheck, UnitFailure>> = Vec::new();
     if let Some(zip) = &args.zip {

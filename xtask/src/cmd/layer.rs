@@ -6,7 +6,7 @@ use serde_json::json;
 use super::args::{ImageArgs, OutputArgs, TargetArgs};
 use crate::output::{self, count, size};
 use crate::repo::Repo;
-use crate::unit::{self, Context, Outcome, Recipe, UnitFailure};
+use crate::unit::{self, Context, Outcome, Recipe, StaleLock, UnitFailure};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -18,6 +18,9 @@ pub struct Args {
     /// Rebuild even when dist/ holds a build with the same fingerprint
     #[arg(long)]
     pub force: bool,
+    /// Refuse a stale lock instead of locking it again first (for CI: what ships is what was committed)
+    #[arg(long)]
+    pub locked: bool,
     /// How many units are built at once [default: the number of cores]
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,
@@ -33,7 +36,7 @@ pub struct Args {
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let filter = args.target.filter();
     let json = args.output.json;
-    let ctx = Context::new(repo, args.image.image.clone())?;
+    let ctx = Context::new(repo, args.image.image.clone())?.with_stale_lock(StaleLock::building(args.locked));
     let mut names = unit::select_layers(&ctx.repo, &args.names, args.all)?;
     // `layer six six`: one build, one report.
     let mut seen = std::collections::BTreeSet::new();

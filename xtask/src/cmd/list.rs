@@ -17,7 +17,7 @@ pub struct Args {
 /// Returns false when some layer could not be planned (its error is printed after the
 /// table, never in it).
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
-    let ctx = Context::new(repo, None)?;
+    let ctx = Context::new(repo, None)?.with_stale_lock(unit::StaleLock::Ignore);
     let names = ctx.repo.layer_names()?;
     if names.is_empty() {
         output::line("no layers yet: add one with `cargo xtask new NAME package==version`");
@@ -27,8 +27,14 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     for name in names {
         match unit::plan(&ctx, &name) {
             Ok(units) => {
+                // A stale lock is what a build would lock again first (and publish refuses).
+                let stale_lock = matches!(
+                    crate::lock::freshness(&ctx.repo, &ctx.config, &name),
+                    Ok(crate::lock::Freshness::Stale(_))
+                );
                 for u in units {
                     let (state, zip) = match (unit::current(&u), u.paths.current()) {
+                        _ if stale_lock => ("lock stale", "-".into()),
                         (Some(r), _) => ("current", size(r.zipped_bytes)),
                         (None, Some(_)) => ("stale", "-".into()),
                         (None, None) => ("not built", "-".into()),

@@ -77,6 +77,24 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         output::note("no layer has a requirements.in or pyproject.toml: nothing to lock");
         return Ok(true);
     }
+    // `--upgrade-package` of a package no selected lock has is a typo, not a no-op.
+    for p in &args.upgrade_package {
+        let name = crate::python::normalise(p);
+        let mut known = false;
+        for (layer, _) in &lockable {
+            if let Some(inputs) = lock::inputs(&repo, &config, layer)? {
+                known |= lock::known_packages(&inputs).contains(&name);
+            }
+        }
+        if !known {
+            let layers: Vec<&str> = lockable.iter().map(|(l, _)| l.as_str()).collect();
+            bail!(
+                "--upgrade-package {}: no package {name} in the lock of {}: check the name (`cargo xtask lock` pins what requirements.in asks for)",
+                crate::quote::clip(p),
+                layers.join(", ")
+            );
+        }
+    }
     let opts = Options { upgrade: args.upgrade, upgrade_packages: args.upgrade_package.clone() };
     let mut uv = None;
     let mut ok = true;

@@ -29,6 +29,9 @@ pub struct Args {
     /// (unpacked and built under dist/.compare/), showing each changed package's delta
     #[arg(long, value_name = "REF")]
     pub compare: Option<String>,
+    /// Refuse a stale lock instead of locking it again first (for CI: what ships is what was committed)
+    #[arg(long)]
+    pub locked: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -62,12 +65,15 @@ pub struct SizeResult<'a> {
 }
 
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
-    let ctx = Context::new(repo, args.image.image.clone())?;
+    let ctx = Context::new(repo, args.image.image.clone())?.with_stale_lock(unit::StaleLock::building(args.locked));
     let filter = args.target.filter();
     let units = filter.apply(unit::plan(&ctx, &args.name)?);
     filter.ensure_matched(units.len(), std::slice::from_ref(&args.name))?;
     let old_ctx = match &args.compare {
-        Some(r) => Some(Context::new(ctx.repo.at_git_ref(r)?, args.image.image.clone())?),
+        // The layer as committed then, its lock as it was (never locked again here).
+        Some(r) => Some(
+            Context::new(ctx.repo.at_git_ref(r)?, args.image.image.clone())?.with_stale_lock(unit::StaleLock::Ignore),
+        ),
         None => None,
     };
     for u in &units {

@@ -131,6 +131,9 @@ fn targets_text(targets: &[(Runtime, Arch)]) -> String {
     targets.iter().map(|(r, a)| format!("{r}-{a}")).collect::<Vec<_>>().join(" ")
 }
 
+/// Why a `name @ url` requirement is refused, and what to do instead.
+const DIRECT_URL: &str = "direct URL requirements cannot be locked: put the wheel in the layer folder and name it in a hand-written requirements.txt (`./name-1.0-py3-none-any.whl`)";
+
 /// The requirements of a requirements.in: one PEP 508 requirement per line; includes,
 /// constraints, editables and other pip options are refused naming the line.
 fn parse_in(text: &str, layer: &str) -> Result<Vec<String>> {
@@ -151,12 +154,16 @@ fn parse_in(text: &str, layer: &str) -> Result<Vec<String>> {
                 clip(&line)
             );
         }
-        if Requirement::parse(&line).is_none() {
-            bail!(
+        match Requirement::parse(&line) {
+            None => bail!(
                 "layers/{layer}/requirements.in:{}: `{}` is not a requirement (`name`, `name>=1.2`, `name[extra]`)",
                 i + 1,
                 clip(&line)
-            );
+            ),
+            Some(r) if r.is_direct_url() => {
+                bail!("layers/{layer}/requirements.in:{}: `{}`: {DIRECT_URL}", i + 1, clip(&line))
+            }
+            Some(_) => {}
         }
         out.push(line);
     }
@@ -179,8 +186,12 @@ fn pyproject_dependencies(dir: &Path, layer: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for d in deps {
         let s = d.as_str().with_context(|| format!("layers/{layer}/pyproject.toml: dependencies must be strings"))?;
-        if Requirement::parse(s).is_none() {
-            bail!("layers/{layer}/pyproject.toml: `{}` is not a requirement", clip(s));
+        match Requirement::parse(s) {
+            None => bail!("layers/{layer}/pyproject.toml: `{}` is not a requirement", clip(s)),
+            Some(r) if r.is_direct_url() => {
+                bail!("layers/{layer}/pyproject.toml: `{}`: {DIRECT_URL}", clip(s))
+            }
+            Some(_) => {}
         }
         out.push(s.trim().to_string());
     }
@@ -340,8 +351,25 @@ pub fn resolve(inputs: &Inputs, uv: &Path, runner: &uv::Runner, opts: &Options) 
     for r in results {
         per_target.push(r?);
     }
-    let text = render(inputs, &per_target);
     let packages = per_target.iter().flatten().map(|p| p.name.as_str()).collect::<BTreeSet<_>>().len();
+    // Requirements that the required layers do not provide must give at least one
+    // package on every target: an empty result is uv failing quietly, not a lock.
+    let provided: BTreeSet<&str> = inputs.provided.iter().map(|(_, name, _)| name.as_str()).collect();
+    let own =
+        inputs.requirements.iter().filter_map(|r| Requirement::parse(r)).any(|r| !provided.contains(r.name.as_str()));
+    if own {
+        for (pins, (runtime, arch)) in per_target.iter().zip(&inputs.targets) {
+            if pins.is_empty() {
+                bail!(
+                    "uv resolved layers/{}/{} to no package for {runtime} {arch}: nothing was written (check `{}` and the index)",
+                    inputs.layer,
+                    inputs.source.describe(),
+                    uv.display()
+                );
+            }
+        }
+    }
+    let text = render(inputs, &per_target);
     let changed = existing.as_deref() != Some(text.as_str());
     Ok(Locked { text, packages, changed })
 }
@@ -425,8 +453,9 @@ fn compile(
         }
         bail!("cannot lock layer {} for {runtime} {arch}: {why}", inputs.layer);
     }
-    let text = std::fs::read_to_string(&out).context("uv wrote no pylock.toml")?;
-    parse_pylock(&text)
+    let unreadable = || format!("uv ({}) locking layers/{} for {runtime} {arch}", uv.display(), inputs.layer);
+    let text = std::fs::read_to_string(&out).with_context(|| format!("{}: it wrote no pylock.toml", unreadable()))?;
+    parse_pylock(&text).with_context(unreadable)
 }
 
 /// The versions of an existing lock as a minimal pylock.toml, which uv reads as its
@@ -446,7 +475,8 @@ fn preferences(pins: &[Pin]) -> String {
 
 /// The packages of uv's pylock.toml, with the sha256 of each file it lists.
 fn parse_pylock(text: &str) -> Result<Vec<Pin>> {
-    let lock: toml::Table = toml::from_str(text).context("uv wrote a pylock.toml that is not TOML")?;
+    let lock: toml::Table =
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("its pylock.toml is not TOML ({})", e.message().trim()))?;
     let mut out = Vec::new();
     for p in lock.get("packages").and_then(|p| p.as_array()).into_iter().flatten() {
         let field = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
@@ -589,6 +619,34 @@ fn marker(all: &[(Runtime, Arch)], chosen: &[(Runtime, Arch)]) -> String {
         return arches.iter().map(machine).collect::<Vec<_>>().join(" or ");
     }
     chosen.iter().map(|(r, a)| format!("({} and {})", py(r), machine(a))).collect::<Vec<_>>().join(" or ")
+}
+
+/// The names a layer's lock pins today and its inputs ask for (normalised): what
+/// `--upgrade-package` may name.
+pub fn known_packages(inputs: &Inputs) -> BTreeSet<String> {
+    let existing = std::fs::read_to_string(inputs.dir.join("requirements.txt")).unwrap_or_default();
+    let pinned = parse_pins(&existing).unwrap_or_default().into_iter().map(|p| p.name);
+    let wanted = inputs.requirements.iter().filter_map(|r| Requirement::parse(r)).map(|r| r.name);
+    pinned.chain(wanted).collect()
+}
+
+/// Locks layer `name` (`cargo xtask lock NAME`): resolves its inputs and writes
+/// requirements.txt when it changes. `None` for a layer without lock inputs.
+pub fn lock_layer(
+    repo: &Repo,
+    config: &RepoConfig,
+    name: &str,
+    uv: &Path,
+    runner: &uv::Runner,
+    opts: &Options,
+) -> Result<Locked> {
+    let inputs = inputs(repo, config, name)?
+        .with_context(|| format!("layer {name} has no requirements.in or pyproject.toml: nothing to lock"))?;
+    let locked = resolve(&inputs, uv, runner, opts)?;
+    if locked.changed {
+        write(&inputs, &locked)?;
+    }
+    Ok(locked)
 }
 
 /// Writes the lock atomically: a temp file beside requirements.txt, renamed over it.

@@ -58,6 +58,11 @@ impl Requirement {
         self.pinned
     }
 
+    /// Whether it is a direct reference, `name @ url` (a file, a VCS or web URL).
+    pub fn is_direct_url(&self) -> bool {
+        self.pinned && self.specifiers.is_none()
+    }
+
     /// The one version it pins (`==V` or `===V`), when it pins one.
     pub fn pinned_version(&self) -> Option<String> {
         let specs = self.specifiers.as_ref().filter(|_| self.pinned)?;
