@@ -159,8 +159,9 @@ fn workflow_matrix_is_what_changed_json_prints() {
         "jq '.include | length'",
         "matrix: ${{ fromJSON(needs.plan.outputs.matrix) }}",
         "if: needs.plan.outputs.count != '0'",
-        "cargo xtask layer \"$LAYER\" --runtime \"$RUNTIME\" --arch \"$ARCH\"",
-        "cargo xtask check \"$LAYER\" --runtime \"$RUNTIME\" --arch \"$ARCH\"",
+        // `--locked`: CI builds and checks what the pull request committed, never a re-lock.
+        "cargo xtask layer \"$LAYER\" --runtime \"$RUNTIME\" --arch \"$ARCH\" --locked",
+        "cargo xtask check \"$LAYER\" --runtime \"$RUNTIME\" --arch \"$ARCH\" --locked",
     ] {
         assert!(
             wf.contains(needle),

@@ -180,6 +180,12 @@ fn print_attach(s: &StackConfig, layers: &[(String, Option<String>)], t: &Target
 /// `--merge LAYER`: writes layers/LAYER as the stack's merged layer, builds it, checks the
 /// stack as that one layer, and prints its ARN when it is published.
 fn merge_stack(ctx: &Context, s: &StackConfig, layer: &str, t: &Target, format: Format) -> Result<bool> {
+    // Members that ship one distribution in two versions cannot be merged into anything
+    // that works: refused before layers/LAYER is written.
+    let members = stack::check(ctx, s, None)?;
+    if let Some(c) = members.checks.iter().find(|c| c.check == "overlap" && c.verdict == stack::checks::Verdict::Fail) {
+        bail!("refused: cannot merge stack {} into layer {layer}: {}", s.name, c.summary);
+    }
     match merge::write_folder(&ctx.repo, s, layer)? {
         Folder::Created => output::status(
             "created",

@@ -238,25 +238,44 @@ pub fn overlaps(groups: &[Group], members: &[(String, Vec<Dist>)], merged: bool)
             versions.entry(python::normalise(&d.name)).or_default().push((layer.clone(), d.version.clone()));
         }
     }
+    // One distribution in two versions is an error: their files mix in /opt/python (the
+    // later layer's files win path by path, the earlier one's other files stay), which is
+    // neither version. The same version twice is only wasted bytes: a warning.
+    let mut mixed = Vec::new();
     for (name, shipped) in &versions {
-        if shipped.len() > 1 && shipped.iter().any(|(_, v)| *v != shipped[0].1) {
-            let list: Vec<String> = shipped.iter().map(|(l, v)| format!("{l} ({v})")).collect();
+        if shipped.len() < 2 {
+            continue;
+        }
+        let list: Vec<String> = shipped.iter().map(|(l, v)| format!("layer {l} has {v}")).collect();
+        if shipped.iter().any(|(_, v)| *v != shipped[0].1) {
+            mixed.push(format!("{name}: {}", list.join(", ")));
+        } else {
+            let layers: Vec<&str> = shipped.iter().map(|(l, _)| l.as_str()).collect();
             details.push(format!(
-                "distribution {name} is shipped in several versions, by {}: both dist-info folders stay side by side",
-                list.join(", ")
+                "distribution {name} {} is shipped by layers {}: wasted bytes",
+                shipped[0].1,
+                layers.join(", ")
             ));
         }
     }
     let paths: usize = groups.iter().map(|g| g.paths.len()).sum();
     let differing: usize = groups.iter().map(|g| g.differing).sum();
-    if paths == 0 && details.is_empty() {
-        return Check::new("overlap", Verdict::Pass, "no path is shipped by two layers".into(), vec![]);
-    }
     let how = if merged {
         "the merge keeps the later layer's copy"
     } else {
         "Lambda extracts layers in order into /opt, so the later layer's copy wins"
     };
+    if !mixed.is_empty() {
+        let summary = format!(
+            "{} shipped in two versions, whose files would mix in /opt/python: {}; fix: let one layer `requires` the other (and lock it again), or pin the same version in both",
+            crate::output::count(mixed.len(), "distribution"),
+            mixed.join("; ")
+        );
+        return Check::new("overlap", Verdict::Fail, summary, details);
+    }
+    if paths == 0 && details.is_empty() {
+        return Check::new("overlap", Verdict::Pass, "no path is shipped by two layers".into(), vec![]);
+    }
     Check::new(
         "overlap",
         Verdict::Warn,
@@ -358,14 +377,18 @@ mod tests {
     }
 
     #[test]
-    fn a_distribution_in_two_versions_is_a_warning() {
+    fn a_distribution_in_two_versions_is_an_error_and_in_one_version_a_warning() {
         let members = vec![
             ("a".to_string(), vec![dist("six", "1.16.0", &[], "a")]),
             ("b".to_string(), vec![dist("Six", "1.17.0", &[], "b")]),
         ];
         let c = overlaps(&[], &members, false);
-        assert_eq!(c.verdict, Verdict::Warn);
-        assert!(c.details[0].contains("a (1.16.0), b (1.17.0)"), "{:?}", c.details);
+        assert_eq!(c.verdict, Verdict::Fail);
+        assert!(c.summary.contains("six: layer a has 1.16.0, layer b has 1.17.0"), "{}", c.summary);
         assert_eq!(overlaps(&[], &members[..1], false).verdict, Verdict::Pass);
+        let same = vec![members[0].clone(), ("c".to_string(), vec![dist("six", "1.16.0", &[], "c")])];
+        let c = overlaps(&[], &same, false);
+        assert_eq!(c.verdict, Verdict::Warn);
+        assert!(c.details[0].contains("six 1.16.0 is shipped by layers a, c: wasted bytes"), "{:?}", c.details);
     }
 }
