@@ -14,7 +14,7 @@ use xtask::cli::{self, Command};
 use xtask::repo::Repo;
 
 fn main() -> ExitCode {
-    cli::main(&run)
+    cli::main(cli::Binary { package: "xtask-aws", compiled_in: env!("CARGO_MANIFEST_DIR") }, &run)
 }
 
 /// Runs a command that needs AWS; any other is run by `cli::main` itself.

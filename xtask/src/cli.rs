@@ -94,7 +94,15 @@ impl Command {
 /// repo, runs the command. A command that [needs AWS](Command::needs_aws) goes to `aws`:
 /// in the xtask binary it hands the invocation to the xtask-aws binary, which passes its
 /// own runner.
-pub fn main(aws: &dyn Fn(Repo, &Command) -> Result<bool>) -> ExitCode {
+/// Which binary runs `main`: its package and the folder it was compiled in (its
+/// compile-time `CARGO_MANIFEST_DIR`), checked against the checkout cargo runs it for.
+#[derive(Debug, Clone, Copy)]
+pub struct Binary {
+    pub package: &'static str,
+    pub compiled_in: &'static str,
+}
+
+pub fn main(binary: Binary, aws: &dyn Fn(Repo, &Command) -> Result<bool>) -> ExitCode {
     let cli = Cli::parse();
     let verbosity = match (cli.quiet, cli.verbose) {
         (true, _) => output::Verbosity::Quiet,
@@ -102,6 +110,10 @@ pub fn main(aws: &dyn Fn(Repo, &Command) -> Result<bool>) -> ExitCode {
         _ => output::Verbosity::Normal,
     };
     output::init(cli.color, verbosity);
+    if let Err(e) = crate::origin::ensure_compiled_here(binary.compiled_in, binary.package) {
+        output::error(format_args!("{e:#}"));
+        return ExitCode::FAILURE;
+    }
     interrupt::install();
     let result = repo::Repo::find(cli.repo.as_deref()).and_then(|repo| match &cli.command {
         c if c.needs_aws() => aws(repo, c),

@@ -17,6 +17,7 @@ pub mod fingerprint;
 pub mod interrupt;
 pub mod limits;
 pub mod lock;
+pub mod origin;
 pub mod output;
 pub mod overlap;
 pub mod package;

@@ -18,7 +18,7 @@ const AWS_BIN_VAR: &str = "XTASK_AWS_BIN";
 const AWS_PACKAGE: &str = "xtask-aws";
 
 fn main() -> ExitCode {
-    cli::main(&hand_to_aws)
+    cli::main(cli::Binary { package: "xtask", compiled_in: env!("CARGO_MANIFEST_DIR") }, &hand_to_aws)
 }
 
 /// Replaces this process with the xtask-aws binary, given the same arguments: its output,
@@ -41,17 +41,22 @@ fn hand_to_aws(_repo: Repo, _command: &cli::Command) -> Result<bool> {
 }
 
 /// How to start the AWS half, in order: `XTASK_AWS_BIN`; under cargo (`cargo xtask`, which
-/// sets `CARGO`), `cargo run -p xtask-aws` in this checkout, so it is built when missing
-/// or older than the sources, into the same target directory and profile as this binary;
-/// else the `xtask-aws` binary beside this one.
+/// sets `CARGO` and, at run time, `CARGO_MANIFEST_DIR` to the checkout being used),
+/// `cargo run -p xtask-aws` in that checkout, so it is built when missing or older than
+/// its sources, into the same target directory and profile as this binary; else the
+/// `xtask-aws` binary beside this one. Never the checkout this binary was compiled in: with
+/// a shared target directory that may be another copy, or gone.
 fn aws_command() -> Result<Command> {
     if let Some(bin) = std::env::var_os(AWS_BIN_VAR).filter(|v| !v.is_empty()) {
+        output::note(format_args!("the AWS commands run {} (from {AWS_BIN_VAR})", Path::new(&bin).display()));
         return Ok(Command::new(bin));
     }
     let exe = std::env::current_exe().ok();
     let sibling = exe.as_deref().and_then(Path::parent).map(|d| d.join(AWS_PACKAGE));
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-    if let (Some(cargo), true) = (std::env::var_os("CARGO"), manifest.is_file()) {
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(|d| Path::new(&d).join("../Cargo.toml"))
+        .filter(|m| m.is_file() && m.with_file_name(AWS_PACKAGE).join("Cargo.toml").is_file());
+    if let (Some(cargo), Some(manifest)) = (std::env::var_os("CARGO"), manifest) {
         if !sibling.as_deref().is_some_and(Path::is_file) {
             output::note(format_args!(
                 "the first AWS command compiles the {AWS_PACKAGE} binary (the AWS SDK): about a minute, once"

@@ -115,3 +115,96 @@ fn the_xtask_crate_does_not_depend_on_the_aws_sdk() {
     assert_eq!(sdk(&tree("xtask")), Vec::<String>::new(), "xtask must compile without the AWS SDK");
     assert!(sdk(&tree("xtask-aws")).iter().any(|l| l.starts_with("aws-sdk-lambda")), "the scan is blind");
 }
+
+/// Seeds `to` with the compiled dependencies of this workspace's target directory (hard
+/// links where possible), but not its own crates: those are what the test compiles.
+fn seed_target(from: &Path, to: &Path) {
+    let sh = |script: &str| {
+        let out = Command::new("sh").arg("-c").arg(script).arg("sh").arg(from).arg(to).output().unwrap();
+        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    sh(r#"set -e
+mkdir -p "$2/debug/deps" "$2/debug/build" "$2/debug/.fingerprint"
+touch "$2/CACHEDIR.TAG"
+for f in "$1"/debug/deps/*; do
+  case ${f##*/} in
+    *xtask*) ;;
+    *.rlib|*.rmeta|*.so|*.d) ln "$f" "$2/debug/deps/" 2>/dev/null || cp -p "$f" "$2/debug/deps/" ;;
+  esac
+done
+for d in "$1"/debug/build/* "$1"/debug/.fingerprint/*; do
+  case ${d##*/} in *xtask*) continue ;; esac
+  rel=${d#"$1"/}
+  cp -al "$d" "$2/$rel" 2>/dev/null || cp -a "$d" "$2/$rel"
+done"#);
+}
+
+/// Two copies of the repo (a tar copy keeps file times) share one target directory, as
+/// with `build.target-dir`, worktrees or a CI cache; the first copy is then deleted. The
+/// second still runs its AWS commands, with binaries compiled from its own sources.
+#[test]
+fn a_copy_sharing_a_target_directory_runs_its_own_sources_after_the_first_copy_is_gone() {
+    let env = require_emulator!("a_copy_sharing_a_target_directory_runs_its_own_sources_after_the_first_copy_is_gone");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("shared-target-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&target);
+    seed_target(&workspace.join("target"), &target);
+    let fixture = Fixture::new(&env, &[("six", "six==1.17.0\n")]);
+    fixture.prefix_layer_names("shared");
+    let copies = tempfile::tempdir().unwrap();
+    let (a, b) = (copies.path().join("a"), copies.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    let tar = |from: &Path, what: &[&str], to: &Path| {
+        let script =
+            "set -e; src=$1; dst=$2; shift 2; mkdir -p \"$dst\"; tar -C \"$src\" -cf - \"$@\" | tar -C \"$dst\" -xpf -";
+        let out = Command::new("sh").args(["-c", script, "sh"]).arg(from).arg(to).args(what).output().unwrap();
+        assert!(out.status.success(), "tar: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    tar(
+        workspace,
+        &[
+            "Cargo.toml",
+            "Cargo.lock",
+            ".cargo",
+            "xtask/Cargo.toml",
+            "xtask/src",
+            "xtask-aws/Cargo.toml",
+            "xtask-aws/src",
+        ],
+        &a,
+    );
+    // The tests of the crates are not needed to build the binaries; cargo wants the targets it lists.
+    tar(workspace, &["xtask/tests", "xtask-aws"], &a);
+    tar(fixture.root(), &["layers.toml", "layers"], &a);
+    let cargo = |dir: &Path, args: &[&str]| {
+        let mut c = Command::new(env!("CARGO"));
+        c.current_dir(dir).args(args).env("CARGO_TARGET_DIR", &target);
+        for var in
+            ["CARGO_MANIFEST_DIR", "CARGO_PKG_NAME", "CARGO_PRIMARY_PACKAGE", "XTASK_AWS_BIN", "CARGO_TARGET_TMPDIR"]
+        {
+            c.env_remove(var);
+        }
+        c.env("XTASK_PIP_CACHE", common::shared_pip_cache()).env("XTASK_UV_CACHE", common::shared_uv_cache());
+        c.env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing");
+        c.env("AWS_CONFIG_FILE", dir.join("absent")).env("AWS_SHARED_CREDENTIALS_FILE", dir.join("absent"));
+        let mut all = vec!["cargo"];
+        all.extend(args);
+        Run::from(c.output().unwrap(), &all)
+    };
+    cargo(&a, &["xtask", "bootstrap"]).ok();
+    cargo(&a, &["xtask", "status"]).ok();
+    tar(&a, &["."], &b);
+    std::fs::remove_dir_all(&a).unwrap();
+
+    let run = cargo(&b, &["xtask", "status"]).ok();
+    assert!(
+        run.stderr.contains(&format!("compiled from {}", a.join("xtask").display()))
+            && run.stderr.contains("compiling it from this checkout"),
+        "{}",
+        run.stderr
+    );
+    let run = cargo(&b, &["xtask", "publish-all", "--json"]).ok();
+    assert!(!run.stderr.contains("compiled from"), "compiled once, then current:\n{}", run.stderr);
+    assert_eq!(run.json()[0]["status"], "published", "{}", run.stdout);
+    let _ = std::fs::remove_dir_all(&target);
+}
