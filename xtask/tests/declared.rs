@@ -123,3 +123,50 @@ fn a_hash_mismatch_names_the_lock_and_a_typo_names_the_close_layer() {
     f.run(&["layer", "wbe"]).fails_with(&["unknown layer `wbe`: did you mean `web`?"]);
     f.run(&["layer", "zzzzzz"]).fails_with(&["unknown layer `zzzzzz`", "create it with `cargo xtask new zzzzzz`"]);
 }
+
+#[test]
+fn a_stopped_run_holding_the_manifest_lock_is_named_and_waited_for_a_bounded_time() {
+    let env = require_emulator!("declared_manifest_lock");
+    let f = Fixture::new(&env, &[("six", "six==1.17.0\n")]);
+    f.prefix_layer_names("mlock");
+    f.run(&["bootstrap"]).ok();
+    f.run(&["layer", "six"]).ok();
+    // Another run holds the manifest's lock and is stopped (Ctrl-Z): a process that
+    // takes the lock as the tool does (flock), says who it is, and stops itself.
+    std::fs::create_dir_all(f.path("published")).unwrap();
+    let lock = f.path("published/.staging.json.lock");
+    let script = "import fcntl, os, signal, socket, sys\n\
+        f = open(sys.argv[1], 'a+')\n\
+        fcntl.flock(f, fcntl.LOCK_EX)\n\
+        f.truncate(0); f.write('pid %d on %s since 2026-12-03T10:00:00Z\\n' % (os.getpid(), open('/proc/sys/kernel/hostname').read().strip())); f.flush()\n\
+        print('locked', flush=True)\n\
+        os.kill(os.getpid(), signal.SIGSTOP)\n";
+    let mut holder = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&lock)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.take().unwrap()), &mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
+    let pid = holder.id();
+    let started = std::time::Instant::now();
+    let run = f.run(&["publish", "six"]);
+    let waited = started.elapsed();
+    let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    let _ = holder.wait();
+    let run = run.fails_with(&[
+        ".staging.json.lock is locked by another run",
+        &format!("pid {pid} on"),
+        &format!("which is stopped: resume it (`fg`, or `kill -CONT {pid}`)"),
+        "gave up after 20 s",
+        "could not record it; a rerun finishes it",
+    ]);
+    assert!(run.stderr.contains("waiting for"), "{}", run.stderr);
+    assert!(waited < std::time::Duration::from_secs(60), "waited {waited:?}: past the publish lock's lease");
+    // Once that run is gone, a rerun records what was published, publishing nothing again.
+    let rows = f.run(&["publish", "six", "--json"]).ok().json();
+    assert_eq!(rows[0]["status"], "unchanged", "{rows:?}");
+    assert!(std::fs::read_to_string(f.path("published/staging.json")).unwrap().contains("\"version\": 1"));
+}

@@ -109,7 +109,7 @@ impl Record {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        let _lock = FileLock::take(path)?;
+        let _lock = FileLock::take(path, xtask::profile::manifest::FILE_LOCK_WAIT)?;
         let mut r = Record::load(path, profile)?;
         change(&mut r);
         let text = serde_json::to_string_pretty(&r).expect("a record always serialises") + "\n";

@@ -223,13 +223,16 @@ pub struct Recorder {
     path: PathBuf,
     profile: String,
     manifest: Mutex<Manifest>,
+    /// Why the file lock could not be had, once it could not: the run's other records fail
+    /// at once instead of each waiting in turn.
+    gave_up: Mutex<Option<String>>,
 }
 
 impl Recorder {
     pub fn open(published_dir: &Path, name: &str, profile: &Profile) -> Result<Recorder> {
         let path = Manifest::path(published_dir, name);
         let manifest = Manifest::load(&path, name, Some(profile))?;
-        Ok(Recorder { path, profile: name.to_string(), manifest: Mutex::new(manifest) })
+        Ok(Recorder { path, profile: name.to_string(), manifest: Mutex::new(manifest), gave_up: Mutex::new(None) })
     }
 
     pub fn get(&self, layer: &str, runtime: &str, arch: &str, region: &str) -> Option<Entry> {
@@ -242,7 +245,12 @@ impl Recorder {
         let mut m = self.manifest.lock().unwrap_or_else(|e| e.into_inner());
         let dir = self.path.parent().context("manifest path has no folder")?;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let _lock = FileLock::take(&self.path)?;
+        if let Some(why) = self.gave_up.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            bail!(why);
+        }
+        let _lock = FileLock::take(&self.path, FILE_LOCK_WAIT).inspect_err(|e| {
+            *self.gave_up.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{e:#}"));
+        })?;
         let mut on_disk = Manifest::load(&self.path, &self.profile, None)?;
         let changed = on_disk.upsert(entry);
         if changed {
@@ -254,24 +262,88 @@ impl Recorder {
     }
 }
 
+/// How long a run waits for another run's lock on a manifest or rollout record: their
+/// writes take milliseconds, so a longer wait is a stopped or stuck run. Well inside the
+/// publish lock's lease (60 s), which the waiting run holds meanwhile.
+pub const FILE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// An exclusive lock on `.NAME.lock` beside a file, held until dropped. The lock file
-/// stays: removing it would let two runs lock two different files of the same name.
+/// stays: removing it would let two runs lock two different files of the same name. Its
+/// holder writes who it is into it (`pid 123 on host since 2026-12-03T10:00:00Z`), which a
+/// waiting run shows.
 pub struct FileLock {
     _file: std::fs::File,
 }
 
 impl FileLock {
-    pub fn take(path: &Path) -> Result<FileLock> {
+    /// Takes the lock, waiting at most `wait` for another holder, saying who it is.
+    pub fn take(path: &Path, wait: std::time::Duration) -> Result<FileLock> {
+        use std::io::{Read, Seek, Write};
         let name = path.file_name().context("lock path has no file name")?.to_string_lossy();
         let lock = path.with_file_name(format!(".{name}.lock"));
-        let file = std::fs::OpenOptions::new()
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(&lock)
             .with_context(|| format!("cannot open {}", lock.display()))?;
-        file.lock().with_context(|| format!("cannot lock {}", lock.display()))?;
+        let started = std::time::Instant::now();
+        let mut said = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("cannot lock {}", lock.display()));
+                }
+            }
+            let mut holder = String::new();
+            let _ = file.rewind().and_then(|_| file.read_to_string(&mut holder));
+            let holder = describe_holder(holder.trim());
+            if started.elapsed() >= wait {
+                bail!(
+                    "{} is locked by another run ({holder}); gave up after {} s: let that run finish, or end it (its lock goes with it), then rerun",
+                    lock.display(),
+                    wait.as_secs()
+                );
+            }
+            if !said {
+                crate::output::note(format_args!(
+                    "waiting for {} (up to {} s): held by {holder}",
+                    lock.display(),
+                    wait.as_secs()
+                ));
+                said = true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let me = format!("pid {} on {} since {}\n", std::process::id(), host.trim(), now_rfc3339());
+        // Who holds it is a courtesy to the next run: a failed write does not stop this one.
+        let _ = file.set_len(0).and_then(|_| file.rewind()).and_then(|_| file.write_all(me.as_bytes()));
         Ok(FileLock { _file: file })
+    }
+}
+
+/// The holder a lock file names, and whether that process is stopped (Ctrl-Z) when it
+/// runs on this machine.
+fn describe_holder(text: &str) -> String {
+    if text.is_empty() {
+        return "a process that did not say who it is".into();
+    }
+    let text = crate::quote::clip(text.lines().next().unwrap_or_default());
+    let pid = text.strip_prefix("pid ").and_then(|r| r.split(' ').next()).and_then(|p| p.parse::<u32>().ok());
+    let here = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let local = text.contains(&format!(" on {} since", here.trim()));
+    let stat = pid.filter(|_| local).and_then(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok());
+    // The state follows the command name in parentheses: `123 (xtask-aws) T ...`.
+    let state = stat.as_deref().and_then(|s| s.rsplit_once(") ")).and_then(|(_, rest)| rest.chars().next());
+    match (state, pid) {
+        (Some('T' | 't'), Some(p)) => {
+            format!("{text}, which is stopped: resume it (`fg`, or `kill -CONT {p}`) or end it")
+        }
+        _ => text,
     }
 }
 
