@@ -170,3 +170,18 @@ fn a_stopped_run_holding_the_manifest_lock_is_named_and_waited_for_a_bounded_tim
     assert_eq!(rows[0]["status"], "unchanged", "{rows:?}");
     assert!(std::fs::read_to_string(f.path("published/staging.json")).unwrap().contains("\"version\": 1"));
 }
+
+#[test]
+fn size_counts_the_layers_a_unit_requires_in_its_headroom() {
+    let env = require_docker!("declared_size_requires");
+    let f = Fixture::new(&env, &[("base", "six==1.17.0\n"), ("top", "idna==3.10\n")]);
+    f.write("layers/top/layer.toml", "requires = [\"base\"]\n");
+    let run = f.run(&["size", "top", "--json"]).ok();
+    let out = &run.json()[0];
+    let base: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f.path("dist/base/base-py313-x86_64.json")).unwrap()).unwrap();
+    let (own, theirs) = (out["unzipped_bytes"].as_u64().unwrap(), base["unzipped_bytes"].as_u64().unwrap());
+    assert_eq!(out["required"], serde_json::json!([{"layer": "base", "unzipped_bytes": theirs}]));
+    assert_eq!(out["headroom_bytes"].as_u64().unwrap(), 262_144_000 - own - theirs);
+    assert!(run.stderr.contains("with the layers it requires (base "), "{}", run.stderr);
+}

@@ -1,6 +1,6 @@
 //! `cargo xtask size`: what a layer ships and what each distribution weighs, largest
 //! first, with the biggest folders of the large ones, what slimming removed from each and
-//! the headroom left in Lambda's 250 MiB; writes the treemap `<unit>.size.svg` beside the
+//! the headroom left in Lambda's 250 MiB (with the layers it requires counted); writes the treemap `<unit>.size.svg` beside the
 //! zip. Builds the unit first when dist/ is not current (or its report predates sizes).
 
 use anyhow::{Context as _, Result};
@@ -46,6 +46,13 @@ pub struct Comparison {
     pub packages: Vec<crate::sizes::PackageDelta>,
 }
 
+/// A required layer's share of the budget.
+#[derive(Debug, Serialize)]
+pub struct RequiredSize {
+    pub layer: String,
+    pub unzipped_bytes: u64,
+}
+
 /// One unit's sizes, as `size --json` prints them (docs/json.md).
 #[derive(Debug, Serialize)]
 pub struct SizeResult<'a> {
@@ -55,7 +62,10 @@ pub struct SizeResult<'a> {
     pub unzipped_bytes: u64,
     pub zipped_bytes: u64,
     pub budget_percent: f64,
-    /// What is left of the 250 MiB for the function and its other layers.
+    /// The layers it `requires` (attached with it at run time), with their unzipped sizes.
+    pub required: Vec<RequiredSize>,
+    /// What is left of the 250 MiB for the function and its other layers, once this layer
+    /// and the layers it requires are counted.
     pub headroom_bytes: u64,
     /// The treemap, relative to the repo root.
     pub svg: String,
@@ -96,6 +106,23 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
             }
             _ => None,
         };
+        // The layers it requires are attached with it: they count in the same 250 MiB.
+        let mut required = Vec::new();
+        for name in unit::required_layers(&ctx, &u.layer.name)? {
+            let theirs = unit::plan(&ctx, &name)?
+                .into_iter()
+                .find(|r| (r.runtime, r.arch) == (u.runtime, u.arch))
+                .with_context(|| {
+                    format!(
+                        "required layer {name} is not built for {}: add it to its runtimes/architectures",
+                        u.label()
+                    )
+                })?;
+            let built =
+                unit::build(&ctx, &theirs, false).with_context(|| format!("cannot build {}", theirs.label()))?;
+            required.push(RequiredSize { layer: name, unzipped_bytes: built.report().unzipped_bytes });
+        }
+        let attached = report.unzipped_bytes + required.iter().map(|r| r.unzipped_bytes).sum::<u64>();
         let svg = crate::sizes::svg(
             &format!("{} — {}", u.label(), output::size(report.unzipped_bytes)),
             &report.package_sizes,
@@ -109,7 +136,8 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
             unzipped_bytes: report.unzipped_bytes,
             zipped_bytes: report.zipped_bytes,
             budget_percent: report.budget_percent,
-            headroom_bytes: UNZIPPED_LIMIT.saturating_sub(report.unzipped_bytes),
+            headroom_bytes: UNZIPPED_LIMIT.saturating_sub(attached),
+            required,
             svg: ctx.repo.display(&u.paths.svg),
             packages: &report.package_sizes,
             compare,
@@ -121,8 +149,15 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         if let Some(c) = &result.compare {
             print_comparison(c);
         }
+        let with = if result.required.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> =
+                result.required.iter().map(|r| format!("{} {}", r.layer, output::size(r.unzipped_bytes))).collect();
+            format!(", {} with the layers it requires ({})", output::size(attached), list.join(", "))
+        };
         output::line(format_args!(
-            "{}: {} unzipped ({}% of 250 MiB), {} left; treemap {}",
+            "{}: {} unzipped ({}% of 250 MiB){with}, {} left; treemap {}",
             u.label(),
             output::size(report.unzipped_bytes),
             report.budget_percent,
