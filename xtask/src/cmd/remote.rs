@@ -129,6 +129,9 @@ pub mod rollout {
         /// Confirm changing functions in a profile marked `confirm = true` (such as production)
         #[arg(long)]
         pub yes: bool,
+        /// How long to wait, in seconds, while another run holds the profile's publish lock
+        #[arg(long, default_value_t = 600, value_name = "SECS")]
+        pub lock_timeout: u64,
         #[command(flatten)]
         pub output: OutputArgs,
     }
@@ -151,6 +154,9 @@ pub mod prune {
         /// Confirm deleting from a profile marked `confirm = true` (such as production)
         #[arg(long)]
         pub yes: bool,
+        /// How long to wait, in seconds, while another run holds the profile's publish lock
+        #[arg(long, default_value_t = 600, value_name = "SECS")]
+        pub lock_timeout: u64,
         #[command(flatten)]
         pub output: OutputArgs,
     }
