@@ -118,8 +118,8 @@ pub mod rollout {
         /// Move every function attaching an older version than the newest
         #[arg(long, conflicts_with_all = ["stack", "function"])]
         pub all_outdated: bool,
-        /// Restore the layer lists the last rollout of the profile replaced
-        #[arg(long, conflicts_with_all = ["stack", "function", "all_outdated"])]
+        /// Restore the layer lists the last rollout of the profile replaced (with --function: only those functions of it); a function changed since is skipped
+        #[arg(long, conflicts_with_all = ["stack", "all_outdated"])]
         pub undo: bool,
         #[command(flatten)]
         pub profile: ProfileArgs,
