@@ -112,7 +112,7 @@ pub mod rollout {
         /// Move the functions whose repo layers are this stack's (or the --function ones) to exactly its ARNs in published/PROFILE.json
         #[arg(long, value_name = "NAME")]
         pub stack: Option<String>,
-        /// Move these functions (name or ARN) to the newest versions of the repo layers they attach
+        /// Move these functions (name or ARN) to the newest versions of the repo layers they attach (with --undo: restore only these)
         #[arg(long, value_name = "F", num_args = 1..)]
         pub function: Vec<String>,
         /// Move every function attaching an older version than the newest
