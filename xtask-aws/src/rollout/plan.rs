@@ -367,9 +367,8 @@ pub fn check(ctx: &Context, owners: &Owners, survey: &Survey, fresh: &Listed, ch
     // Size, closure and overlaps over some of the layers would be verdicts on a list that
     // is not the one rolled out: they do not run when a repo layer could not be read.
     let unread = own.len() - zips.len();
-    let not_run = (unread > 0).then(|| {
-        format!("{unread} of the {} repo layer(s) could not be read (see targets and contents above)", own.len())
-    });
+    let not_run = (unread > 0)
+        .then(|| format!("{unread} of the {} repo layer(s) could not be read (see targets and contents)", own.len()));
     out.push(match &not_run {
         Some(why) => checks::not_run("size", why),
         None => checks::budget_of(
