@@ -316,3 +316,28 @@ fn the_missing_bucket_hint_of_a_guarded_profile_includes_yes() {
     f.run(&["publish-all", "--profile", "production", "--yes", "--no-check"])
         .fails_with(&["does not exist", "cargo xtask bootstrap --profile production --yes"]);
 }
+
+#[test]
+fn unlock_shows_and_removes_a_lock_object_the_tool_did_not_write() {
+    let env = require_emulator!("unlock_shows_and_removes_a_lock_object_the_tool_did_not_write");
+    let p = publishing(&env, &[("six", "six==1.16.0\n")]);
+    let (bucket, key) = p.lock_bucket_and_key();
+    // Not a lock this tool wrote: a line of text, a terminal escape, then much more.
+    let garbage = format!("garbage \u{1b}[2J\n{{not json{}", "x".repeat(5000));
+    let body = aws_sdk_s3::primitives::ByteStream::from(garbage.into_bytes());
+    p.emu.rt.block_on(p.emu.s3.put_object().bucket(&bucket).key(&key).body(body).send()).unwrap();
+    p.f.run(&["publish-all", "--no-check", "--lock-timeout", "2"])
+        .fails_with(&["is not a lock this tool wrote", "cargo xtask unlock --profile staging"]);
+    // unlock shows what is there (escaped, clipped, one line) and asks for --yes.
+    let run = p.f.run(&["unlock", "--profile", "staging"]).fails_with(&["pass --yes"]);
+    assert!(run.stderr.contains(r"garbage \u{1b}[2J\n{not json"), "{}", run.stderr);
+    assert!(run.stderr.contains("more characters"), "not clipped:\n{}", run.stderr);
+    assert!(run.stderr.lines().all(|l| l.len() < 600), "{}", run.stderr);
+    let holding = || p.emu.rt.block_on(p.emu.s3.head_object().bucket(&bucket).key(&key).send()).is_ok();
+    assert!(holding());
+    let run = p.f.run(&["unlock", "--profile", "staging", "--yes"]).ok();
+    assert!(run.stderr.contains("not a lock this tool wrote") && run.stderr.contains("removed"), "{}", run.stderr);
+    assert!(!holding(), "unlock --yes left the object in place");
+    p.f.run(&["publish-all", "--no-check", "--lock-timeout", "2"]).ok();
+    p.assert_one_version_each(&["six"]);
+}

@@ -268,3 +268,139 @@ mod base64_free {
         out
     }
 }
+
+#[test]
+fn undo_restores_the_functions_left_as_the_rollout_left_them_and_skips_one_changed_by_hand() {
+    let env =
+        require_emulator!("undo_restores_the_functions_left_as_the_rollout_left_them_and_skips_one_changed_by_hand");
+    let r = repo(&env, &[("six", "six==1.16.0\n")]);
+    r.publish("six", "six==1.16.0\n");
+    let a = r.create_function("a", &[r.arn("six", 1)], Architecture::X8664, 0);
+    let b = r.create_function("b", &[r.arn("six", 1)], Architecture::X8664, 0);
+    let c = r.create_function("c", &[r.arn("six", 1)], Architecture::X8664, 0);
+    let bystander = r.create_function("d", &[r.arn("six", 1)], Architecture::X8664, 0);
+    r.publish("six", "six==1.17.0\n");
+    r.f.run(&["rollout", "--function", &a, &b, &c]).ok();
+    for f in [&a, &b, &c] {
+        assert_eq!(r.layers_of(f), [r.arn("six", 2)]);
+    }
+    let record_path = r.f.path("published/staging-rollouts.json");
+    let record = || -> Value { serde_json::from_str(&std::fs::read_to_string(&record_path).unwrap()).unwrap() };
+
+    // --undo --function: only the named function of that rollout; one it did not move is
+    // an error naming it, and nothing is changed.
+    r.f.run(&["rollout", "--undo", "--function", &bystander]).fails_with(&[
+        &bystander,
+        "not one of the functions",
+        "nothing was changed",
+    ]);
+    r.f.run(&["rollout", "--undo", "--function", &b]).ok();
+    assert_eq!(r.layers_of(&b), [r.arn("six", 1)]);
+    assert_eq!(r.layers_of(&a), [r.arn("six", 2)]);
+    assert_eq!(r.layers_of(&c), [r.arn("six", 2)]);
+
+    // `a` is changed by hand: --undo restores `c`, skips `a` with the reason on one line,
+    // and fails.
+    let by_hand = vec![r.arn("six", 1), r.arn("six", 2)];
+    r.emu
+        .rt
+        .block_on(
+            r.emu.lambda.update_function_configuration().function_name(&a).set_layers(Some(by_hand.clone())).send(),
+        )
+        .unwrap();
+    let run = r.f.run(&["rollout", "--undo"]).fails_with(&[&a, "skipped", "changed since the rollout"]);
+    let skipped: Vec<&str> = run.stderr.lines().filter(|l| l.contains("skipped") && l.contains(&a)).collect();
+    assert!(!skipped.is_empty(), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("{c} (us-east-1)")), "{}", run.stderr);
+    assert_eq!(r.layers_of(&a), by_hand, "a function changed by hand was overwritten");
+    assert_eq!(r.layers_of(&c), [r.arn("six", 1)]);
+    assert_eq!(r.layers_of(&b), [r.arn("six", 1)]);
+    assert_eq!(r.layers_of(&bystander), [r.arn("six", 1)]);
+
+    // The record says what each undo did: the partial one restored b; the last restored c
+    // and skipped a, with the reason.
+    let rec = record();
+    let rollouts = rec["rollouts"].as_array().unwrap();
+    assert_eq!(rollouts.len(), 3, "{rec:#}");
+    assert!(rollouts[1]["how"].as_str().unwrap().starts_with(&format!("--undo --function {b}")), "{rec:#}");
+    let status = |i: usize, f: &str| {
+        let m = rollouts[i]["functions"].as_array().unwrap().iter().find(|m| m["function"] == f);
+        m.map(|m| (m["status"].as_str().unwrap().to_string(), m["reason"].as_str().map(str::to_string)))
+    };
+    assert_eq!(status(1, &b).map(|s| s.0), Some("successful".into()), "{rec:#}");
+    assert_eq!(status(2, &c).map(|s| s.0), Some("successful".into()), "{rec:#}");
+    let (st, why) = status(2, &a).unwrap_or_else(|| panic!("a is not in the record of the undo: {rec:#}"));
+    assert_eq!(st, "skipped", "{rec:#}");
+    assert!(why.unwrap_or_default().contains("changed since the rollout"), "{rec:#}");
+    assert!(status(2, &b).is_none(), "b was already restored: {rec:#}");
+}
+
+#[test]
+fn rollout_and_prune_wait_for_the_publish_lock_and_give_up_and_a_dry_run_takes_none() {
+    let env = require_emulator!("rollout_and_prune_wait_for_the_publish_lock_and_give_up_and_a_dry_run_takes_none");
+    let r = repo(&env, &[("six", "six==1.16.0\n")]);
+    r.publish("six", "six==1.16.0\n");
+    let f = r.create_function("f", &[r.arn("six", 1)], Architecture::X8664, 0);
+    r.publish("six", "six==1.17.0\n");
+    r.publish("six", "six==1.17.0\nidna==3.10\n");
+    let name = r.layer_name("six");
+    r.forge_lock(600);
+
+    // A dry run takes no lock.
+    r.f.run(&["rollout", "--all-outdated", "--dry-run", "--lock-timeout", "1"]).ok();
+    r.f.run(&["prune", "--keep", "1", "--dry-run", "--lock-timeout", "1"]).ok();
+
+    // rollout waits for the holder, names it, gives up, and changes nothing.
+    let run = r.f.run(&["rollout", "--all-outdated", "--lock-timeout", "2"]);
+    assert!(run.stderr.contains("waiting for the publish lock of profile `staging`"), "{}", run.stderr);
+    run.fails_with(&["held by ghost@elsewhere", "gave up after 2 s"]);
+    assert_eq!(r.layers_of(&f), [r.arn("six", 1)]);
+    assert!(!r.f.path("published/staging-rollouts.json").exists(), "a rollout without the lock recorded something");
+    // --undo too.
+    r.drop_lock();
+    r.f.run(&["rollout", "--all-outdated"]).ok();
+    assert!(!r.lock_held(), "rollout did not release the lock");
+    assert_eq!(r.layers_of(&f), [r.arn("six", 3)]);
+    r.forge_lock(600);
+    let run = r.f.run(&["rollout", "--undo", "--lock-timeout", "2"]);
+    run.fails_with(&["held by ghost@elsewhere", "gave up after 2 s"]);
+    assert_eq!(r.layers_of(&f), [r.arn("six", 3)]);
+
+    // prune too: version 2 (neither newest, attached nor restored by --undo) stays.
+    let run = r.f.run(&["prune", "--keep", "1", "--lock-timeout", "2"]);
+    assert!(run.stderr.contains("waiting for the publish lock of profile `staging`"), "{}", run.stderr);
+    run.fails_with(&["held by ghost@elsewhere", "gave up after 2 s"]);
+    assert_eq!(r.emu.versions(&name), [1, 2, 3]);
+    r.drop_lock();
+    let run = r.f.run(&["prune", "--keep", "1", "--lock-timeout", "2"]).ok();
+    assert!(run.stderr.contains("1 deleted"), "{}", run.stderr);
+    assert_eq!(r.emu.versions(&name), [1, 3]);
+    assert!(!r.lock_held(), "prune did not release the lock");
+}
+
+#[test]
+fn a_refused_rollout_prints_no_verdict_for_checks_that_did_not_run() {
+    let env = require_emulator!("a_refused_rollout_prints_no_verdict_for_checks_that_did_not_run");
+    let r = repo(&env, &[("six", "six==1.16.0\n")]);
+    r.publish("six", "six==1.16.0\n");
+    let f = r.create_function("f", &[r.arn("six", 1)], Architecture::X8664, 0);
+    r.publish("six", "six==1.17.0\n");
+    // The layer changes after its last publish: the newest version's contents cannot be
+    // checked from here, so the rollout is refused; size and closure did not run.
+    r.f.write("layers/six/requirements.txt", "six==1.17.0\nidna==3.10\n");
+    let run = r.f.run(&["rollout", "--function", &f]).fails_with(&["rollout refused"]);
+    assert!(run.stderr.contains("cannot be checked"), "{}", run.stderr);
+    for check in ["size", "closure", "overlap"] {
+        let line = run
+            .stderr
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(check))
+            .unwrap_or_else(|| panic!("no {check} line:\n{}", run.stderr));
+        let verdict = line.split_whitespace().next().unwrap();
+        assert!(!["pass", "warn", "FAIL"].contains(&verdict), "a check that did not run has a verdict: {line}");
+        assert!(line.contains("not run"), "{line}");
+    }
+    assert!(!run.stderr.contains("0.0 MiB"), "{}", run.stderr);
+    assert!(!run.stderr.contains("0 distributions"), "{}", run.stderr);
+    assert_eq!(r.layers_of(&f), [r.arn("six", 1)]);
+}

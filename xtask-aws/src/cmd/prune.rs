@@ -19,6 +19,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         keep: args.keep as usize,
         dry_run: args.dry_run,
         yes: args.yes,
+        lock_timeout: std::time::Duration::from_secs(args.lock_timeout),
     };
     let rows = prune::prune(&ctx, &opts, &|rows| show(rows, &opts))?;
     let count = |a: &str| rows.iter().filter(|r| r.action == a).count();

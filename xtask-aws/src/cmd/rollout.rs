@@ -21,7 +21,14 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         (None, false, _) => Some(Selection::Functions(args.function.clone())),
         _ => Some(Selection::AllOutdated),
     };
-    let opts = Options { profile: args.profile.profile.clone(), selection, dry_run: args.dry_run, yes: args.yes };
+    let opts = Options {
+        profile: args.profile.profile.clone(),
+        selection,
+        undo_only: if args.undo { args.function.clone() } else { Vec::new() },
+        dry_run: args.dry_run,
+        yes: args.yes,
+        lock_timeout: std::time::Duration::from_secs(args.lock_timeout),
+    };
     let outcome = rollout::rollout(&ctx, &opts, &|changes| show(changes, &opts))?;
     if args.output.json {
         for c in &outcome.changes {
@@ -36,7 +43,28 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         ));
         return Ok(false);
     }
+    // `--undo`: one line per function not restored because it changed since the rollout.
+    let skipped = outcome.skipped.len();
+    let report_skipped = || {
+        for m in &outcome.skipped {
+            output::error(format_args!(
+                "skipped function {} ({}): {}",
+                m.function,
+                m.region,
+                m.reason.as_deref().unwrap_or("not undone")
+            ));
+        }
+    };
     if outcome.changes.is_empty() && args.undo {
+        if skipped > 0 {
+            report_skipped();
+            output::line(format_args!(
+                "profile {}: nothing undone, {} skipped; nothing was changed",
+                opts.profile,
+                output::count(skipped, "function")
+            ));
+            return Ok(false);
+        }
         output::line(format_args!(
             "nothing to undo in profile {}: the functions of the last rollout hold their earlier layer lists",
             opts.profile
@@ -48,11 +76,13 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         return Ok(true);
     }
     if opts.dry_run {
+        report_skipped();
         output::line(format_args!(
-            "dry run: {} would change; nothing was changed",
-            output::count(outcome.changes.len(), "function")
+            "dry run: {} would change{}; nothing was changed",
+            output::count(outcome.changes.len(), "function"),
+            if skipped > 0 { format!(", {skipped} skipped") } else { String::new() }
         ));
-        return Ok(true);
+        return Ok(skipped == 0);
     }
     let mut failed = 0;
     for m in &outcome.moved {
@@ -66,14 +96,16 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
             }
         }
     }
+    report_skipped();
     output::line(format_args!(
-        "profile {}: {} updated, {failed} failed; recorded in published/{}-rollouts.json (`cargo xtask rollout --undo --profile {}` restores)",
+        "profile {}: {} updated, {failed} failed{}; recorded in published/{}-rollouts.json (`cargo xtask rollout --undo --profile {}` restores)",
         opts.profile,
         outcome.moved.len() - failed,
+        if skipped > 0 { format!(", {skipped} skipped (changed since the rollout)") } else { String::new() },
         opts.profile,
         opts.profile
     ));
-    Ok(failed == 0)
+    Ok(failed == 0 && skipped == 0)
 }
 
 /// The plan: per function, each repo layer from one version to another, then its checks.

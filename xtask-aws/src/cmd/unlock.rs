@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::{bail, Result};
 
-use crate::publish::lock::{self, Place};
+use crate::publish::lock::{self, Found, Place};
 use crate::publish::{naming, Session};
 use xtask::cmd::remote::unlock::Args;
 use xtask::output;
@@ -30,23 +30,36 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         let region = &c.target.region;
         let place =
             Place::new(&args.profile, region, &naming::bucket(&session.profile, region), &session.profile.prefix);
-        let Some((holder, etag)) = session.rt.block_on(lock::read(c, &place))? else {
+        let Some((found, etag)) = session.rt.block_on(lock::inspect(c, &place))? else {
             output::status(
                 "unlocked",
                 format_args!("profile `{}` in {region}: no run holds its publish lock", args.profile),
             );
             continue;
         };
-        let left = holder.lease_left();
-        let lease = if left > 0 {
-            format!("its lease ends in {left} s: that run may still be publishing")
-        } else {
-            format!("its lease ran out {} s ago", -left)
+        let holder = match found {
+            Found::Lock(holder) => {
+                let left = holder.lease_left();
+                let lease = if left > 0 {
+                    format!("its lease ends in {left} s: that run may still be publishing")
+                } else {
+                    format!("its lease ran out {} s ago", -left)
+                };
+                format!("by {}; {lease}", holder.describe())
+            }
+            // Not a lock this tool wrote: shown as it is (escaped, clipped, one line), and
+            // removable like any other, so publish's advice to unlock can be followed.
+            Found::Foreign { raw, error } => format!(
+                "by an object that is not a lock this tool wrote ({error}): s3://{}/{} holds \"{}\"",
+                place.bucket,
+                place.key,
+                xtask::quote::clip(&raw)
+            ),
         };
         output::status_styled(
             "locked",
             output::Style::Warn,
-            format_args!("profile `{}` in {region} by {}; {lease}", args.profile, holder.describe()),
+            format_args!("profile `{}` in {region} {holder}", args.profile),
         );
         confirm(&args.profile, region, args.yes)?;
         session.rt.block_on(lock::remove(c, &place, &etag))?;

@@ -349,6 +349,33 @@ async fn put(c: &Clients, place: &Place, holder: &Holder, cond: Condition) -> Re
 
 /// The lock object and its ETag, or `None` when there is none.
 pub async fn read(c: &Clients, place: &Place) -> Result<Option<(Holder, String)>> {
+    let Some((found, etag)) = inspect(c, place).await? else { return Ok(None) };
+    match found {
+        Found::Lock(holder) => Ok(Some((holder, etag))),
+        Found::Foreign { error, .. } => Err(error).with_context(|| {
+            format!(
+                "{} ({}) is not a lock this tool wrote; if no run is publishing, remove it with `cargo xtask unlock --profile {}`",
+                place.name(),
+                place.url(),
+                place.profile
+            )
+        }),
+    }
+}
+
+/// What the object at a lock's key holds.
+#[derive(Debug)]
+pub enum Found {
+    /// A lock this tool wrote.
+    Lock(Holder),
+    /// Anything else (another tool's object, a truncated write, garbage): its bytes, as
+    /// text where they are not UTF-8, and why it is no lock.
+    Foreign { raw: String, error: serde_json::Error },
+}
+
+/// The object at the lock's key, whatever it holds, and its ETag; `None` when there is
+/// none. `unlock` shows and removes what [`read`] refuses.
+pub async fn inspect(c: &Clients, place: &Place) -> Result<Option<(Found, String)>> {
     let what = || format!("cannot read {} ({})", place.name(), place.url());
     let out = match c.s3.get_object().bucket(&place.bucket).key(&place.key).send().await {
         Ok(o) => o,
@@ -357,15 +384,11 @@ pub async fn read(c: &Clients, place: &Place) -> Result<Option<(Holder, String)>
     };
     let etag = out.e_tag().unwrap_or_default().to_string();
     let bytes = out.body.collect().await.with_context(what)?.into_bytes();
-    let holder = serde_json::from_slice(&bytes).with_context(|| {
-        format!(
-            "{} ({}) is not a lock this tool wrote; if no run is publishing, remove it with `cargo xtask unlock --profile {}`",
-            place.name(),
-            place.url(),
-            place.profile
-        )
-    })?;
-    Ok(Some((holder, etag)))
+    let found = match serde_json::from_slice(&bytes) {
+        Ok(holder) => Found::Lock(holder),
+        Err(error) => Found::Foreign { raw: String::from_utf8_lossy(&bytes).into_owned(), error },
+    };
+    Ok(Some((found, etag)))
 }
 
 /// Deletes the lock object if it still has `etag`.

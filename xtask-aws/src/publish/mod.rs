@@ -300,9 +300,14 @@ fn will_write(units: &[Unit], targets: &[Target], detected: &[Detected], builds:
         .any(|(t, d)| needs_publishing(&units[t.unit], d) && matches!(builds[t.unit], Some(Ok(_))))
 }
 
-/// The profile's publish lock in every region, taken in the profile's region order (so
-/// two runs never wait for each other in a circle), each released on Ctrl-C too.
-async fn lock_regions(session: &Session, timeout: Duration) -> Result<Locks> {
+/// The profile's publish lock in every region (`only`: in these regions), taken in the
+/// profile's region order (so two runs never wait for each other in a circle), each
+/// released on Ctrl-C too. Publish, rollout and prune take it.
+pub(crate) async fn lock_regions(
+    session: &Session,
+    timeout: Duration,
+    only: Option<&std::collections::BTreeSet<String>>,
+) -> Result<Locks> {
     let settings = lock::Settings::new(timeout)?;
     let command: Vec<String> = std::env::args().skip(1).collect();
     let me = lock::Holder::me(&xtask::quote::clip_to(&command.join(" "), 120));
@@ -310,6 +315,9 @@ async fn lock_regions(session: &Session, timeout: Duration) -> Result<Locks> {
     let mut locks = Locks { held: HashMap::new(), _on_interrupt: Vec::new() };
     for c in &session.clients {
         let region = &c.target.region;
+        if only.is_some_and(|o| !o.contains(region)) || locks.held.contains_key(region) {
+            continue;
+        }
         let place =
             lock::Place::new(&session.name, region, &naming::bucket(&session.profile, region), &session.profile.prefix);
         let taken = match upload::check_bucket(c, &place.bucket).await {
@@ -342,7 +350,7 @@ impl Locks {
     }
 
     /// Releases every lock; a lock that cannot be released only warns (its lease ends).
-    async fn release(self) {
+    pub(crate) async fn release(self) {
         for (region, l) in self.held {
             let Ok(l) = Arc::try_unwrap(l) else { continue };
             if let Err(e) = l.release().await {
@@ -454,7 +462,7 @@ async fn run(
     let mut builds = vec![None; units.len()];
     build_needed(ctx, units, &targets, &detected, opts, &mut builds, checks);
     let locks = if !opts.dry_run && will_write(units, &targets, &detected, &builds) {
-        let locks = lock_regions(session, opts.lock_timeout).await?;
+        let locks = lock_regions(session, opts.lock_timeout, None).await?;
         // Under the lock, look again: what a racing run published meanwhile is unchanged now.
         detected = detect(session, &targets, opts.jobs).await;
         build_needed(ctx, units, &targets, &detected, opts, &mut builds, checks);

@@ -7,16 +7,16 @@
 //! The S3 object (and SBOM) of each deleted version goes too, unless a kept version of the
 //! same layer has the same content (the key is content-addressed, so they share it).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 
 use super::aws::Clients;
-use super::{bounded, guard, naming, plan_units, Session};
+use super::{bounded, guard, lock_regions, naming, plan_units, Locks, Session};
 use crate::rollout::record::{Record, SUFFIX as RECORD_SUFFIX};
 use xtask::profile::manifest::Manifest;
-use xtask::unit::Context;
+use xtask::unit::{Context, Unit};
 
 /// What the user asked for.
 #[derive(Debug, Clone)]
@@ -26,6 +26,8 @@ pub struct Options {
     pub keep: usize,
     pub dry_run: bool,
     pub yes: bool,
+    /// How long to wait for another run's publish lock (`--lock-timeout`).
+    pub lock_timeout: std::time::Duration,
 }
 
 /// One version of one published layer, and what happens to it.
@@ -46,7 +48,9 @@ pub struct Row {
 }
 
 /// Lists what would be deleted and calls `show` with it (always, before anything is
-/// deleted); unless this is a dry run, then confirms and deletes.
+/// deleted); unless this is a dry run, then confirms, takes the profile's publish lock in
+/// the regions it deletes in (so a publish or rollout never races it), plans again under
+/// it, and deletes what both plans delete.
 pub fn prune(ctx: &Context, opts: &Options, show: &dyn Fn(&[Row])) -> Result<Vec<Row>> {
     let profile = ctx.config.profile(&opts.profile)?.clone();
     let session = Session::open(ctx, &opts.profile)?;
@@ -56,12 +60,39 @@ pub fn prune(ctx: &Context, opts: &Options, show: &dyn Fn(&[Row])) -> Result<Vec
         bail!("{} layer(s) cannot be planned (see above), so their published names are unknown: fix them first (nothing was deleted)", failed.len());
     }
     session.preflight()?;
-    let protected = protected_arns(&ctx.repo.published_dir())?;
-    let attached = session.rt.block_on(attached_versions(&session))?;
+    let published = ctx.repo.published_dir();
+    let rows = session.rt.block_on(plan(&session, &units, &published, opts.keep))?;
+    show(&rows);
+    if opts.dry_run || !rows.iter().any(|r| r.action == "delete") {
+        return Ok(rows);
+    }
+    guard::confirm(&opts.profile, &profile, opts.yes)?;
+    let regions: BTreeSet<String> = rows.iter().filter(|r| r.action == "delete").map(|r| r.region.clone()).collect();
+    session.rt.block_on(async {
+        let locks = lock_regions(&session, opts.lock_timeout, Some(&regions)).await?;
+        let result = async {
+            // Under the lock, look again: what a publish or rollout did meanwhile (a
+            // manifest or a function now naming a version, a new version sharing a zip)
+            // keeps what it needs.
+            let fresh = plan(&session, &units, &published, opts.keep).await?;
+            let rows = settle(rows, &fresh);
+            Ok(delete_rows(&session, rows, &locks).await)
+        }
+        .await;
+        locks.release().await;
+        result
+    })
+}
+
+/// Every version of the repo's layers in the profile's regions, each to keep (with why) or
+/// to delete (with its S3 object).
+async fn plan(session: &Session, units: &[Unit], published: &std::path::Path, keep: usize) -> Result<Vec<Row>> {
+    let protected = protected_arns(published)?;
+    let attached = attached_versions(session).await?;
 
     // Each layer name once per region (a `layer_name` without {py} or {arch} is shared).
     let mut targets: BTreeMap<(usize, String), String> = BTreeMap::new();
-    for u in &units {
+    for u in units {
         let layer_name = naming::layer_name(&session.profile.layer_name, &u.layer.name, u.runtime, u.arch)?;
         for region in 0..session.clients.len() {
             // A region named twice in the profile is pruned once.
@@ -80,11 +111,11 @@ pub fn prune(ctx: &Context, opts: &Options, show: &dyn Fn(&[Row])) -> Result<Vec
             async move { list_versions(&c, &name).await }
         })
         .collect();
-    let listed = session.rt.block_on(bounded(8, futures));
+    let listed = bounded(8, futures).await;
     let mut rows = Vec::new();
     for (((region, layer_name), layer), versions) in targets.iter().zip(listed) {
         let region = &session.clients[*region].target.region;
-        for (version, arn, reason) in decide(&versions?, opts.keep, &protected, &attached) {
+        for (version, arn, reason) in decide(&versions?, keep, &protected, &attached) {
             let action = if reason.is_some() { "keep" } else { "delete" };
             rows.push(Row {
                 layer: layer.clone(),
@@ -98,35 +129,72 @@ pub fn prune(ctx: &Context, opts: &Options, show: &dyn Fn(&[Row])) -> Result<Vec
             });
         }
     }
-    let objects = session.rt.block_on(plan_objects(&session, &rows))?;
+    let objects = plan_objects(session, &rows).await?;
     for r in &mut rows {
         r.object = objects.get(&(r.region.clone(), r.layer_name.clone(), r.version)).cloned().flatten();
     }
-    show(&rows);
-    if opts.dry_run || !rows.iter().any(|r| r.action == "delete") {
-        return Ok(rows);
-    }
-    guard::confirm(&opts.profile, &profile, opts.yes)?;
+    Ok(rows)
+}
+
+/// The rows shown, with what the plan made under the lock (`fresh`) says: a version is
+/// deleted only when both plans delete it (with the fresh plan's view of its zip); one the
+/// fresh plan keeps, or that is gone, is kept and said so. Nothing the user was not shown
+/// is deleted.
+fn settle(shown: Vec<Row>, fresh: &[Row]) -> Vec<Row> {
+    shown
+        .into_iter()
+        .map(|r| {
+            if r.action != "delete" {
+                return r;
+            }
+            let now =
+                fresh.iter().find(|f| f.region == r.region && f.layer_name == r.layer_name && f.version == r.version);
+            match now {
+                Some(f) if f.action == "delete" => Row { object: f.object.clone(), ..r },
+                _ => {
+                    let why = match now {
+                        Some(f) => f.reason.clone().unwrap_or_default(),
+                        None => "no longer listed (deleted by another run)".into(),
+                    };
+                    let why = format!("kept after all: under the publish lock, {why}");
+                    xtask::output::note(format_args!("{}:{}: {why}", r.layer_name, r.version));
+                    Row { action: "keep", reason: Some(why), object: None, ..r }
+                }
+            }
+        })
+        .collect()
+}
+
+/// Deletes the rows to delete, each only while the lock of its region is still held, then
+/// their S3 objects.
+async fn delete_rows(session: &Session, rows: Vec<Row>, locks: &Locks) -> Vec<Row> {
     let region_clients: BTreeMap<String, Clients> =
         session.clients.iter().map(|c| (c.target.region.clone(), c.clone())).collect();
     let futures: Vec<_> = rows
-        .iter()
-        .cloned()
+        .into_iter()
         .map(|r| {
             let c = region_clients[&r.region].clone();
+            let lock = locks.held.get(&r.region).cloned();
             async move {
                 if r.action != "delete" {
                     return r;
                 }
-                match delete(&c, &r.layer_name, r.version).await {
-                    Ok(()) => Row { action: "deleted", ..r },
+                let held = match &lock {
+                    Some(l) => l.ensure_held(),
+                    None => Err(anyhow::anyhow!("this run does not hold the publish lock in {}", r.region)),
+                };
+                match held {
+                    Ok(()) => match delete(&c, &r.layer_name, r.version).await {
+                        Ok(()) => Row { action: "deleted", ..r },
+                        Err(e) => Row { action: "failed", reason: Some(format!("{e:#}")), ..r },
+                    },
                     Err(e) => Row { action: "failed", reason: Some(format!("{e:#}")), ..r },
                 }
             }
         })
         .collect();
-    let rows = session.rt.block_on(bounded(4, futures));
-    Ok(session.rt.block_on(delete_objects(&session, rows)))
+    let rows = bounded(4, futures).await;
+    delete_objects(session, rows, locks).await
 }
 
 /// Every layer version ARN a function of the profile's regions attaches, with the
@@ -174,7 +242,7 @@ async fn plan_objects(session: &Session, rows: &[Row]) -> Result<BTreeMap<(Strin
 
 /// Deletes the S3 object (and the SBOM beside it) of every deleted version whose object is
 /// not shared with a kept one; a failure is noted on the row, the version stays deleted.
-async fn delete_objects(session: &Session, mut rows: Vec<Row>) -> Vec<Row> {
+async fn delete_objects(session: &Session, mut rows: Vec<Row>, locks: &Locks) -> Vec<Row> {
     let url = |r: &Row| r.object.clone().filter(|o| o.starts_with("s3://"));
     // A version whose deletion failed is still there: so must its zip be, for every row
     // sharing it.
@@ -195,6 +263,10 @@ async fn delete_objects(session: &Session, mut rows: Vec<Row>) -> Vec<Row> {
             continue;
         }
         let Some(c) = session.clients.iter().find(|c| c.target.region == r.region) else { continue };
+        if let Err(e) = locks.held.get(&r.region).map_or(Ok(()), |l| l.ensure_held()) {
+            r.object = Some(format!("not deleted: {e:#}"));
+            continue;
+        }
         let (bucket, key) = url.trim_start_matches("s3://").split_once('/').unwrap_or_default();
         for k in [key.to_string(), naming::sbom_key(key)] {
             if let Err(e) = c.s3.delete_object().bucket(bucket).key(&k).send().await {

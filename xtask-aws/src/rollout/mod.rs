@@ -17,13 +17,13 @@ pub mod plan;
 pub mod record;
 pub mod usage;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 
 use crate::publish::aws::Clients;
-use crate::publish::{bounded, guard, plan_units, Session};
+use crate::publish::{bounded, guard, lock_regions, plan_units, Locks, Session};
 use plan::{Change, Move, Selection};
 use record::{Moved, Record, Rollout};
 use usage::{LayerArn, Listed, Owners};
@@ -36,8 +36,12 @@ pub struct Options {
     pub profile: String,
     /// None: `--undo`.
     pub selection: Option<Selection>,
+    /// With `--undo`: only these functions (name or ARN) of the last rollout; empty: all.
+    pub undo_only: Vec<String>,
     pub dry_run: bool,
     pub yes: bool,
+    /// How long to wait for another run's publish lock (`--lock-timeout`).
+    pub lock_timeout: Duration,
 }
 
 /// What a rollout did.
@@ -47,6 +51,9 @@ pub struct Outcome {
     pub moved: Vec<Moved>,
     /// A check failed: nothing was written.
     pub refused: bool,
+    /// `--undo`: the functions not restored because they changed since the rollout (status
+    /// `skipped`, with the reason).
+    pub skipped: Vec<Moved>,
 }
 
 /// How long one function may take to apply its new configuration.
@@ -156,18 +163,20 @@ pub fn rollout(ctx: &Context, opts: &Options, show: &dyn Fn(&[Change])) -> Resul
         }
         show(&changes);
         if changes.iter().any(Change::failed) {
-            return Ok(Outcome { changes, moved: Vec::new(), refused: true });
+            return Ok(Outcome { changes, moved: Vec::new(), refused: true, skipped: Vec::new() });
         }
         if opts.dry_run || writes.is_empty() {
-            return Ok(Outcome { changes, moved: Vec::new(), refused: false });
+            return Ok(Outcome { changes, moved: Vec::new(), refused: false, skipped: Vec::new() });
         }
-        let moved = apply(&session, writes, (&path, &opts.profile, selection.describe())).await?;
-        Ok(Outcome { changes, moved, refused: false })
+        let record = (path.as_path(), opts.profile.as_str(), selection.describe());
+        let moved = write_locked(&session, opts.lock_timeout, writes, record, Vec::new()).await?;
+        Ok(Outcome { changes, moved, refused: false, skipped: Vec::new() })
     })
 }
 
-/// `--undo`: the last rollout's functions back to their `before` lists, each only when it
-/// still holds what the rollout left (any other is an error, and nothing is changed).
+/// `--undo`: the last rollout's functions (or the `--function` ones of them) back to their
+/// `before` lists, each only when it still holds what the rollout left; one changed since
+/// is skipped (and reported, with why), the others are restored.
 async fn undo(
     session: &Session,
     opts: &Options,
@@ -181,9 +190,11 @@ async fn undo(
     let Some(last) = record.undoable() else {
         bail!("no rollout of profile `{}` is recorded in published/{file}: nothing to undo", opts.profile);
     };
+    let selected = undo_selection(last, &opts.undo_only)?;
     let mut changes = Vec::new();
     let mut writes = Vec::new();
-    for m in &last.functions {
+    let mut skipped = Vec::new();
+    for m in selected {
         let Some(client) = session.clients.iter().position(|c| c.target.region == m.region) else {
             bail!("the last rollout ({}) moved function {} in {}, which is not a region of profile `{}` now (nothing was changed)", last.at, m.function, m.region, opts.profile);
         };
@@ -198,14 +209,17 @@ async fn undo(
             continue;
         }
         if now != m.after {
-            bail!(
-                "function {} in {} changed since the rollout of {}: it attaches {}, not what the rollout left ({}); not undone (nothing was changed)",
-                m.function,
-                m.region,
-                last.at,
-                list(&now),
-                list(&m.after)
-            );
+            skipped.push(Moved {
+                status: "skipped".into(),
+                reason: Some(format!(
+                    "it changed since the rollout of {}: it attaches {}, not what the rollout left ({}); not undone",
+                    last.at,
+                    list(&now),
+                    list(&m.after)
+                )),
+                ..m.clone()
+            });
+            continue;
         }
         changes.push(Change {
             region: m.region.clone(),
@@ -227,11 +241,55 @@ async fn undo(
     }
     show(&changes);
     if opts.dry_run || writes.is_empty() {
-        return Ok(Outcome { changes, moved: Vec::new(), refused: false });
+        return Ok(Outcome { changes, moved: Vec::new(), refused: false, skipped });
     }
-    let how = format!("--undo (of the rollout at {}, {})", last.at, last.how);
-    let moved = apply(session, writes, (path, &opts.profile, how)).await?;
-    Ok(Outcome { changes, moved, refused: false })
+    let only =
+        if opts.undo_only.is_empty() { String::new() } else { format!(" --function {}", opts.undo_only.join(" ")) };
+    let how = format!("--undo{only} (of the rollout at {}, {})", last.at, last.how);
+    let moved = write_locked(session, opts.lock_timeout, writes, (path, &opts.profile, how), skipped.clone()).await?;
+    Ok(Outcome { changes, moved, refused: false, skipped })
+}
+
+/// The functions of `last` that `--undo` restores: all, or the ones `only` names (by name
+/// or ARN); a name the rollout did not move is an error naming it.
+fn undo_selection<'a>(last: &'a Rollout, only: &[String]) -> Result<Vec<&'a Moved>> {
+    if only.is_empty() {
+        return Ok(last.functions.iter().collect());
+    }
+    let mut out: Vec<&Moved> = Vec::new();
+    for n in only {
+        let found: Vec<&Moved> = last.functions.iter().filter(|m| names_function(n, m)).collect();
+        if found.is_empty() {
+            let moved: Vec<&str> = last.functions.iter().map(|m| m.function.as_str()).collect();
+            bail!(
+                "function {} is not one of the functions the rollout of {} ({}) moved: give one of {} (nothing was changed)",
+                xtask::quote::clip(n),
+                last.at,
+                xtask::quote::clip_to(&last.how, 80),
+                xtask::quote::clip(&moved.join(", "))
+            );
+        }
+        for m in found {
+            if !out.iter().any(|x| std::ptr::eq(*x, m)) {
+                out.push(m);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `name` (a function name, or an unqualified function ARN) is `m`'s function.
+fn names_function(name: &str, m: &Moved) -> bool {
+    if name == m.function {
+        return true;
+    }
+    let parts: Vec<&str> = name.split(':').collect();
+    parts.len() == 7
+        && parts[0] == "arn"
+        && parts[2] == "lambda"
+        && parts[3] == m.region
+        && parts[5] == "function"
+        && parts[6] == m.function
 }
 
 /// `a:1, b:2`
@@ -281,8 +339,47 @@ fn moves(before: &[String], after: &[String], names: &BTreeMap<String, String>) 
     out
 }
 
-/// Writes every function's new list, a few at a time, each waited for.
-async fn apply(session: &Session, writes: Vec<Write>, record: (&std::path::Path, &str, String)) -> Result<Vec<Moved>> {
+/// Takes the profile's publish lock in the regions of `writes` (so two rollouts, or a
+/// rollout and a prune or publish, never interleave), checks under it that every function
+/// is still what was checked, writes, and releases the lock (also on an error; Ctrl-C
+/// releases it too).
+async fn write_locked(
+    session: &Session,
+    timeout: Duration,
+    writes: Vec<Write>,
+    record: (&std::path::Path, &str, String),
+    skipped: Vec<Moved>,
+) -> Result<Vec<Moved>> {
+    let regions: BTreeSet<String> = writes.iter().map(|w| w.region.clone()).collect();
+    let locks = lock_regions(session, timeout, Some(&regions)).await?;
+    let result = async {
+        // What a run that held the lock meanwhile changed is not overwritten.
+        for w in &writes {
+            let fresh = get_function(&session.clients[w.client], &w.function).await?;
+            if fresh.layer_arns() != w.before || fresh.revision_id != w.revision {
+                bail!(
+                    "function {} in {} changed while the rollout waited for the publish lock: run it again (nothing was changed)",
+                    w.function,
+                    w.region
+                );
+            }
+        }
+        apply(session, writes, record, &locks, skipped).await
+    }
+    .await;
+    locks.release().await;
+    result
+}
+
+/// Writes every function's new list, a few at a time, each waited for, each only while
+/// the lock of its region is still held; `skipped` (`--undo`) is recorded with them.
+async fn apply(
+    session: &Session,
+    writes: Vec<Write>,
+    record: (&std::path::Path, &str, String),
+    locks: &Locks,
+    skipped: Vec<Moved>,
+) -> Result<Vec<Moved>> {
     let (path, profile, how) = record;
     let at = now_rfc3339();
     let pending = writes
@@ -295,6 +392,7 @@ async fn apply(session: &Session, writes: Vec<Write>, record: (&std::path::Path,
             status: "pending".into(),
             reason: None,
         })
+        .chain(skipped.iter().cloned())
         .collect();
     // Recorded before the first write, so a run that stops half-way can still be undone.
     Record::append(path, profile, Rollout { at: at.clone(), how: how.clone(), functions: pending })?;
@@ -302,8 +400,16 @@ async fn apply(session: &Session, writes: Vec<Write>, record: (&std::path::Path,
         .into_iter()
         .map(|w| {
             let c = session.clients[w.client].clone();
+            let lock = locks.held.get(&w.region).cloned();
             async move {
-                let result = update(&c, &w).await;
+                let result = match &lock {
+                    Some(l) => l.ensure_held(),
+                    None => Err(anyhow::anyhow!("this run does not hold the publish lock in {}", w.region)),
+                };
+                let result = match result {
+                    Ok(()) => update(&c, &w).await,
+                    Err(e) => Err(e),
+                };
                 Moved {
                     region: w.region,
                     function: w.function,
@@ -316,7 +422,8 @@ async fn apply(session: &Session, writes: Vec<Write>, record: (&std::path::Path,
         })
         .collect();
     let moved = bounded(4, futures).await;
-    Record::finish(path, profile, Rollout { at, how, functions: moved.clone() })?;
+    let functions = moved.iter().cloned().chain(skipped).collect();
+    Record::finish(path, profile, Rollout { at, how, functions })?;
     Ok(moved)
 }
 

@@ -69,7 +69,8 @@ pub struct Change {
 
 impl Change {
     pub fn failed(&self) -> bool {
-        self.checks.iter().any(|c| c.verdict == Verdict::Fail)
+        // A check that did not run cannot clear a rollout either.
+        self.checks.iter().any(|c| matches!(c.verdict, Verdict::Fail | Verdict::NotRun))
     }
 }
 
@@ -294,6 +295,8 @@ pub fn check(ctx: &Context, owners: &Owners, survey: &Survey, fresh: &Listed, ch
     let mut sizes: Vec<(String, u64)> = Vec::new();
     let mut zips: Vec<(String, std::path::PathBuf, Vec<String>)> = Vec::new();
     let mut foreign = 0;
+    // The repo layers of the new list; those without a zip in `zips` could not be read.
+    let mut own: Vec<String> = Vec::new();
     if runtime_id.is_none() {
         off_target.push(format!("function {} is a container image: it cannot attach layers", f.function));
     }
@@ -305,6 +308,7 @@ pub fn check(ctx: &Context, owners: &Owners, survey: &Survey, fresh: &Listed, ch
             continue;
         };
         let label = format!("{}:{}", a.name, a.version);
+        own.push(label.clone());
         let Some(v) = survey.version(f.client, &a.name, a.version) else {
             off_target.push(format!("layer version {label} does not exist in {}", f.region));
             continue;
@@ -326,7 +330,12 @@ pub fn check(ctx: &Context, owners: &Owners, survey: &Survey, fresh: &Listed, ch
                 fresh.arch
             ));
         }
-        let Some(owner) = owners.owner(&a.name, runtime_id.as_deref(), &fresh.arch) else { continue };
+        let Some(owner) = owners.owner(&a.name, runtime_id.as_deref(), &fresh.arch) else {
+            // No unit of the repo builds this name for the function's target: left out of
+            // the contents checks, as before (the target checks above speak for it).
+            own.pop();
+            continue;
+        };
         if Some(owner.runtime) != runtime || Some(owner.arch) != arch {
             off_target.push(format!(
                 "layer {} ({label}) is built for {} {}, not for function {}'s {target}: add it to `runtimes`/`architectures` in layers/{}/layer.toml and publish",
@@ -351,29 +360,45 @@ pub fn check(ctx: &Context, owners: &Owners, survey: &Survey, fresh: &Listed, ch
         }
     }
 
-    let mut out = vec![
-        checks::layer_count(
-            change.after.len(),
-            "merge the repo's layers into one (`cargo xtask stack NAME --merge LAYER`) or drop one",
-        ),
-        checks::budget_of(
+    let mut out = vec![checks::layer_count(
+        change.after.len(),
+        "merge the repo's layers into one (`cargo xtask stack NAME --merge LAYER`) or drop one",
+    )];
+    // Size, closure and overlaps over some of the layers would be verdicts on a list that
+    // is not the one rolled out: they do not run when a repo layer could not be read.
+    let unread = own.len() - zips.len();
+    let not_run = (unread > 0)
+        .then(|| format!("{unread} of the {} repo layer(s) could not be read (see targets and contents)", own.len()));
+    out.push(match &not_run {
+        Some(why) => checks::not_run("size", why),
+        None => checks::budget_of(
             &sizes,
             fresh.code_size.max(0) as u64,
             &format!("function {} code (CodeSize from GetFunction)", f.function),
             "drop a layer, slim the layers (`slim`, `exclude`), or merge them",
         ),
-        checks::targets_for(&target, off_target),
-    ];
-    match contents(&zips, runtime, arch) {
-        Ok((closure, overlaps)) => {
-            out.push(if foreign > 0 {
-                checks::softened(closure, "other owners' layers are not inspected and may provide it")
-            } else {
-                closure
-            });
-            out.push(overlaps);
+    });
+    out.push(checks::targets_for(&target, off_target));
+    if let Some(why) = &not_run {
+        out.push(checks::not_run("closure", why));
+        out.push(checks::not_run("overlap", why));
+    } else {
+        match contents(&zips, runtime, arch) {
+            Ok((closure, overlaps)) => {
+                out.push(if foreign > 0 {
+                    checks::softened(closure, "other owners' layers are not inspected and may provide it")
+                } else {
+                    closure
+                });
+                out.push(overlaps);
+            }
+            Err(e) => {
+                let why = "the repo layers' zips could not be read (see contents)";
+                out.push(checks::not_run("closure", why));
+                out.push(checks::not_run("overlap", why));
+                unknown.push(format!("{e:#}"));
+            }
         }
-        Err(e) => unknown.push(format!("{e:#}")),
     }
     if !unknown.is_empty() {
         out.push(checks::failed("contents", format!("{} repo layer(s) cannot be checked", unknown.len()), unknown));

@@ -21,8 +21,9 @@ pub struct Moved {
     pub function: String,
     pub before: Vec<String>,
     pub after: Vec<String>,
-    /// `successful`; `failed` with the reason (the function may hold either list); or
-    /// `pending`, written before the update and left by a run that stopped during it.
+    /// `successful`; `failed` with the reason (the function may hold either list);
+    /// `pending`, written before the update and left by a run that stopped during it; or
+    /// `skipped` (`--undo`): not restored, with the reason (it changed since the rollout).
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -95,7 +96,7 @@ impl Record {
                     && x.functions.len() == rollout.functions.len()
                     && x.functions.iter().zip(&rollout.functions).all(|(a, b)| {
                         (&a.region, &a.function, &a.before, &a.after) == (&b.region, &b.function, &b.before, &b.after)
-                            && a.status == "pending"
+                            && (a.status == "pending" || (a.status == "skipped" && b.status == "skipped"))
                     })
             };
             match r.rollouts.iter_mut().rev().find(|x| same(x)) {

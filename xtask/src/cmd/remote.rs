@@ -112,14 +112,14 @@ pub mod rollout {
         /// Move the functions whose repo layers are this stack's (or the --function ones) to exactly its ARNs in published/PROFILE.json
         #[arg(long, value_name = "NAME")]
         pub stack: Option<String>,
-        /// Move these functions (name or ARN) to the newest versions of the repo layers they attach
+        /// Move these functions (name or ARN) to the newest versions of the repo layers they attach (with --undo: restore only these)
         #[arg(long, value_name = "F", num_args = 1..)]
         pub function: Vec<String>,
         /// Move every function attaching an older version than the newest
         #[arg(long, conflicts_with_all = ["stack", "function"])]
         pub all_outdated: bool,
-        /// Restore the layer lists the last rollout of the profile replaced
-        #[arg(long, conflicts_with_all = ["stack", "function", "all_outdated"])]
+        /// Restore the layer lists the last rollout of the profile replaced (with --function: only those functions of it); a function changed since is skipped
+        #[arg(long, conflicts_with_all = ["stack", "all_outdated"])]
         pub undo: bool,
         #[command(flatten)]
         pub profile: ProfileArgs,
@@ -129,6 +129,9 @@ pub mod rollout {
         /// Confirm changing functions in a profile marked `confirm = true` (such as production)
         #[arg(long)]
         pub yes: bool,
+        /// How long to wait, in seconds, while another run holds the profile's publish lock
+        #[arg(long, default_value_t = 600, value_name = "SECS")]
+        pub lock_timeout: u64,
         #[command(flatten)]
         pub output: OutputArgs,
     }
@@ -151,6 +154,9 @@ pub mod prune {
         /// Confirm deleting from a profile marked `confirm = true` (such as production)
         #[arg(long)]
         pub yes: bool,
+        /// How long to wait, in seconds, while another run holds the profile's publish lock
+        #[arg(long, default_value_t = 600, value_name = "SECS")]
+        pub lock_timeout: u64,
         #[command(flatten)]
         pub output: OutputArgs,
     }

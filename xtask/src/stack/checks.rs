@@ -26,6 +26,9 @@ pub enum Verdict {
     /// Deployable, but worth knowing (paths shipped twice).
     Warn,
     Fail,
+    /// The check did not run (what it needs is missing): no verdict; the summary says why.
+    #[serde(rename = "not_run")]
+    NotRun,
 }
 
 impl Verdict {
@@ -34,6 +37,7 @@ impl Verdict {
             Verdict::Pass => "pass",
             Verdict::Warn => "warn",
             Verdict::Fail => "FAIL",
+            Verdict::NotRun => "-",
         }
     }
 }
@@ -161,6 +165,11 @@ pub fn targets_for(target: &str, off_target: Vec<String>) -> Check {
 /// A check that could not run as such, e.g. a layer whose contents cannot be read.
 pub fn failed(check: &'static str, summary: String, details: Vec<String>) -> Check {
     Check::new(check, Verdict::Fail, summary, details)
+}
+
+/// A check that did not run, with why: `not run: WHY`, and no verdict.
+pub fn not_run(check: &'static str, why: &str) -> Check {
+    Check::new(check, Verdict::NotRun, format!("not run: {why}"), vec![])
 }
 
 /// A failed check turned into a warning, with why (what the check could not see).

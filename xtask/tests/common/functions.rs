@@ -142,4 +142,34 @@ impl Repo {
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(&path, format!("{text}\n[stacks.{name}]\n{body}")).unwrap();
     }
+
+    /// The staging profile's bucket.
+    pub fn bucket(&self) -> String {
+        let text = std::fs::read_to_string(self.f.path("layers.toml")).unwrap();
+        let at = text.find("bucket = \"").unwrap() + 10;
+        text[at..].split('"').next().unwrap().to_string()
+    }
+
+    /// The key of the staging profile's publish lock in us-east-1.
+    pub const LOCK_KEY: &'static str = "layers/.locks/staging/us-east-1.json";
+
+    /// Writes the staging lock as a run on another machine would have, with `lease_left` seconds.
+    pub fn forge_lock(&self, lease_left: i64) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let holder = serde_json::json!({"who": "ghost@elsewhere", "pid": 4242, "run": "github run 77 attempt 1",
+            "command": "publish-all", "since": "2026-01-01T00:00:00Z", "expires_at": now + lease_left});
+        let body = aws_sdk_s3::primitives::ByteStream::from(serde_json::to_vec(&holder).unwrap());
+        let put = self.emu.s3.put_object().bucket(self.bucket()).key(Self::LOCK_KEY).body(body);
+        self.emu.rt.block_on(put.send()).unwrap();
+    }
+
+    /// Whether a staging lock object is in the bucket.
+    pub fn lock_held(&self) -> bool {
+        self.emu.rt.block_on(self.emu.s3.head_object().bucket(self.bucket()).key(Self::LOCK_KEY).send()).is_ok()
+    }
+
+    /// Removes the staging lock object.
+    pub fn drop_lock(&self) {
+        self.emu.rt.block_on(self.emu.s3.delete_object().bucket(self.bucket()).key(Self::LOCK_KEY).send()).unwrap();
+    }
 }
