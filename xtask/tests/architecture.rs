@@ -44,6 +44,8 @@ const RANKS: &[(&str, u8, &str)] = &[
     ("quote", 1, "leaf"),
     ("overlap", 1, "leaf"),
     ("failure", 1, "leaf"),
+    ("origin", 1, "leaf: which checkout a binary was compiled from"),
+    ("suggest", 1, "leaf"),
 ];
 
 fn src() -> PathBuf {
