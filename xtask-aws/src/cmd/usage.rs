@@ -11,7 +11,8 @@ use xtask::repo::Repo;
 use xtask::unit::{self, Context};
 
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
-    let ctx = Context::new(repo, None)?;
+    // Which layers are this repo's needs their names only: a stale lock does not matter here.
+    let ctx = Context::new(repo, None)?.with_stale_lock(xtask::unit::StaleLock::Ignore);
     let only = if args.names.is_empty() { Vec::new() } else { unit::select_layers(&ctx.repo, &args.names, false)? };
     // A misspelt layer would otherwise read as "no function attaches it".
     for name in &only {
