@@ -38,6 +38,9 @@ fn a_stale_lock_is_locked_again_before_a_build_and_refused_by_publishing() {
             + "\n[stacks.site]\nlayers = [\"web\"]\nruntime = \"python3.13\"\n"),
     );
     f.run(&["stack", "site"]).fails_with(&STALE);
+    let rollout = f.run(&["rollout", "--all-outdated", "--dry-run"]);
+    assert_ne!(rollout.code, Some(0), "{}", rollout.stderr);
+    assert!(rollout.stderr.contains(STALE[0]) && rollout.stderr.contains(STALE[1]), "{}", rollout.stderr);
     // `--locked` (CI) refuses too; nothing was written by any of them.
     f.run(&["layer", "web", "--locked"]).fails_with(&STALE);
     f.run(&["check", "web", "--locked"]).fails_with(&STALE);
