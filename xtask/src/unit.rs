@@ -525,11 +525,15 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
     limits::check_unzipped(unzipped, &largest)?;
 
     // package, reusing what the previous zip of this unit already compressed
-    let previous = package::reuse::Previous::load(&unit.paths.zip);
-    let packaged = package::package_reusing(work.path(), previous.as_ref())?;
-    drop(previous);
+    let previous = package::reuse::Previous::load_for_user(&unit.paths.zip);
+    let packaged = package::package_reusing(work.path(), previous.as_ref().ok())?;
     stage("package");
     if crate::output::is_verbose() {
+        if let Err(why) = &previous {
+            if unit.paths.zip.exists() {
+                crate::output::detail(format_args!("{}: the previous zip is not copied from: {why:#}", unit.label()));
+            }
+        }
         crate::output::detail(format_args!(
             "{}: {} of {} files copied from the previous zip, the rest compressed",
             unit.label(),
@@ -537,6 +541,7 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
             packaged.file_count
         ));
     }
+    drop(previous);
     notes.extend(limits::notes(packaged.bytes.len() as u64));
 
     // record: the old report goes first, so a crash between the two writes leaves a zip
@@ -570,7 +575,9 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
     package::write_atomically(&unit.paths.zip, &packaged.bytes)
         .with_context(|| format!("dist/ is not writable: cannot write {}", ctx.repo.display(&unit.paths.zip)))?;
     // Without it the next build only compresses everything again.
-    let _ = package::write_atomically(&stamp, package::reuse::stamp(&packaged.sha256).as_bytes());
+    if let Ok(key) = package::reuse::Key::for_user() {
+        let _ = package::write_atomically(&stamp, package::reuse::stamp(key, &packaged.sha256).as_bytes());
+    }
     drop(work);
     stage("write");
     // The SBOM before the report: a report on disk means its build is complete.
