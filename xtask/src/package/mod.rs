@@ -221,6 +221,15 @@ fn check_link_inside(rel: &Path, target: &Path) -> Result<()> {
 /// Writes `bytes` to `dest` through a temporary file in the same folder and a rename, so
 /// `dest` is either the old file or the complete new one, never a partial one.
 pub fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = write_temp(dest, bytes)?;
+    std::fs::rename(tmp.path(), dest).with_context(|| format!("cannot rename into {}", dest.display()))?;
+    tmp.keep();
+    Ok(())
+}
+
+/// Writes `bytes`, synced, to a temporary file beside `dest` (`.<name>.tmp-<pid>`), removed
+/// unless renamed into place and kept.
+pub fn write_temp(dest: &Path, bytes: &[u8]) -> Result<TempPath> {
     let dir = dest.parent().context("destination has no folder")?;
     let tmp =
         TempPath::new(dir.join(format!(".{}.tmp-{}", dest.file_name().unwrap().to_string_lossy(), std::process::id())));
@@ -228,10 +237,7 @@ pub fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot write {}: is it writable?", dir.display()))?;
     f.write_all(bytes).with_context(|| format!("cannot write {}", tmp.path().display()))?;
     f.sync_all()?;
-    drop(f);
-    std::fs::rename(tmp.path(), dest).with_context(|| format!("cannot rename into {}", dest.display()))?;
-    tmp.keep();
-    Ok(())
+    Ok(tmp)
 }
 
 #[cfg(test)]
