@@ -143,6 +143,18 @@ impl TempPath {
     }
 }
 
+/// Keeps `paths` (as [`TempPath::keep`]) before a step Ctrl-C must not undo halfway, such as
+/// renaming a zip into place beside a report waiting to follow it. Once interrupted, the
+/// handler may be removing them already, so this waits for its exit instead: the step
+/// after it runs only while none of them can be removed any more.
+pub fn keep_all(paths: impl IntoIterator<Item = TempPath>) {
+    let paths: Vec<TempPath> = paths.into_iter().collect();
+    pending().paths.retain(|p| !paths.iter().any(|t| &t.path == p));
+    for p in paths {
+        p.keep();
+    }
+}
+
 impl Drop for TempPath {
     fn drop(&mut self) {
         PENDING.lock().unwrap_or_else(|e| e.into_inner()).paths.retain(|p| p != &self.path);

@@ -421,6 +421,8 @@ pub fn build_for(ctx: &Context, unit: &Unit, force: bool, why: Option<&str>) -> 
 }
 
 fn build_once(ctx: &Context, unit: &Unit, force: bool, why: Option<&str>) -> Result<Outcome> {
+    // A commit a stopped run left halfway is finished (or its leftovers removed) first.
+    unit.paths.settle();
     if !force {
         if let Some(r) = current(unit) {
             return Ok(Outcome::UpToDate(r));
@@ -525,11 +527,15 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
     limits::check_unzipped(unzipped, &largest)?;
 
     // package, reusing what the previous zip of this unit already compressed
-    let previous = package::reuse::Previous::load(&unit.paths.zip);
-    let packaged = package::package_reusing(work.path(), previous.as_ref())?;
-    drop(previous);
+    let previous = package::reuse::Previous::load_for_user(&unit.paths.zip);
+    let packaged = package::package_reusing(work.path(), previous.as_ref().ok())?;
     stage("package");
     if crate::output::is_verbose() {
+        if let Err(why) = &previous {
+            if unit.paths.zip.exists() {
+                crate::output::detail(format_args!("{}: the previous zip is not copied from: {why:#}", unit.label()));
+            }
+        }
         crate::output::detail(format_args!(
             "{}: {} of {} files copied from the previous zip, the rest compressed",
             unit.label(),
@@ -537,10 +543,12 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
             packaged.file_count
         ));
     }
+    drop(previous);
     notes.extend(limits::notes(packaged.bytes.len() as u64));
 
-    // record: the old report goes first, so a crash between the two writes leaves a zip
-    // without a matching report, which the next run rebuilds.
+    // record: every file is written under a temporary name, then all are put in place as
+    // one (`DistPaths::commit`): a run stopped anywhere leaves the old zip and report, or
+    // the new ones, never a zip without its report.
     let report = BuildReport {
         layer: unit.layer.name.clone(),
         runtime: unit.runtime.id.to_string(),
@@ -563,24 +571,25 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
         package_sizes,
     };
     create_dist_dir(ctx, &unit.paths.dir)?;
-    let _ = std::fs::remove_file(&unit.paths.report);
-    // The stamp goes before the zip and comes back after it, so it never names another zip.
-    let stamp = package::reuse::stamp_path(&unit.paths.zip);
-    let _ = std::fs::remove_file(&stamp);
-    package::write_atomically(&unit.paths.zip, &packaged.bytes)
+    let zip = package::write_temp(&unit.paths.zip, &packaged.bytes)
         .with_context(|| format!("dist/ is not writable: cannot write {}", ctx.repo.display(&unit.paths.zip)))?;
-    // Without it the next build only compresses everything again.
-    let _ = package::write_atomically(&stamp, package::reuse::stamp(&packaged.sha256).as_bytes());
+    // The stamp names the zip's sha256: an old one left beside the new zip (no key now, or
+    // a failed write) only means the next build copies nothing.
+    let stamp_path = package::reuse::stamp_path(&unit.paths.zip);
+    let stamp = package::reuse::Key::for_user()
+        .ok()
+        .and_then(|key| package::write_temp(&stamp_path, package::reuse::stamp(key, &packaged.sha256).as_bytes()).ok())
+        .map(|tmp| (tmp, stamp_path));
     drop(work);
     stage("write");
-    // The SBOM before the report: a report on disk means its build is complete.
-    package::write_atomically(
+    let sbom = package::write_temp(
         &unit.paths.sbom,
         serde_json::to_string_pretty(&crate::sbom::cyclonedx(&report))?.as_bytes(),
     )?;
     stage("sbom");
     let report = BuildReport { stages: stages.into_iter().collect(), ..report };
-    package::write_atomically(&unit.paths.report, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    let report_tmp = package::write_temp(&unit.paths.report, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    unit.paths.commit(zip, stamp, sbom, report_tmp)?;
     Ok(Outcome::Built(report))
 }
 

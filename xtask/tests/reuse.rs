@@ -83,6 +83,79 @@ fn rebuilds_copy_unchanged_entries_and_give_the_clean_build_bytes() {
     assert!(work.is_empty(), "{work:?}");
 }
 
+/// `previous` rewritten by another writer: every entry compressed anew at deflate level 1,
+/// and given a file comment and an extra field.
+fn rewritten_by_another_packer(previous: &[u8]) -> Vec<u8> {
+    use std::io::{Cursor, Read, Write};
+    use zip::CompressionMethod;
+    let mut old = zip::ZipArchive::new(Cursor::new(previous)).unwrap();
+    let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for i in 0..old.len() {
+        let mut f = old.by_index(i).unwrap();
+        let name = f.name().unwrap().to_string();
+        let mut options = zip::write::FullFileOptions::default()
+            .compression_method(f.compression())
+            .compression_level((f.compression() == CompressionMethod::Deflated).then_some(1))
+            .last_modified_time(zip::DateTime::default())
+            .unix_permissions(f.unix_mode().unwrap() & 0o777)
+            .with_file_comment("planted");
+        options.add_extra_field(0x6a6a, *b"planted", false).unwrap();
+        if f.is_dir() {
+            out.add_directory(name, options).unwrap();
+        } else {
+            let mut data = Vec::new();
+            f.read_to_end(&mut data).unwrap();
+            out.start_file(name, options).unwrap();
+            out.write_all(&data).unwrap();
+        }
+    }
+    out.finish().unwrap().into_inner()
+}
+
+/// A dist/ restored from elsewhere (a poisoned CI cache): the previous zip rewritten by
+/// another compressor with a comment and an extra field on every entry, its stamp's
+/// sha256 rewritten to match. A forced rebuild copies nothing from it and gives exactly
+/// the bytes of a build in a clean dist/; with no key to check a stamp with, the same.
+#[test]
+fn a_rewritten_previous_zip_behind_a_rewritten_stamp_is_not_copied_from() {
+    let env = require_docker!("a_rewritten_previous_zip_behind_a_rewritten_stamp_is_not_copied_from");
+    let f = Fixture::new(&env, &[("two", "six==1.16.0\nidna==3.10\n")]);
+    let state = f.path("state");
+    let state_env = [("XDG_STATE_HOME", state.to_str().unwrap())];
+    let zip = f.path(ZIP);
+    let stamp = f.path(&format!("{ZIP}.packer"));
+
+    let run = f.run_with(&["layer", "two", "-v"], &state_env).ok();
+    assert_eq!(copied(&run.stderr).0, 0);
+    let clean = std::fs::read(&zip).unwrap();
+
+    // A genuine rebuild copies every file.
+    let run = f.run_with(&["layer", "two", "--force", "-v"], &state_env).ok();
+    let (n, files) = copied(&run.stderr);
+    assert_eq!(n, files, "{}", run.stderr);
+    assert!(std::fs::read(&zip).unwrap() == clean);
+
+    let planted = rewritten_by_another_packer(&clean);
+    assert!(planted != clean);
+    std::fs::write(&zip, &planted).unwrap();
+    let text = std::fs::read_to_string(&stamp).unwrap();
+    assert!(text.contains(&sha256_hex(&clean)), "{text}");
+    std::fs::write(&stamp, text.replace(&sha256_hex(&clean), &sha256_hex(&planted))).unwrap();
+
+    let run = f.run_with(&["layer", "two", "--force", "-v"], &state_env).ok();
+    assert_eq!(copied(&run.stderr).0, 0, "{}", run.stderr);
+    let rebuilt = std::fs::read(&zip).unwrap();
+    assert_eq!(sha256_hex(&rebuilt), sha256_hex(&clean), "a rebuild over a planted zip differs from a clean build");
+
+    // No key (its folder cannot be made): nothing copied, the same bytes, no failure.
+    let blocked = f.path("state-is-a-file");
+    std::fs::write(&blocked, "").unwrap();
+    let no_key = [("XDG_STATE_HOME", blocked.to_str().unwrap())];
+    let run = f.run_with(&["layer", "two", "--force", "-v"], &no_key).ok();
+    assert_eq!(copied(&run.stderr).0, 0, "{}", run.stderr);
+    assert_eq!(sha256_hex(&std::fs::read(&zip).unwrap()), sha256_hex(&clean));
+}
+
 /// What a killed run left (it could not clean up after SIGKILL) is removed by a later
 /// build once it is a day old, in `dist/.work` and in uv's staging folder; a recent one,
 /// which may belong to a build running elsewhere, is left alone.

@@ -29,11 +29,12 @@ pub struct Packaged {
     pub reused_files: u64,
 }
 
-/// A file ready to be appended: compressed now, or the index of the same bytes, already
-/// compressed by this packer, in the previous zip.
+/// A file ready to be appended: compressed now, or the same bytes already compressed by
+/// this packer in the previous zip, as a one-entry zip with fresh headers
+/// ([`reuse::Reader::fresh_entry`]).
 enum Ready {
     Compressed(PreparedZipFile),
-    Reused(usize),
+    Reused(Vec<u8>),
 }
 
 enum Entry {
@@ -100,7 +101,6 @@ pub fn package_reusing(root: &Path, previous: Option<&reuse::Previous>) -> Resul
     let mut prepared = prepared.into_inner().unwrap();
 
     let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
-    let mut reader = previous.map(|p| p.reader());
     let (mut file_count, mut unzipped_bytes, mut reused_files) = (0u64, 0u64, 0u64);
     for (i, e) in entries.iter().enumerate() {
         match e {
@@ -112,11 +112,13 @@ pub fn package_reusing(root: &Path, previous: Option<&reuse::Previous>) -> Resul
                         unzipped_bytes += p.uncompressed_size();
                         zip.add_prepared_file(p)?;
                     }
-                    Ready::Reused(index) => {
-                        let old = reader.as_mut().expect("reused from a previous zip").raw(index)?;
-                        unzipped_bytes += old.size();
+                    Ready::Reused(one) => {
+                        // Only the old compressed data, inside headers made here (reuse.rs).
+                        let mut one = zip::ZipArchive::new(Cursor::new(one))?;
+                        let entry = one.by_index_raw(0)?;
+                        unzipped_bytes += entry.size();
                         reused_files += 1;
-                        zip.raw_copy_file_touch(old, DateTime::default(), Some(*mode))?;
+                        zip.raw_copy_file_touch(entry, DateTime::default(), Some(*mode))?;
                     }
                 }
             }
@@ -135,8 +137,10 @@ pub fn package_reusing(root: &Path, previous: Option<&reuse::Previous>) -> Resul
 /// Reads one file and finds its bytes in the previous zip, or compresses it.
 fn prepare(name: &str, path: &Path, mode: u32, previous: Option<&mut reuse::Reader>) -> Result<Ready> {
     let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if let Some(index) = previous.and_then(|r| r.matching(name, &data)) {
-        return Ok(Ready::Reused(index));
+    if let Some(r) = previous {
+        if let Some(reused) = r.matching(name, &data) {
+            return Ok(Ready::Reused(r.fresh_entry(name, mode, &reused)));
+        }
     }
     Ok(Ready::Compressed(compress(name, &data, mode)?))
 }
@@ -217,6 +221,15 @@ fn check_link_inside(rel: &Path, target: &Path) -> Result<()> {
 /// Writes `bytes` to `dest` through a temporary file in the same folder and a rename, so
 /// `dest` is either the old file or the complete new one, never a partial one.
 pub fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = write_temp(dest, bytes)?;
+    std::fs::rename(tmp.path(), dest).with_context(|| format!("cannot rename into {}", dest.display()))?;
+    tmp.keep();
+    Ok(())
+}
+
+/// Writes `bytes`, synced, to a temporary file beside `dest` (`.<name>.tmp-<pid>`), removed
+/// unless renamed into place and kept.
+pub fn write_temp(dest: &Path, bytes: &[u8]) -> Result<TempPath> {
     let dir = dest.parent().context("destination has no folder")?;
     let tmp =
         TempPath::new(dir.join(format!(".{}.tmp-{}", dest.file_name().unwrap().to_string_lossy(), std::process::id())));
@@ -224,10 +237,7 @@ pub fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot write {}: is it writable?", dir.display()))?;
     f.write_all(bytes).with_context(|| format!("cannot write {}", tmp.path().display()))?;
     f.sync_all()?;
-    drop(f);
-    std::fs::rename(tmp.path(), dest).with_context(|| format!("cannot rename into {}", dest.display()))?;
-    tmp.keep();
-    Ok(())
+    Ok(tmp)
 }
 
 #[cfg(test)]

@@ -1,16 +1,32 @@
 //! Reuse of the previous zip's compressed entries: a file whose bytes equal those of the
-//! same-named entry in the unit's previous zip is copied from it raw instead of deflated
-//! again. Only a zip this same packer made is used (a stamp beside it names the packer and
-//! the zip's sha256), and only after the old entry was inflated and compared byte for
-//! byte, so the new zip is exactly the one a fresh compress gives. Anything unexpected
-//! (no stamp, another packer, a changed, truncated or corrupt zip) means no reuse.
+//! same-named entry in the unit's previous zip has that entry's compressed data copied
+//! instead of being deflated again. Only the compressed data stream is taken: the entry's
+//! headers are written fresh, exactly as a fresh build writes them (no comment, no extra
+//! field, our timestamp, attributes and flags), from a clean one-entry zip made here
+//! around those bytes. The new zip is exactly the one a fresh compress gives because:
+//!
+//! - only a zip this same packer made is used: a stamp beside it (`<zip>.packer`) names
+//!   the packer and the zip's sha256, authenticated by an HMAC-SHA256 under a per-user
+//!   key kept outside dist/ and outside what CI caches
+//!   (`$XDG_STATE_HOME/lambda-layers/packer.key`, default
+//!   `~/.local/state/lambda-layers/packer.key`: 32 random bytes, mode 0600, made on first
+//!   use). A dist/ restored from elsewhere (a CI cache) or a rewritten stamp does not
+//!   verify, so another compressor's bytes are never copied;
+//! - an old entry is used only after it was inflated and compared byte for byte.
+//!
+//! Anything unexpected (no stamp, a stamp of the older unsigned format, another packer or
+//! key, no key to be had, a changed, truncated or corrupt zip) means no reuse: a fresh
+//! build, the same bytes, and a `-v` detail saying why.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use anyhow::{anyhow, bail, Context, Result};
 use sha2::{Digest, Sha256};
 use zip::{CompressionMethod, ZipArchive};
+
+use crate::failure::Failure;
 
 /// What makes the compressed bytes of an entry: the method rule and level of
 /// `package::options`/`compress` and the crate versions that implement them (Cargo.lock).
@@ -25,10 +41,105 @@ pub fn stamp_path(zip: &Path) -> PathBuf {
     zip.with_file_name(name)
 }
 
-/// The stamp's text for a zip this packer made with digest `sha256`.
-pub fn stamp(sha256: &[u8; 32]) -> String {
-    let hex: String = sha256.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{PACKER}\n{hex}\n")
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The stamp's text for a zip this packer made with digest `sha256`: the packer, the
+/// digest, and the HMAC of both lines under `key`.
+pub fn stamp(key: &Key, sha256: &[u8; 32]) -> String {
+    let body = format!("{PACKER}\n{}\n", hex(sha256));
+    let mac = hmac_sha256(&key.0, body.as_bytes());
+    format!("{body}hmac-sha256 {}\n", hex(&mac))
+}
+
+/// HMAC-SHA256 (RFC 2104) over the `sha2` crate.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    if key.len() > block.len() {
+        block[..32].copy_from_slice(Sha256::digest(key).as_slice());
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let inner = Sha256::new().chain_update(block.map(|b| b ^ 0x36)).chain_update(message).finalize();
+    Sha256::new().chain_update(block.map(|b| b ^ 0x5c)).chain_update(inner).finalize().into()
+}
+
+/// Equal bytes, in a time that does not depend on where they differ.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The per-user key stamps are authenticated with.
+pub struct Key([u8; 32]);
+
+impl Key {
+    /// This user's key, read (or made) once per run; `Err` says why there is none.
+    pub fn for_user() -> Result<&'static Key> {
+        static KEY: OnceLock<std::result::Result<Key, Failure>> = OnceLock::new();
+        KEY.get_or_init(|| key_path().and_then(|p| Key::load_or_create(&p)).map_err(Failure::new))
+            .as_ref()
+            .map_err(|e| e.clone().into())
+    }
+
+    /// The key at `path`, made there first when there is none: 32 bytes of /dev/urandom
+    /// written to a temporary file of mode 0600 and linked into place, so a reader never
+    /// sees a part of one and two runs making it at once agree on the first.
+    pub fn load_or_create(path: &Path) -> Result<Key> {
+        if let Some(key) = Key::read(path)? {
+            return Ok(key);
+        }
+        let dir = path.parent().context("the key has no folder")?;
+        let cannot = |what: &str, e: std::io::Error| anyhow!("cannot {what} {}: {e}", dir.display());
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| cannot("create", e))?;
+        }
+        let mut bytes = [0u8; 32];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut r| r.read_exact(&mut bytes))
+            .map_err(|e| cannot("fill a key for", e))?;
+        let tmp = crate::interrupt::TempPath::new(dir.join(format!(".packer.key.tmp-{}", std::process::id())));
+        let written = (|| {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(tmp.path())?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            match std::fs::hard_link(tmp.path(), path) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                other => other,
+            }
+        })();
+        drop(tmp);
+        written.map_err(|e| cannot("write a key in", e))?;
+        Key::read(path)?.with_context(|| format!("{} vanished as it was made", path.display()))
+    }
+
+    /// The key at `path`; `None` when there is none. One that is not a regular file of 32
+    /// bytes only its owner can read is refused.
+    fn read(path: &Path) -> Result<Option<Key>> {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => bail!("cannot read {}: {e}", path.display()),
+            Ok(m) => m,
+        };
+        if !meta.is_file() || meta.len() != 32 || meta.permissions().mode() & 0o077 != 0 {
+            bail!("{} is not a 32-byte file of mode 0600", path.display());
+        }
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(Some(Key(bytes.try_into().map_err(|_| anyhow!("{} changed as it was read", path.display()))?)))
+    }
+}
+
+/// `$XDG_STATE_HOME/lambda-layers/packer.key`, else `~/.local/state/lambda-layers/packer.key`
+/// (only absolute folders count, as the XDG spec says).
+fn key_path() -> Result<PathBuf> {
+    let absolute = |v: &str| std::env::var_os(v).map(PathBuf::from).filter(|p| p.is_absolute());
+    let state = absolute("XDG_STATE_HOME")
+        .or_else(|| absolute("HOME").map(|h| h.join(".local/state")))
+        .context("neither XDG_STATE_HOME nor HOME names a folder")?;
+    Ok(state.join("lambda-layers").join("packer.key"))
 }
 
 /// The previous zip of a unit, read into memory, when this packer made it.
@@ -38,20 +149,43 @@ pub struct Previous {
 }
 
 impl Previous {
-    /// The zip at `zip` when its stamp names this packer and its sha256; else `None`.
-    pub fn load(zip: &Path) -> Option<Previous> {
-        let stamp_text = std::fs::read_to_string(stamp_path(zip)).ok()?;
-        let bytes: Arc<[u8]> = std::fs::read(zip).ok()?.into();
-        if stamp_text != stamp(&Sha256::digest(&bytes).into()) {
-            return None;
+    /// The zip at `zip` when its stamp names this packer and its sha256 under `key`; else
+    /// why not.
+    pub fn load(zip: &Path, key: &Key) -> Result<Previous> {
+        let stamp_text = std::fs::read_to_string(stamp_path(zip)).map_err(|_| anyhow!("it has no stamp"))?;
+        let mut lines = stamp_text.lines();
+        if lines.next() != Some(PACKER) {
+            bail!("its stamp names another packer");
         }
-        Some(Previous { archive: ZipArchive::new(Cursor::new(bytes.clone())).ok()?, bytes })
+        if lines.nth(1).is_none_or(|l| !l.starts_with("hmac-sha256 ")) {
+            bail!("its stamp is of the older, unsigned format");
+        }
+        let bytes: Arc<[u8]> = std::fs::read(zip).context("cannot read it")?.into();
+        if !same_bytes(stamp_text.as_bytes(), stamp(key, &Sha256::digest(&bytes).into()).as_bytes()) {
+            bail!("its stamp does not verify under this user's packer key (made elsewhere, or rewritten)");
+        }
+        let archive = ZipArchive::new(Cursor::new(bytes.clone())).context("it is not a zip")?;
+        Ok(Previous { archive, bytes })
+    }
+
+    /// [`Previous::load`] with this user's key.
+    pub fn load_for_user(zip: &Path) -> Result<Previous> {
+        Previous::load(zip, Key::for_user().context("no packer key")?)
     }
 
     /// An archive reader of its own for one thread.
     pub(super) fn reader(&self) -> Reader {
         Reader { archive: self.archive.clone(), bytes: self.bytes.clone() }
     }
+}
+
+/// The compressed data of a previous entry that holds a file's exact bytes.
+pub(super) struct Reused {
+    method: CompressionMethod,
+    start: usize,
+    len: usize,
+    crc32: u32,
+    size: u32,
 }
 
 /// One thread's reader of the previous zip.
@@ -61,24 +195,23 @@ pub(super) struct Reader {
 }
 
 impl Reader {
-    /// The index of the previous entry named `name` holding exactly `data` as a regular
-    /// file: same size and CRC-32, then its bytes (inflated when deflated) compared with
-    /// `data`, the compressed ones all used. Anything else is no match.
-    pub(super) fn matching(&mut self, name: &str, data: &[u8]) -> Option<usize> {
+    /// The compressed data of the previous entry named `name` holding exactly `data` as a
+    /// regular file: same size and CRC-32, then its bytes (inflated when deflated) compared
+    /// with `data`, the compressed ones all used. Anything else is no match.
+    pub(super) fn matching(&mut self, name: &str, data: &[u8]) -> Option<Reused> {
         let index = self.archive.index_for_name(name)?;
+        let size = u32::try_from(data.len()).ok().filter(|&s| s < u32::MAX)?;
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
         let (method, start, len) = {
             let f = self.archive.by_index_raw(index).ok()?;
             let regular = f.unix_mode().is_some_and(|m| m & 0o170000 == 0o100000);
-            if !regular || f.encrypted() || f.size() != data.len() as u64 {
-                return None;
-            }
-            let mut crc = flate2::Crc::new();
-            crc.update(data);
-            if f.crc32() != crc.sum() {
+            if !regular || f.encrypted() || f.size() != data.len() as u64 || f.crc32() != crc.sum() {
                 return None;
             }
             (f.compression(), usize::try_from(f.data_start()?).ok()?, usize::try_from(f.compressed_size()).ok()?)
         };
+        u32::try_from(len).ok().filter(|&l| l < u32::MAX)?;
         let raw = self.bytes.get(start..start.checked_add(len)?)?;
         let same = match method {
             CompressionMethod::Stored => raw == data,
@@ -91,12 +224,56 @@ impl Reader {
             }
             _ => false,
         };
-        same.then_some(index)
+        same.then_some(Reused { method, start, len, crc32: crc.sum(), size })
     }
 
-    /// The previous entry `index`, for a raw copy.
-    pub(super) fn raw(&mut self, index: usize) -> zip::result::ZipResult<zip::read::ZipFile<'_, Cursor<Arc<[u8]>>>> {
-        self.archive.by_index_raw(index)
+    /// A zip of one entry, `name` of mode `mode` holding `reused`'s compressed data, with
+    /// the headers a fresh build writes and nothing else from the previous zip: for a raw
+    /// copy (`ZipWriter::raw_copy_file_touch`), which takes every header field from it.
+    pub(super) fn fresh_entry(&self, name: &str, mode: u32, reused: &Reused) -> Vec<u8> {
+        let data = &self.bytes[reused.start..reused.start + reused.len];
+        let name = name.as_bytes();
+        // UTF-8 flag on a non-ASCII name, as the zip crate sets it on a new entry.
+        let flags: u16 = if name.is_ascii() { 0 } else { 1 << 11 };
+        let method: u16 = if reused.method == CompressionMethod::Stored { 0 } else { 8 };
+        // Version 2.0, 1980-01-01 00:00, CRC-32, sizes, name length, no extra field.
+        let common = |out: &mut Vec<u8>| {
+            for v in [20u16, flags, method, 0, (1 << 5) | 1] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            for v in [reused.crc32, reused.len as u32, reused.size] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(&0u16.to_le_bytes());
+        };
+        let mut out = Vec::with_capacity(data.len() + 2 * name.len() + 128);
+        out.extend_from_slice(&0x04034b50u32.to_le_bytes());
+        common(&mut out);
+        out.extend_from_slice(name);
+        out.extend_from_slice(data);
+        let central = out.len() as u32;
+        out.extend_from_slice(&0x02014b50u32.to_le_bytes());
+        // Made by Unix (3), version 2.0.
+        out.extend_from_slice(&((3u16 << 8) | 20).to_le_bytes());
+        common(&mut out);
+        // No comment, disk 0, no internal attributes, a regular file of `mode`, at offset 0.
+        for v in [0u16, 0, 0] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&((0o100000 | mode) << 16).to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(name);
+        let central_len = out.len() as u32 - central;
+        out.extend_from_slice(&0x06054b50u32.to_le_bytes());
+        for v in [0u16, 0, 1, 1] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [central_len, central] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out
     }
 }
 
@@ -131,14 +308,17 @@ mod tests {
         d
     }
 
+    /// The key of the tests' stamps.
+    const KEY: Key = Key([7; 32]);
+
     /// Packs `root` as the build does: the zip and its stamp into `dist`, reusing the
     /// previous zip there.
     fn build(root: &Path, dist: &Path) -> Packaged {
         let zip = dist.join("l.zip");
-        let previous = Previous::load(&zip);
+        let previous = Previous::load(&zip, &KEY).ok();
         let p = package_reusing(root, previous.as_ref()).unwrap();
         std::fs::write(&zip, &p.bytes).unwrap();
-        std::fs::write(stamp_path(&zip), stamp(&p.sha256)).unwrap();
+        std::fs::write(stamp_path(&zip), stamp(&KEY, &p.sha256)).unwrap();
         p
     }
 
@@ -257,9 +437,71 @@ mod tests {
         let at = find(&bytes, b"python/pkg/b.py").unwrap() + "python/pkg/b.py".len() + 10;
         bytes[at] ^= 0x55;
         std::fs::write(&zip, &bytes).unwrap();
-        std::fs::write(stamp_path(&zip), stamp(&Sha256::digest(&bytes).into())).unwrap();
+        std::fs::write(stamp_path(&zip), stamp(&KEY, &Sha256::digest(&bytes).into())).unwrap();
         let again = build_equals_fresh(d.path(), dist.path());
         assert_eq!(again.reused_files, again.file_count - 2);
+    }
+
+    /// The previous zip rewritten by another writer: every entry deflated anew at `level`,
+    /// with a file comment and an extra field of its own.
+    fn rewritten(previous: &[u8], level: i64) -> Vec<u8> {
+        use std::io::{Read, Write};
+        let mut old = ZipArchive::new(Cursor::new(previous)).unwrap();
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for i in 0..old.len() {
+            let mut f = old.by_index(i).unwrap();
+            let name = f.name().unwrap().to_string();
+            let mode = f.unix_mode().unwrap();
+            let mut options = zip::write::FullFileOptions::default()
+                .compression_method(f.compression())
+                .compression_level((f.compression() == CompressionMethod::Deflated).then_some(level))
+                .last_modified_time(zip::DateTime::default())
+                .unix_permissions(mode & 0o777)
+                .with_file_comment("planted");
+            options.add_extra_field(0x6a6a, *b"planted", false).unwrap();
+            if f.is_dir() {
+                out.add_directory(name, options).unwrap();
+            } else if f.is_symlink() {
+                let mut target = String::new();
+                f.read_to_string(&mut target).unwrap();
+                out.add_symlink(name, target, options).unwrap();
+            } else {
+                let mut data = Vec::new();
+                f.read_to_end(&mut data).unwrap();
+                out.start_file(name, options).unwrap();
+                out.write_all(&data).unwrap();
+            }
+        }
+        out.finish().unwrap().into_inner()
+    }
+
+    /// No entry of `zip` has a file comment or an extra field.
+    fn assert_clean_headers(zip: &[u8]) {
+        let mut z = ZipArchive::new(Cursor::new(zip)).unwrap();
+        for i in 0..z.len() {
+            let f = z.by_index_raw(i).unwrap();
+            assert_eq!(f.comment(), "", "{}: a comment", f.name().unwrap());
+            assert!(f.extra_data().is_none_or(|e| e.is_empty()), "{}: an extra field", f.name().unwrap());
+        }
+    }
+
+    #[test]
+    fn reused_entries_get_fresh_headers_whatever_the_previous_zip_held() {
+        // A previous zip whose entries hold exactly this packer's compressed bytes but
+        // carry a comment and an extra field, behind a stamp that verifies: only the
+        // compressed data is taken, the headers are the fresh ones.
+        let d = tree();
+        let dist = tempfile::tempdir().unwrap();
+        let first = build_equals_fresh(d.path(), dist.path());
+        assert_clean_headers(&first.bytes);
+        let planted = rewritten(&first.bytes, 6);
+        assert!(planted != first.bytes);
+        let zip = dist.path().join("l.zip");
+        std::fs::write(&zip, &planted).unwrap();
+        std::fs::write(stamp_path(&zip), stamp(&KEY, &Sha256::digest(&planted).into())).unwrap();
+        let again = build_equals_fresh(d.path(), dist.path());
+        assert_eq!(again.reused_files, again.file_count - 1, "the compressed bytes are this packer's: reused");
+        assert_clean_headers(&again.bytes);
     }
 
     fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -281,22 +523,67 @@ mod tests {
                 }
             }
         };
-        let stamped = |bytes: &[u8]| Some(stamp(&Sha256::digest(bytes).into()));
+        let stamped = |bytes: &[u8]| Some(stamp(&KEY, &Sha256::digest(bytes).into()));
+        let good_stamp = stamp(&KEY, &good.sha256);
+        let unsigned = good_stamp.lines().take(2).map(|l| format!("{l}\n")).collect::<String>();
+        let other_zip = good_stamp.replace(&hex(&good.sha256), &hex(&[0; 32]));
         let cases: Vec<(&str, Vec<u8>, Option<String>)> = vec![
             ("garbage", b"not a zip at all".repeat(100), stamped(&b"not a zip at all".repeat(100))),
             ("truncated", good.bytes[..good.bytes.len() / 2].to_vec(), stamped(&good.bytes[..good.bytes.len() / 2])),
             ("no stamp", good.bytes.clone(), None),
-            ("another packer", good.bytes.clone(), Some(stamp(&good.sha256).replace("zip-", "zip-0.0.0-"))),
-            ("stamp of another zip", good.bytes.clone(), Some(stamp(&[0; 32]))),
+            ("another packer", good.bytes.clone(), Some(good_stamp.replace("zip-", "zip-0.0.0-"))),
+            ("stamp of another zip", good.bytes.clone(), Some(stamp(&KEY, &[0; 32]))),
+            ("stamp of another zip, its digest rewritten", good.bytes.clone(), Some(other_zip)),
+            ("another user's key", good.bytes.clone(), Some(stamp(&Key([8; 32]), &good.sha256))),
+            ("the older, unsigned stamp", good.bytes.clone(), Some(unsigned)),
         ];
         for (what, bytes, stamp_text) in cases {
             write(&bytes, stamp_text);
-            let p = package_reusing(d.path(), Previous::load(&zip).as_ref()).unwrap();
+            let p = package_reusing(d.path(), Previous::load(&zip, &KEY).ok().as_ref()).unwrap();
             assert_eq!(p.bytes, good.bytes, "{what}");
             assert_eq!(p.reused_files, 0, "{what}");
         }
         std::fs::remove_file(&zip).unwrap();
-        assert!(Previous::load(&zip).is_none());
+        assert!(Previous::load(&zip, &KEY).is_err());
+    }
+
+    #[test]
+    fn hmac_sha256_gives_rfc_4231_vectors() {
+        let cases: [(Vec<u8>, &[u8], &str); 3] = [
+            // Test cases 1, 2 and 6 (a key longer than a block is hashed first).
+            (vec![0x0b; 20], b"Hi There", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
+            (
+                b"Jefe".to_vec(),
+                b"what do ya want for nothing?",
+                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+            ),
+            (
+                vec![0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First",
+                "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+            ),
+        ];
+        for (key, data, mac) in cases {
+            assert_eq!(hex(&hmac_sha256(&key, data)), mac);
+        }
+    }
+
+    #[test]
+    fn the_key_is_made_once_private_and_refused_when_others_can_read_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("state/lambda-layers/packer.key");
+        let made = Key::load_or_create(&path).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!((meta.len(), meta.permissions().mode() & 0o777), (32, 0o600));
+        assert_eq!(Key::load_or_create(&path).unwrap().0, made.0, "the second use reads the same key");
+        assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1, "no temporary file is left");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(Key::load_or_create(&path).is_err());
+        // A folder that cannot be made: no key, an error saying why.
+        std::fs::write(d.path().join("file"), "").unwrap();
+        let err = format!("{:#}", Key::load_or_create(&d.path().join("file/lambda-layers/packer.key")).err().unwrap());
+        assert!(err.contains("file/lambda-layers"), "{err}");
     }
 
     #[test]
