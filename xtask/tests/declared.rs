@@ -46,8 +46,8 @@ fn a_stale_lock_is_locked_again_before_a_build_and_refused_by_publishing() {
     f.run(&["check", "web", "--locked"]).fails_with(&STALE);
     f.run(&["size", "web", "--locked"]).fails_with(&STALE);
     assert_eq!(lock_of(&f, "web"), before);
-    let list = f.run(&["list"]).ok();
-    assert!(list.stderr.contains("lock stale") || list.stdout.contains("lock stale"), "{}{}", list.stdout, list.stderr);
+    let list = f.run(&["list", "--json"]).ok().json();
+    assert_eq!((&list[0]["dist"], &list[0]["lock"]), (&"current".into(), &"stale".into()), "{list:?}");
 
     // `layer` locks it again first, saying so, and builds what requirements.in now asks.
     let run = f.run(&["layer", "web", "--json"]).ok();

@@ -349,6 +349,8 @@ fn new_scaffolds_a_layer_and_list_shows_whether_dist_is_current() {
     assert_eq!(state(&f), "current");
     f.write("layers/mylayer/requirements.txt", "six==1.17.0\n");
     assert_eq!(state(&f), "stale");
+    let list = f.run(&["list", "--json"]).ok().json();
+    assert_eq!(list[0]["lock"], "stale", "a requirements.txt edited by hand is not the lock of requirements.in");
 }
 
 #[test]

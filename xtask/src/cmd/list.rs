@@ -22,25 +22,27 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     if names.is_empty() {
         output::line("no layers yet: add one with `cargo xtask new NAME package==version`");
     }
-    let mut table = Table::new(&["DIST", "LAYER", "RUNTIME", "ARCH", "ZIP"]).right(4);
+    let mut table = Table::new(&["DIST", "LOCK", "LAYER", "RUNTIME", "ARCH", "ZIP"]).right(5);
     let mut errors = Vec::new();
     for name in names {
         match unit::plan(&ctx, &name) {
             Ok(units) => {
                 // A stale lock is what a build would lock again first (and publish refuses).
-                let stale_lock = matches!(
-                    crate::lock::freshness(&ctx.repo, &ctx.config, &name),
-                    Ok(crate::lock::Freshness::Stale(_))
-                );
+                let lock = match crate::lock::freshness(&ctx.repo, &ctx.config, &name) {
+                    Ok(crate::lock::Freshness::Current) => "current",
+                    Ok(crate::lock::Freshness::Stale(_)) => "stale",
+                    Ok(crate::lock::Freshness::NotLocked) => "by hand",
+                    Err(_) => "unreadable",
+                };
                 for u in units {
                     let (state, zip) = match (unit::current(&u), u.paths.current()) {
-                        _ if stale_lock => ("lock stale", "-".into()),
                         (Some(r), _) => ("current", size(r.zipped_bytes)),
                         (None, Some(_)) => ("stale", "-".into()),
                         (None, None) => ("not built", "-".into()),
                     };
                     table.row(vec![
                         state.into(),
+                        lock.into(),
                         u.layer.name.clone(),
                         u.runtime.id.into(),
                         u.arch.as_str().into(),
@@ -48,7 +50,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
                     ]);
                     if args.output.json {
                         output::json(&json!({"layer": u.layer.name, "runtime": u.runtime.id, "arch": u.arch,
-                            "image": u.image, "fingerprint": u.fingerprint, "dist": state}))?;
+                            "image": u.image, "fingerprint": u.fingerprint, "dist": state, "lock": lock}))?;
                     }
                 }
             }
