@@ -54,7 +54,9 @@ pub enum Command {
     Bootstrap(cmd::remote::bootstrap::Args),
     /// Check built layers: imports, ABI (arch, glibc, wheel tags), dependency closure
     Check(cmd::check::Args),
-    /// Benchmark against the article's pipeline (medians and ratios; see README)
+    /// The project's own benchmark against the article's pipeline (a development tool, not
+    /// a user task: hidden from the command list; see docs/benchmarks in README)
+    #[command(hide = true)]
     Bench(cmd::bench::Args),
     /// What a layer ships: each package's size, largest first, and a treemap SVG
     Size(cmd::size::Args),

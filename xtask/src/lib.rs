@@ -28,6 +28,7 @@ pub mod quote;
 pub mod repo;
 pub mod report;
 pub mod requirements;
+pub mod requires;
 pub mod runtime;
 pub mod sbom;
 pub mod schedule;

@@ -164,11 +164,15 @@ impl Unit {
 }
 
 /// Validates a layer and computes the fingerprint of each of its units; a layer is
-/// planned once per run (later calls return the same units).
+/// planned once per run (later calls return the same units). A cycle in its `requires` is
+/// refused, and a stale lock as `ctx.stale_lock` says, for every command alike (a
+/// schedule would otherwise build the layers of a cycle one after another as if it were
+/// fine).
 pub fn plan(ctx: &Context, name: &str) -> Result<Vec<Unit>> {
     if let Some(units) = ctx.plans.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
         return Ok(units.clone());
     }
+    required_layers(ctx, name)?;
     ensure_fresh(ctx, name)?;
     let units = plan_layer(ctx, name)?;
     ctx.plans.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), units.clone());
@@ -223,27 +227,7 @@ fn find_uv(ctx: &Context, layer: &str) -> Result<(PathBuf, crate::lock::uv::Runn
 /// naming it. The one walk of `requires` (the checks attach these layers, the freshness
 /// gate locks them first).
 pub fn required_layers(ctx: &Context, name: &str) -> Result<Vec<String>> {
-    fn visit(ctx: &Context, layer: &str, path: &mut Vec<String>, out: &mut Vec<String>) -> Result<()> {
-        for r in ctx.config.layer(&ctx.repo, layer)?.requires {
-            if path.contains(&r) {
-                anyhow::bail!(
-                    "layers {} -> {r} require each other in a cycle: fix `requires` in their layer.toml",
-                    path.join(" -> ")
-                );
-            }
-            if out.contains(&r) {
-                continue;
-            }
-            path.push(r.clone());
-            visit(ctx, &r, path, out)?;
-            path.pop();
-            out.push(r);
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    visit(ctx, name, &mut vec![name.to_string()], &mut out)?;
-    Ok(out)
+    crate::requires::closure(&ctx.repo, &ctx.config, name)
 }
 
 fn plan_layer(ctx: &Context, name: &str) -> Result<Vec<Unit>> {
@@ -420,6 +404,12 @@ pub fn build_for(ctx: &Context, unit: &Unit, force: bool, why: Option<&str>) -> 
     })
 }
 
+/// Whether `unit` was built in this run and failed (the one record of build failures).
+fn failed_in_run(ctx: &Context, unit: &Unit) -> bool {
+    let slot = ctx.building.lock().unwrap_or_else(|e| e.into_inner()).get(&unit.paths.dir).cloned();
+    slot.is_some_and(|s| s.lock().unwrap_or_else(|e| e.into_inner()).is_some())
+}
+
 fn build_once(ctx: &Context, unit: &Unit, force: bool, why: Option<&str>) -> Result<Outcome> {
     // A commit a stopped run left halfway is finished (or its leftovers removed) first.
     unit.paths.settle();
@@ -433,6 +423,11 @@ fn build_once(ctx: &Context, unit: &Unit, force: bool, why: Option<&str>) -> Res
     if let Recipe::Merge { members } = &unit.recipe {
         let why = format!("merged into {}", unit.layer.name);
         for m in members {
+            // A member that failed in this run is not installed again only to fail the
+            // same way: said once, where it failed.
+            if failed_in_run(ctx, m) {
+                anyhow::bail!("not built: its member {} failed (see above)", m.label());
+            }
             build_for(ctx, m, false, Some(&why))
                 .with_context(|| format!("cannot build {}, merged into layer {}", m.label(), unit.layer.name))?;
             zips.push((m.layer.name.clone(), m.paths.zip.clone()));
@@ -594,6 +589,50 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
 }
 
 /// Every layer name given, or all of them with `--all`; at least one.
+/// The units one command works on: the named layers (or all of them), each planned once,
+/// narrowed by `--runtime`/`--arch`. A layer that cannot be planned is a failure of its
+/// own (the others go on), not an error of the run.
+pub struct Selection {
+    /// Each layer named (once), in order, with its units that pass the filter or why it
+    /// could not be planned.
+    pub layers: Vec<(String, std::result::Result<Vec<Unit>, anyhow::Error>)>,
+    filter: UnitFilter,
+}
+
+impl Selection {
+    /// Every selected unit, in the layers' order.
+    pub fn units(&self) -> Vec<Unit> {
+        self.layers.iter().filter_map(|(_, r)| r.as_ref().ok()).flatten().cloned().collect()
+    }
+
+    /// The layers that could not be planned, with why.
+    pub fn failed(&self) -> impl Iterator<Item = (&str, &anyhow::Error)> {
+        self.layers.iter().filter_map(|(n, r)| r.as_ref().err().map(|e| (n.as_str(), e)))
+    }
+
+    /// Fails when a filter was given and no unit of the named layers matches it (only
+    /// when every layer could be planned: a failed one may be the one that would match).
+    pub fn ensure_matched(&self) -> Result<()> {
+        if self.failed().next().is_none() {
+            let names: Vec<String> = self.layers.iter().map(|(n, _)| n.clone()).collect();
+            self.filter.ensure_matched(self.units().len(), &names)?;
+        }
+        Ok(())
+    }
+}
+
+/// Selects and plans: what `layer`, `check` and the publish run start from.
+pub fn select(ctx: &Context, names: &[String], all: bool, filter: UnitFilter) -> Result<Selection> {
+    let layers = select_layers(&ctx.repo, names, all)?
+        .into_iter()
+        .map(|name| {
+            let planned = plan(ctx, &name).map(|u| filter.apply(u));
+            (name, planned)
+        })
+        .collect();
+    Ok(Selection { layers, filter })
+}
+
 pub fn select_layers(repo: &Repo, names: &[String], all: bool) -> Result<Vec<String>> {
     if all {
         let names = repo.layer_names()?;

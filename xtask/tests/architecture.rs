@@ -44,6 +44,7 @@ const RANKS: &[(&str, u8, &str)] = &[
     ("quote", 1, "leaf"),
     ("overlap", 1, "leaf"),
     ("failure", 1, "leaf"),
+    ("requires", 1, "the requires graph of the layers"),
     ("origin", 1, "leaf: which checkout a binary was compiled from"),
     ("suggest", 1, "leaf"),
 ];

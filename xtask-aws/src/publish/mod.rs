@@ -201,7 +201,7 @@ where
 pub fn plan_units(ctx: &Context, names: &[String]) -> (Vec<Unit>, Vec<Row>) {
     let (mut units, mut rows) = (Vec::new(), Vec::new());
     for name in names {
-        match xtask::check::run::plan_layer(ctx, name) {
+        match xtask::unit::plan(ctx, name) {
             Ok(u) => units.extend(u),
             Err(e) => {
                 xtask::output::error(format_args!("{e:#}"));

@@ -69,7 +69,7 @@ pub fn check_unit(ctx: &Context, unit: &Unit, extras: &[String]) -> Result<UnitC
     let scratch = tempfile::Builder::new().prefix("xtask-check-").tempdir()?;
     let mut required = Vec::new();
     let mut findings = Vec::new();
-    for name in required_layers(ctx, &unit.layer.name)? {
+    for name in unit::required_layers(ctx, &unit.layer.name)? {
         let planned = unit::plan(ctx, &name)?;
         match planned.into_iter().find(|u| u.runtime == unit.runtime && u.arch == unit.arch) {
             Some(u) => required.push((name, zip_of(ctx, &u)?)),
@@ -115,20 +115,6 @@ pub fn check_unit(ctx: &Context, unit: &Unit, extras: &[String]) -> Result<UnitC
 fn zip_of(ctx: &Context, unit: &Unit) -> Result<PathBuf> {
     unit::build(ctx, unit, false).with_context(|| format!("cannot build {}", unit.label()))?;
     Ok(unit.paths.zip.clone())
-}
-
-/// `name`'s units, planned once a cycle in its `requires` has been refused: what every
-/// command that builds or publishes plans through, so `layer`, `check` and `publish
-/// --no-check` refuse a cycle alike (a schedule would otherwise build the layers of the
-/// cycle one after another as if it were fine).
-pub fn plan_layer(ctx: &Context, name: &str) -> Result<Vec<Unit>> {
-    required_layers(ctx, name)?;
-    crate::unit::plan(ctx, name)
-}
-
-/// The layers `name` requires, transitively, dependencies first (`unit::required_layers`).
-pub fn required_layers(ctx: &Context, name: &str) -> Result<Vec<String>> {
-    unit::required_layers(ctx, name)
 }
 
 /// The checks on zips: `own` is the layer under check, `required` the layers attached

@@ -75,26 +75,22 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
             .map_err(|e| UnitFailure::of_unit(&name, runtime, arch, &e)),
         );
     } else {
-        let filter = args.target.filter();
-        let names = unit::select_layers(&ctx.repo, &args.names, args.all)?;
-        let mut kept = 0;
-        for name in &names {
-            match unit::plan(&ctx, name) {
+        let selection = unit::select(&ctx, &args.names, args.all, args.target.filter())?;
+        for (name, planned) in &selection.layers {
+            match planned {
                 Ok(units) => {
-                    let units = filter.apply(units);
-                    kept += units.len();
-                    for u in &units {
+                    for u in units {
                         results.push(
                             run::check_unit(&ctx, u, &args.extras)
                                 .map_err(|e| UnitFailure::of_unit(&u.layer.name, u.runtime, u.arch, &e)),
                         );
                     }
                 }
-                Err(e) => results.push(Err(UnitFailure::of_layer(name, &e))),
+                Err(e) => results.push(Err(UnitFailure::of_layer(name, e))),
             }
         }
         if results.is_empty() {
-            filter.ensure_matched(kept, &names)?;
+            selection.ensure_matched()?;
         }
     }
     let mut ok = true;

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::args::{ImageArgs, OutputArgs, TargetArgs};
 use crate::output::{self, count, size};
 use crate::repo::Repo;
-use crate::unit::{self, Context, Outcome, Recipe, StaleLock, UnitFailure};
+use crate::unit::{self, Context, Outcome, StaleLock, UnitFailure};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -34,49 +34,26 @@ pub struct Args {
 
 /// Returns whether every unit succeeded.
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
-    let filter = args.target.filter();
     let json = args.output.json;
     let ctx = Context::new(repo, args.image.image.clone())?.with_stale_lock(StaleLock::building(args.locked));
-    let mut names = unit::select_layers(&ctx.repo, &args.names, args.all)?;
     // `layer six six`: one build, one report.
-    let mut seen = std::collections::BTreeSet::new();
-    names.retain(|n| seen.insert(n.clone()));
+    let selection = unit::select(&ctx, &args.names, args.all, args.target.filter())?;
     let (mut built, mut current, mut failed) = (0, 0, 0);
-    let mut units = Vec::new();
-    for name in &names {
-        match crate::check::run::plan_layer(&ctx, name) {
-            Ok(u) => units.extend(filter.apply(u)),
-            Err(e) => {
-                failed += 1;
-                output::error(format_args!("{e:#}"));
-                if json {
-                    output::json(&UnitFailure::of_layer(name, &e))?;
-                }
-            }
+    for (name, e) in selection.failed() {
+        failed += 1;
+        output::error(format_args!("{e:#}"));
+        if json {
+            output::json(&UnitFailure::of_layer(name, e))?;
         }
     }
-    let kept = units.len();
+    let units = &selection.units();
     let jobs = args.jobs.map(usize::from).unwrap_or_else(crate::schedule::default_jobs);
     let mut printed: Result<()> = Ok(());
-    // The units that failed in this run: a merged layer whose member failed is not built
-    // (it would only install the failing member again, and fail the same way).
-    let failures: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    // A merged layer whose member failed in this run is not built (`unit::build` says so).
     crate::schedule::each(
-        &units,
+        units,
         jobs,
-        |u| {
-            if let Recipe::Merge { members } = &u.recipe {
-                let failed = failures.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(m) = members.iter().find(|m| failed.contains(&m.label())) {
-                    anyhow::bail!("not built: its member {} failed (see above)", m.label());
-                }
-            }
-            let result = unit::build(&ctx, u, args.force);
-            if result.is_err() {
-                failures.lock().unwrap_or_else(|e| e.into_inner()).push(u.label());
-            }
-            result
-        },
+        |u| unit::build(&ctx, u, args.force),
         |i, result| {
             let u = &units[i];
             match result {
@@ -109,7 +86,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         output::line(output::summary(&[("built", built), ("up-to-date", current), ("failed", failed)]));
     }
     if failed == 0 {
-        filter.ensure_matched(kept, &names)?;
+        selection.ensure_matched()?;
     }
     Ok(failed == 0)
 }

@@ -204,15 +204,7 @@ fn pyproject_dependencies(dir: &Path, layer: &str) -> Result<Vec<String>> {
 /// The pins of every layer `name` requires, transitively: they are constraints of its
 /// resolution and are left out of its requirements.txt.
 fn provided_pins(repo: &Repo, config: &RepoConfig, name: &str) -> Result<Vec<(String, String, String)>> {
-    let mut layers = Vec::new();
-    let mut todo = config.layer(repo, name)?.requires;
-    while let Some(l) = todo.pop() {
-        if l == name || layers.contains(&l) {
-            continue;
-        }
-        todo.extend(config.layer(repo, &l)?.requires);
-        layers.push(l);
-    }
+    let mut layers = crate::requires::closure(repo, config, name)?;
     layers.sort();
     let mut out = Vec::new();
     for l in layers {
