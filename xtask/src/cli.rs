@@ -111,6 +111,7 @@ pub fn main(binary: Binary, aws: &dyn Fn(Repo, &Command) -> Result<bool>) -> Exi
         (_, true) => output::Verbosity::Verbose,
         _ => output::Verbosity::Normal,
     };
+    crate::settings::init();
     output::init(cli.color, verbosity);
     if let Err(e) = crate::origin::ensure_compiled_here(binary.compiled_in, binary.package) {
         output::error(format_args!("{e:#}"));

@@ -53,7 +53,7 @@ pub struct RunSpec<'a> {
 impl Docker {
     /// Finds the CLI (`$DOCKER`, else `docker` on PATH) and checks that its daemon answers.
     pub fn connect() -> Result<Docker> {
-        let program = std::env::var("DOCKER").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "docker".into());
+        let program = crate::settings::var("DOCKER").unwrap_or("docker").to_string();
         if find_program(&program).is_none() {
             bail!("docker CLI not found (looked for `{program}`): install Docker, or set DOCKER to the CLI's path");
         }
@@ -122,7 +122,7 @@ impl Docker {
         for (host, inside, ro) in &spec.mounts {
             mounts.push(format!("{}:{inside}{}", host.display(), if *ro { ":ro" } else { "" }));
         }
-        mounts.extend(pip_settings(&mut env, |k| std::env::var(k).ok())?);
+        mounts.extend(pip_settings(&mut env, |k| crate::settings::var(k).map(str::to_string))?);
         let mut args: Vec<String> = vec![
             "run".into(),
             "--rm".into(),
@@ -325,7 +325,7 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
         let p = PathBuf::from(program);
         return is_executable(&p).then_some(p);
     }
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(program)).find(|p| is_executable(p))
+    std::env::split_paths(crate::settings::var_os("PATH")?).map(|d| d.join(program)).find(|p| is_executable(p))
 }
 
 fn is_executable(p: &Path) -> bool {

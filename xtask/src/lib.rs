@@ -32,6 +32,7 @@ pub mod requires;
 pub mod runtime;
 pub mod sbom;
 pub mod schedule;
+pub mod settings;
 pub mod sizes;
 pub mod slim;
 pub mod stack;

@@ -47,16 +47,16 @@ fn hand_to_aws(_repo: Repo, _command: &cli::Command) -> Result<bool> {
 /// `xtask-aws` binary beside this one. Never the checkout this binary was compiled in: with
 /// a shared target directory that may be another copy, or gone.
 fn aws_command() -> Result<Command> {
-    if let Some(bin) = std::env::var_os(AWS_BIN_VAR).filter(|v| !v.is_empty()) {
+    if let Some(bin) = xtask::settings::var_os(AWS_BIN_VAR) {
         output::note(format_args!("the AWS commands run {} (from {AWS_BIN_VAR})", Path::new(&bin).display()));
         return Ok(Command::new(bin));
     }
     let exe = std::env::current_exe().ok();
     let sibling = exe.as_deref().and_then(Path::parent).map(|d| d.join(AWS_PACKAGE));
-    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+    let manifest = xtask::settings::var_os("CARGO_MANIFEST_DIR")
         .map(|d| Path::new(&d).join("../Cargo.toml"))
         .filter(|m| m.is_file() && m.with_file_name(AWS_PACKAGE).join("Cargo.toml").is_file());
-    if let (Some(cargo), Some(manifest)) = (std::env::var_os("CARGO"), manifest) {
+    if let (Some(cargo), Some(manifest)) = (xtask::settings::var_os("CARGO"), manifest) {
         if !sibling.as_deref().is_some_and(Path::is_file) {
             output::note(format_args!(
                 "the first AWS command compiles the {AWS_PACKAGE} binary (the AWS SDK): about a minute, once"
@@ -65,12 +65,12 @@ fn aws_command() -> Result<Command> {
         // The same toolchain as the cargo that built this binary, even when PATH changed.
         let rustc = Path::new(&cargo).with_file_name("rustc");
         let mut c = Command::new(&cargo);
-        if std::env::var_os("RUSTC").is_none() && rustc.is_file() {
+        if xtask::settings::var_os("RUSTC").is_none() && rustc.is_file() {
             c.env("RUSTC", rustc);
         }
         c.args(["run", "--quiet", "--package", AWS_PACKAGE, "--manifest-path"]).arg(&manifest);
         if let Some((target_dir, profile)) = exe.as_deref().and_then(build_place) {
-            if std::env::var_os("CARGO_TARGET_DIR").is_none() {
+            if xtask::settings::var_os("CARGO_TARGET_DIR").is_none() {
                 c.env("CARGO_TARGET_DIR", target_dir);
             }
             if profile == "release" {

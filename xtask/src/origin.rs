@@ -24,8 +24,8 @@ const SOURCES: [&str; 3] = ["xtask/src/lib.rs", "xtask/src/main.rs", "xtask-aws/
 /// does not run under cargo). Otherwise runs the command again, compiled from this
 /// checkout, and exits with its status; or fails saying how to fix it.
 pub fn ensure_compiled_here(compiled_in: &str, package: &str) -> Result<()> {
-    let Some(here) = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from) else { return Ok(()) };
-    let Some(cargo) = std::env::var_os("CARGO") else { return Ok(()) };
+    let Some(here) = crate::settings::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from) else { return Ok(()) };
+    let Some(cargo) = crate::settings::var_os("CARGO") else { return Ok(()) };
     let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
@@ -38,7 +38,7 @@ pub fn ensure_compiled_here(compiled_in: &str, package: &str) -> Result<()> {
     let Some(root) = here.parent().filter(|r| r.join("Cargo.toml").is_file()) else { return Ok(()) };
     let fix =
         "run `cargo clean -p xtask -p xtask-aws`, or give this checkout its own target directory (CARGO_TARGET_DIR)";
-    if std::env::var_os(REBUILT_VAR).is_some() {
+    if crate::settings::var_os(REBUILT_VAR).is_some() {
         bail!(
             "the {package} binary cargo runs was compiled from {}, not from this checkout ({}), even after marking this checkout's sources changed: {fix}",
             compiled.display(),

@@ -46,7 +46,7 @@ static SHELL: OnceLock<Shell> = OnceLock::new();
 pub fn init(color: ColorChoice, verbosity: Verbosity) {
     let color = use_color(
         color,
-        |k| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned()),
+        |k| crate::settings::var_os(k).map(|v| v.to_string_lossy().into_owned()),
         || std::io::stderr().is_terminal(),
     );
     let _ = SHELL.set(Shell { color, verbosity, lock: Mutex::new(()) });

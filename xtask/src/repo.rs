@@ -32,7 +32,7 @@ impl Repo {
     /// shared target directory one binary serves several clones, and each must act on its
     /// own layers. Says which repo it chose when that is not the obvious one.
     pub fn find(explicit: Option<&Path>) -> Result<Repo> {
-        let from_env = std::env::var_os(REPO_VAR).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let from_env = crate::settings::var_os(REPO_VAR).map(PathBuf::from);
         let (start, source) = match (explicit, from_env) {
             (Some(p), _) => (p.to_path_buf(), Source::Flag),
             (None, Some(p)) => (p, Source::Env),

@@ -31,7 +31,8 @@ pub struct Context {
     pub repo: Repo,
     pub config: RepoConfig,
     pub image_override: Option<String>,
-    /// `--check-image`: the image the import check runs in, for every unit.
+    /// `--check-image`: the image the import check runs in, for every unit (set once,
+    /// by [`Context::with_check_image`]).
     pub check_image_override: Option<String>,
     /// What planning does with a stale lock (the freshness gate, [`plan`]).
     pub stale_lock: StaleLock,
@@ -64,6 +65,12 @@ impl Context {
             plans: Default::default(),
             building: Default::default(),
         })
+    }
+
+    /// The same context, with `--check-image` (the image every import check runs in).
+    pub fn with_check_image(mut self, image: Option<String>) -> Context {
+        self.check_image_override = image;
+        self
     }
 
     /// The same context, with stale locks treated as `stale_lock` says.

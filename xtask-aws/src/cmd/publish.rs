@@ -20,8 +20,7 @@ pub fn run_all(repo: Repo, args: &AllArgs) -> Result<bool> {
 }
 
 fn publish_layers(repo: Repo, names: &[String], all: bool, o: &Opts) -> Result<bool> {
-    let mut ctx = Context::new(repo, o.images.build.image.clone())?;
-    ctx.check_image_override = o.images.check_image.clone();
+    let ctx = Context::new(repo, o.images.build.image.clone())?.with_check_image(o.images.check_image.clone());
     let names = unit::select_layers(&ctx.repo, names, all)?;
     let opts = Options {
         profile: o.profile.profile.clone(),

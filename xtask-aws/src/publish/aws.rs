@@ -41,7 +41,7 @@ pub enum CredentialSource {
 impl CredentialSource {
     /// From `XTASK_AWS_CREDENTIALS`: unset, empty or `profile`, or `env`.
     pub fn from_env() -> anyhow::Result<CredentialSource> {
-        CredentialSource::parse(std::env::var(CREDENTIALS_VAR).ok().as_deref())
+        CredentialSource::parse(xtask::settings::var(CREDENTIALS_VAR))
     }
 
     fn parse(value: Option<&str>) -> anyhow::Result<CredentialSource> {
@@ -312,7 +312,7 @@ pub fn one_line(s: &str) -> String {
 
 /// Warnings for ambient settings the deploy profile overrides.
 pub fn ambient_warnings(profile_name: &str, profile: &Profile, source: CredentialSource) -> Vec<String> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let env = |k: &str| xtask::settings::var(k).map(str::to_string);
     let mut out = Vec::new();
     if let Some(v) = env("AWS_PROFILE").filter(|_| source == CredentialSource::Profile) {
         if profile.aws_profile.as_deref() != Some(v.as_str()) {

@@ -41,8 +41,8 @@ pub struct Settings {
 impl Settings {
     /// `timeout` from `--lock-timeout`, the lease from [`LEASE_VAR`] or [`DEFAULT_LEASE`].
     pub fn new(timeout: Duration) -> Result<Settings> {
-        let lease = match std::env::var(LEASE_VAR) {
-            Ok(v) if !v.trim().is_empty() => {
+        let lease = match xtask::settings::var(LEASE_VAR) {
+            Some(v) if !v.trim().is_empty() => {
                 let secs: u64 = v.trim().parse().ok().filter(|s| (1..=3600).contains(s)).with_context(|| {
                     format!("invalid {LEASE_VAR}={v}: use a number of seconds from 1 to 3600 (default 60)")
                 })?;
@@ -79,7 +79,7 @@ impl Holder {
     pub fn me(command: &str) -> Holder {
         let user = ["USER", "LOGNAME", "USERNAME"]
             .iter()
-            .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+            .find_map(|k| xtask::settings::var(k).map(str::to_string))
             .or_else(|| {
                 use std::os::unix::fs::MetadataExt;
                 std::fs::metadata("/proc/self").ok().map(|m| format!("uid{}", m.uid()))
@@ -87,13 +87,13 @@ impl Holder {
             .unwrap_or_else(|| "unknown".into());
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .ok()
-            .or_else(|| std::env::var("HOSTNAME").ok())
+            .or_else(|| xtask::settings::var("HOSTNAME").map(str::to_string))
             .map(|h| h.trim().to_string())
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "unknown-host".into());
-        let run = match (std::env::var("GITHUB_RUN_ID"), std::env::var("GITHUB_RUN_ATTEMPT")) {
-            (Ok(id), Ok(attempt)) => format!("github run {id} attempt {attempt}"),
-            (Ok(id), _) => format!("github run {id}"),
+        let run = match (xtask::settings::var("GITHUB_RUN_ID"), xtask::settings::var("GITHUB_RUN_ATTEMPT")) {
+            (Some(id), Some(attempt)) => format!("github run {id} attempt {attempt}"),
+            (Some(id), _) => format!("github run {id}"),
             _ => random_id(),
         };
         Holder {

@@ -42,12 +42,12 @@ pub fn uv_cache_dir() -> Result<PathBuf> {
 /// `$var`, else `$XDG_CACHE_HOME/lambda-layers/<sub>`, else `~/.cache/lambda-layers/<sub>`,
 /// created.
 fn cache_dir(var: &str, sub: &str, whose: &str) -> Result<PathBuf> {
-    let dir = if let Some(d) = std::env::var_os(var).filter(|d| !d.is_empty()) {
+    let dir = if let Some(d) = crate::settings::var_os(var) {
         PathBuf::from(d)
-    } else if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+    } else if let Some(d) = crate::settings::var_os("XDG_CACHE_HOME") {
         PathBuf::from(d).join("lambda-layers").join(sub)
     } else {
-        let home = std::env::var_os("HOME")
+        let home = crate::settings::var_os("HOME")
             .with_context(|| format!("HOME is not set: set {var} to a folder for {whose} cache"))?;
         PathBuf::from(home).join(".cache/lambda-layers").join(sub)
     };

@@ -18,7 +18,7 @@ use crate::runtime::{Arch, Runtime};
 
 /// The host Python whose pip is used: `$XTASK_PIP_PYTHON`, else `python3`.
 fn host_python() -> String {
-    std::env::var("XTASK_PIP_PYTHON").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "python3".into())
+    crate::settings::var("XTASK_PIP_PYTHON").unwrap_or("python3").to_string()
 }
 
 /// Every manylinux platform tag a runtime's glibc accepts for `arch`, newest first.

@@ -367,7 +367,7 @@ fn import_check(image: &str, zip: &Path, reference: &Path, scratch: &Path) -> Re
          for d in {dists:?}:\n    try: m.version(d); ok+=1\n    except Exception as e: fail.append(f'version {{d}}: {{e!r}}')\n\
          print(json.dumps([ok, fail]))"
     );
-    let out = Command::new(std::env::var("DOCKER").unwrap_or_else(|_| "docker".into()))
+    let out = Command::new(crate::settings::var("DOCKER").unwrap_or("docker"))
         .args(["run", "--rm", "-v"])
         .arg(format!("{}:/opt:ro", dir.display()))
         .args(["-e", "PYTHONPATH=/opt/python", "--entrypoint", "python3", image, "-c", &code])

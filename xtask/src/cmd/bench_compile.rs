@@ -25,7 +25,7 @@ struct Build {
 }
 
 pub fn run(repo: &Repo, runs: usize) -> Result<bool> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let cargo = crate::settings::var("CARGO").unwrap_or("cargo").to_string();
     let scratch = tempfile::Builder::new().prefix("xtask-bench-compile-").tempdir()?;
     let clone = scratch.path().join("clone");
     run_ok(Command::new("git").args(["clone", "--quiet", "--no-hardlinks"]).arg(&repo.root).arg(&clone), "git clone")?;

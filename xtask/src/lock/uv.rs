@@ -21,10 +21,10 @@ pub const UV_VERSION: &str = "0.13.9";
 /// Where the tool keeps its own copies of uv: `$XDG_CACHE_HOME/lambda-layers/uv`, else
 /// `~/.cache/lambda-layers/uv`.
 fn cache_root() -> Result<PathBuf> {
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+    if let Some(d) = crate::settings::var_os("XDG_CACHE_HOME") {
         return Ok(PathBuf::from(d).join("lambda-layers"));
     }
-    let home = std::env::var_os("HOME").context("HOME is not set: set XDG_CACHE_HOME or XTASK_UV")?;
+    let home = crate::settings::var_os("HOME").context("HOME is not set: set XDG_CACHE_HOME or XTASK_UV")?;
     Ok(PathBuf::from(home).join(".cache/lambda-layers"))
 }
 
@@ -32,7 +32,7 @@ fn cache_root() -> Result<PathBuf> {
 /// tool cache, fetched first when missing. `image` is the build image used to fetch it
 /// when the host has no `python3`.
 pub fn ensure(image: Option<&str>) -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("XTASK_UV").filter(|p| !p.is_empty()) {
+    if let Some(p) = crate::settings::var_os("XTASK_UV") {
         return Ok(PathBuf::from(p));
     }
     let dir = cache_root()?.join("uv").join(UV_VERSION);
@@ -47,7 +47,7 @@ pub fn ensure(image: Option<&str>) -> Result<PathBuf> {
 /// it must be a static executable for `arch`. `XTASK_UV` is not used here: it names a
 /// binary for the host, which need not run inside an image.
 pub fn ensure_static(arch: Arch, image: Option<&str>) -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("XTASK_UV_STATIC").filter(|p| !p.is_empty()) {
+    if let Some(p) = crate::settings::var_os("XTASK_UV_STATIC") {
         let p = PathBuf::from(p);
         let bytes = std::fs::read(&p).with_context(|| format!("XTASK_UV_STATIC names {}", p.display()))?;
         check_static(&bytes, arch).with_context(|| format!("XTASK_UV_STATIC names {}", p.display()))?;
@@ -248,7 +248,7 @@ pub fn python_platform_is_exact(runtime: Runtime, arch: Arch) -> bool {
 /// The uv cache the resolver uses: `$UV_CACHE_DIR` when set, else the builds' uv cache
 /// (`build::uv_cache_dir`).
 fn uv_cache() -> Result<PathBuf> {
-    if let Some(d) = std::env::var_os("UV_CACHE_DIR").filter(|d| !d.is_empty()) {
+    if let Some(d) = crate::settings::var_os("UV_CACHE_DIR") {
         return Ok(PathBuf::from(d));
     }
     crate::build::uv_cache_dir()
@@ -373,8 +373,8 @@ pub fn command(uv: &Path) -> Result<Command> {
         .env("UV_NO_PROGRESS", "1")
         .env("NO_COLOR", "1");
     for &(pip, uv_var) in PIP_TO_UV {
-        if let Some(v) = std::env::var_os(pip).filter(|v| !v.is_empty()) {
-            if std::env::var_os(uv_var).is_none() || pip == "PIP_CERT" {
+        if let Some(v) = crate::settings::var_os(pip) {
+            if crate::settings::var_os(uv_var).is_none() || pip == "PIP_CERT" {
                 cmd.env(uv_var, v);
             }
         }

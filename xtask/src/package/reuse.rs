@@ -135,7 +135,7 @@ impl Key {
 /// `$XDG_STATE_HOME/lambda-layers/packer.key`, else `~/.local/state/lambda-layers/packer.key`
 /// (only absolute folders count, as the XDG spec says).
 fn key_path() -> Result<PathBuf> {
-    let absolute = |v: &str| std::env::var_os(v).map(PathBuf::from).filter(|p| p.is_absolute());
+    let absolute = |v: &str| crate::settings::var_os(v).map(PathBuf::from).filter(|p| p.is_absolute());
     let state = absolute("XDG_STATE_HOME")
         .or_else(|| absolute("HOME").map(|h| h.join(".local/state")))
         .context("neither XDG_STATE_HOME nor HOME names a folder")?;
