@@ -64,7 +64,7 @@ fn aws_command() -> Result<Command> {
         }
         // The same toolchain as the cargo that built this binary, even when PATH changed.
         let rustc = Path::new(&cargo).with_file_name("rustc");
-        let mut c = Command::new(&cargo);
+        let mut c = Command::new(cargo);
         if xtask::settings::var_os("RUSTC").is_none() && rustc.is_file() {
             c.env("RUSTC", rustc);
         }
