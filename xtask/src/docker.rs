@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::process::{capture, fence_tail, find_program};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
@@ -256,59 +257,6 @@ fn pip_settings(env: &mut ContainerEnv, lookup: impl Fn(&str) -> Option<String>)
     Ok(mounts)
 }
 
-/// Runs a command and returns its exit status and its output (stdout, then stderr). With
-/// `-v` the command line is shown first and its output line by line as it comes (both
-/// redacted); otherwise a spinner saying `what` runs meanwhile (on a terminal).
-pub fn capture(mut cmd: std::process::Command, what: String) -> Result<(std::process::ExitStatus, String)> {
-    use std::io::BufRead;
-    use std::process::Stdio;
-    let program = cmd.get_program().to_string_lossy().into_owned();
-    let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
-    cmd.stdin(Stdio::null());
-    if !crate::output::is_verbose() {
-        let spinner = crate::progress::spinner(what);
-        let out = cmd.output().with_context(|| format!("cannot run `{program}`"))?;
-        spinner.finish_and_clear();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        return Ok((out.status, text));
-    }
-    crate::output::command(&program, &args);
-    let tag = crate::output::tag();
-    let mut child =
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().with_context(|| format!("cannot run `{program}`"))?;
-    let stream = |r: Box<dyn std::io::Read + Send>| {
-        let tag = tag.clone();
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            for line in std::io::BufReader::new(r).lines().map_while(std::result::Result::ok) {
-                crate::output::live(tag.as_deref(), &line);
-                text.push_str(&line);
-                text.push('\n');
-            }
-            text
-        })
-    };
-    let out = stream(Box::new(child.stdout.take().context("no stdout")?));
-    let err = stream(Box::new(child.stderr.take().context("no stderr")?));
-    let status = child.wait()?;
-    let text = format!("{}{}", out.join().unwrap_or_default(), err.join().unwrap_or_default());
-    Ok((status, text))
-}
-
-/// The last `n` lines of a program's output, indented and fenced, for error messages.
-pub fn fence_tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.trim_end().lines().filter(|l| !l.trim().is_empty()).collect();
-    let tail = &lines[lines.len().saturating_sub(n)..];
-    let mut out = String::from("    ┌──\n");
-    for l in tail {
-        out.push_str("    │ ");
-        out.push_str(l.trim_end());
-        out.push('\n');
-    }
-    out.push_str("    └──");
-    out
-}
-
 fn last_line(text: &str) -> String {
     text.trim().lines().last().unwrap_or("no output").trim().to_string()
 }
@@ -317,20 +265,6 @@ fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed)
-}
-
-/// `program` as a path if it names an executable, directly or through PATH.
-pub fn find_program(program: &str) -> Option<PathBuf> {
-    if program.contains('/') {
-        let p = PathBuf::from(program);
-        return is_executable(&p).then_some(p);
-    }
-    std::env::split_paths(crate::settings::var_os("PATH")?).map(|d| d.join(program)).find(|p| is_executable(p))
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
 }
 
 /// The invoking user's ids: the container runs as them, so every file it writes is theirs.

@@ -21,6 +21,7 @@ pub mod origin;
 pub mod output;
 pub mod overlap;
 pub mod package;
+pub mod process;
 pub mod profile;
 pub mod progress;
 pub mod python;

@@ -85,17 +85,9 @@ impl Repo {
     /// `dist/.compare/<commit>/` and kept there, so its builds stay cached for the next
     /// comparison with the same commit.
     pub fn at_git_ref(&self, reference: &str) -> Result<Repo> {
+        let what = format!("read the repo at {reference}");
         let git = |args: &[&str]| -> Result<String> {
-            let out = std::process::Command::new("git")
-                .arg("-C")
-                .arg(&self.root)
-                .args(args)
-                .output()
-                .context("cannot run git: is it installed?")?;
-            if !out.status.success() {
-                bail!("git {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
-            }
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+            Ok(String::from_utf8_lossy(&crate::process::git(&self.root, args, &what)?).trim().to_string())
         };
         let commit = git(&["rev-parse", "--verify", &format!("{reference}^{{commit}}")]).with_context(|| {
             format!("`{reference}` is not a commit of the git repo holding {}", self.root.display())
@@ -106,15 +98,8 @@ impl Repo {
             let partial = dir.with_extension("partial");
             let _ = std::fs::remove_dir_all(&partial);
             std::fs::create_dir_all(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
-            let archive = std::process::Command::new("git")
-                .arg("-C")
-                .arg(&self.root)
-                .args(["archive", "--format=tar", &format!("{commit}:{prefix}")])
-                .output()
-                .context("cannot run git archive")?;
-            if !archive.status.success() {
-                bail!("git archive {commit}: {}", String::from_utf8_lossy(&archive.stderr).trim());
-            }
+            let archive =
+                crate::process::git(&self.root, &["archive", "--format=tar", &format!("{commit}:{prefix}")], &what)?;
             let mut tar = std::process::Command::new("tar")
                 .arg("-x")
                 .arg("-C")
@@ -123,7 +108,7 @@ impl Repo {
                 .spawn()
                 .context("cannot run tar")?;
             use std::io::Write;
-            tar.stdin.take().expect("piped").write_all(&archive.stdout)?;
+            tar.stdin.take().expect("piped").write_all(&archive)?;
             if !tar.wait()?.success() {
                 bail!("cannot unpack {reference} into {}", partial.display());
             }

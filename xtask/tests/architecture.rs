@@ -44,6 +44,8 @@ const RANKS: &[(&str, u8, &str)] = &[
     ("quote", 1, "leaf"),
     ("overlap", 1, "leaf"),
     ("failure", 1, "leaf"),
+    ("process", 1, "leaf: running programs"),
+    ("settings", 1, "leaf: the environment, read once"),
     ("requires", 1, "the requires graph of the layers"),
     ("origin", 1, "leaf: which checkout a binary was compiled from"),
     ("suggest", 1, "leaf"),

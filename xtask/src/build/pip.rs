@@ -92,7 +92,7 @@ fn uv_install(input: &BuildInput<'_>, work: &Path, uv: &Path) -> Result<()> {
         "uv pip install (host, {} wheels) for {} {} {}",
         input.arch, input.layer.name, input.runtime, input.arch
     );
-    let (status, text) = crate::docker::capture(cmd, what.clone())?;
+    let (status, text) = crate::process::capture(cmd, what.clone())?;
     crate::interrupt::wait_if_interrupted();
     if !status.success() {
         // uv: "Because pyyaml==5.3.1 has no usable wheels and ..." (or "has no wheels with a
@@ -104,7 +104,7 @@ fn uv_install(input: &BuildInput<'_>, work: &Path, uv: &Path) -> Result<()> {
         if let Some(req) = missing {
             return Err(no_wheel(input, &req));
         }
-        bail!("{what} failed (exit {}):\n{}", status.code().unwrap_or(-1), crate::docker::fence_tail(&text, 15));
+        bail!("{what} failed (exit {}):\n{}", status.code().unwrap_or(-1), crate::process::fence_tail(&text, 15));
     }
     super::remove_uv_leftovers(&target)?;
     super::write_uv_report(input, work, &format!("3.{}", input.runtime.minor))
@@ -126,14 +126,14 @@ fn pip_install(input: &BuildInput<'_>, work: &Path, pip_cache: &Path) -> Result<
         .env("TMPDIR", work.join("tmp"))
         .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
         .env("PIP_NO_INPUT", "1");
-    let (status, text) = crate::docker::capture(pip.into(), what.clone())
+    let (status, text) = crate::process::capture(pip.into(), what.clone())
         .with_context(|| format!("cannot run `{python} -m pip`: install Python 3 with pip, or set XTASK_PIP_PYTHON"))?;
     crate::interrupt::wait_if_interrupted();
     if !status.success() {
         if let Some(req) = text.lines().find_map(|l| l.split("No matching distribution found for ").nth(1)) {
             return Err(no_wheel(input, req));
         }
-        bail!("{what} failed (exit {}):\n{}", status.code().unwrap_or(-1), crate::docker::fence_tail(&text, 15));
+        bail!("{what} failed (exit {}):\n{}", status.code().unwrap_or(-1), crate::process::fence_tail(&text, 15));
     }
     Ok(())
 }
@@ -189,7 +189,7 @@ fn requirements_for_target(input: &BuildInput<'_>, work: &Path) -> Result<String
 /// arch as the host). Returns (files, bytes saved), or None when it cannot.
 pub fn strip_shared_libraries(input: &BuildInput<'_>, work: &Path) -> Result<Option<(u64, u64)>> {
     let host = if cfg!(target_arch = "x86_64") { Arch::X86_64 } else { Arch::Arm64 };
-    if input.arch != host || crate::docker::find_program("strip").is_none() {
+    if input.arch != host || crate::process::find_program("strip").is_none() {
         return Ok(None);
     }
     let libs: Vec<(PathBuf, u64)> = super::docker::shared_libraries(work)?;

@@ -120,7 +120,7 @@ pub fn check(
         }
     };
     let Some(json) = output.lines().find_map(|l| l.strip_prefix("XTASK_RESULT ")) else {
-        return Ok(not_run(format!("the check script did not finish:\n{}", crate::docker::fence_tail(&output, 10))));
+        return Ok(not_run(format!("the check script did not finish:\n{}", crate::process::fence_tail(&output, 10))));
     };
     let result: ScriptResult = serde_json::from_str(json).context("unreadable import check result")?;
     let findings =

@@ -65,7 +65,7 @@ fn timed(mut cmd: Command, what: &str) -> Result<Duration> {
     let out = cmd.output().with_context(|| format!("cannot run {what}"))?;
     let took = start.elapsed();
     if !out.status.success() {
-        bail!("{what} failed:\n{}", crate::docker::fence_tail(&String::from_utf8_lossy(&out.stderr), 15));
+        bail!("{what} failed:\n{}", crate::process::fence_tail(&String::from_utf8_lossy(&out.stderr), 15));
     }
     Ok(took)
 }

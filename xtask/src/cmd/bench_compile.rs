@@ -113,7 +113,7 @@ pub fn run(repo: &Repo, runs: usize) -> Result<bool> {
 fn run_ok(cmd: &mut Command, what: &str) -> Result<()> {
     let out = cmd.output().with_context(|| format!("cannot run {what}"))?;
     if !out.status.success() {
-        bail!("{what} failed:\n{}", crate::docker::fence_tail(&String::from_utf8_lossy(&out.stderr), 15));
+        bail!("{what} failed:\n{}", crate::process::fence_tail(&String::from_utf8_lossy(&out.stderr), 15));
     }
     Ok(())
 }

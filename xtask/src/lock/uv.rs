@@ -107,16 +107,16 @@ fn fetch_wheel(dest: &Path, platform: &str, image: Option<&str>) -> Result<()> {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    if let Some(python) = crate::docker::find_program("python3") {
+    if let Some(python) = crate::process::find_program("python3") {
         let mut cmd = Command::new(python);
         cmd.arg("-m").arg("pip").args(&args).arg(dest);
         let what = format!("pip download uv=={UV_VERSION}");
-        let (status, text) = crate::docker::capture(cmd, what.clone())?;
+        let (status, text) = crate::process::capture(cmd, what.clone())?;
         if status.success() {
             return Ok(());
         }
         if image.is_none() {
-            bail!("{what} failed:\n{}", crate::docker::fence_tail(&text, 10));
+            bail!("{what} failed:\n{}", crate::process::fence_tail(&text, 10));
         }
     }
     let Some(image) = image else {
@@ -266,7 +266,7 @@ pub enum Runner {
 impl Runner {
     /// The host when it has a `python3`, else docker with `image`.
     pub fn choose(image: Option<&str>) -> Result<Runner> {
-        if crate::docker::find_program("python3").is_some() {
+        if crate::process::find_program("python3").is_some() {
             return Ok(Runner::Host);
         }
         let image = image.context("uv needs a Python interpreter: install python3, or let it run in a build image")?;

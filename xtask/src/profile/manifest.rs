@@ -198,15 +198,9 @@ fn expected_layer_name(p: &Profile, e: &Entry) -> Result<String> {
 /// git-ignored `local.json`) delete it, and the next publish records what is live again.
 fn repair_hint(path: &Path, profile: &str) -> String {
     let tracked = path.parent().is_some_and(|dir| {
-        std::process::Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(["ls-files", "--error-unmatch", "--"])
-            .arg(path)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+        let path = path.to_string_lossy();
+        crate::process::git(dir, &["ls-files", "--error-unmatch", "--", &path], "tell whether git tracks the manifest")
+            .is_ok()
     });
     if tracked {
         format!("fix it or restore it from git (`git checkout -- {}`)", path.display())
