@@ -12,7 +12,7 @@ use crate::runtime::Arch;
 
 /// The host's pip settings that are passed into the build container. Teams behind
 /// private indexes or TLS-inspecting proxies need every one of them.
-const PIP_ENV: &[&str] = &[
+pub const PIP_ENV: &[&str] = &[
     "PIP_INDEX_URL",
     "PIP_EXTRA_INDEX_URL",
     "PIP_TRUSTED_HOST",
@@ -339,5 +339,15 @@ mod tests {
     fn missing_program_is_not_found() {
         assert!(find_program("definitely-not-a-program-xyz").is_none());
         assert!(find_program("sh").is_some());
+    }
+}
+
+#[cfg(test)]
+mod settings_check {
+    #[test]
+    fn the_pip_settings_passed_into_containers_are_listed_settings() {
+        for name in super::PIP_ENV.iter().chain(["PIP_CERT", "DOCKER"].iter()) {
+            assert!(crate::settings::is_listed(name), "{name} is read but not in settings::VARS");
+        }
     }
 }

@@ -39,3 +39,4 @@ pub mod slim;
 pub mod stack;
 pub mod suggest;
 pub mod unit;
+pub mod unit_id;

@@ -15,9 +15,9 @@ use crate::slim::SlimReport;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BuildReport {
-    pub layer: String,
-    pub runtime: String,
-    pub arch: Arch,
+    /// Which unit (serialised flat: `layer`, `runtime`, `arch`).
+    #[serde(flatten)]
+    pub unit: crate::unit_id::UnitId,
     /// The zip, relative to the repo root.
     pub zip: String,
     /// Hex SHA-256 of the zip.

@@ -63,6 +63,20 @@ impl Runtime {
     }
 }
 
+/// As Lambda names it (`python3.13`), in JSON as everywhere.
+impl Serialize for Runtime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.id)
+    }
+}
+
+impl<'de> Deserialize<'de> for Runtime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Runtime, D::Error> {
+        let id = String::deserialize(d)?;
+        Runtime::parse(&id).map_err(|e| serde::de::Error::custom(format!("{e:#}")))
+    }
+}
+
 impl fmt::Display for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.id)

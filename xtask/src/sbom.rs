@@ -32,10 +32,10 @@ pub fn cyclonedx(report: &BuildReport) -> Value {
             "tools": { "components": [{ "type": "application", "name": "cargo xtask", "version": env!("CARGO_PKG_VERSION") }] },
             "component": {
                 "type": "library",
-                "bom-ref": format!("layer:{}-{}-{}", report.layer, report.runtime, report.arch.as_str()),
-                "name": report.layer,
+                "bom-ref": format!("layer:{}-{}-{}", report.unit.layer, report.unit.runtime, report.unit.arch.as_str()),
+                "name": report.unit.layer,
                 "version": report.fingerprint,
-                "description": format!("AWS Lambda layer for {} {}", report.runtime, report.arch.as_str()),
+                "description": format!("AWS Lambda layer for {} {}", report.unit.runtime, report.unit.arch.as_str()),
                 "hashes": [{ "alg": "SHA-256", "content": hex }],
                 "properties": [
                     { "name": "xtask:zip", "value": report.zip },

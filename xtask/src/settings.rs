@@ -69,11 +69,27 @@ pub const VARS: &[Var] = &[
     Var { name: "SSL_CERT_FILE", what: "as UV_INDEX_URL (PIP_CERT wins)" },
     Var { name: "UV_HTTP_TIMEOUT", what: "as UV_INDEX_URL" },
     Var { name: "UV_HTTP_RETRIES", what: "as UV_INDEX_URL" },
+    Var {
+        name: "HTTP_PROXY",
+        what: "the proxy, passed into build containers (also `HTTPS_PROXY`, `NO_PROXY` and the lowercase forms)",
+    },
+    Var { name: "HTTPS_PROXY", what: "as HTTP_PROXY" },
+    Var { name: "NO_PROXY", what: "as HTTP_PROXY" },
+    Var { name: "http_proxy", what: "as HTTP_PROXY" },
+    Var { name: "https_proxy", what: "as HTTP_PROXY" },
+    Var { name: "no_proxy", what: "as HTTP_PROXY" },
     Var { name: "NO_COLOR", what: "no colour (as `--color never`)" },
+    Var { name: "CLICOLOR", what: "`0`: no colour" },
+    Var { name: "TERM", what: "`dumb`: no colour" },
     Var { name: "CLICOLOR_FORCE", what: "colour even when not on a terminal (as `--color always`)" },
     Var { name: "AWS_PROFILE", what: "only warned about: a deploy profile names its own AWS profile" },
     Var { name: "AWS_REGION", what: "only warned about: a deploy profile names its regions" },
     Var { name: "AWS_DEFAULT_REGION", what: "as AWS_REGION" },
+    Var {
+        name: "AWS_ACCESS_KEY_ID",
+        what: "only warned about when a deploy profile names its own AWS profile (used with XTASK_AWS_CREDENTIALS=env)",
+    },
+    Var { name: "AWS_ENDPOINT_URL", what: "only warned about: a deploy profile's `endpoint_url` decides the endpoint" },
     Var { name: "USER", what: "who holds a publish lock, as shown to others (else LOGNAME, USERNAME, the uid)" },
     Var { name: "LOGNAME", what: "as USER" },
     Var { name: "USERNAME", what: "as USER" },
@@ -101,10 +117,17 @@ pub fn init() {
     env();
 }
 
-/// The value of `name`, when set and not empty. `name` must be in [`VARS`].
+/// The value of `name`, when set and not empty. `name` must be in [`VARS`] (the
+/// self-check test finds every literal name read; one that is not listed reads as unset
+/// rather than stopping a run).
 pub fn var_os(name: &str) -> Option<&'static OsStr> {
-    debug_assert!(VARS.iter().any(|v| v.name == name), "{name} is not in settings::VARS: add it there");
     env().get(name).map(OsString::as_os_str).filter(|v| !v.is_empty())
+}
+
+/// Whether `name` is one of [`VARS`] (for the tests of modules that read names from a
+/// table of their own, e.g. the pip settings passed into containers).
+pub fn is_listed(name: &str) -> bool {
+    VARS.iter().any(|v| v.name == name)
 }
 
 /// [`var_os`] as text (a value that is not UTF-8 counts as unset).
@@ -151,6 +174,26 @@ mod self_check {
             }
         }
         assert!(readers.is_empty(), "read the environment through settings::var instead: {readers:?}");
+        // Every name read through settings is listed (a literal after `var(` / `var_os(`,
+        // and the tables of names read in a loop).
+        let listed = |n: &str| VARS.iter().any(|v| v.name == n);
+        for dir in ["xtask/src", "xtask-aws/src"] {
+            for entry in walkdir::WalkDir::new(root.join(dir)).into_iter().flatten() {
+                if entry.path().extension().is_none_or(|e| e != "rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(entry.path()).unwrap();
+                for call in ["settings::var(\"", "settings::var_os(\""] {
+                    for (at, _) in text.match_indices(call) {
+                        let name: String = text[at + call.len()..].chars().take_while(|c| *c != '"').collect();
+                        assert!(listed(&name), "{}: {name} is read but not listed in VARS", entry.path().display());
+                    }
+                }
+            }
+        }
+        for name in ["NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "TERM", "USER", "LOGNAME", "USERNAME"] {
+            assert!(listed(name), "{name} is read but not listed in VARS");
+        }
         let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
         let section =
             readme.split("## Environment variables").nth(1).expect("README has an Environment variables section");

@@ -164,9 +164,14 @@ impl Recipe {
 }
 
 impl Unit {
+    /// Which unit this is.
+    pub fn id(&self) -> crate::unit_id::UnitId {
+        crate::unit_id::UnitId::new(&self.layer.name, self.runtime, self.arch)
+    }
+
     /// `pandas python3.12 x86_64`
     pub fn label(&self) -> String {
-        format!("{} {} {}", self.layer.name, self.runtime, self.arch)
+        self.id().to_string()
     }
 }
 
@@ -552,9 +557,7 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
     // one (`DistPaths::commit`): a run stopped anywhere leaves the old zip and report, or
     // the new ones, never a zip without its report.
     let report = BuildReport {
-        layer: unit.layer.name.clone(),
-        runtime: unit.runtime.id.to_string(),
-        arch: unit.arch,
+        unit: unit.id(),
         zip: ctx.repo.display(&unit.paths.zip),
         sha256: fingerprint::hex(&packaged.sha256),
         code_sha256: base64::engine::general_purpose::STANDARD.encode(packaged.sha256),

@@ -45,6 +45,7 @@ const RANKS: &[(&str, u8, &str)] = &[
     ("overlap", 1, "leaf"),
     ("failure", 1, "leaf"),
     ("process", 1, "leaf: running programs"),
+    ("unit_id", 1, "leaf: which unit a row speaks of"),
     ("settings", 1, "leaf: the environment, read once"),
     ("requires", 1, "the requires graph of the layers"),
     ("origin", 1, "leaf: which checkout a binary was compiled from"),

@@ -424,6 +424,14 @@ fn prune_keeps_the_manifest_versions_and_the_newest_and_asks_on_a_confirmed_prof
         refused.stderr
     );
     assert_eq!(emu.versions(&name), [1, 3]);
+    // Deleting takes the profile's publish lock, which lives in its bucket.
+    r.f.run(&["prune", "--profile", "production", "--keep", "1", "--yes"]).fails_with(&[
+        "bucket `",
+        "-prod` does not exist",
+        "cargo xtask bootstrap --profile production --yes",
+    ]);
+    assert_eq!(emu.versions(&name), [1, 3]);
+    r.f.run(&["bootstrap", "--profile", "production", "--yes"]).ok();
     r.f.run(&["prune", "--profile", "production", "--keep", "1", "--yes"]).ok();
     assert_eq!(emu.versions(&name), [3]);
 }

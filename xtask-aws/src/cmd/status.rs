@@ -38,8 +38,8 @@ fn print_table(rows: &[StatusRow]) {
         table.row(vec![
             r.status.as_str().into(),
             r.layer.clone(),
-            s(&r.runtime),
-            s(&r.arch),
+            r.runtime.map_or("-".to_string(), |x| x.to_string()),
+            r.arch.map_or("-".to_string(), |x| x.to_string()),
             s(&r.region),
             fp,
             version,

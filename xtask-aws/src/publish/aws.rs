@@ -368,3 +368,23 @@ mod tests {
         assert!(!is_credentials_error("dispatch failure: io error: connection refused"));
     }
 }
+
+#[cfg(test)]
+mod settings_check {
+    #[test]
+    fn the_ambient_aws_variables_it_warns_about_are_listed_settings() {
+        let text = include_str!("aws.rs");
+        let body = &text[text.find("pub fn ambient_warnings").unwrap()..];
+        let body = &body[..body.find("\n}\n").unwrap()];
+        let mut found = 0;
+        for (at, _) in body.match_indices("\"AWS_") {
+            let name: String = body[at + 1..].chars().take_while(|c| *c != '"').collect();
+            if !name.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+                continue; // a message, not a name
+            }
+            assert!(xtask::settings::is_listed(&name), "{name} is read but not in settings::VARS");
+            found += 1;
+        }
+        assert!(found >= 4, "the scan is blind");
+    }
+}

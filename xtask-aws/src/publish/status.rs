@@ -35,8 +35,8 @@ pub fn status(ctx: &Context, profile: &str, names: &[String], jobs: usize) -> Re
             let (c, layer_name, fp) = (c.clone(), layer_name.clone(), u.fingerprint.clone());
             let base = StatusRow {
                 layer: u.layer.name.clone(),
-                runtime: Some(u.runtime.id.to_string()),
-                arch: Some(u.arch.as_str().to_string()),
+                runtime: Some(u.runtime),
+                arch: Some(u.arch),
                 region: Some(c.target.region.clone()),
                 layer_name: Some(layer_name.clone()),
                 fingerprint: Some(fp.clone()),

@@ -47,9 +47,9 @@ impl Status {
 /// The checks' result on one unit.
 #[derive(Debug, Clone, Serialize)]
 pub struct UnitCheck {
-    pub layer: String,
-    pub runtime: String,
-    pub arch: Arch,
+    /// Which unit (serialised flat: `layer`, `runtime`, `arch`).
+    #[serde(flatten)]
+    pub unit: crate::unit_id::UnitId,
     pub status: Status,
     /// Why the import check did not run, when it did not.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -181,9 +181,7 @@ pub fn check_zips(
         imports::Ran::NotRun(why) => (format!("not run: {why}"), Some(why)),
     };
     Ok(UnitCheck {
-        layer: layer.to_string(),
-        runtime: runtime.id.to_string(),
-        arch,
+        unit: crate::unit_id::UnitId::new(layer, runtime, arch),
         status: Status::of(&findings, reason.is_some()),
         reason,
         import_check,
@@ -231,9 +229,7 @@ mod tests {
     #[test]
     fn status_and_reason_serialise_lowercase() {
         let c = UnitCheck {
-            layer: "six".into(),
-            runtime: "python3.13".into(),
-            arch: Arch::Arm64,
+            unit: crate::unit_id::UnitId::new("six", Runtime::parse("python3.13").unwrap(), Arch::Arm64),
             status: Status::Skipped,
             reason: Some("no docker".into()),
             import_check: "not run: no docker".into(),

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use serde::Serialize;
 
 use super::args::{OutputArgs, ProfileArgs};
 use crate::output::{self, Table};
@@ -35,13 +34,9 @@ pub struct Args {
     pub output: OutputArgs,
 }
 
-/// One entry of the matrix: exactly what a job needs to name its unit.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct MatrixEntry {
-    pub layer: String,
-    pub runtime: String,
-    pub arch: String,
-}
+/// One entry of the matrix: exactly what a job needs to name its unit (`layer`,
+/// `runtime`, `arch`).
+pub type MatrixEntry = crate::unit_id::UnitId;
 
 /// A unit and why it is changed (`None`: unchanged).
 struct Verdict {
@@ -107,15 +102,11 @@ pub fn run(repo: Repo, args: &Args, lookup: Option<Lookup>) -> Result<bool> {
 /// A unit is changed when some region of the profile has no entry for it in the
 /// manifest, or an entry with another fingerprint.
 fn offline(u: &Unit, manifest: &Manifest, regions: &[String]) -> Verdict {
-    let entry = MatrixEntry {
-        layer: u.layer.name.clone(),
-        runtime: u.runtime.id.to_string(),
-        arch: u.arch.as_str().to_string(),
-    };
+    let entry = u.id();
     let mut missing = Vec::new();
     let mut differs = Vec::new();
     for region in regions {
-        match manifest.get(&entry.layer, &entry.runtime, &entry.arch, region) {
+        match manifest.get(&entry.layer, entry.runtime.id, entry.arch.as_str(), region) {
             None => missing.push(region.as_str()),
             Some(e) if e.fingerprint != u.fingerprint => differs.push(region.as_str()),
             Some(_) => {}
@@ -147,9 +138,7 @@ fn remote(ctx: &Context, profile: &str, names: &[String], lookup: Option<Lookup>
             output::error(format_args!("{}: {}", r.layer, r.error.unwrap_or_default()));
             continue;
         };
-        let reasons = units
-            .entry(MatrixEntry { layer: r.layer.clone(), runtime: runtime.clone(), arch: arch.clone() })
-            .or_default();
+        let reasons = units.entry(MatrixEntry::new(&r.layer, runtime, arch)).or_default();
         match r.status {
             Compared::Unchanged => {}
             Compared::Failed => {
@@ -187,7 +176,7 @@ fn print(verdicts: &[Verdict], profile: &str, source: &str) {
         let e = &v.entry;
         let status = if v.reason.is_some() { "changed" } else { "unchanged" };
         let why = v.reason.clone().unwrap_or_default();
-        table.row(vec![status.into(), e.layer.clone(), e.runtime.clone(), e.arch.clone(), why]);
+        table.row(vec![status.into(), e.layer.clone(), e.runtime.to_string(), e.arch.to_string(), why]);
     }
     if !table.is_empty() {
         table.print();
@@ -205,7 +194,11 @@ mod tests {
 
     fn verdict(layer: &str, runtime: &str, changed: bool) -> Verdict {
         Verdict {
-            entry: MatrixEntry { layer: layer.into(), runtime: runtime.into(), arch: "x86_64".into() },
+            entry: MatrixEntry::new(
+                layer,
+                crate::runtime::Runtime::parse(runtime).unwrap(),
+                crate::runtime::Arch::X86_64,
+            ),
             reason: changed.then(|| "new".to_string()),
         }
     }

@@ -138,10 +138,8 @@ pub fn print(c: &UnitCheck) {
     output::status(
         c.status.label(),
         format_args!(
-            "{} {} {}: {}; {} passed, import check {}",
-            c.layer,
-            c.runtime,
-            c.arch,
+            "{}: {}; {} passed, import check {}",
+            c.unit,
             output::count(c.findings.len(), "finding"),
             output::count(c.imports_passed, "import/metadata check"),
             c.import_check
@@ -155,8 +153,8 @@ pub fn print(c: &UnitCheck) {
     }
     if c.status == Status::Skipped {
         output::warn(format_args!(
-            "{} {} {} is unverified: its import check did not run; publish refuses it without --allow-unverified",
-            c.layer, c.runtime, c.arch
+            "{} is unverified: its import check did not run; publish refuses it without --allow-unverified",
+            c.unit
         ));
     }
 }

@@ -94,10 +94,8 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
 fn print_outcome(o: &Outcome) {
     let r = o.report();
     let mut line = format!(
-        "{} {} {}: {} zip, {} unzipped ({:.1}% of 250 MiB), {}",
-        r.layer,
-        r.runtime,
-        r.arch,
+        "{}: {} zip, {} unzipped ({:.1}% of 250 MiB), {}",
+        r.unit,
         size(r.zipped_bytes),
         size(r.unzipped_bytes),
         r.budget_percent,

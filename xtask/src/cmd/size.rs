@@ -56,9 +56,8 @@ pub struct RequiredSize {
 /// One unit's sizes, as `size --json` prints them (docs/json.md).
 #[derive(Debug, Serialize)]
 pub struct SizeResult<'a> {
-    pub layer: &'a str,
-    pub runtime: &'a str,
-    pub arch: crate::runtime::Arch,
+    #[serde(flatten)]
+    pub unit: &'a crate::unit_id::UnitId,
     pub unzipped_bytes: u64,
     pub zipped_bytes: u64,
     pub budget_percent: f64,
@@ -130,9 +129,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         crate::package::write_atomically(&u.paths.svg, svg.as_bytes())
             .with_context(|| format!("cannot write {}", ctx.repo.display(&u.paths.svg)))?;
         let result = SizeResult {
-            layer: &report.layer,
-            runtime: &report.runtime,
-            arch: report.arch,
+            unit: &report.unit,
             unzipped_bytes: report.unzipped_bytes,
             zipped_bytes: report.zipped_bytes,
             budget_percent: report.budget_percent,

@@ -328,7 +328,7 @@ impl Runner {
 
 /// The user's pip settings as uv's: (pip's variable, uv's). Proxies (`HTTPS_PROXY`, ...)
 /// are read by both as they are.
-const PIP_TO_UV: &[(&str, &str)] = &[
+pub const PIP_TO_UV: &[(&str, &str)] = &[
     ("PIP_INDEX_URL", "UV_INDEX_URL"),
     ("PIP_EXTRA_INDEX_URL", "UV_EXTRA_INDEX_URL"),
     ("PIP_TRUSTED_HOST", "UV_INSECURE_HOST"),
@@ -432,5 +432,15 @@ mod tests {
         let other = if host_arch() == Arch::X86_64 { Arch::Arm64 } else { Arch::X86_64 };
         assert!(format!("{:#}", check_static(&me, other).unwrap_err()).contains("not a"));
         assert!(check_static(b"#!/bin/sh\n", host_arch()).is_err());
+    }
+}
+
+#[cfg(test)]
+mod settings_check {
+    #[test]
+    fn the_pip_and_uv_settings_it_maps_are_listed_settings() {
+        for name in super::PIP_TO_UV.iter().flat_map(|(pip, uv)| [pip, uv]) {
+            assert!(crate::settings::is_listed(name), "{name} is read but not in settings::VARS");
+        }
     }
 }

@@ -38,8 +38,9 @@ impl std::fmt::Display for Compared {
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusRow {
     pub layer: String,
-    pub runtime: Option<String>,
-    pub arch: Option<String>,
+    /// None for a layer that could not be planned into units.
+    pub runtime: Option<crate::runtime::Runtime>,
+    pub arch: Option<crate::runtime::Arch>,
     pub region: Option<String>,
     pub layer_name: Option<String>,
     pub fingerprint: Option<String>,
