@@ -4,7 +4,7 @@
 //! patterns.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -144,14 +144,42 @@ impl RepoConfig {
         } else {
             LayerFile::default()
         };
-        if file.merge.is_some() {
-            return self.merged_layer(repo, name, dir, file, &display);
-        }
         let d = &self.defaults;
-        let (runtimes, architectures) =
-            (targets(&file.runtimes, &d.runtimes)?, targets(&file.architectures, &d.architectures)?);
+        let runtimes = targets(&file.runtimes, &d.runtimes)?;
+        let architectures = targets(&file.architectures, &d.architectures)?;
+        let each = cross(&runtimes, &architectures);
+        let made = match &file.merge {
+            Some(members) => self.merged_layer(repo, name, &dir, members, &file, &each)?,
+            None => self.installed_layer(name, &file, &each)?,
+        };
+        validate_excludes(name, &made.exclude)?;
+        Ok(LayerConfig {
+            name: name.to_string(),
+            dir,
+            description: file.description,
+            license: file.license.or_else(|| d.license.clone()).filter(|l| !l.is_empty()),
+            runtimes,
+            architectures,
+            source: made.source,
+            installer: made.installer,
+            images: made.images,
+            slim: made.slim,
+            exclude: made.exclude,
+            public: file.public,
+            share_with_accounts: file.share_with_accounts,
+            share_with_organization: file.share_with_organization,
+            requires: made.requires,
+            check_images: check_images(file.check_image.as_deref(), d, &each),
+        })
+    }
+
+    /// A layer pip (or uv) installs from its requirements.txt, run by its builder, in the
+    /// build image of each target.
+    fn installed_layer(&self, name: &str, file: &LayerFile, each: &[(Runtime, Arch)]) -> Result<Made> {
+        let display = format!("layers/{name}/layer.toml");
+        let d = &self.defaults;
         let mut images = BTreeMap::new();
-        for (r, a) in cross(&runtimes, &architectures) {
+        for &(r, a) in each {
             let template = file
                 .image
                 .as_deref()
@@ -160,7 +188,6 @@ impl RepoConfig {
                 .unwrap_or(DEFAULT_IMAGE);
             images.insert((r, a), expand_image(template, r, a));
         }
-        let check_images = check_images(file.check_image.as_deref(), d, &runtimes, &architectures);
         for req in &file.requires {
             crate::repo::validate_layer_name(req)
                 .with_context(|| format!("invalid config in {display}: `requires`"))?;
@@ -170,24 +197,13 @@ impl RepoConfig {
         }
         let mut exclude = d.exclude.clone();
         exclude.extend(file.exclude.iter().cloned());
-        validate_excludes(name, &exclude)?;
-        Ok(LayerConfig {
-            name: name.to_string(),
-            dir,
-            description: file.description,
-            license: license(file.license, d),
-            runtimes,
-            architectures,
+        Ok(Made {
             source: Source::Pip { builder: file.builder.or(d.builder).unwrap_or_default() },
             installer: file.installer.or(d.installer).unwrap_or_default(),
             images,
             slim: file.slim.or(d.slim).unwrap_or_default(),
             exclude,
-            public: file.public,
-            share_with_accounts: file.share_with_accounts,
-            share_with_organization: file.share_with_organization,
-            requires: file.requires,
-            check_images,
+            requires: file.requires.clone(),
         })
     }
 
@@ -198,11 +214,12 @@ impl RepoConfig {
         &self,
         repo: &Repo,
         name: &str,
-        dir: PathBuf,
-        file: LayerFile,
-        display: &str,
-    ) -> Result<LayerConfig> {
-        let members = file.merge.unwrap_or_default();
+        dir: &Path,
+        members: &[String],
+        file: &LayerFile,
+        each: &[(Runtime, Arch)],
+    ) -> Result<Made> {
+        let display = format!("layers/{name}/layer.toml");
         if members.is_empty() {
             bail!(
                 "invalid config in {display}: `merge` is empty; list the layers to merge, e.g. [\"numpy\", \"pandas\"]"
@@ -232,11 +249,8 @@ impl RepoConfig {
         if !dir.join("requirements.txt").is_file() {
             bail!("merged layer {name} has no requirements.txt: recreate it with `cargo xtask stack STACK --merge {name}` (it lists the members' requirements)");
         }
-        let d = &self.defaults;
-        let (runtimes, architectures) =
-            (targets(&file.runtimes, &d.runtimes)?, targets(&file.architectures, &d.architectures)?);
         let mut member_configs = Vec::new();
-        for m in &members {
+        for m in members {
             let c = self.layer(repo, m).with_context(|| format!("merged layer {name} (layers/{name}/layer.toml)"))?;
             if matches!(c.source, Source::Merge { .. }) {
                 bail!("invalid config in {display}: layer {m} is itself a merged layer; merge its members instead");
@@ -250,7 +264,7 @@ impl RepoConfig {
                 requires.push(r.clone());
             }
         }
-        for (r, a) in cross(&runtimes, &architectures) {
+        for &(r, a) in each {
             for m in &member_configs {
                 if !m.targets().contains(&(r, a)) {
                     bail!(
@@ -260,27 +274,26 @@ impl RepoConfig {
                 }
             }
         }
-        let check_images = check_images(file.check_image.as_deref(), d, &runtimes, &architectures);
-        validate_excludes(name, &file.exclude)?;
-        Ok(LayerConfig {
-            name: name.to_string(),
-            dir,
-            description: file.description,
-            license: license(file.license, d),
-            runtimes,
-            architectures,
-            source: Source::Merge { members },
+        Ok(Made {
+            source: Source::Merge { members: members.to_vec() },
             installer: Installer::default(),
             images: BTreeMap::new(),
             slim: file.slim.unwrap_or(SlimLevel::None),
-            exclude: file.exclude,
-            public: file.public,
-            share_with_accounts: file.share_with_accounts,
-            share_with_organization: file.share_with_organization,
+            exclude: file.exclude.clone(),
             requires,
-            check_images,
         })
     }
+}
+
+/// What a layer's source decides (pip installs it, or it merges other layers' zips): how
+/// its files are made, and what it needs at run time.
+struct Made {
+    source: Source,
+    installer: Installer,
+    images: BTreeMap<(Runtime, Arch), String>,
+    slim: SlimLevel,
+    exclude: Vec<String>,
+    requires: Vec<String>,
 }
 
 /// The runtimes or the architectures a layer is built for: its layer.toml's list, else
@@ -293,21 +306,11 @@ fn targets<T: Target>(layer: &Option<Vec<T>>, defaults: &Option<Vec<T>>) -> Resu
     }
 }
 
-/// The layer's license, layer.toml's over layers.toml's; an empty one is none.
-fn license(layer: Option<String>, d: &Defaults) -> Option<String> {
-    layer.or_else(|| d.license.clone()).filter(|l| !l.is_empty())
-}
-
 /// The image the import check runs in for every target: `layer.toml` over `layers.toml`
 /// over the default.
-fn check_images(
-    layer: Option<&str>,
-    d: &Defaults,
-    runtimes: &[Runtime],
-    architectures: &[Arch],
-) -> BTreeMap<(Runtime, Arch), String> {
+fn check_images(layer: Option<&str>, d: &Defaults, each: &[(Runtime, Arch)]) -> BTreeMap<(Runtime, Arch), String> {
     let template = layer.or(d.check_image.as_deref()).unwrap_or(DEFAULT_CHECK_IMAGE);
-    cross(runtimes, architectures).into_iter().map(|(r, a)| ((r, a), expand_image(template, r, a))).collect()
+    each.iter().map(|&(r, a)| ((r, a), expand_image(template, r, a))).collect()
 }
 
 /// `[images]` in layers.toml: every key must be `RUNTIME-ARCH` of a known runtime and
