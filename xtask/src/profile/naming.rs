@@ -41,20 +41,9 @@ pub fn bucket(profile: &Profile, region: &str) -> String {
     profile.bucket.replace("{region}", region)
 }
 
-/// Refuses a profile that cannot work: no region, or several regions sharing one bucket.
-pub fn check_profile(name: &str, profile: &Profile) -> Result<()> {
-    if profile.regions.is_empty() {
-        bail!("profile `{name}` in layers.toml has no regions: set e.g. regions = [\"eu-west-1\"]");
-    }
-    if profile.regions.len() > 1 && !profile.bucket.contains("{region}") {
-        bail!(
-            "profile `{name}` in layers.toml publishes to {} regions from one bucket, but Lambda reads a layer's zip only from a bucket in the same region: use a bucket per region, e.g. bucket = \"{}-{{region}}\"",
-            profile.regions.len(),
-            profile.bucket
-        );
-    }
-    Ok(())
-}
+/// Checking a profile is the config's (`config/profile.rs`); named here too for the
+/// callers that check a profile before naming what it publishes.
+pub use crate::config::check_profile;
 
 /// The content-addressed S3 key of a zip: `PREFIX/<layer name>/<sha256 hex>.zip`.
 pub fn s3_key(prefix: &str, layer_name: &str, sha256_hex: &str) -> String {
@@ -141,13 +130,10 @@ mod tests {
     }
 
     #[test]
-    fn several_regions_need_a_bucket_per_region() {
-        let mut p: Profile = toml::from_str("regions = [\"eu-west-1\", \"us-east-1\"]\nbucket = \"b\"\n").unwrap();
-        let err = check_profile("prod", &p).unwrap_err().to_string();
-        assert!(err.contains("prod") && err.contains("b-{region}"), "{err}");
-        p.bucket = "b-{region}".into();
-        check_profile("prod", &p).unwrap();
+    fn a_region_fills_in_its_bucket() {
+        let p: Profile = toml::from_str("regions = [\"eu-west-1\", \"us-east-1\"]\nbucket = \"b-{region}\"\n").unwrap();
         assert_eq!(bucket(&p, "us-east-1"), "b-us-east-1");
+        assert_eq!(bucket(&p, "eu-west-1"), "b-eu-west-1");
     }
 
     #[test]
