@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use walkdir::WalkDir;
 
 use crate::config::{Installer, LayerConfig, SlimLevel, Source};
-use crate::requirements::Requirements;
+use crate::requirements_txt::Requirements;
 use crate::runtime::{Arch, Runtime};
 
 /// Bump when a change to the tool changes what a build produces from the same inputs

@@ -13,14 +13,14 @@ use base64::Engine;
 
 use crate::build::{self, BuildInput, Installer};
 use crate::config::{Builder, LayerConfig, RepoConfig, SlimLevel, Source};
-use crate::docker::Docker;
+use crate::docker_cli::Docker;
 use crate::failure::Failure;
 use crate::fingerprint;
 use crate::limits;
 use crate::package;
 use crate::repo::Repo;
 use crate::report::{BuildReport, DistPaths};
-use crate::requirements::Requirements;
+use crate::requirements_txt::Requirements;
 use crate::runtime::{Arch, Runtime};
 use crate::slim;
 
@@ -38,7 +38,7 @@ pub struct Context {
     pub stale_lock: StaleLock,
     docker: OnceLock<std::result::Result<Docker, Failure>>,
     /// The pinned uv and where it runs, found once per run by the first re-lock.
-    uv: OnceLock<std::result::Result<(PathBuf, crate::lock::uv::Runner), Failure>>,
+    uv: OnceLock<std::result::Result<(PathBuf, crate::lockfile::uv::Runner), Failure>>,
     /// Held while a layer's lock is compared and re-locked: one thread re-locks it.
     relocking: Mutex<()>,
     warned: Mutex<Vec<String>>,
@@ -200,7 +200,7 @@ fn ensure_fresh(ctx: &Context, name: &str) -> Result<()> {
     }
     for layer in required_layers(ctx, name)?.iter().chain([&name.to_string()]) {
         let _one_at_a_time = ctx.relocking.lock().unwrap_or_else(|e| e.into_inner());
-        let crate::lock::Freshness::Stale(why) = crate::lock::freshness(&ctx.repo, &ctx.config, layer)? else {
+        let crate::lockfile::Freshness::Stale(why) = crate::lockfile::freshness(&ctx.repo, &ctx.config, layer)? else {
             continue;
         };
         let stale = format!("layers/{layer}/requirements.txt is stale ({why}): run `cargo xtask lock {layer}`");
@@ -215,8 +215,9 @@ fn ensure_fresh(ctx: &Context, name: &str) -> Result<()> {
                     .as_ref()
                     .map_err(|e| anyhow::Error::from(e.clone()))
                     .with_context(|| format!("cannot lock layer {layer}"))?;
-                let locked = crate::lock::lock_layer(&ctx.repo, &ctx.config, layer, uv, runner, &Default::default())
-                    .with_context(|| format!("{stale}; locking it failed"))?;
+                let locked =
+                    crate::lockfile::lock_layer(&ctx.repo, &ctx.config, layer, uv, runner, &Default::default())
+                        .with_context(|| format!("{stale}; locking it failed"))?;
                 crate::output::status(
                     "locked",
                     format!("layers/{layer}/requirements.txt: {}", crate::output::count(locked.packages, "package")),
@@ -229,10 +230,10 @@ fn ensure_fresh(ctx: &Context, name: &str) -> Result<()> {
 
 /// The pinned uv and where it runs (the build image of `layer`'s first target when this
 /// machine has no python3).
-fn find_uv(ctx: &Context, layer: &str) -> Result<(PathBuf, crate::lock::uv::Runner)> {
+fn find_uv(ctx: &Context, layer: &str) -> Result<(PathBuf, crate::lockfile::uv::Runner)> {
     let cfg = ctx.config.layer(&ctx.repo, layer)?;
     let image = cfg.images.values().next().map(String::as_str);
-    Ok((crate::lock::uv::ensure(image)?, crate::lock::uv::Runner::choose(image)?))
+    Ok((crate::lockfile::uv::ensure(image)?, crate::lockfile::uv::Runner::choose(image)?))
 }
 
 /// The layers `name` requires, transitively, dependencies first; a cycle is an error

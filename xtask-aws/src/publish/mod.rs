@@ -365,7 +365,7 @@ impl Locks {
 /// Runs every check on a unit about to be published; a failing unit is refused, and so is
 /// one whose import check did not run, unless `allow_unverified`.
 fn checked(ctx: &Context, u: &Unit, allow_unverified: bool, checks: &mut Vec<UnitCheck>) -> Result<()> {
-    use xtask::check::run::Status as Verdict;
+    use xtask::check::run::CheckStatus as Verdict;
     let c = xtask::check::run::check_unit(ctx, u, &[]).context("check could not run")?;
     checks.push(c.clone());
     match c.status {

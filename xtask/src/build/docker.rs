@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use walkdir::WalkDir;
 
 use super::{pip_install_args, BuildInput};
-use crate::docker::{Docker, RunSpec};
+use crate::docker_cli::{Docker, RunSpec};
 use crate::interrupt::TempPath;
 
 /// Installs the unit into `<work>/python`, where `<work>` is a new folder under
@@ -70,14 +70,14 @@ fn uv_install(docker: &Docker, input: &BuildInput<'_>, work: &Path, pip_cache: &
         "py=$(command -v python3 || command -v python) || {{ echo 'no python3 in the image' >&2; exit 97; }}; \
          \"$py\" -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])' > {out}/python-version || exit 97; \
          {} exec /xtask-uv/uv \"$@\" --python \"$py\"",
-        crate::lock::uv::PIP_TO_UV_SH
+        crate::lockfile::uv::PIP_TO_UV_SH
     );
     let mut args = vec!["-c".to_string(), script, "sh".into()];
     args.extend(super::uv_install_args("requirements.txt", &format!("{out}/python"), input.hashed, stage.is_some()));
     let mut mounts = mounts(input, work);
     mounts.push((uv_dir, "/xtask-uv".into(), true));
     mounts.push((uv_cache, "/uv-cache".into(), false));
-    let mut env = crate::lock::uv::container_env("/uv-cache");
+    let mut env = crate::lockfile::uv::container_env("/uv-cache");
     env.push(("TMPDIR".into(), format!("{out}/tmp")));
     let result = docker.run(&RunSpec {
         image: input.image,

@@ -71,9 +71,9 @@ fn uv_for(input: &BuildInput<'_>, in_image: bool) -> Option<PathBuf> {
         return None;
     }
     let uv = if in_image {
-        crate::lock::uv::ensure_static(input.arch, Some(input.image))
+        crate::lockfile::uv::ensure_static(input.arch, Some(input.image))
     } else {
-        crate::lock::uv::ensure(Some(input.image))
+        crate::lockfile::uv::ensure(Some(input.image))
     };
     match uv {
         Ok(uv) => Some(uv),
@@ -85,7 +85,7 @@ fn uv_for(input: &BuildInput<'_>, in_image: bool) -> Option<PathBuf> {
             if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
                 crate::output::warn(format_args!(
                     "uv {} is not available ({e:#}): installing with pip instead (set `installer = \"pip\"` in layers.toml to say so)",
-                    crate::lock::uv::UV_VERSION
+                    crate::lockfile::uv::UV_VERSION
                 ));
             }
             None
@@ -140,13 +140,13 @@ fn remove_uv_leftovers(python: &Path) -> Result<()> {
 fn write_uv_report(input: &BuildInput<'_>, work: &Path, python_version: &str) -> Result<()> {
     let path = input.layer.dir.join("requirements.txt");
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let reqs = crate::requirements::Requirements::parse(&text, &input.layer.name)?;
+    let reqs = crate::requirements_txt::Requirements::parse(&text, &input.layer.name)?;
     let env = crate::python::Env::new(input.runtime, input.arch);
     let mut hashes = crate::python::locked_hashes(&reqs.lines, &env);
     let cache = uv_cache_dir()?;
     for (name, (version, tags)) in crate::python::installed_wheel_tags(&work.join("python")) {
         if let std::collections::btree_map::Entry::Vacant(slot) = hashes.entry(name) {
-            if let Some(sha) = crate::lock::uv::cached_wheel_hash(&cache, slot.key(), &version, &tags) {
+            if let Some(sha) = crate::lockfile::uv::cached_wheel_hash(&cache, slot.key(), &version, &tags) {
                 slot.insert(sha);
             }
         }
@@ -210,7 +210,7 @@ fn pip_install_args(requirements: &str, target: &str, report: &str, hashed: bool
 /// What fills a unit's `python/`.
 pub enum Installer<'a> {
     /// pip in the build image.
-    Docker(&'a crate::docker::Docker),
+    Docker(&'a crate::docker_cli::Docker),
     /// pip on the host, for the target's platform.
     HostPip,
     /// A merged layer: its members' zips (layer name, zip), unpacked in this order.
@@ -244,7 +244,7 @@ fn hash_mismatch_hint(e: anyhow::Error, layer: &str, dir: &Path) -> anyhow::Erro
     if !(text.contains("DO NOT MATCH THE HASHES") || text.contains("Hash mismatch for")) {
         return e;
     }
-    if crate::lock::source_of(dir).is_some() {
+    if crate::lockfile::source_of(dir).is_some() {
         e.context(format!("layers/{layer}/requirements.txt does not match its lock: run `cargo xtask lock {layer}`"))
     } else {
         e.context(format!(

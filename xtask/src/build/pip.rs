@@ -60,7 +60,7 @@ pub fn target_args(runtime: Runtime, arch: Arch) -> Vec<String> {
 
 pub fn install(input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Result<TempPath> {
     let work = super::work_dir(input, work_root)?;
-    let exact = crate::lock::uv::python_platform_is_exact(input.runtime, input.arch);
+    let exact = crate::lockfile::uv::python_platform_is_exact(input.runtime, input.arch);
     match super::uv_for(input, false).filter(|_| exact) {
         Some(uv) => uv_install(input, work.path(), &uv)?,
         None => pip_install(input, work.path(), pip_cache)?,
@@ -80,13 +80,13 @@ fn uv_install(input: &BuildInput<'_>, work: &Path, uv: &Path) -> Result<()> {
         "--python".into(),
         host_python(),
         "--python-platform".into(),
-        crate::lock::uv::python_platform(input.runtime, input.arch),
+        crate::lockfile::uv::python_platform(input.runtime, input.arch),
         "--python-version".into(),
         format!("3.{}", input.runtime.minor),
         "--only-binary".into(),
         ":all:".into(),
     ]);
-    let mut cmd = crate::lock::uv::command(uv)?;
+    let mut cmd = crate::lockfile::uv::command(uv)?;
     cmd.args(&args).current_dir(&input.layer.dir).env("UV_CACHE_DIR", &uv_cache).env("TMPDIR", work.join("tmp"));
     let what = format!(
         "uv pip install (host, {} wheels) for {} {} {}",
@@ -163,7 +163,7 @@ fn requirements_for_target(input: &BuildInput<'_>, work: &Path) -> Result<String
     }
     let path = input.layer.dir.join("requirements.txt");
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let reqs = crate::requirements::Requirements::parse(&text, &input.layer.name)?;
+    let reqs = crate::requirements_txt::Requirements::parse(&text, &input.layer.name)?;
     let env = crate::python::Env::new(input.runtime, input.arch);
     let mut kept = String::new();
     for line in &reqs.lines {

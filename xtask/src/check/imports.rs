@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 
 use super::{Finding, Kind};
-use crate::docker::Docker;
+use crate::docker_cli::Docker;
 use crate::runtime::{Arch, Runtime};
 
 /// Where the check ran, or why it did not.

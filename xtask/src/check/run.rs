@@ -15,7 +15,7 @@ use crate::unit::{self, Context, Unit};
 /// The checks' verdict on one unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub enum CheckStatus {
     /// Every check ran and found nothing.
     Pass,
     /// A check found a problem.
@@ -24,22 +24,22 @@ pub enum Status {
     Skipped,
 }
 
-impl Status {
+impl CheckStatus {
     /// Fail when anything was found, else skipped when the import check did not run.
-    pub fn of(findings: &[Finding], import_skipped: bool) -> Status {
+    pub fn of(findings: &[Finding], import_skipped: bool) -> CheckStatus {
         match (findings.is_empty(), import_skipped) {
-            (false, _) => Status::Fail,
-            (true, true) => Status::Skipped,
-            (true, false) => Status::Pass,
+            (false, _) => CheckStatus::Fail,
+            (true, true) => CheckStatus::Skipped,
+            (true, false) => CheckStatus::Pass,
         }
     }
 
     /// How the text output shows it (a failure in capitals, to stand out).
     pub fn label(&self) -> &'static str {
         match self {
-            Status::Pass => "pass",
-            Status::Fail => "FAIL",
-            Status::Skipped => "skipped",
+            CheckStatus::Pass => "pass",
+            CheckStatus::Fail => "FAIL",
+            CheckStatus::Skipped => "skipped",
         }
     }
 }
@@ -50,7 +50,7 @@ pub struct UnitCheck {
     /// Which unit (serialised flat: `layer`, `runtime`, `arch`).
     #[serde(flatten)]
     pub unit: crate::unit_id::UnitId,
-    pub status: Status,
+    pub status: CheckStatus,
     /// Why the import check did not run, when it did not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -97,7 +97,7 @@ pub fn check_unit(ctx: &Context, unit: &Unit, extras: &[String]) -> Result<UnitC
         &image,
         docker,
     )?;
-    let locked = crate::lock::source_of(&unit.layer.dir).is_some();
+    let locked = crate::lockfile::source_of(&unit.layer.dir).is_some();
     for f in &mut result.findings {
         if f.unprovided {
             f.message = suggest_provider(ctx, &unit.layer.name, &f.message, &f.subject, locked);
@@ -107,7 +107,7 @@ pub fn check_unit(ctx: &Context, unit: &Unit, extras: &[String]) -> Result<UnitC
     }
     findings.extend(result.findings);
     result.findings = findings;
-    result.status = Status::of(&result.findings, result.reason.is_some());
+    result.status = CheckStatus::of(&result.findings, result.reason.is_some());
     Ok(result)
 }
 
@@ -129,7 +129,7 @@ pub fn check_zips(
     arch: Arch,
     extras: &[String],
     image: &str,
-    docker: Option<&crate::docker::Docker>,
+    docker: Option<&crate::docker_cli::Docker>,
 ) -> Result<UnitCheck> {
     // Each zip is unpacked once, all of them within Lambda's unzipped limit; /opt is then
     // the required layers with this one over them, as Lambda lays them out.
@@ -182,7 +182,7 @@ pub fn check_zips(
     };
     Ok(UnitCheck {
         unit: crate::unit_id::UnitId::new(layer, runtime, arch),
-        status: Status::of(&findings, reason.is_some()),
+        status: CheckStatus::of(&findings, reason.is_some()),
         reason,
         import_check,
         imports_passed: outcome.passed,
@@ -219,18 +219,18 @@ mod tests {
 
     #[test]
     fn a_check_that_did_not_run_is_skipped_not_passed() {
-        assert_eq!(Status::of(&[], false), Status::Pass);
-        assert_eq!(Status::of(&[], true), Status::Skipped);
-        assert_eq!(Status::of(&[finding()], false), Status::Fail);
+        assert_eq!(CheckStatus::of(&[], false), CheckStatus::Pass);
+        assert_eq!(CheckStatus::of(&[], true), CheckStatus::Skipped);
+        assert_eq!(CheckStatus::of(&[finding()], false), CheckStatus::Fail);
         // A finding outweighs the check that did not run.
-        assert_eq!(Status::of(&[finding()], true), Status::Fail);
+        assert_eq!(CheckStatus::of(&[finding()], true), CheckStatus::Fail);
     }
 
     #[test]
     fn status_and_reason_serialise_lowercase() {
         let c = UnitCheck {
             unit: crate::unit_id::UnitId::new("six", Runtime::parse("python3.13").unwrap(), Arch::Arm64),
-            status: Status::Skipped,
+            status: CheckStatus::Skipped,
             reason: Some("no docker".into()),
             import_check: "not run: no docker".into(),
             imports_passed: 0,
@@ -239,7 +239,7 @@ mod tests {
         };
         let v = serde_json::to_value(&c).unwrap();
         assert_eq!((v["status"].as_str(), v["reason"].as_str()), (Some("skipped"), Some("no docker")));
-        let passed = UnitCheck { status: Status::Pass, reason: None, ..c };
+        let passed = UnitCheck { status: CheckStatus::Pass, reason: None, ..c };
         let v = serde_json::to_value(&passed).unwrap();
         assert_eq!(v["status"], "pass");
         assert!(v.get("reason").is_none(), "{v}");

@@ -39,7 +39,7 @@ pub struct Args {
 pub type MatrixEntry = crate::unit_id::UnitId;
 
 /// A unit and why it is changed (`None`: unchanged).
-struct Verdict {
+struct ChangedUnit {
     entry: MatrixEntry,
     reason: Option<String>,
 }
@@ -60,7 +60,7 @@ pub fn run(repo: Repo, args: &Args, lookup: Option<Lookup>) -> Result<bool> {
     // A stale lock would build something else than what the pull request asks for.
     let mut stale = false;
     for name in &names {
-        if let Some(e) = crate::lock::freshness(&ctx.repo, &ctx.config, name)?.error(name) {
+        if let Some(e) = crate::lockfile::freshness(&ctx.repo, &ctx.config, name)?.error(name) {
             output::error(e);
             stale = true;
         }
@@ -101,7 +101,7 @@ pub fn run(repo: Repo, args: &Args, lookup: Option<Lookup>) -> Result<bool> {
 
 /// A unit is changed when some region of the profile has no entry for it in the
 /// manifest, or an entry with another fingerprint.
-fn offline(u: &Unit, manifest: &Manifest, regions: &[String]) -> Verdict {
+fn offline(u: &Unit, manifest: &Manifest, regions: &[String]) -> ChangedUnit {
     let entry = u.id();
     let mut missing = Vec::new();
     let mut differs = Vec::new();
@@ -121,11 +121,11 @@ fn offline(u: &Unit, manifest: &Manifest, regions: &[String]) -> Verdict {
             Some(format!("not published in {}; fingerprint differs in {}", missing.join(", "), differs.join(", ")))
         }
     };
-    Verdict { entry, reason }
+    ChangedUnit { entry, reason }
 }
 
 /// The same question asked of AWS through `status`; None when a lookup failed (printed).
-fn remote(ctx: &Context, profile: &str, names: &[String], lookup: Option<Lookup>) -> Result<Option<Vec<Verdict>>> {
+fn remote(ctx: &Context, profile: &str, names: &[String], lookup: Option<Lookup>) -> Result<Option<Vec<ChangedUnit>>> {
     let Some(lookup) = lookup else {
         anyhow::bail!("`changed --remote` needs the AWS half of xtask (the xtask-aws binary); run it as `cargo xtask changed --remote`")
     };
@@ -158,19 +158,19 @@ fn remote(ctx: &Context, profile: &str, names: &[String], lookup: Option<Lookup>
     Ok(Some(
         units
             .into_iter()
-            .map(|(entry, reasons)| Verdict { entry, reason: (!reasons.is_empty()).then(|| reasons.join(", ")) })
+            .map(|(entry, reasons)| ChangedUnit { entry, reason: (!reasons.is_empty()).then(|| reasons.join(", ")) })
             .collect(),
     ))
 }
 
 /// `{"include":[...]}`, sorted; an empty list when nothing changed.
-fn matrix(verdicts: &[Verdict]) -> String {
+fn matrix(verdicts: &[ChangedUnit]) -> String {
     let mut include: Vec<&MatrixEntry> = verdicts.iter().filter(|v| v.reason.is_some()).map(|v| &v.entry).collect();
     include.sort();
     serde_json::json!({ "include": include }).to_string()
 }
 
-fn print(verdicts: &[Verdict], profile: &str, source: &str) {
+fn print(verdicts: &[ChangedUnit], profile: &str, source: &str) {
     let mut table = Table::new(&["STATUS", "LAYER", "RUNTIME", "ARCH", "WHY"]);
     for v in verdicts {
         let e = &v.entry;
@@ -192,8 +192,8 @@ fn print(verdicts: &[Verdict], profile: &str, source: &str) {
 mod tests {
     use super::*;
 
-    fn verdict(layer: &str, runtime: &str, changed: bool) -> Verdict {
-        Verdict {
+    fn verdict(layer: &str, runtime: &str, changed: bool) -> ChangedUnit {
+        ChangedUnit {
             entry: MatrixEntry::new(
                 layer,
                 crate::runtime::Runtime::parse(runtime).unwrap(),

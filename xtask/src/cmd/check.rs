@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 
 use super::args::{ImagesArgs, OutputArgs, TargetArgs};
-use crate::check::run::{self, Status, UnitCheck};
+use crate::check::run::{self, CheckStatus, UnitCheck};
 use crate::output;
 use crate::repo::Repo;
 use crate::unit::{self, Context, UnitFailure};
@@ -102,14 +102,14 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
                 // A skipped import check found nothing wrong: the exit code stays 0 unless
                 // --require-imports asks for every import check to have run.
                 ok &= match c.status {
-                    Status::Pass => true,
-                    Status::Skipped => !args.require_imports,
-                    Status::Fail => false,
+                    CheckStatus::Pass => true,
+                    CheckStatus::Skipped => !args.require_imports,
+                    CheckStatus::Fail => false,
                 };
                 match c.status {
-                    Status::Pass => passed += 1,
-                    Status::Skipped => skipped += 1,
-                    Status::Fail => failed += 1,
+                    CheckStatus::Pass => passed += 1,
+                    CheckStatus::Skipped => skipped += 1,
+                    CheckStatus::Fail => failed += 1,
                 }
                 print(&c);
                 if args.output.json {
@@ -151,7 +151,7 @@ pub fn print(c: &UnitCheck) {
     for n in &c.notes {
         output::detail(format_args!("note: {n}"));
     }
-    if c.status == Status::Skipped {
+    if c.status == CheckStatus::Skipped {
         output::warn(format_args!(
             "{} is unverified: its import check did not run; publish refuses it without --allow-unverified",
             c.unit

@@ -28,10 +28,10 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         match unit::plan(&ctx, &name) {
             Ok(units) => {
                 // A stale lock is what a build would lock again first (and publish refuses).
-                let lock = match crate::lock::freshness(&ctx.repo, &ctx.config, &name) {
-                    Ok(crate::lock::Freshness::Current) => "current",
-                    Ok(crate::lock::Freshness::Stale(_)) => "stale",
-                    Ok(crate::lock::Freshness::NotLocked) => "by hand",
+                let lock = match crate::lockfile::freshness(&ctx.repo, &ctx.config, &name) {
+                    Ok(crate::lockfile::Freshness::Current) => "current",
+                    Ok(crate::lockfile::Freshness::Stale(_)) => "stale",
+                    Ok(crate::lockfile::Freshness::NotLocked) => "by hand",
                     Err(_) => "unreadable",
                 };
                 for u in units {

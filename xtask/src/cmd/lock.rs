@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 
 use crate::config::RepoConfig;
-use crate::lock::{self, Options};
+use crate::lockfile::{self, Options};
 use crate::output;
 use crate::repo::Repo;
 use crate::unit;
@@ -67,7 +67,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let mut lockable = Vec::new();
     for name in &names {
         let layer = config.layer(&repo, name)?;
-        if lock::source_of(&layer.dir).is_some() {
+        if lockfile::source_of(&layer.dir).is_some() {
             lockable.push((name.clone(), layer.requires.clone()));
         } else if !args.all {
             bail!("layer {name} has no requirements.in or pyproject.toml: nothing to lock (its requirements.txt is written by hand)");
@@ -82,8 +82,8 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         let name = crate::python::normalise(p);
         let mut known = false;
         for (layer, _) in &lockable {
-            if let Some(inputs) = lock::inputs(&repo, &config, layer)? {
-                known |= lock::known_packages(&inputs).contains(&name);
+            if let Some(inputs) = lockfile::inputs(&repo, &config, layer)? {
+                known |= lockfile::known_packages(&inputs).contains(&name);
             }
         }
         if !known {
@@ -111,23 +111,23 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
             Ok(())
         };
         if args.check {
-            if let Some(e) = lock::freshness(&repo, &config, &name)?.error(&name) {
+            if let Some(e) = lockfile::freshness(&repo, &config, &name)?.error(&name) {
                 report(Status::Stale, None, Some(e))?;
                 ok = false;
                 continue;
             }
         }
-        let Some(inputs) = lock::inputs(&repo, &config, &name)? else { continue };
+        let Some(inputs) = lockfile::inputs(&repo, &config, &name)? else { continue };
         if uv.is_none() {
             // The build image of the layer's first target fetches and runs uv when this
             // machine has no python3.
             let layer = config.layer(&repo, &name)?;
             let image = layer.images.values().next().map(String::as_str);
-            uv = Some((lock::uv::ensure(image)?, lock::uv::Runner::choose(image)?));
+            uv = Some((lockfile::uv::ensure(image)?, lockfile::uv::Runner::choose(image)?));
         }
         let (uv, runner) = uv.as_ref().expect("uv was just found");
         let started = std::time::Instant::now();
-        let locked = match lock::resolve(&inputs, uv, runner, &opts) {
+        let locked = match lockfile::resolve(&inputs, uv, runner, &opts) {
             Ok(l) => l,
             Err(e) => {
                 report(Status::Failed, None, Some(format!("{e:#}")))?;
@@ -149,7 +149,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
             report(Status::WouldChange, Some(locked.packages), Some(e))?;
             ok = false;
         } else {
-            lock::write(&inputs, &locked)?;
+            lockfile::write(&inputs, &locked)?;
             output::status("locked", what);
             report(Status::Locked, Some(locked.packages), None)?;
         }

@@ -21,7 +21,7 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::config::StackConfig;
 use crate::repo::Repo;
-use crate::requirements::Requirements;
+use crate::requirements_txt::Requirements;
 
 /// What [`write_folder`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

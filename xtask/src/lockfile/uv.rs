@@ -122,7 +122,7 @@ fn fetch_wheel(dest: &Path, platform: &str, image: Option<&str>) -> Result<()> {
     let Some(image) = image else {
         bail!("cannot fetch uv {UV_VERSION}: no python3 on this machine and no build image to run pip in; install python3, or set XTASK_UV to a uv {UV_VERSION} binary")
     };
-    let docker = crate::docker::Docker::connect()
+    let docker = crate::docker_cli::Docker::connect()
         .context("cannot fetch uv: no python3 on this machine, and docker is needed to run pip in the build image")?;
     let host_arch = host_arch();
     docker.ensure_image(image, host_arch)?;
@@ -130,7 +130,7 @@ fn fetch_wheel(dest: &Path, platform: &str, image: Option<&str>) -> Result<()> {
     let mut args = args;
     args.push("/out".into());
     docker
-        .run(&crate::docker::RunSpec {
+        .run(&crate::docker_cli::RunSpec {
             image,
             arch: host_arch,
             mounts: vec![(dest.to_path_buf(), "/out".into(), false)],
@@ -270,7 +270,7 @@ impl Runner {
             return Ok(Runner::Host);
         }
         let image = image.context("uv needs a Python interpreter: install python3, or let it run in a build image")?;
-        let docker = crate::docker::Docker::connect()
+        let docker = crate::docker_cli::Docker::connect()
             .context("uv needs a Python interpreter: there is no python3 here, and docker (to run it in the build image) is not reachable")?;
         docker.ensure_image(image, host_arch())?;
         Ok(Runner::Docker { image: image.to_string() })
@@ -288,7 +288,7 @@ impl Runner {
                 Ok((out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned()))
             }
             Runner::Docker { image } => {
-                let docker = crate::docker::Docker::connect()?;
+                let docker = crate::docker_cli::Docker::connect()?;
                 let cache = uv_cache()?;
                 std::fs::create_dir_all(&cache).with_context(|| format!("cannot create {}", cache.display()))?;
                 let stderr = work.join(format!("uv-stderr-{}.txt", super::hex(what.as_bytes())));
@@ -300,7 +300,7 @@ impl Runner {
                 let uv_dir = uv.parent().context("uv has no folder")?.to_path_buf();
                 let pip_cache = crate::build::pip_cache_dir()?;
                 let work_s = work.display().to_string();
-                let result = docker.run(&crate::docker::RunSpec {
+                let result = docker.run(&crate::docker_cli::RunSpec {
                     image,
                     arch: host_arch(),
                     mounts: vec![

@@ -24,7 +24,7 @@ use crate::config::RepoConfig;
 use crate::python::Requirement;
 use crate::quote::clip;
 use crate::repo::Repo;
-use crate::requirements::Requirements;
+use crate::requirements_txt::Requirements;
 use crate::runtime::{Arch, Runtime};
 
 /// What the team writes: the file a lock starts from.
