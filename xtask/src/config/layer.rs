@@ -134,7 +134,19 @@ fn ser_runtimes<S: serde::Serializer>(r: &[Runtime], s: S) -> std::result::Resul
 
 impl RepoConfig {
     /// Resolves one layer's settings: `layer.toml` over `layers.toml` over built-in defaults.
+    /// Layer `name` with every default applied: its layer.toml is read once per run (a
+    /// layer that could not be read is tried again, and fails the same way).
     pub fn layer(&self, repo: &Repo, name: &str) -> Result<LayerConfig> {
+        let key = (repo.root.clone(), name.to_string());
+        if let Some(l) = self.layers.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(l.clone());
+        }
+        let layer = self.read_layer(repo, name)?;
+        self.layers.lock().unwrap_or_else(|e| e.into_inner()).insert(key, layer.clone());
+        Ok(layer)
+    }
+
+    fn read_layer(&self, repo: &Repo, name: &str) -> Result<LayerConfig> {
         let dir = repo.layer_dir(name)?;
         let toml_path = dir.join("layer.toml");
         let display = format!("layers/{name}/layer.toml");
@@ -423,14 +435,15 @@ mod tests {
         assert_eq!(m.slim, SlimLevel::None, "a merged layer is not slimmed again by default");
         assert!(m.images.is_empty(), "a merged layer has no build image");
 
+        // A run reads each layer.toml once: a file changed since is read by the next run.
         std::fs::write(d.path().join("layers/m/layer.toml"), "merge = [\"a\"]\nbuilder = \"pip\"\n").unwrap();
-        let err = format!("{:#}", cfg.layer(&repo, "m").unwrap_err());
+        let err = format!("{:#}", RepoConfig::load(&repo).unwrap().layer(&repo, "m").unwrap_err());
         assert!(err.contains("layers/m/layer.toml") && err.contains("`builder`"), "{err}");
         std::fs::write(d.path().join("layers/m/layer.toml"), "merge = [\"a\"]\ninstaller = \"pip\"\n").unwrap();
-        let err = format!("{:#}", cfg.layer(&repo, "m").unwrap_err());
+        let err = format!("{:#}", RepoConfig::load(&repo).unwrap().layer(&repo, "m").unwrap_err());
         assert!(err.contains("layers/m/layer.toml") && err.contains("`installer`"), "{err}");
         std::fs::write(d.path().join("layers/m/layer.toml"), "merge = [\"a\"]\narchitectures = [\"arm64\"]\n").unwrap();
-        let err = format!("{:#}", cfg.layer(&repo, "m").unwrap_err());
+        let err = format!("{:#}", RepoConfig::load(&repo).unwrap().layer(&repo, "m").unwrap_err());
         assert!(err.contains("member a is not built for it") && err.contains("arm64"), "{err}");
     }
 

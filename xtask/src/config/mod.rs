@@ -45,6 +45,8 @@ pub struct RepoConfig {
     /// Warnings about each profile, printed once when the profile is used.
     profile_warnings: BTreeMap<String, Vec<String>>,
     warned: Mutex<BTreeSet<String>>,
+    /// Each layer's resolved settings, read once (by repo root and name).
+    layers: Mutex<BTreeMap<(std::path::PathBuf, String), LayerConfig>>,
 }
 
 impl RepoConfig {
@@ -73,6 +75,7 @@ impl RepoConfig {
             stacks,
             profile_warnings,
             warned: Mutex::new(BTreeSet::new()),
+            layers: Mutex::new(BTreeMap::new()),
         };
         // The defaults' values were checked as the file was read (`schema`), so a bad
         // default is reported against layers.toml; the [images] keys are checked here.
