@@ -8,7 +8,7 @@
 //! Most of these need neither docker nor the emulator (`changed` is offline); the ones that
 //! publish say so with `require_emulator!`.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! real binary and docker engine, checking the zip is byte for byte the one a build in a
 //! clean dist/ makes, with reuse, after a pin bump, and over a damaged previous zip.
 
-mod common;
+use crate::common;
 
 use common::Fixture;
 

@@ -2,7 +2,7 @@
 //! (command lines with secrets redacted), JSON on stdout unaffected by any of them,
 //! summary lines, and tables that stay aligned with long layer names.
 
-mod common;
+use crate::common;
 
 use common::{Fixture, Run, TestEnv};
 

@@ -1,7 +1,7 @@
 //! `cargo xtask lock` end to end: the real pinned uv against the real PyPI, real builds in
 //! the test image (docker) or with host pip, and `check` of what the lock produced.
 
-mod common;
+use crate::common;
 
 use common::{Fixture, Run};
 

@@ -3,7 +3,7 @@
 //! AWS SDK), whose exit status is then the command's. The real `xtask` binary; a script
 //! stands in for xtask-aws where the test looks at what it was given.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -97,12 +97,13 @@ fn outside_cargo_the_binary_beside_xtask_runs_them_and_without_one_the_error_say
 }
 
 /// The point of the split: what `cargo xtask` compiles first has no AWS SDK (and no tokio)
-/// in its dependency tree; only xtask-aws does.
+/// in its dependency tree; only xtask-aws does. Nor do xtask's tests (its dev-dependencies):
+/// the tests that need the SDK are xtask-aws's.
 #[test]
 fn the_xtask_crate_does_not_depend_on_the_aws_sdk() {
-    let tree = |package: &str| {
+    let tree_of = |package: &str, edges: &str| {
         let out = Command::new(env!("CARGO"))
-            .args(["tree", "--offline", "--locked", "-e", "normal", "--prefix", "none", "-p", package])
+            .args(["tree", "--offline", "--locked", "-e", edges, "--prefix", "none", "-p", package])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
             .unwrap();
@@ -112,8 +113,14 @@ fn the_xtask_crate_does_not_depend_on_the_aws_sdk() {
     let sdk = |text: &str| -> Vec<String> {
         text.lines().filter(|l| l.starts_with("aws-") || l.starts_with("tokio ")).map(str::to_string).collect()
     };
+    let tree = |package: &str| tree_of(package, "normal");
     assert_eq!(sdk(&tree("xtask")), Vec::<String>::new(), "xtask must compile without the AWS SDK");
     assert!(sdk(&tree("xtask-aws")).iter().any(|l| l.starts_with("aws-sdk-lambda")), "the scan is blind");
+    assert_eq!(
+        sdk(&tree_of("xtask", "normal,dev")),
+        Vec::<String>::new(),
+        "xtask's tests must compile without the AWS SDK: a test that needs it belongs in xtask-aws/tests/it"
+    );
 }
 
 /// Seeds `to` with the compiled dependencies of this workspace's target directory (hard

@@ -1,10 +1,8 @@
-//! Shared helpers of the integration tests: a throw-away layer repo, the real `xtask`
-//! binary run against it, and the real docker engine / emulator the README's test command
-//! starts (`scripts/test.sh`).
-#![allow(dead_code)]
-
-pub mod emulator;
-pub mod functions;
+//! The harness of the integration tests of both crates: a throw-away layer repo, the real
+//! `xtask` binary run against it, and the real docker engine / emulator the README's test
+//! command starts (`scripts/test.sh`). Compiled once into xtask's test binary (`tests/it`)
+//! and once into xtask-aws's, which includes this file by path and adds the emulator's side
+//! (xtask-aws/tests/it/emulator.rs, repo.rs).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -36,10 +34,9 @@ pub fn test_env(test: &str) -> Option<TestEnv> {
 }
 
 /// Returns early from a test when the docker engine is not set up (see [`test_env`]).
-#[macro_export]
 macro_rules! require_docker {
     ($name:expr) => {
-        match common::test_env($name) {
+        match crate::common::test_env($name) {
             Some(env) => env,
             None => return,
         }
@@ -47,10 +44,10 @@ macro_rules! require_docker {
 }
 
 /// Like [`require_docker`], and also needs the S3 + Lambda emulator.
-#[macro_export]
+#[allow(unused_macros)] // xtask's tests need no emulator; xtask-aws's do
 macro_rules! require_emulator {
     ($name:expr) => {
-        match common::test_env($name) {
+        match crate::common::test_env($name) {
             Some(env) if env.endpoint.is_some() => env,
             Some(_) => panic!("{} needs the emulator: run `scripts/test.sh`", $name),
             None => return,
@@ -58,17 +55,45 @@ macro_rules! require_emulator {
     };
 }
 
-/// A layer repo in a temporary folder whose builds use the local test image (Python 3.11).
+/// The `xtask` binary the tests run. Cargo names it to xtask's own tests
+/// (`CARGO_BIN_EXE_xtask`); xtask-aws's tests find it in the target folder their binary
+/// runs from (`target/debug/deps/it-HASH` -> `target/debug/xtask`), built by
+/// `cargo test --workspace` or `cargo build -p xtask` (scripts/test.sh does both), and
+/// refuse one missing or older than xtask's sources.
+pub fn xtask_bin() -> PathBuf {
+    if let Some(bin) = option_env!("CARGO_BIN_EXE_xtask") {
+        return PathBuf::from(bin);
+    }
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let dir = exe.parent().and_then(Path::parent).unwrap();
+        let bin = dir.join(format!("xtask{}", std::env::consts::EXE_SUFFIX));
+        let fix = "build it first: `cargo build -p xtask` (scripts/test.sh does), or run `cargo test --workspace`";
+        let built = std::fs::metadata(&bin)
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|e| panic!("the xtask binary {} is not there ({e}): {fix}", bin.display()));
+        let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("../xtask");
+        let mut files = vec![sources.join("Cargo.toml")];
+        files.extend(walk(&sources.join("src")).into_iter().filter(|p| p.is_file()));
+        if let Some(newer) = files.iter().find(|f| f.metadata().and_then(|m| m.modified()).is_ok_and(|t| t > built)) {
+            panic!("the xtask binary {} is older than {}: {fix}", bin.display(), newer.display());
+        }
+        bin
+    })
+    .clone()
+}
+
+/// A layer repo in a temporary folder whose builds use the local test image (Python 3.13).
 pub struct Fixture {
     pub dir: tempfile::TempDir,
-    pub image: String,
 }
 
 impl Fixture {
     /// `layers`: (name, requirements.txt text).
     pub fn new(env: &TestEnv, layers: &[(&str, &str)]) -> Fixture {
         let dir = tempfile::Builder::new().prefix("xtask-it-").tempdir().unwrap();
-        let f = Fixture { dir, image: env.image.clone() };
+        let f = Fixture { dir };
         let endpoint = env.endpoint.clone().unwrap_or_else(|| "http://127.0.0.1:1".into());
         f.write(
             "layers.toml",
@@ -104,7 +129,7 @@ impl Fixture {
     /// The `xtask` binary with `--repo` set to this fixture and pip and uv caches shared by the
     /// tests (a warm cache keeps them fast; the cold case is the benchmark's).
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        let mut c = Command::new(xtask_bin());
         c.arg("--repo").arg(self.root()).args(args);
         c.env("XTASK_PIP_CACHE", shared_pip_cache());
         c.env("XTASK_UV_CACHE", shared_uv_cache());
@@ -132,6 +157,24 @@ impl Fixture {
             self.set_profile_key(p, &format!("layer_name = \"{prefix}-{{layer}}-{{py}}-{{arch}}\""));
         }
         prefix
+    }
+
+    /// Appends `[stacks.NAME]` with `body` to layers.toml.
+    pub fn stack(&self, name: &str, body: &str) {
+        let path = self.path("layers.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{text}\n[stacks.{name}]\n{body}")).unwrap();
+    }
+
+    /// The zip in dist/ of a layer's python3.13 x86_64 unit.
+    pub fn zip(&self, layer: &str) -> PathBuf {
+        self.path(&format!("dist/{layer}/{layer}-py313-x86_64.zip"))
+    }
+
+    /// The unzipped size of a built layer (python3.13 x86_64), from its report in dist/.
+    pub fn unzipped(&self, layer: &str) -> u64 {
+        let text = std::fs::read_to_string(self.path(&format!("dist/{layer}/{layer}-py313-x86_64.json"))).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["unzipped_bytes"].as_u64().unwrap()
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
@@ -309,4 +352,48 @@ pub fn files_under(dir: &Path) -> Vec<String> {
         .collect();
     out.sort();
     out
+}
+
+/// A docker CLI (written into `dir`, for `DOCKER=`) that logs `start|end <name> <nanoseconds>` around every `docker run`.
+pub fn logging_docker(dir: &Path, log: &Path) -> String {
+    let real = std::env::var("DOCKER").ok().filter(|d| !d.is_empty()).unwrap_or_else(|| "docker".into());
+    let script = dir.join("docker-logging");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = run ]; then\n  name=$(printf '%s\\n' \"$@\" | grep -A1 -x -- --name | tail -n1)\n  [ -n \"$name\" ] || name=unnamed-$$\n  echo \"start $name $(date +%s%N)\" >> '{log}'\n  {real} \"$@\"; rc=$?\n  echo \"end $name $(date +%s%N)\" >> '{log}'\n  exit $rc\nfi\nexec {real} \"$@\"\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    script.display().to_string()
+}
+
+/// (start, end) of every logged container, by name.
+pub fn intervals(log: &Path) -> Vec<(String, u128, u128)> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut out: Vec<(String, u128, u128)> = Vec::new();
+    for line in text.lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let (kind, name, t) = (parts[0], parts[1], parts[2].parse::<u128>().unwrap());
+        match kind {
+            "start" => out.push((name.to_string(), t, u128::MAX)),
+            _ => out.iter_mut().find(|(n, _, _)| n == name).unwrap().2 = t,
+        }
+    }
+    out
+}
+
+/// Whether two of the intervals overlap in time.
+pub fn overlapping(iv: &[(String, u128, u128)]) -> bool {
+    iv.iter().enumerate().any(|(i, a)| iv[i + 1..].iter().any(|b| a.1 < b.2 && b.1 < a.2))
+}
+
+/// The line of a check (`  FAIL  size     ...`) in a stack's stderr.
+pub fn check_line<'a>(stderr: &'a str, check: &str) -> &'a str {
+    stderr
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(check) && l.starts_with("  "))
+        .unwrap_or_else(|| panic!("no `{check}` check in:\n{stderr}"))
 }

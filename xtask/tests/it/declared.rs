@@ -3,7 +3,7 @@
 //! unknown `--upgrade-package` and a direct URL are errors; a hash mismatch names the fix;
 //! a mistyped layer name suggests the close one. Real binary, real uv, real docker.
 
-mod common;
+use crate::common;
 
 use common::{Fixture, Run};
 

@@ -2,7 +2,7 @@
 //! that was in dist/ as it was: its zip and its report both there and matching, so `list`
 //! still says it is current. The real binary and docker engine.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Child, Command};

@@ -1,5 +1,5 @@
 //! The S3 + Lambda emulator seen through the real SDK clients, for tests that check what
-//! the tool left there.
+//! the tool left there (xtask-aws's tests only: xtask's tests do not link the SDK).
 
 use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};

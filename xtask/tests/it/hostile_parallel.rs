@@ -1,7 +1,7 @@
 //! Hostile tests of the parallel `layer --all --jobs N` (and of publish's build phase): cycles,
 //! failing members, faults.
 
-mod common;
+use crate::common;
 
 use common::{Fixture, Run};
 

@@ -3,7 +3,7 @@
 //! `check --zip` stays within Lambda's unzipped limit, and the README's commands need no
 //! sudo as root. The real binary against the real docker engine and the emulator.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,29 +1,43 @@
-//! Lambda functions in the emulator for the rollout tests: a repo with its bucket, a role
-//! in the emulator's IAM, functions created through the real SDK attaching layers, and
-//! layers of another owner.
+//! The one fixture of the AWS tests: a layer repo (`common::Fixture`) whose Lambda layer
+//! names start with a prefix of its own (the emulator is shared by every test and every
+//! run), the emulator seen through the SDK, and what the tests do there: read the
+//! manifest, forge and inspect the publish lock, create functions attaching layers (their
+//! role made in the emulator's IAM), publish layers of another owner.
 
 use std::io::{Read, Write};
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Architecture, FunctionCode, LayerVersionContentInput, Runtime};
+use serde_json::Value;
 
-use super::emulator::Emulator;
-use super::{Fixture, TestEnv};
+use crate::common::{Fixture, TestEnv};
+use crate::emulator::Emulator;
 
 pub const ROLE: &str = "arn:aws:iam::123456789012:role/xtask-rollout-test";
 
 pub struct Repo {
     pub f: Fixture,
+    /// The layer names' prefix: `{tag}<unique>`.
     pub prefix: String,
+    /// The emulator's us-east-1.
     pub emu: Emulator,
+    pub endpoint: String,
 }
 
+impl Repo {
+    /// A fixture whose layer names start with `tag` and a unique suffix; no bucket yet.
+    pub fn new(env: &TestEnv, layers: &[(&str, &str)], tag: &str) -> Repo {
+        let f = Fixture::new(env, layers);
+        let prefix = f.prefix_layer_names(tag);
+        let endpoint = env.endpoint.clone().expect("the emulator (require_emulator!)");
+        Repo { f, prefix, emu: Emulator::new(&endpoint, "us-east-1"), endpoint }
+    }
+}
+
+/// A [`Repo`] for functions: the role made and the staging bucket bootstrapped.
 pub fn repo(env: &TestEnv, layers: &[(&str, &str)]) -> Repo {
-    let f = Fixture::new(env, layers);
-    let prefix = f.prefix_layer_names("r");
-    let endpoint = env.endpoint.clone().unwrap();
-    create_role(&endpoint);
-    let r = Repo { f, prefix, emu: Emulator::new(&endpoint, "us-east-1") };
+    let r = Repo::new(env, layers, "r");
+    create_role(&r.endpoint);
     r.f.run(&["bootstrap"]).ok();
     r
 }
@@ -137,10 +151,22 @@ impl Repo {
         out.configuration().unwrap().layers().iter().map(|l| l.arn().unwrap().to_string()).collect()
     }
 
-    pub fn stack(&self, name: &str, body: &str) {
-        let path = self.f.path("layers.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(&path, format!("{text}\n[stacks.{name}]\n{body}")).unwrap();
+    /// `published/<profile>.json`.
+    pub fn manifest(&self, profile: &str) -> Value {
+        let text = std::fs::read_to_string(self.f.path(&format!("published/{profile}.json"))).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// The manifest's ARN of a layer (python3.13 x86_64 us-east-1).
+    pub fn manifest_arn(&self, profile: &str, layer: &str) -> String {
+        let m = self.manifest(profile);
+        let e = m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["layer"] == layer)
+            .unwrap_or_else(|| panic!("{layer} not in {m:#}"));
+        e["layer_version_arn"].as_str().unwrap().to_string()
     }
 
     /// The staging profile's bucket.
@@ -161,6 +187,14 @@ impl Repo {
         let body = aws_sdk_s3::primitives::ByteStream::from(serde_json::to_vec(&holder).unwrap());
         let put = self.emu.s3.put_object().bucket(self.bucket()).key(Self::LOCK_KEY).body(body);
         self.emu.rt.block_on(put.send()).unwrap();
+    }
+
+    /// The staging lock object, or None when there is none.
+    pub fn lock_object(&self) -> Option<Value> {
+        let get = self.emu.s3.get_object().bucket(self.bucket()).key(Self::LOCK_KEY);
+        let out = self.emu.rt.block_on(get.send()).ok()?;
+        let bytes = self.emu.rt.block_on(out.body.collect()).unwrap().into_bytes();
+        Some(serde_json::from_slice(&bytes).unwrap())
     }
 
     /// Whether a staging lock object is in the bucket.

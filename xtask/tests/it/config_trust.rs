@@ -2,7 +2,7 @@
 //! files outside the layer folder, links out of the repo, invalid folder names, huge input
 //! quoted in messages, and what a refused or interrupted build leaves in dist/.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

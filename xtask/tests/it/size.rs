@@ -1,7 +1,7 @@
 //! Per-package sizes in the build report and `cargo xtask size` end to end: a real layer
 //! built from PyPI wheels, its sizes summed against the zip, the treemap SVG parsed as XML.
 
-mod common;
+use crate::common;
 
 use common::Fixture;
 

@@ -1,7 +1,7 @@
 //! `cargo xtask check` and the pip builder end to end: real builds (docker and host pip),
 //! real ELF files, the real Python of the test image standing in for the runtime image.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! Lambda SDK client (their role created in the emulator's IAM over plain HTTP) attaching
 //! older versions of the repo's layers and a layer of another owner.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 
@@ -11,7 +11,7 @@ use aws_sdk_lambda::types::Architecture;
 use common::Fixture;
 use serde_json::Value;
 
-use common::functions::repo;
+use crate::repo::repo;
 
 fn function<'a>(rows: &'a [Value], name: &str) -> &'a Value {
     rows.iter().find(|r| r["function"] == name).unwrap_or_else(|| panic!("no function {name} in {rows:#?}"))
@@ -34,7 +34,7 @@ fn usage_lists_the_functions_rollout_moves_them_keeping_the_foreign_layer_and_un
     let env =
         require_emulator!("usage_lists_the_functions_rollout_moves_them_keeping_the_foreign_layer_and_undo_restores");
     let r = repo(&env, &[("six", "six==1.16.0\n"), ("idna", "idna==3.9\n")]);
-    r.stack("both", "layers = [\"six\", \"idna\"]\nruntime = \"python3.13\"\n");
+    r.f.stack("both", "layers = [\"six\", \"idna\"]\nruntime = \"python3.13\"\n");
     r.publish("six", "six==1.16.0\n");
     r.publish("idna", "idna==3.9\n");
     let foreign = r.publish_direct(&format!("{}-foreign", r.prefix), "another team's layer", Architecture::X8664);
@@ -154,7 +154,7 @@ fn a_rollout_over_five_layers_over_250_mib_or_onto_the_wrong_arch_is_refused_bef
         .unwrap();
         z.finish().unwrap();
     }
-    r.stack("both", "layers = [\"six\", \"idna\"]\nruntime = \"python3.13\"\n");
+    r.f.stack("both", "layers = [\"six\", \"idna\"]\nruntime = \"python3.13\"\n");
     r.publish("six", "six==1.16.0\n");
     r.publish("idna", "idna==3.9\n");
     r.publish("big", "./big-1.0-py3-none-any.whl\n");

@@ -3,7 +3,7 @@
 //! (checked with Python's `jsonschema`, the reference validator, from the emulator's
 //! virtualenv that `scripts/test.sh` sets up).
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;

@@ -1,12 +1,12 @@
 //! `cargo xtask layer` end to end: the real binary, the real docker engine, the local
 //! build image, packages from PyPI.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
 
-use common::{python_in_image, unzip, zip_names, Fixture};
+use common::{python_in_image, unzip, write_data_wheel, zip_names, Fixture};
 use sha2::{Digest, Sha256};
 
 fn sha256_hex(path: &Path) -> String {
@@ -245,37 +245,6 @@ fn dist_not_writable_is_an_error() {
     f.run(&["layer", "six"]).fails_with(&["dist/ is not writable"]);
 }
 
-/// A wheel with `size` bytes of incompressible data in package `name`.
-fn write_big_wheel(dir: &Path, name: &str, size: usize) -> String {
-    use std::io::Write;
-    let file = format!("{name}-1.0-py3-none-any.whl");
-    let mut z = zip::ZipWriter::new(std::fs::File::create(dir.join(&file)).unwrap());
-    let stored =
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored).large_file(true);
-    z.start_file(format!("{name}/__init__.py"), stored).unwrap();
-    z.start_file(format!("{name}/blob.bin"), stored).unwrap();
-    let mut state: u64 = 0x9E3779B97F4A7C15;
-    let mut buf = vec![0u8; 1 << 20];
-    for _ in 0..size / buf.len() {
-        for chunk in buf.chunks_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            chunk.copy_from_slice(&state.to_le_bytes());
-        }
-        z.write_all(&buf).unwrap();
-    }
-    let di = format!("{name}-1.0.dist-info");
-    z.start_file(format!("{di}/METADATA"), stored).unwrap();
-    write!(z, "Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n").unwrap();
-    z.start_file(format!("{di}/WHEEL"), stored).unwrap();
-    write!(z, "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n").unwrap();
-    z.start_file(format!("{di}/RECORD"), stored).unwrap();
-    write!(z, "{name}/__init__.py,,\n{name}/blob.bin,,\n{di}/METADATA,,\n{di}/WHEEL,,\n{di}/RECORD,,\n").unwrap();
-    z.finish().unwrap();
-    file
-}
-
 #[test]
 fn size_limits_over_250_mib_fails_naming_the_package_and_over_50_mib_notes_s3() {
     let env = require_docker!("size_limits");
@@ -283,9 +252,9 @@ fn size_limits_over_250_mib_fails_naming_the_package_and_over_50_mib_notes_s3() 
     std::fs::create_dir_all(f.path("layers/huge")).unwrap();
     std::fs::create_dir_all(f.path("layers/big")).unwrap();
     // Local wheels kept next to requirements.txt are installed from the layer folder.
-    let huge = write_big_wheel(&f.path("layers/huge"), "hugepkg", 260 << 20);
+    let huge = write_data_wheel(&f.path("layers/huge"), "hugepkg", 260, 1 << 20, 0);
     f.write("layers/huge/requirements.txt", &format!("./{huge}\n"));
-    let big = write_big_wheel(&f.path("layers/big"), "bigpkg", 60 << 20);
+    let big = write_data_wheel(&f.path("layers/big"), "bigpkg", 60, 1 << 20, 0);
     f.write("layers/big/requirements.txt", &format!("./{big}\n"));
 
     f.run(&["layer", "huge"]).fails_with(&["over Lambda's limit of 250 MiB", "hugepkg 260.0 MiB"]);

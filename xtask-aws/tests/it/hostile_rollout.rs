@@ -1,10 +1,8 @@
 //! Hostile tests of `usage`, `rollout` and `prune`: bad input, corrupt records, faults.
 
-mod common;
-
 use aws_sdk_lambda::types::Architecture;
 
-use common::functions::repo;
+use crate::repo::repo;
 
 #[test]
 fn a_stack_goes_onto_a_function_without_repo_layers_and_skips_functions_of_another_target() {
@@ -17,8 +15,8 @@ fn a_stack_goes_onto_a_function_without_repo_layers_and_skips_functions_of_anoth
         toml.replace(r#"architectures = ["x86_64"]"#, r#"architectures = ["x86_64", "arm64"]"#),
     )
     .unwrap();
-    r.stack("s", "layers = [\"six\"]\nruntime = \"python3.13\"\n");
-    r.stack("ghost", "layers = [\"six\", \"ghost\"]\nruntime = \"python3.13\"\n");
+    r.f.stack("s", "layers = [\"six\"]\nruntime = \"python3.13\"\n");
+    r.f.stack("ghost", "layers = [\"six\", \"ghost\"]\nruntime = \"python3.13\"\n");
     r.f.write("layers/six/requirements.txt", "six==1.16.0\n");
     r.f.run(&["publish", "six", "--no-check", "--arch", "x86_64"]).ok();
     let foreign = r.publish_direct(&format!("{}-foreign", r.prefix), "another team's layer", Architecture::X8664);

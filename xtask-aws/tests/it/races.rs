@@ -4,19 +4,18 @@
 //! the manifest's file lock), a dead holder's lock expires, and a hand-edited manifest
 //! entry is refused. The real binary, the real docker engine and the emulator.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::emulator::Emulator;
+use crate::repo::Repo;
 use common::{Fixture, Run, TestEnv};
-use serde_json::Value;
 
-/// The folder cargo put this test's `xtask` binary in (`target/debug`).
+/// The folder the `xtask` binary the tests run is in (`target/debug`).
 fn profile_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_xtask")).parent().unwrap().to_path_buf()
+    common::xtask_bin().parent().unwrap().to_path_buf()
 }
 
 fn repo_root() -> PathBuf {
@@ -88,7 +87,7 @@ fn the_repo_is_the_one_holding_the_current_directory() {
     let env = require_docker!("the_repo_is_the_one_holding_the_current_directory");
     let f = Fixture::new(&env, &[("gamma", "six==1.16.0\n")]);
     let bare = |dir: &Path, repo_env: Option<&Path>| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        let mut c = Command::new(common::xtask_bin());
         c.arg("list").current_dir(dir).env_remove("XTASK_REPO");
         if let Some(r) = repo_env {
             c.env("XTASK_REPO", r);
@@ -107,36 +106,24 @@ fn the_repo_is_the_one_holding_the_current_directory() {
     let run = bare(outside.path(), Some(f.root())).ok();
     assert!(run.stderr.contains("gamma") && run.stderr.contains("(from XTASK_REPO)"), "{}", run.stderr);
     // --repo to a folder that is no layer repo.
-    let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    let mut c = Command::new(common::xtask_bin());
     c.args(["--repo"]).arg(outside.path()).arg("list");
     Run::from(c.output().unwrap(), &["--repo", "DIR", "list"]).fails_with(&["is not a layer repo", "layers.toml"]);
 }
 
-/// A fixture publishing to the emulator, with unique layer names and its bucket made.
-struct Pub {
-    f: Fixture,
-    emu: Emulator,
-    prefix: String,
+/// A [`Repo`] publishing to the emulator: its bucket made and its layers built.
+fn publishing(env: &TestEnv, layers: &[(&str, &str)]) -> Repo {
+    let r = Repo::new(env, layers, "race");
+    r.f.run(&["bootstrap"]).ok();
+    r.f.run(&["layer", "--all"]).ok();
+    r
 }
 
-fn publishing(env: &TestEnv, layers: &[(&str, &str)]) -> Pub {
-    let f = Fixture::new(env, layers);
-    let prefix = f.prefix_layer_names("race");
-    f.run(&["bootstrap"]).ok();
-    f.run(&["layer", "--all"]).ok();
-    let emu = Emulator::new(env.endpoint.as_deref().unwrap(), "us-east-1");
-    Pub { f, emu, prefix }
-}
-
-impl Pub {
-    fn manifest(&self) -> Value {
-        serde_json::from_str(&std::fs::read_to_string(self.f.path("published/staging.json")).unwrap()).unwrap()
-    }
-
+impl Repo {
     /// Every (layer, version) the manifest records, and that each layer has exactly one
     /// version in the emulator, the recorded one.
     fn assert_one_version_each(&self, layers: &[&str]) {
-        let m = self.manifest();
+        let m = self.manifest("staging");
         let entries = m["layers"].as_array().unwrap();
         let names: Vec<&str> = entries.iter().map(|e| e["layer"].as_str().unwrap()).collect();
         assert_eq!(names, layers, "manifest:\n{m:#}");
@@ -145,29 +132,6 @@ impl Pub {
             assert_eq!(self.emu.versions(name), [1], "{name} was published more than once");
             assert_eq!(e["version"], 1);
         }
-    }
-
-    fn lock_bucket_and_key(&self) -> (String, String) {
-        let text = std::fs::read_to_string(self.f.path("layers.toml")).unwrap();
-        let bucket = text.lines().find_map(|l| l.strip_prefix("bucket = \"")).unwrap().trim_end_matches('"');
-        (bucket.to_string(), "layers/.locks/staging/us-east-1.json".to_string())
-    }
-
-    fn lock_object(&self) -> Option<Value> {
-        let (bucket, key) = self.lock_bucket_and_key();
-        let out = self.emu.rt.block_on(self.emu.s3.get_object().bucket(bucket).key(key).send()).ok()?;
-        let bytes = self.emu.rt.block_on(out.body.collect()).unwrap().into_bytes();
-        Some(serde_json::from_slice(&bytes).unwrap())
-    }
-
-    /// Writes a lock as a run on another machine would have, with `lease_left` seconds.
-    fn forge_lock(&self, lease_left: i64) {
-        let (bucket, key) = self.lock_bucket_and_key();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-        let holder = serde_json::json!({"who": "ghost@elsewhere", "pid": 4242, "run": "github run 77 attempt 1",
-            "command": "publish-all", "since": "2026-01-01T00:00:00Z", "expires_at": now + lease_left});
-        let body = aws_sdk_s3::primitives::ByteStream::from(serde_json::to_vec(&holder).unwrap());
-        self.emu.rt.block_on(self.emu.s3.put_object().bucket(bucket).key(key).body(body).send()).unwrap();
     }
 }
 
@@ -286,7 +250,7 @@ fn a_hand_edited_manifest_arn_is_refused_by_every_reader() {
     p.f.run(&["stack", "web"]).ok();
     let path = p.f.path("published/staging.json");
     let good = std::fs::read_to_string(&path).unwrap();
-    let arn = p.manifest()["layers"][0]["layer_version_arn"].as_str().unwrap().to_string();
+    let arn = p.manifest("staging")["layers"][0]["layer_version_arn"].as_str().unwrap().to_string();
     let evil = "arn:aws:lambda:us-east-1:999999999999:layer:evil-layer:7";
     std::fs::write(&path, good.replace(&arn, evil)).unwrap();
     for args in [&["stack", "web", "--format", "terraform"][..], &["changed"], &["publish-all", "--no-check"]] {
@@ -305,7 +269,7 @@ fn a_hand_edited_manifest_arn_is_refused_by_every_reader() {
     run.fails_with(&["delete it and run `cargo xtask publish-all --profile staging`"]);
     std::fs::remove_file(&path).unwrap();
     p.f.run(&["publish-all", "--no-check"]).ok();
-    assert_eq!(p.manifest()["layers"][0]["layer_version_arn"], arn.as_str(), "the rebuilt manifest differs");
+    assert_eq!(p.manifest("staging")["layers"][0]["layer_version_arn"], arn.as_str(), "the rebuilt manifest differs");
 }
 
 #[test]
@@ -321,7 +285,7 @@ fn the_missing_bucket_hint_of_a_guarded_profile_includes_yes() {
 fn unlock_shows_and_removes_a_lock_object_the_tool_did_not_write() {
     let env = require_emulator!("unlock_shows_and_removes_a_lock_object_the_tool_did_not_write");
     let p = publishing(&env, &[("six", "six==1.16.0\n")]);
-    let (bucket, key) = p.lock_bucket_and_key();
+    let (bucket, key) = (p.bucket(), Repo::LOCK_KEY.to_string());
     // Not a lock this tool wrote: a line of text, a terminal escape, then much more.
     let garbage = format!("garbage \u{1b}[2J\n{{not json{}", "x".repeat(5000));
     let body = aws_sdk_s3::primitives::ByteStream::from(garbage.into_bytes());

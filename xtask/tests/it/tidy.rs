@@ -44,7 +44,7 @@ fn code_is_formatted() {
 }
 
 /// The CLI surface is reviewed like code: `cargo xtask --help` and each subcommand's help
-/// are kept in xtask/tests/snapshots/help.txt.
+/// are kept in xtask/tests/it/snapshots/help.txt.
 #[test]
 fn help_text_matches_the_snapshot() {
     let exe = env!("CARGO_BIN_EXE_xtask");
@@ -65,7 +65,7 @@ fn help_text_matches_the_snapshot() {
     for c in &commands {
         text.push_str(&format!("\n$ cargo xtask {c} --help\n{}", run(&[c, "--help"])));
     }
-    let path = root().join("xtask/tests/snapshots/help.txt");
+    let path = root().join("xtask/tests/it/snapshots/help.txt");
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &text).unwrap();
@@ -73,7 +73,7 @@ fn help_text_matches_the_snapshot() {
     let expected = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         expected == text,
-        "the CLI's help changed: review it, then run `UPDATE_SNAPSHOTS=1 cargo test --test tidy` and commit xtask/tests/snapshots/help.txt"
+        "the CLI's help changed: review it, then run `UPDATE_SNAPSHOTS=1 cargo test -p xtask --test it tidy` and commit xtask/tests/it/snapshots/help.txt"
     );
 }
 

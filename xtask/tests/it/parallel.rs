@@ -1,48 +1,11 @@
-//! Units built at once (`layer --all --jobs N`, publish's build phase): the real binary
-//! and the real docker engine. A wrapper around the docker CLI (`DOCKER=`) logs when each
-//! build container starts and ends, so overlap in time is seen, not assumed.
+//! Units built at once (`layer --all --jobs N`; publish's build phase is in xtask-aws's
+//! tests): the real binary and the real docker engine. A wrapper around the docker CLI
+//! (`DOCKER=`) logs when each build container starts and ends, so overlap in time is seen,
+//! not assumed.
 
-mod common;
+use crate::common;
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-
-use common::Fixture;
-
-/// A docker CLI that logs `start|end <name> <nanoseconds>` around every `docker run`.
-fn logging_docker(dir: &Path, log: &Path) -> String {
-    let real = std::env::var("DOCKER").ok().filter(|d| !d.is_empty()).unwrap_or_else(|| "docker".into());
-    let script = dir.join("docker-logging");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nif [ \"$1\" = run ]; then\n  name=$(printf '%s\\n' \"$@\" | grep -A1 -x -- --name | tail -n1)\n  [ -n \"$name\" ] || name=unnamed-$$\n  echo \"start $name $(date +%s%N)\" >> '{log}'\n  {real} \"$@\"; rc=$?\n  echo \"end $name $(date +%s%N)\" >> '{log}'\n  exit $rc\nfi\nexec {real} \"$@\"\n",
-            log = log.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    script.display().to_string()
-}
-
-/// (start, end) of every logged container, by name.
-fn intervals(log: &Path) -> Vec<(String, u128, u128)> {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let mut out: Vec<(String, u128, u128)> = Vec::new();
-    for line in text.lines() {
-        let parts: Vec<&str> = line.split_whitespace().collect();
-        let (kind, name, t) = (parts[0], parts[1], parts[2].parse::<u128>().unwrap());
-        match kind {
-            "start" => out.push((name.to_string(), t, u128::MAX)),
-            _ => out.iter_mut().find(|(n, _, _)| n == name).unwrap().2 = t,
-        }
-    }
-    out
-}
-
-fn overlapping(iv: &[(String, u128, u128)]) -> bool {
-    iv.iter().enumerate().any(|(i, a)| iv[i + 1..].iter().any(|b| a.1 < b.2 && b.1 < a.2))
-}
+use common::{intervals, logging_docker, overlapping, Fixture};
 
 #[test]
 fn with_two_jobs_two_units_build_at_once_and_zips_match_one_at_a_time() {
@@ -60,7 +23,7 @@ fn with_two_jobs_two_units_build_at_once_and_zips_match_one_at_a_time() {
     let names: Vec<String> = run.json().iter().map(|r| r["layer"].as_str().unwrap().to_string()).collect();
     assert_eq!(names, ["certifi", "idna", "six"], "{}", run.stdout);
     assert!(run.stderr.contains("built 3,"), "{}", run.stderr);
-    let parallel: Vec<Vec<u8>> = layers.iter().map(|(n, _)| std::fs::read(zip(&f, n)).unwrap()).collect();
+    let parallel: Vec<Vec<u8>> = layers.iter().map(|(n, _)| std::fs::read(f.zip(n)).unwrap()).collect();
 
     std::fs::remove_file(&log).unwrap();
     f.run_with(&["layer", "--all", "--jobs", "1", "--force"], &[("DOCKER", &docker)]).ok();
@@ -68,7 +31,7 @@ fn with_two_jobs_two_units_build_at_once_and_zips_match_one_at_a_time() {
     assert_eq!(iv.len(), 3, "{iv:?}");
     assert!(!overlapping(&iv), "with --jobs 1 builds run one after another: {iv:?}");
     for ((n, _), bytes) in layers.iter().zip(parallel) {
-        assert_eq!(std::fs::read(zip(&f, n)).unwrap(), bytes, "{n}: a parallel build must give the same zip");
+        assert_eq!(std::fs::read(f.zip(n)).unwrap(), bytes, "{n}: a parallel build must give the same zip");
     }
 }
 
@@ -90,9 +53,9 @@ fn a_failing_unit_does_not_stop_or_corrupt_the_units_built_beside_it() {
     assert!(work.is_empty(), "nothing temporary is left behind: {work:?}");
     // The units built beside the failure are whole: the same zips a build of their own gives.
     for n in ["idna", "six"] {
-        let together = std::fs::read(zip(&f, n)).unwrap();
+        let together = std::fs::read(f.zip(n)).unwrap();
         f.run(&["layer", n, "--force"]).ok();
-        assert_eq!(std::fs::read(zip(&f, n)).unwrap(), together, "{n}");
+        assert_eq!(std::fs::read(f.zip(n)).unwrap(), together, "{n}");
     }
 }
 
@@ -112,31 +75,6 @@ fn a_merged_layer_and_its_members_in_one_parallel_run_build_each_member_once() {
         rows.iter().map(|r| (r["layer"].as_str().unwrap(), r["status"].as_str().unwrap())).collect();
     // The members were built first, by their own units; the merged layer found them current.
     assert_eq!(status, [("bundle", "built"), ("idna", "built"), ("six", "built")], "{}", run.stdout);
-    let names = common::zip_names(&zip(&f, "bundle"));
+    let names = common::zip_names(&f.zip("bundle"));
     assert!(names.contains(&"python/idna/__init__.py".into()) && names.contains(&"python/six.py".into()), "{names:?}");
-}
-
-fn zip(f: &Fixture, layer: &str) -> std::path::PathBuf {
-    f.path(&format!("dist/{layer}/{layer}-py313-x86_64.zip"))
-}
-
-#[test]
-fn publish_builds_the_changed_units_at_once_and_publishes_each() {
-    let env = require_emulator!("publish_builds_the_changed_units_at_once_and_publishes_each");
-    let f = Fixture::new(&env, &[("idna", "idna==3.10\n"), ("six", "six==1.16.0\n")]);
-    let prefix = f.prefix_layer_names("par");
-    let log = f.path("docker.log");
-    let docker = logging_docker(f.root(), &log);
-    f.run(&["bootstrap"]).ok();
-    let run = f.run_with(&["publish-all", "--build-jobs", "2", "--json"], &[("DOCKER", &docker)]).ok();
-    // Build containers are named; the import checks' are not.
-    let builds: Vec<_> = intervals(&log).into_iter().filter(|(n, _, _)| n.starts_with("xtask-build-")).collect();
-    assert_eq!(builds.len(), 2, "{builds:?}");
-    assert!(overlapping(&builds), "publish's build phase must build both units at once: {builds:?}");
-    let rows = run.json();
-    let status: Vec<(&str, &str)> =
-        rows.iter().map(|r| (r["layer"].as_str().unwrap(), r["status"].as_str().unwrap())).collect();
-    assert_eq!(status, [("idna", "published"), ("six", "published")], "{}", run.stdout);
-    let emu = common::emulator::Emulator::new(env.endpoint.as_deref().unwrap(), "us-east-1");
-    assert_eq!(emu.layers_named(&prefix).len(), 2);
 }

@@ -3,7 +3,7 @@
 //! build never changes uv's cache, the choice is honoured and validated, and pip takes
 //! over (with one warning) when uv cannot be had.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Read as _;

@@ -5,7 +5,7 @@
 //! The emulator is shared by every test (and by every run of the suite), so each test
 //! gives its layers a unique name prefix through the profiles' `layer_name`.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -13,21 +13,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::emulator::Emulator;
-use common::{Fixture, Run, TestEnv};
+use crate::emulator::Emulator;
+use crate::repo::Repo;
+use common::{Run, TestEnv};
 use serde_json::Value;
 
-/// A fixture whose Lambda layer names start with a prefix of its own.
-struct Repo {
-    f: Fixture,
-    prefix: String,
-    endpoint: String,
-}
-
+/// A [`Repo`] whose layer names start with `t`; no bucket yet (some tests make it).
 fn repo(env: &TestEnv, layers: &[(&str, &str)]) -> Repo {
-    let f = Fixture::new(env, layers);
-    let prefix = f.prefix_layer_names("t");
-    Repo { f, prefix, endpoint: env.endpoint.clone().unwrap() }
+    Repo::new(env, layers, "t")
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -44,21 +37,12 @@ fn row<'a>(rows: &'a [Value], layer: &str) -> &'a Value {
 }
 
 impl Repo {
-    fn emulator(&self) -> Emulator {
-        Emulator::new(&self.endpoint, "us-east-1")
-    }
-
     /// The build report in dist/ of a row's unit.
     fn dist_report(&self, row: &Value) -> Value {
         let tag = s(row, "runtime").replace("python", "py").replace('.', "");
         let layer = s(row, "layer");
         let text = std::fs::read_to_string(self.f.path(&format!("dist/{layer}/{layer}-{tag}-{}.json", s(row, "arch"))))
             .unwrap();
-        serde_json::from_str(&text).unwrap()
-    }
-
-    fn manifest(&self, profile: &str) -> Value {
-        let text = std::fs::read_to_string(self.f.path(&format!("published/{profile}.json"))).unwrap();
         serde_json::from_str(&text).unwrap()
     }
 
@@ -70,7 +54,7 @@ impl Repo {
         let entries = m["layers"].as_array().unwrap();
         let names: Vec<&str> = entries.iter().map(|e| s(e, "layer")).collect();
         assert_eq!(names, layers, "manifest layers (sorted):\n{m:#}");
-        let emu = self.emulator();
+        let emu = &self.emu;
         for e in entries {
             let name = s(e, "layer_name");
             let newest = *emu.versions(name).last().unwrap();
@@ -95,7 +79,7 @@ fn publish_creates_version_1_then_nothing_then_only_the_changed_layer() {
     );
     let boot = r.f.run(&["bootstrap", "--json"]).ok().json();
     let bucket = s(&boot[0], "bucket").to_string();
-    let emu = r.emulator();
+    let emu = &r.emu;
 
     let dry = r.f.run(&["publish-all", "--dry-run", "--json"]).ok();
     assert_eq!(statuses(&dry.json()), [("idna".into(), "planned".into()), ("six".into(), "planned".into())]);
@@ -180,7 +164,7 @@ fn same_content_under_a_new_fingerprint_publishes_nothing() {
     let rows = run.json();
     assert_eq!(statuses(&rows), [("six".into(), "unchanged".into())]);
     assert!(s(&rows[0], "detail").contains("same content as version 1"), "{}", rows[0]);
-    assert_eq!(r.emulator().versions(s(&rows[0], "layer_name")), [1]);
+    assert_eq!(r.emu.versions(s(&rows[0], "layer_name")), [1]);
 }
 
 #[test]
@@ -189,7 +173,7 @@ fn public_layer_is_shared_on_the_new_version_and_a_private_one_has_no_policy() {
     let r = repo(&env, &[("pub", "six==1.16.0\n"), ("priv", "idna==3.10\n")]);
     r.f.write("layers/pub/layer.toml", "public = true\n");
     r.f.run(&["bootstrap", "--profile", "local"]).ok();
-    let emu = r.emulator();
+    let emu = &r.emu;
     let rows = r.f.run(&["publish-all", "--profile", "local", "--json"]).ok().json();
     let (pub_name, priv_name) =
         (s(row(&rows, "pub"), "layer_name").to_string(), s(row(&rows, "priv"), "layer_name").to_string());
@@ -221,7 +205,7 @@ fn public_layer_stays_private_where_the_profile_disallows_it() {
     r.f.run(&["bootstrap"]).ok();
     let run = r.f.run(&["publish", "pub", "--json"]).ok();
     assert!(run.stderr.contains("does not allow public sharing"), "{}", run.stderr);
-    assert_eq!(r.emulator().policy(s(&run.json()[0], "layer_name"), 1), None);
+    assert_eq!(r.emu.policy(s(&run.json()[0], "layer_name"), 1), None);
 }
 
 #[test]
@@ -234,7 +218,7 @@ fn production_without_yes_refuses_and_writes_nothing() {
     assert!(run.stdout.is_empty(), "{}", run.stdout);
     assert_eq!(run.stderr.lines().filter(|l| l.starts_with("error:")).count(), 1, "{}", run.stderr);
     assert!(!r.f.path("published").exists() && !r.f.path("dist").exists(), "something was written");
-    assert!(r.emulator().layers_named(&r.prefix).is_empty(), "something was published");
+    assert!(r.emu.layers_named(&r.prefix).is_empty(), "something was published");
     // Staging, the default, was never touched either; with --yes production works.
     r.f.run(&["bootstrap", "--profile", "production", "--yes"]).ok();
     let rows = r.f.run(&["publish", "six", "--profile", "production", "--yes", "--json"]).ok().json();
@@ -282,7 +266,7 @@ fn ambient_aws_profile_and_region_do_not_redirect() {
     );
     let row = &run.json()[0];
     assert!(s(row, "arn").starts_with("arn:aws:lambda:us-east-1:"), "{row}");
-    assert_eq!(r.emulator().versions(s(row, "layer_name")), [1]);
+    assert_eq!(r.emu.versions(s(row, "layer_name")), [1]);
     assert_eq!(Emulator::new(&r.endpoint, "eu-central-1").versions(s(row, "layer_name")), Vec::<i64>::new());
 }
 
@@ -294,7 +278,7 @@ fn wrong_account_id_refuses_naming_both_accounts() {
     r.f.set_profile_key("staging", "account_id = \"111122223333\"");
     r.f.run(&["publish-all"]).fails_with(&["wrong AWS account", "111122223333", "123456789012"]);
     assert!(!r.f.path("published").exists() && !r.f.path("dist").exists(), "something was written");
-    assert!(r.emulator().layers_named(&r.prefix).is_empty(), "something was published");
+    assert!(r.emu.layers_named(&r.prefix).is_empty(), "something was published");
 }
 
 #[test]
@@ -302,7 +286,7 @@ fn missing_bucket_and_unreachable_endpoint_are_one_line_errors() {
     let env = require_emulator!("missing_bucket_and_unreachable_endpoint_are_one_line_errors");
     let r = repo(&env, &[("six", "six==1.16.0\n")]);
     r.f.run(&["publish", "six"]).fails_with(&["does not exist", "cargo xtask bootstrap --profile staging"]);
-    assert!(r.emulator().layers_named(&r.prefix).is_empty());
+    assert!(r.emu.layers_named(&r.prefix).is_empty());
     let text = std::fs::read_to_string(r.f.path("layers.toml")).unwrap();
     std::fs::write(r.f.path("layers.toml"), text.replace(&r.endpoint, "http://127.0.0.1:9")).unwrap();
     r.f.run(&["publish", "six"]).fails_with(&["cannot reach the endpoint http://127.0.0.1:9", "emulator running"]);
@@ -369,7 +353,7 @@ fn connection_cut_mid_publish_all_then_a_rerun_converges_without_duplicates() {
     proxy.restore();
     let second = r.f.run(&["publish-all", "--json"]).ok();
     let rows = second.json();
-    let emu = r.emulator();
+    let emu = &r.emu;
     for row in &rows {
         assert_eq!(emu.versions(s(row, "layer_name")), [1], "duplicate versions for {row}");
     }
@@ -502,7 +486,7 @@ fn a_unit_that_fails_its_checks_is_refused_and_no_check_overrides() {
     assert_eq!(statuses(&rows), [("pd".into(), "failed".into()), ("six".into(), "published".into())]);
     let err = s(row(&rows, "pd"), "error");
     assert!(err.contains("refused") && err.contains("numpy") && err.contains("--no-check"), "{err}");
-    assert!(r.emulator().layers_named(&format!("{}-pd-", r.prefix)).is_empty(), "a failing unit was published");
+    assert!(r.emu.layers_named(&format!("{}-pd-", r.prefix)).is_empty(), "a failing unit was published");
 
     let forced = r.f.run(&["publish", "pd", "--no-check", "--json"]).ok();
     assert_eq!(statuses(&forced.json()), [("pd".into(), "published".into())]);
