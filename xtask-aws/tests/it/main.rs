@@ -1,7 +1,7 @@
 //! The integration tests of the xtask-aws crate, one test binary (`it`): the AWS commands
 //! (publish, publish-all, status, bootstrap, usage, rollout, prune, unlock) run through the
-//! real `xtask` binary, which hands them to xtask-aws as `cargo xtask` does, against the S3
-//! + Lambda emulator, and what they left there read back through the AWS SDK. The harness
+//! real `xtask` binary, which hands them to xtask-aws as `cargo xtask` does, against the
+//! S3, Lambda and STS emulator, and what they left there read back through the AWS SDK. The harness
 //! is xtask's (`common`, the same file, included by path) plus the emulator's side here
 //! (`emulator`, `repo`). A new test goes into the module of its subject, or a new module
 //! declared below.

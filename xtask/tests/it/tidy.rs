@@ -1,9 +1,26 @@
-//! The repo checks itself: formatting and module docs, with a message that says how to fix.
+//! The repo checks itself, over both crates (xtask and xtask-aws): formatting, module
+//! docs, one printer, one home for Python packaging knowledge, with a message that says how
+//! to fix.
 
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The crates' sources, from the repo root: every check below covers each of them.
+const SOURCES: &[&str] = &["xtask/src", "xtask-aws/src"];
+
+/// Every `.rs` file under the folders (from the repo root) `dirs`, each folder holding some.
+fn rust_files_under(dirs: &[&str]) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in dirs {
+        let before = files.len();
+        rust_files(&root().join(dir), &mut files);
+        assert!(files.len() > before, "no .rs file under {dir}: the check is blind");
+    }
+    files.sort();
+    files
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -19,9 +36,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn every_module_opens_with_a_doc_line_saying_what_it_is_for() {
-    let mut files = Vec::new();
-    rust_files(&root().join("xtask/src"), &mut files);
-    rust_files(&root().join("xtask/tests"), &mut files);
+    let files = rust_files_under(&[SOURCES, &["xtask/tests", "xtask-aws/tests"]].concat());
     let missing: Vec<String> = files
         .iter()
         .filter(|f| !std::fs::read_to_string(f).unwrap().starts_with("//!"))
@@ -79,11 +94,10 @@ fn help_text_matches_the_snapshot() {
 
 /// Every line the tool writes goes through `xtask/src/output.rs` (colour, `--quiet`,
 /// `--verbose`, stdout kept for JSON): no `println!`, `eprintln!`, `print!` or `eprint!`
-/// anywhere else in `xtask/src` (unit tests, in `#[cfg(test)]` modules, excepted).
+/// anywhere else in either crate's sources (unit tests, in `#[cfg(test)]` modules, excepted).
 #[test]
 fn only_the_output_module_prints() {
-    let mut files = Vec::new();
-    rust_files(&root().join("xtask/src"), &mut files);
+    let files = rust_files_under(SOURCES);
     let mut found = Vec::new();
     for f in &files {
         let rel = f.strip_prefix(root()).unwrap().display().to_string();
@@ -122,7 +136,7 @@ fn only_the_output_module_prints() {
     }
     assert!(
         found.is_empty(),
-        "print through crate::output (status, warn, note, error, line, json, stdout, Table) instead:\n{}",
+        "print through xtask's output module (status, warn, note, error, line, json, stdout, Table) instead:\n{}",
         found.join("\n")
     );
 }
@@ -148,12 +162,11 @@ fn packaging_knowledge_has_one_home() {
         ("\"aarch64\"", "the arch's machine name", "Arch::machine in runtime.rs"),
         ("fn wheel_arch(", "the arch's machine name", "Arch::machine in runtime.rs"),
     ];
-    let mut files = Vec::new();
-    rust_files(&root().join("xtask/src"), &mut files);
+    let files = rust_files_under(SOURCES);
     let mut copies = Vec::new();
     for f in &files {
-        let rel = f.strip_prefix(root().join("xtask/src")).unwrap().to_string_lossy().replace('\\', "/");
-        if rel.starts_with("python/") {
+        let rel = f.strip_prefix(root()).unwrap().to_string_lossy().replace('\\', "/");
+        if rel.starts_with("xtask/src/python/") {
             continue;
         }
         let text = std::fs::read_to_string(f).unwrap();
@@ -164,16 +177,17 @@ fn packaging_knowledge_has_one_home() {
             }
             let lower = code.to_ascii_lowercase();
             for (telltale, what, home) in telltales {
-                if lower.contains(telltale) && !(rel == "runtime.rs" && *home == "Arch::machine in runtime.rs") {
-                    copies.push(format!("xtask/src/{rel}:{}: {what} (`{telltale}`): use {home}", n + 1));
+                if lower.contains(telltale)
+                    && !(rel == "xtask/src/runtime.rs" && *home == "Arch::machine in runtime.rs")
+                {
+                    copies.push(format!("{rel}:{}: {what} (`{telltale}`): use {home}", n + 1));
                 }
             }
         }
         // "Which layer provides X": reading every layer's requirements.txt.
-        if rel != "repo.rs" && text.contains(".layer_names()") && text.contains("join(\"requirements.txt\")") {
-            copies.push(format!(
-                "xtask/src/{rel}: a provider lookup (layer_names + requirements.txt): use python::providers"
-            ));
+        if rel != "xtask/src/repo.rs" && text.contains(".layer_names()") && text.contains("join(\"requirements.txt\")")
+        {
+            copies.push(format!("{rel}: a provider lookup (layer_names + requirements.txt): use python::providers"));
         }
     }
     assert!(
