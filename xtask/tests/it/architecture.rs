@@ -35,7 +35,6 @@ const RANKS: &[(&str, u8, &str)] = &[
     ("fingerprint", 2, "stage inputs' identity"),
     ("lockfile", 2, "stage: resolve requirements.in into a hashed requirements.txt"),
     ("config", 1, "layers.toml and layer.toml"),
-    ("settings", 1, "leaf: the environment variables, read once"),
     ("repo", 1, "leaf"),
     ("runtime", 1, "leaf"),
     ("requirements_txt", 1, "leaf: a layer's requirements.txt"),
@@ -130,10 +129,10 @@ fn path_refs(text: &str, prefix: &str) -> Vec<(usize, String)> {
 type Edge = (String, String, String);
 
 /// Every use of one top-level module by another, over both crates; files of modules
-/// without a rank are listed in the second part.
-fn module_edges() -> (Vec<Edge>, Vec<String>) {
+/// without a rank are listed in the second part, every module found in the third.
+fn module_edges() -> (Vec<Edge>, Vec<String>, BTreeSet<String>) {
     let ranks: BTreeMap<&str, u8> = RANKS.iter().map(|(m, r, _)| (*m, *r)).collect();
-    let (mut edges, mut unplaced) = (Vec::new(), Vec::new());
+    let (mut edges, mut unplaced, mut modules) = (Vec::new(), Vec::new(), BTreeSet::new());
     for (dir, prefix, shown) in crates() {
         let mut files = Vec::new();
         rust_files(&dir, &mut files);
@@ -141,6 +140,7 @@ fn module_edges() -> (Vec<Edge>, Vec<String>) {
         for f in &files {
             let rel = f.strip_prefix(&dir).unwrap();
             let from = format!("{prefix}{}", module_of(rel));
+            modules.insert(from.clone());
             if !ranks.contains_key(from.as_str()) {
                 unplaced.push(format!("{shown}/{}: module `{from}`", rel.display()));
                 continue;
@@ -162,13 +162,13 @@ fn module_edges() -> (Vec<Edge>, Vec<String>) {
             }
         }
     }
-    (edges, unplaced)
+    (edges, unplaced, modules)
 }
 
 #[test]
 fn the_import_graph_flows_one_way() {
     let ranks: BTreeMap<&str, u8> = RANKS.iter().map(|(m, r, _)| (*m, *r)).collect();
-    let (edges, unplaced) = module_edges();
+    let (edges, unplaced, modules) = module_edges();
     let upward: Vec<String> = edges
         .iter()
         .filter(|(from, to, _)| ranks[to.as_str()] > ranks[from.as_str()])
@@ -181,6 +181,14 @@ fn the_import_graph_flows_one_way() {
         })
         .collect();
     assert!(edges.len() > 100, "the scan found only {} cross-module references: it is blind", edges.len());
+    let mut listed = BTreeSet::new();
+    let twice: Vec<&str> = RANKS.iter().map(|(m, _, _)| *m).filter(|m| !listed.insert(*m)).collect();
+    assert!(twice.is_empty(), "listed twice in RANKS: {twice:?}");
+    let gone: Vec<&str> = RANKS.iter().map(|(m, _, _)| *m).filter(|m| !modules.contains(*m)).collect();
+    assert!(
+        gone.is_empty(),
+        "RANKS lists modules that no longer exist: remove them (and from docs/ARCHITECTURE.md): {gone:?}"
+    );
     assert!(
         unplaced.is_empty(),
         "modules without a rank: place each in RANKS in xtask/tests/it/architecture.rs (and docs/ARCHITECTURE.md):\n{}",
@@ -223,7 +231,7 @@ fn cycles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<BTreeSet<String>> {
 
 #[test]
 fn modules_of_one_rank_use_each_other_in_no_cycle() {
-    let (edges, _) = module_edges();
+    let (edges, _, _) = module_edges();
     let known = |from: &str, to: &str| KNOWN_CYCLES.iter().any(|(f, t, _)| *f == from && *t == to);
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (from, to, _) in edges.iter().filter(|(from, to, _)| !known(from, to)) {
