@@ -58,8 +58,9 @@ const RANKS: &[(&str, u8, &str)] = &[
 /// cycle check leaves out these edges, so any other cycle fails, and an entry whose edge
 /// is gone fails too (remove it then). Fix one by moving the shared part down a rank.
 const KNOWN_CYCLES: &[(&str, &str, &str)] = &[
-    // build <-> lockfile: the builders run the pinned uv (build -> lockfile), and lockfile/uv.rs takes
-    // the pip and uv cache folders the builders own (build::pip_cache_dir, uv_cache_dir).
+    // build <-> lockfile: the builders run the pinned uv (build -> lockfile), and
+    // lockfile/uv.rs takes the pip and uv cache folders the builders own
+    // (build::pip_cache_dir, uv_cache_dir).
     ("lockfile", "build", "the cache folders: they belong below both"),
     // output <-> progress: output pauses the spinners to write a line (progress::suspend),
     // and progress.rs asks output whether `-q`/`-v` are on (output::is_quiet, is_verbose).
