@@ -44,7 +44,6 @@ macro_rules! require_docker {
 }
 
 /// Like [`require_docker`], and also needs the S3 + Lambda emulator.
-#[allow(unused_macros)] // xtask's tests need no emulator; xtask-aws's do
 macro_rules! require_emulator {
     ($name:expr) => {
         match crate::common::test_env($name) {
