@@ -5,7 +5,7 @@
 //!
 //! `main` sets the run's settings once ([`init`]); stages return data and the command
 //! files print it through these functions. Nothing else calls `println!` or `eprintln!`
-//! (`xtask/tests/tidy.rs` checks that).
+//! (`xtask/tests/it/tidy.rs` checks that).
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
