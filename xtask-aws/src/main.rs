@@ -3,6 +3,7 @@
 //! these commands here, so only they compile the AWS SDK; everything else (the command
 //! line, the stages, the checks) comes from the xtask crate. See docs/ARCHITECTURE.md.
 
+mod aws;
 mod cmd;
 mod publish;
 mod rollout;

@@ -2,12 +2,11 @@
 //! after confirmation, removes it: for a run that died without releasing it and whose
 //! lease has not run out yet (a run that waits takes an expired lock over by itself).
 
-use std::io::{BufRead, IsTerminal};
-
 use anyhow::{bail, Result};
 
+use crate::aws::{confirm, Session};
 use crate::publish::lock::{self, Found, Place};
-use crate::publish::{naming, Session};
+use crate::publish::naming;
 use xtask::cmd::remote::unlock::Args;
 use xtask::output;
 use xtask::repo::Repo;
@@ -61,29 +60,14 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
             output::Style::Warn,
             format_args!("profile `{}` in {region} {holder}", args.profile),
         );
-        confirm(&args.profile, region, args.yes)?;
+        confirm::typed(
+            args.yes,
+            "unlock",
+            "remove it? a run still publishing could then race another; type `unlock` to continue: ",
+            format!("not removed: pass --yes to remove the publish lock of profile `{}` in {region} (only when the run holding it is gone)", args.profile),
+        )?;
         session.rt.block_on(lock::remove(c, &place, &etag))?;
         output::status("removed", format_args!("the publish lock of profile `{}` in {region}", args.profile));
     }
     Ok(true)
-}
-
-/// `--yes`, or `unlock` typed at a terminal.
-fn confirm(profile: &str, region: &str, yes: bool) -> Result<()> {
-    if yes {
-        return Ok(());
-    }
-    let refusal = format!(
-        "not removed: pass --yes to remove the publish lock of profile `{profile}` in {region} (only when the run holding it is gone)"
-    );
-    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-        bail!(refusal);
-    }
-    output::prompt("remove it? a run still publishing could then race another; type `unlock` to continue: ");
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    if answer.trim() != "unlock" {
-        bail!(refusal);
-    }
-    Ok(())
 }

@@ -7,8 +7,8 @@ use aws_sdk_s3::types::{
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
 
-use super::aws::{self, Clients};
-use super::{guard, naming, Session};
+use super::naming;
+use crate::aws::{self, confirm, Clients, Session};
 use xtask::unit::Context;
 
 /// One region's bucket after bootstrap.
@@ -21,7 +21,7 @@ pub struct BucketRow {
 }
 
 pub fn bootstrap(ctx: &Context, profile: &str, yes: bool) -> Result<Vec<BucketRow>> {
-    guard::confirm(profile, ctx.config.profile(profile)?, yes)?;
+    confirm::profile(profile, ctx.config.profile(profile)?, yes)?;
     let session = Session::open(ctx, profile)?;
     session.preflight()?;
     session.rt.block_on(async {

@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 
-use super::aws::Clients;
 use super::lock::Lock;
 use super::plan::{self, Newest};
 use super::register::{self, Request, Sharing};
-use super::{naming, upload, Locks, Row, Session, Status};
+use super::{naming, upload, Locks, Row, Status};
+use crate::aws::Clients;
+use crate::aws::Session;
 use xtask::config::Profile;
 use xtask::failure::Failure;
 use xtask::profile::manifest::{self, Entry, Recorder};

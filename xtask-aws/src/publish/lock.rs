@@ -21,7 +21,7 @@ use anyhow::{bail, Context as _, Result};
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
 
-use super::aws::{self, Clients};
+use crate::aws::{self, Clients};
 use xtask::profile::manifest;
 
 /// How long a lock lives without renewal, unless `XTASK_LOCK_LEASE` (seconds) says otherwise.

@@ -12,9 +12,7 @@
 //! (concurrent, bounded) -> release. Nothing here prints a check's result: the checks
 //! are returned with the rows.
 
-pub mod aws;
 pub mod bootstrap;
-pub mod guard;
 mod job;
 pub mod lock;
 mod plan;
@@ -26,20 +24,18 @@ mod upload;
 pub use xtask::profile::{manifest, naming};
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
-use aws::Clients;
+use crate::aws::{self, bounded, confirm, Session};
 use job::{Build, Job, Work};
 use manifest::Recorder;
 use plan::Newest;
 use register::Sharing;
 use xtask::check::run::UnitCheck;
-use xtask::config::Profile;
 use xtask::failure::Failure;
 use xtask::unit::{self, Context, Unit};
 
@@ -123,93 +119,11 @@ impl Row {
     }
 }
 
-/// One deploy profile ready to use: its settings, an async runtime, and the clients of
-/// each of its regions.
-pub struct Session {
-    pub name: String,
-    pub profile: Profile,
-    pub rt: tokio::runtime::Runtime,
-    pub clients: Vec<Clients>,
-}
-
-impl Session {
-    /// Resolves the profile (an unknown one is an error listing the known ones), warns
-    /// about ambient AWS settings it overrides, and makes the clients.
-    pub fn open(ctx: &Context, name: &str) -> Result<Session> {
-        let profile = ctx.config.profile(name)?.clone();
-        naming::check_profile(name, &profile)?;
-        let source = aws::CredentialSource::from_env()?;
-        for w in aws::ambient_warnings(name, &profile, source) {
-            ctx.warn_once(w);
-        }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
-        let clients = rt.block_on(async {
-            let mut out = Vec::new();
-            for region in &profile.regions {
-                out.push(Clients::new(name, &profile, region, source).await);
-            }
-            out
-        });
-        Ok(Session { name: name.to_string(), profile, rt, clients })
-    }
-
-    /// Before anything else, in every region: the endpoint answers, the credentials work,
-    /// and with `account_id` set they belong to that account. One clear error instead of
-    /// the same failure for every unit.
-    pub fn preflight(&self) -> Result<()> {
-        self.rt.block_on(self.check_identity())
-    }
-
-    /// [`Session::preflight`], inside a run that is already async.
-    async fn check_identity(&self) -> Result<()> {
-        let expected = self.profile.account_id.as_deref();
-        for c in &self.clients {
-            guard::check_identity(c, expected).await?;
-        }
-        Ok(())
-    }
-}
-
-/// Runs futures at most `jobs` at a time, started in the order given, and returns their
-/// outputs in that order.
-pub async fn bounded<T, F>(jobs: usize, futures: Vec<F>) -> Vec<T>
-where
-    T: Send + 'static,
-    F: Future<Output = T> + Send + 'static,
-{
-    let permits = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
-    let mut handles = Vec::new();
-    for f in futures {
-        let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
-        handles.push(tokio::spawn(async move {
-            let _permit = permit;
-            f.await
-        }));
-    }
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.expect("a publish task panicked"));
-    }
-    out
-}
-
 /// Plans every named layer; a layer that cannot be planned (a cycle in its `requires`
 /// included, with or without `--no-check`) becomes a failed row.
-pub fn plan_units(ctx: &Context, names: &[String]) -> (Vec<Unit>, Vec<Row>) {
-    let (mut units, mut rows) = (Vec::new(), Vec::new());
-    for name in names {
-        match xtask::unit::plan(ctx, name) {
-            Ok(u) => units.extend(u),
-            Err(e) => {
-                xtask::output::error(format_args!("{e:#}"));
-                rows.push(Row::failed_layer(name, &e));
-            }
-        }
-    }
-    (units, rows)
+fn plan_units(ctx: &Context, names: &[String]) -> (Vec<Unit>, Vec<Row>) {
+    let (units, failed) = aws::plan_units(ctx, names);
+    (units, failed.iter().map(|(name, e)| Row::failed_layer(name, e)).collect())
 }
 
 /// One unit in one region, before anything is decided.
@@ -430,7 +344,7 @@ pub struct Published {
 pub fn publish(ctx: &Context, names: &[String], opts: &Options) -> Result<Published> {
     let profile = ctx.config.profile(&opts.profile)?;
     if !opts.dry_run {
-        guard::confirm(&opts.profile, profile, opts.yes)?;
+        confirm::profile(&opts.profile, profile, opts.yes)?;
     }
     let session = Session::open(ctx, &opts.profile)?;
     let (units, mut rows) = plan_units(ctx, names);

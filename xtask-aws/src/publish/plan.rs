@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 
-use super::aws::Clients;
+use crate::aws::Clients;
 use xtask::profile::naming;
 
 /// The newest version of a layer, as ListLayerVersions reports it.

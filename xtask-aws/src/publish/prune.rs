@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 
-use super::aws::Clients;
-use super::{bounded, guard, lock_regions, naming, plan_units, Locks, Session};
+use super::{lock_regions, naming, Locks};
+use crate::aws::{bounded, confirm, plan_units, Clients, Session};
 use crate::rollout::record::{Record, SUFFIX as RECORD_SUFFIX};
 use xtask::profile::manifest::Manifest;
 use xtask::unit::{Context, Unit};
@@ -66,7 +66,7 @@ pub fn prune(ctx: &Context, opts: &Options, show: &dyn Fn(&[Row])) -> Result<Vec
     if opts.dry_run || !rows.iter().any(|r| r.action == "delete") {
         return Ok(rows);
     }
-    guard::confirm(&opts.profile, &profile, opts.yes)?;
+    confirm::profile(&opts.profile, &profile, opts.yes)?;
     let regions: BTreeSet<String> = rows.iter().filter(|r| r.action == "delete").map(|r| r.region.clone()).collect();
     session.rt.block_on(async {
         let locks = lock_regions(&session, opts.lock_timeout, Some(&regions)).await?;

@@ -3,13 +3,12 @@
 
 use anyhow::{bail, Result};
 use aws_sdk_lambda::config::http::HttpResponse;
-use aws_sdk_lambda::config::retry::RetryConfig;
 use aws_sdk_lambda::error::SdkError;
 use aws_sdk_lambda::operation::publish_layer_version::PublishLayerVersionError;
 use aws_sdk_lambda::types::{Architecture, LayerVersionContentInput, Runtime as LambdaRuntime};
 
-use super::aws::{self, Clients};
 use super::plan;
+use crate::aws::{self, Clients};
 
 /// What PublishLayerVersion is asked to create.
 #[derive(Debug, Clone)]
@@ -69,7 +68,6 @@ async fn publish_once(
     req: &Request,
 ) -> Result<Published, SdkError<PublishLayerVersionError, HttpResponse>> {
     let content = LayerVersionContentInput::builder().s3_bucket(&req.bucket).s3_key(&req.key).build();
-    let no_retries = aws_sdk_lambda::config::Builder::default().retry_config(RetryConfig::disabled());
     let out = c
         .lambda
         .publish_layer_version()
@@ -80,7 +78,7 @@ async fn publish_once(
         .set_license_info(req.license.clone())
         .description(&req.description)
         .customize()
-        .config_override(no_retries)
+        .config_override(aws::no_retries())
         .send()
         .await?;
     Ok(Published {

@@ -5,7 +5,8 @@
 
 use anyhow::Result;
 
-use super::{bounded, naming, plan, plan_units, Session};
+use super::{naming, plan};
+use crate::aws::{bounded, plan_units, Session};
 use xtask::profile::status::{Compared, StatusRow};
 use xtask::unit::Context;
 
@@ -15,8 +16,8 @@ pub fn status(ctx: &Context, profile: &str, names: &[String], jobs: usize) -> Re
     let (units, failed) = plan_units(ctx, names);
     let mut rows: Vec<StatusRow> = failed
         .into_iter()
-        .map(|r| StatusRow {
-            layer: r.layer,
+        .map(|(layer, e)| StatusRow {
+            layer,
             runtime: None,
             arch: None,
             region: None,
@@ -25,7 +26,7 @@ pub fn status(ctx: &Context, profile: &str, names: &[String], jobs: usize) -> Re
             status: Compared::Failed,
             version: None,
             arn: None,
-            error: r.error,
+            error: Some(format!("{e:#}")),
         })
         .collect();
     let mut futures = Vec::new();

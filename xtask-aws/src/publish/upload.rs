@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use aws_sdk_s3::primitives::ByteStream;
 
-use super::aws::{self, Clients};
+use crate::aws::{self, Clients};
 
 /// Whether the zip was sent or an earlier upload was reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::publish::aws::Clients;
-use crate::publish::{bounded, guard, lock_regions, plan_units, Locks, Session};
+use crate::aws::{bounded, confirm, plan_units, Clients, Session};
+use crate::publish::{lock_regions, Locks};
 use plan::{Change, Move, Selection};
 use record::{Moved, Record, Rollout};
 use usage::{LayerArn, Listed, Owners};
@@ -74,7 +74,7 @@ pub fn survey(ctx: &Context, profile: &str, only: &[String]) -> Result<usage::Su
     let session = Session::open(ctx, profile)?;
     let owners = owners(ctx, &session)?;
     session.rt.block_on(async {
-        identity(&session).await?;
+        session.check_identity().await?;
         usage::survey(&session, &owners, &ctx.config.stacks, only, &[]).await
     })
 }
@@ -88,20 +88,12 @@ fn owners(ctx: &Context, session: &Session) -> Result<Owners> {
     Owners::new(session, units)
 }
 
-/// The endpoint answers, the credentials work, and with `account_id` set they belong to it.
-async fn identity(session: &Session) -> Result<()> {
-    for c in &session.clients {
-        guard::check_identity(c, session.profile.account_id.as_deref()).await?;
-    }
-    Ok(())
-}
-
 /// Plans, checks and (unless a dry run or a check fails) applies a rollout; `show` gets
 /// the plan with its checks before anything is written.
 pub fn rollout(ctx: &Context, opts: &Options, show: &dyn Fn(&[Change])) -> Result<Outcome> {
     let profile = ctx.config.profile(&opts.profile)?.clone();
     if !opts.dry_run {
-        guard::confirm(&opts.profile, &profile, opts.yes)?;
+        confirm::profile(&opts.profile, &profile, opts.yes)?;
     }
     let session = Session::open(ctx, &opts.profile)?;
     let path = Record::path(&ctx.repo.published_dir(), &opts.profile);
@@ -120,7 +112,7 @@ pub fn rollout(ctx: &Context, opts: &Options, show: &dyn Fn(&[Change])) -> Resul
         _ => Manifest::default(),
     };
     session.rt.block_on(async {
-        identity(&session).await?;
+        session.check_identity().await?;
         let named: &[String] = match selection {
             Selection::Stack(_, names) => names,
             _ => &[],
@@ -185,7 +177,7 @@ async fn undo(
     names: &BTreeMap<String, String>,
     show: &dyn Fn(&[Change]),
 ) -> Result<Outcome> {
-    identity(session).await?;
+    session.check_identity().await?;
     let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let Some(last) = record.undoable() else {
         bail!("no rollout of profile `{}` is recorded in published/{file}: nothing to undo", opts.profile);

@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::publish::aws::Clients;
-use crate::publish::{naming, Session};
+use crate::aws::{identity, Clients, Session};
 use xtask::config::StackConfig;
+use xtask::profile::naming;
 use xtask::runtime::{Arch, Runtime};
 use xtask::unit::Unit;
 
@@ -299,7 +299,7 @@ pub async fn survey(
     let mut accounts = Vec::new();
     let mut listed = Vec::new();
     for (i, c) in session.clients.iter().enumerate() {
-        accounts.push(crate::publish::guard::identity(c).await?);
+        accounts.push(identity::account(c).await?);
         // A region named twice in the profile is surveyed once (its functions are not
         // listed, or moved, twice).
         let again = session.clients[..i].iter().any(|x| x.target.region == c.target.region);

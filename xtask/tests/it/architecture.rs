@@ -24,6 +24,7 @@ const RANKS: &[(&str, u8, &str)] = &[
     ("check", 4, "checks of built units"),
     ("schedule", 4, "many units at once, dependencies first"),
     ("profile", 3, "a deploy profile's layer names and manifest (no AWS)"),
+    ("aws:aws", 3, "the one AWS session: clients, SDK config, identity, confirmation"),
     ("unit", 3, "plan and build one unit through the stages"),
     ("build", 2, "stage: install"),
     ("slim", 2, "stage: slim"),

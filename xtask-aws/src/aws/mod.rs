@@ -1,5 +1,10 @@
-//! SDK clients for one deploy profile and region, and SDK errors turned into one-line
-//! messages that say what to fix.
+//! The one AWS session of a command: a deploy profile's settings and the S3, Lambda and
+//! STS clients of each of its regions ([`Session`]), the SDK configuration they share (HTTP
+//! client, credentials, and the retry policy: the SDK's standard retries everywhere except
+//! where a retry could do a write twice, [`no_retries`], with [`is_transient`] telling a
+//! failure worth trying again), and SDK errors turned into one-line messages that say what
+//! to fix ([`Target::explain`]). `identity.rs` checks whose credentials these are,
+//! `confirm.rs` asks before a write, `bucket.rs` checks a region's bucket.
 //!
 //! The deploy profile alone decides where requests go: its `aws_profile` (credentials from
 //! that profile only, never from ambient keys), its regions (set explicitly, so
@@ -11,7 +16,14 @@
 //! `AWS_SESSION_TOKEN`, as `aws-actions/configure-aws-credentials` sets them after an OIDC
 //! login), whatever `aws_profile` says; regions and endpoint still come from the profile.
 
+pub mod confirm;
+pub mod identity;
+
 use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
 
 use aws_config::meta::credentials::CredentialsProviderChain;
 use aws_config::profile::ProfileFileCredentialsProvider;
@@ -25,6 +37,8 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_http_client::{Builder, ConnectorBuilder};
 
 use xtask::config::Profile;
+use xtask::profile::naming;
+use xtask::unit::{Context, Unit};
 
 /// The variable that switches credentials to the environment (see the module doc).
 pub const CREDENTIALS_VAR: &str = "XTASK_AWS_CREDENTIALS";
@@ -103,6 +117,93 @@ impl Clients {
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
         }
     }
+}
+
+/// One deploy profile ready to use: its settings, an async runtime, and the clients of
+/// each of its regions.
+pub struct Session {
+    pub name: String,
+    pub profile: Profile,
+    pub rt: tokio::runtime::Runtime,
+    pub clients: Vec<Clients>,
+}
+
+impl Session {
+    /// Resolves the profile (an unknown one is an error listing the known ones), warns
+    /// about ambient AWS settings it overrides, and makes the clients.
+    pub fn open(ctx: &Context, name: &str) -> Result<Session> {
+        let profile = ctx.config.profile(name)?.clone();
+        naming::check_profile(name, &profile)?;
+        let source = CredentialSource::from_env()?;
+        for w in ambient_warnings(name, &profile, source) {
+            ctx.warn_once(w);
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let clients = rt.block_on(async {
+            let mut out = Vec::new();
+            for region in &profile.regions {
+                out.push(Clients::new(name, &profile, region, source).await);
+            }
+            out
+        });
+        Ok(Session { name: name.to_string(), profile, rt, clients })
+    }
+
+    /// Before anything else, in every region: the endpoint answers, the credentials work,
+    /// and with `account_id` set they belong to that account. One clear error instead of
+    /// the same failure for every unit.
+    pub fn preflight(&self) -> Result<()> {
+        self.rt.block_on(self.check_identity())
+    }
+}
+
+/// Runs futures at most `jobs` at a time, started in the order given, and returns their
+/// outputs in that order.
+pub async fn bounded<T, F>(jobs: usize, futures: Vec<F>) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    let permits = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
+    let mut handles = Vec::new();
+    for f in futures {
+        let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+        handles.push(tokio::spawn(async move {
+            let _permit = permit;
+            f.await
+        }));
+    }
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("a publish task panicked"));
+    }
+    out
+}
+
+/// Plans every named layer; a layer that cannot be planned (a cycle in its `requires`
+/// included) is named at once and returned with its error.
+pub fn plan_units(ctx: &Context, names: &[String]) -> (Vec<Unit>, Vec<(String, anyhow::Error)>) {
+    let (mut units, mut failed) = (Vec::new(), Vec::new());
+    for name in names {
+        match xtask::unit::plan(ctx, name) {
+            Ok(u) => units.extend(u),
+            Err(e) => {
+                xtask::output::error(format_args!("{e:#}"));
+                failed.push((name.clone(), e));
+            }
+        }
+    }
+    (units, failed)
+}
+
+/// The SDK's retries off, for a call that must not be sent twice (PublishLayerVersion: a
+/// retry after a lost answer would publish a duplicate); every other call keeps the SDK's
+/// standard retry policy.
+pub fn no_retries() -> aws_sdk_lambda::config::Builder {
+    aws_sdk_lambda::config::Builder::default().retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
 }
 
 /// The HTTP client of every SDK client: the SDK's default one (hyper 1 + rustls, HTTP/1.1
@@ -373,7 +474,7 @@ mod tests {
 mod settings_check {
     #[test]
     fn the_ambient_aws_variables_it_warns_about_are_listed_settings() {
-        let text = include_str!("aws.rs");
+        let text = include_str!("mod.rs");
         let body = &text[text.find("pub fn ambient_warnings").unwrap()..];
         let body = &body[..body.find("\n}\n").unwrap()];
         let mut found = 0;
