@@ -7,6 +7,7 @@ mod aws;
 mod cmd;
 mod publish;
 mod rollout;
+mod s3lock;
 
 use std::process::ExitCode;
 

@@ -16,6 +16,7 @@
 //! `AWS_SESSION_TOKEN`, as `aws-actions/configure-aws-credentials` sets them after an OIDC
 //! login), whatever `aws_profile` says; regions and endpoint still come from the profile.
 
+pub mod bucket;
 pub mod confirm;
 pub mod identity;
 

@@ -5,8 +5,8 @@
 use anyhow::{bail, Result};
 
 use crate::aws::{confirm, Session};
-use crate::publish::lock::{self, Found, Place};
 use crate::publish::naming;
+use crate::s3lock::{self as lock, Found, Place};
 use xtask::cmd::remote::unlock::Args;
 use xtask::output;
 use xtask::repo::Repo;

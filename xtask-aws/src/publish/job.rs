@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 
-use super::lock::Lock;
 use super::plan::{self, Newest};
 use super::register::{self, Request, Sharing};
-use super::{naming, upload, Locks, Row, Status};
+use super::{naming, upload, Row, Status};
 use crate::aws::Clients;
-use crate::aws::Session;
+use crate::aws::{bucket, Session};
+use crate::s3lock::{Lock, Locks};
 use xtask::config::Profile;
 use xtask::failure::Failure;
 use xtask::profile::manifest::{self, Entry, Recorder};
@@ -83,7 +83,7 @@ impl Shared {
         let region = &c.target.region;
         let bucket = self.bucket(region);
         let cell = self.buckets.get(region).context("region of no client")?;
-        let res = cell.get_or_init(|| async { upload::check_bucket(c, &bucket).await.map_err(Failure::new) }).await;
+        let res = cell.get_or_init(|| async { bucket::check(c, &bucket).await.map_err(Failure::new) }).await;
         res.clone().map_err(anyhow::Error::from)
     }
 }

@@ -14,7 +14,6 @@
 
 pub mod bootstrap;
 mod job;
-pub mod lock;
 mod plan;
 pub mod prune;
 mod register;
@@ -23,7 +22,6 @@ mod upload;
 
 pub use xtask::profile::{manifest, naming};
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +29,7 @@ use anyhow::{Context as _, Result};
 use serde::Serialize;
 
 use crate::aws::{self, bounded, confirm, Session};
+use crate::s3lock::{lock_regions, Locks};
 use job::{Build, Job, Work};
 use manifest::Recorder;
 use plan::Newest;
@@ -212,68 +211,6 @@ fn will_write(units: &[Unit], targets: &[Target], detected: &[Detected], builds:
         .iter()
         .zip(detected)
         .any(|(t, d)| needs_publishing(&units[t.unit], d) && matches!(builds[t.unit], Some(Ok(_))))
-}
-
-/// The profile's publish lock in every region (`only`: in these regions), taken in the
-/// profile's region order (so two runs never wait for each other in a circle), each
-/// released on Ctrl-C too. Publish, rollout and prune take it.
-pub(crate) async fn lock_regions(
-    session: &Session,
-    timeout: Duration,
-    only: Option<&std::collections::BTreeSet<String>>,
-) -> Result<Locks> {
-    let settings = lock::Settings::new(timeout)?;
-    let command: Vec<String> = std::env::args().skip(1).collect();
-    let me = lock::Holder::me(&xtask::quote::clip_to(&command.join(" "), 120));
-    let say = |line: String| xtask::output::status("lock", line);
-    let mut locks = Locks { held: HashMap::new(), _on_interrupt: Vec::new() };
-    for c in &session.clients {
-        let region = &c.target.region;
-        if only.is_some_and(|o| !o.contains(region)) || locks.held.contains_key(region) {
-            continue;
-        }
-        let place =
-            lock::Place::new(&session.name, region, &naming::bucket(&session.profile, region), &session.profile.prefix);
-        let taken = match upload::check_bucket(c, &place.bucket).await {
-            Ok(()) => lock::acquire(c, &place, &me, settings, &say).await,
-            Err(e) => Err(e),
-        };
-        match taken {
-            Ok(held) => {
-                locks._on_interrupt.push(xtask::interrupt::on_interrupt(held.releaser()));
-                locks.held.insert(region.clone(), Arc::new(held));
-            }
-            Err(e) => {
-                locks.release().await;
-                return Err(e);
-            }
-        }
-    }
-    Ok(locks)
-}
-
-/// The locks a run holds, by region.
-pub struct Locks {
-    pub held: HashMap<String, Arc<lock::Lock>>,
-    _on_interrupt: Vec<xtask::interrupt::OnInterrupt>,
-}
-
-impl Locks {
-    fn none() -> Locks {
-        Locks { held: HashMap::new(), _on_interrupt: Vec::new() }
-    }
-
-    /// Releases every lock; a lock that cannot be released only warns (its lease ends).
-    pub(crate) async fn release(self) {
-        for (region, l) in self.held {
-            let Ok(l) = Arc::try_unwrap(l) else { continue };
-            if let Err(e) = l.release().await {
-                xtask::output::warn(format_args!(
-                    "could not release the publish lock in {region} ({e:#}); it expires with its lease"
-                ));
-            }
-        }
-    }
 }
 
 /// Runs every check on a unit about to be published; a failing unit is refused, and so is

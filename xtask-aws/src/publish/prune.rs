@@ -12,9 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 
-use super::{lock_regions, naming, Locks};
+use super::naming;
 use crate::aws::{bounded, confirm, plan_units, Clients, Session};
 use crate::rollout::record::{Record, SUFFIX as RECORD_SUFFIX};
+use crate::s3lock::{lock_regions, Locks};
 use xtask::profile::manifest::Manifest;
 use xtask::unit::{Context, Unit};
 

@@ -15,27 +15,6 @@ pub enum Upload {
     Reused,
 }
 
-/// Checks that the bucket exists and is ours to write, before anything is uploaded.
-pub async fn check_bucket(c: &Clients, bucket: &str) -> Result<()> {
-    let t = &c.target;
-    let bootstrap = t.bootstrap_command();
-    match c.s3.head_bucket().bucket(bucket).send().await {
-        Ok(_) => Ok(()),
-        Err(e) => match aws::status(&e) {
-            Some(404) => anyhow::bail!("bucket `{bucket}` does not exist in {}: create it with `{bootstrap}`", t.region),
-            Some(403) => anyhow::bail!(
-                "bucket `{bucket}` is not accessible to {} (it may belong to another account): grant access, or choose another bucket in layers.toml and run `{bootstrap}`",
-                t.who()
-            ),
-            Some(301) => anyhow::bail!(
-                "bucket `{bucket}` is not in {}: Lambda reads a layer's zip only from a bucket in the same region; use a bucket per region (bucket = \"NAME-{{region}}\") and run `{bootstrap}`",
-                t.region
-            ),
-            _ => Err(t.explain(&format!("cannot check bucket `{bucket}`"), e)),
-        },
-    }
-}
-
 /// Uploads `zip` to `s3://bucket/key` unless an object of the same size is already there.
 /// No ACL is set: Lambda reads the object with the publisher's own rights.
 pub async fn upload(c: &Clients, bucket: &str, key: &str, zip: &Path, size: u64) -> Result<Upload> {

@@ -23,7 +23,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _, Result};
 
 use crate::aws::{bounded, confirm, plan_units, Clients, Session};
-use crate::publish::{lock_regions, Locks};
+use crate::s3lock::{lock_regions, Locks};
 use plan::{Change, Move, Selection};
 use record::{Moved, Record, Rollout};
 use usage::{LayerArn, Listed, Owners};

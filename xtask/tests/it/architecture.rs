@@ -23,6 +23,7 @@ const RANKS: &[(&str, u8, &str)] = &[
     ("aws:rollout", 5, "operations on the functions attaching the layers"),
     ("check", 4, "checks of built units"),
     ("schedule", 4, "many units at once, dependencies first"),
+    ("aws:s3lock", 4, "the publish lock of a profile, an object in each region's bucket"),
     ("profile", 3, "a deploy profile's layer names and manifest (no AWS)"),
     ("aws:aws", 3, "the one AWS session: clients, SDK config, identity, confirmation"),
     ("unit", 3, "plan and build one unit through the stages"),

@@ -453,13 +453,13 @@ const BOOTSTRAP_FILES: &[&str] = &["publish/bootstrap.rs"];
 
 /// The policies whose role makes the calls of a file: `rollout/` is the rollout role's
 /// (`usage`, `rollout`), except `rollout/usage.rs`, whose function and layer listing `prune`
-/// (the publisher's) uses too; the publish lock (`publish/lock.rs`, and the bucket check
-/// before it in `publish/upload.rs`) is taken by rollout too; every other file is the
+/// (the publisher's) uses too; the publish lock (`s3lock/mod.rs`, and the bucket check
+/// before it in `aws/bucket.rs`) is taken by rollout too; every other file is the
 /// publisher's.
 fn roles_of(file: &str) -> &'static [&'static str] {
     if BOOTSTRAP_FILES.contains(&file) {
         &["docs/iam/bootstrap-policy.json"]
-    } else if file == "rollout/usage.rs" || file == "publish/lock.rs" || file == "publish/upload.rs" {
+    } else if file == "rollout/usage.rs" || file == "s3lock/mod.rs" || file == "aws/bucket.rs" {
         &["docs/iam/rollout-policy.json", "docs/iam/publisher-policy.json"]
     } else if file.starts_with("rollout/") {
         &["docs/iam/rollout-policy.json"]

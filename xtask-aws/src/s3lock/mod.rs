@@ -12,6 +12,12 @@
 //!   no longer its own; `cargo xtask unlock` does the same for a lock left behind.
 //! - A holder that cannot renew in time, or finds its ETag replaced, has lost the lock:
 //!   [`Lock::ensure_held`] then stops every further publish of the run.
+//!
+//! `regions.rs` takes it in every region a run writes to ([`lock_regions`], [`Locks`]).
+
+mod regions;
+
+pub use regions::{lock_regions, Locks};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
