@@ -4,7 +4,9 @@
 //! line, the stages, the checks) comes from the xtask crate. See docs/ARCHITECTURE.md.
 
 mod aws;
+mod bootstrap;
 mod cmd;
+mod prune;
 mod publish;
 mod rollout;
 mod s3lock;

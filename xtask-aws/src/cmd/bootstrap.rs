@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use crate::publish::bootstrap;
+use crate::bootstrap;
 use xtask::cmd::remote::bootstrap::Args;
 use xtask::output;
 use xtask::repo::Repo;

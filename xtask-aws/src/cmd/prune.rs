@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 
-use crate::publish::prune::{self, Options, Row};
+use crate::prune::{self, Action, Options, Row};
 use xtask::cmd::remote::prune::Args;
 use xtask::output::{self, Table};
 use xtask::repo::Repo;
@@ -22,16 +22,18 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         lock_timeout: std::time::Duration::from_secs(args.lock_timeout),
     };
     let rows = prune::prune(&ctx, &opts, &|rows| show(rows, &opts))?;
-    let count = |a: &str| rows.iter().filter(|r| r.action == a).count();
-    for r in rows.iter().filter(|r| r.action != "keep") {
+    let count = |a: Action| rows.iter().filter(|r| r.action == a).count();
+    for r in rows.iter().filter(|r| r.action != Action::Keep) {
         if !opts.dry_run {
             match &r.reason {
-                Some(e) if r.action == "failed" => output::error(format_args!("{}:{}: {e}", r.layer_name, r.version)),
-                _ => output::status(r.action, &r.arn),
+                Some(e) if r.action == Action::Failed => {
+                    output::error(format_args!("{}:{}: {e}", r.layer_name, r.version))
+                }
+                _ => output::status(r.action.as_str(), &r.arn),
             }
             match &r.object {
-                Some(o) if r.action == "deleted" && o.starts_with("s3://") => output::status("deleted", o),
-                Some(o) if r.action == "deleted" && o.starts_with("not deleted") => {
+                Some(o) if r.action == Action::Deleted && o.starts_with("s3://") => output::status("deleted", o),
+                Some(o) if r.action == Action::Deleted && o.starts_with("not deleted") => {
                     output::warn(format_args!("{}:{}: zip {o}", r.layer_name, r.version))
                 }
                 _ => {}
@@ -44,12 +46,12 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         }
     }
     let done = if opts.dry_run {
-        format!("{} would be deleted (dry run: nothing was deleted)", count("delete"))
+        format!("{} would be deleted (dry run: nothing was deleted)", count(Action::Delete))
     } else {
-        format!("{} deleted, {} failed", count("deleted"), count("failed"))
+        format!("{} deleted, {} failed", count(Action::Deleted), count(Action::Failed))
     };
-    output::line(format_args!("profile {}: {} kept, {done}", opts.profile, count("keep")));
-    Ok(count("failed") == 0)
+    output::line(format_args!("profile {}: {} kept, {done}", opts.profile, count(Action::Keep)));
+    Ok(count(Action::Failed) == 0)
 }
 
 /// The plan, before anything is deleted.
@@ -66,7 +68,7 @@ fn show(rows: &[Row], opts: &Options) {
             Some(o) => why.push_str(&format!("; zip {o}")),
             None => {}
         }
-        table.row(vec![r.action.into(), r.region.clone(), r.version.to_string(), r.layer_name.clone(), why]);
+        table.row(vec![r.action.as_str().into(), r.region.clone(), r.version.to_string(), r.layer_name.clone(), why]);
     }
     table.print();
 }

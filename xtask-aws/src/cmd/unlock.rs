@@ -5,10 +5,10 @@
 use anyhow::{bail, Result};
 
 use crate::aws::{confirm, Session};
-use crate::publish::naming;
 use crate::s3lock::{self as lock, Found, Place};
 use xtask::cmd::remote::unlock::Args;
 use xtask::output;
+use xtask::profile::naming;
 use xtask::repo::Repo;
 use xtask::unit::Context;
 

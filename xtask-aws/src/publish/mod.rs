@@ -7,15 +7,13 @@
 //! run ([`run`]): endpoint and account check -> change detection (concurrent, read-only)
 //! -> builds and checks (one at a time, on this thread, because [`Context`] is not
 //! `Sync`) -> when anything is to be published, the profile's lock in every region (see
-//! [`lock`]) and change detection again under it, so a unit a racing run published
+//! `s3lock`) and change detection again under it, so a unit a racing run published
 //! meanwhile is `unchanged`, never a duplicate -> upload, register, share, record
 //! (concurrent, bounded) -> release. Nothing here prints a check's result: the checks
 //! are returned with the rows.
 
-pub mod bootstrap;
 mod job;
-mod plan;
-pub mod prune;
+pub mod plan;
 mod register;
 pub mod status;
 mod upload;

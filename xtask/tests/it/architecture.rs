@@ -19,8 +19,10 @@ const RANKS: &[(&str, u8, &str)] = &[
     ("cmd", 6, "subcommands: parse, select, call one operation, print"),
     ("aws:cmd", 6, "the subcommands that call AWS"),
     ("stack", 5, "operations on stacks"),
-    ("aws:publish", 5, "operations on deploy profiles"),
+    ("aws:publish", 5, "publishing to a deploy profile, and its status"),
     ("aws:rollout", 5, "operations on the functions attaching the layers"),
+    ("aws:prune", 5, "deleting a profile's old layer versions"),
+    ("aws:bootstrap", 5, "creating a profile's buckets"),
     ("check", 4, "checks of built units"),
     ("schedule", 4, "many units at once, dependencies first"),
     ("aws:s3lock", 4, "the publish lock of a profile, an object in each region's bucket"),
@@ -67,10 +69,6 @@ const KNOWN_CYCLES: &[(&str, &str, &str)] = &[
     // output <-> progress: output pauses the spinners to write a line (progress::suspend),
     // and progress.rs asks output whether `-q`/`-v` are on (output::is_quiet, is_verbose).
     ("progress", "output", "the verbosity: it belongs below both"),
-    // aws:publish <-> aws:rollout: rollout publishes under the publish lock (rollout ->
-    // publish), and publish/prune.rs keeps what functions attach and the last rollout's
-    // undo, so it lists them through rollout/usage.rs and reads rollout/record.rs.
-    ("aws:publish", "aws:rollout", "prune's view of the functions: prune belongs beside rollout, or usage below both"),
 ];
 
 fn src() -> PathBuf {

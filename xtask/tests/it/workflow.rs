@@ -449,7 +449,7 @@ const SDK_TO_IAM: &[(&str, &[&str])] = &[
 ];
 
 /// Files whose calls are the bootstrap role's.
-const BOOTSTRAP_FILES: &[&str] = &["publish/bootstrap.rs"];
+const BOOTSTRAP_FILES: &[&str] = &["bootstrap.rs"];
 
 /// The policies whose role makes the calls of a file: `rollout/` is the rollout role's
 /// (`usage`, `rollout`), except `rollout/usage.rs`, whose function and layer listing `prune`

@@ -7,8 +7,8 @@ use aws_sdk_s3::types::{
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
 
-use super::naming;
 use crate::aws::{self, confirm, Clients, Session};
+use xtask::profile::naming;
 use xtask::unit::Context;
 
 /// One region's bucket after bootstrap.
