@@ -20,20 +20,18 @@ pub struct BucketRow {
     pub created: bool,
 }
 
-pub fn bootstrap(ctx: &Context, profile: &str, yes: bool) -> Result<Vec<BucketRow>> {
+pub async fn bootstrap(ctx: &Context, profile: &str, yes: bool) -> Result<Vec<BucketRow>> {
     confirm::profile(profile, ctx.config.profile(profile)?, yes)?;
-    let session = Session::open(ctx, profile)?;
-    session.preflight()?;
-    session.rt.block_on(async {
-        let mut rows = Vec::new();
-        for c in &session.clients {
-            let bucket = naming::bucket(&session.profile, &c.target.region);
-            let created = ensure_bucket(c, &bucket).await?;
-            secure(c, &bucket).await?;
-            rows.push(BucketRow { region: c.target.region.clone(), bucket, created });
-        }
-        Ok(rows)
-    })
+    let session = Session::open(ctx, profile).await?;
+    session.check_identity().await?;
+    let mut rows = Vec::new();
+    for c in &session.clients {
+        let bucket = naming::bucket(&session.profile, &c.target.region);
+        let created = ensure_bucket(c, &bucket).await?;
+        secure(c, &bucket).await?;
+        rows.push(BucketRow { region: c.target.region.clone(), bucket, created });
+    }
+    Ok(rows)
 }
 
 /// Creates the bucket unless it is already ours; true when created.

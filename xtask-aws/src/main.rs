@@ -35,7 +35,7 @@ fn run(repo: Repo, command: &Command) -> Result<bool> {
         Command::Changed(a) => xtask::cmd::changed::run(
             repo,
             a,
-            Some(&|ctx, profile, names| publish::status::status(ctx, profile, names, 8)),
+            Some(&|ctx, profile, names| aws::run(publish::status::status(ctx, profile, names, 8))),
         ),
         other => unreachable!("{other:?} needs no AWS and is run by cli::main"),
     }

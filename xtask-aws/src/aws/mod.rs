@@ -120,44 +120,37 @@ impl Clients {
     }
 }
 
-/// One deploy profile ready to use: its settings, an async runtime, and the clients of
-/// each of its regions.
+/// Runs the AWS part of a command: the one place a command crosses into async (each
+/// `cmd/*.rs` calls it once). Blocking work inside it (builds, checks, prompts, file
+/// locks) runs on this thread while the runtime's workers keep the publish lock renewed.
+pub fn run<T>(command: impl Future<Output = Result<T>>) -> Result<T> {
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    rt.block_on(command)
+}
+
+/// One deploy profile ready to use: its settings and the clients of each of its regions.
 pub struct Session {
     pub name: String,
     pub profile: Profile,
-    pub rt: tokio::runtime::Runtime,
     pub clients: Vec<Clients>,
 }
 
 impl Session {
     /// Resolves the profile (an unknown one is an error listing the known ones), warns
     /// about ambient AWS settings it overrides, and makes the clients.
-    pub fn open(ctx: &Context, name: &str) -> Result<Session> {
+    pub async fn open(ctx: &Context, name: &str) -> Result<Session> {
         let profile = ctx.config.profile(name)?.clone();
         naming::check_profile(name, &profile)?;
         let source = CredentialSource::from_env()?;
         for w in ambient_warnings(name, &profile, source) {
             ctx.warn_once(w);
         }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
-        let clients = rt.block_on(async {
-            let mut out = Vec::new();
-            for region in &profile.regions {
-                out.push(Clients::new(name, &profile, region, source).await);
-            }
-            out
-        });
-        Ok(Session { name: name.to_string(), profile, rt, clients })
-    }
-
-    /// Before anything else, in every region: the endpoint answers, the credentials work,
-    /// and with `account_id` set they belong to that account. One clear error instead of
-    /// the same failure for every unit.
-    pub fn preflight(&self) -> Result<()> {
-        self.rt.block_on(self.check_identity())
+        let mut clients = Vec::new();
+        for region in &profile.regions {
+            clients.push(Clients::new(name, &profile, region, source).await);
+        }
+        Ok(Session { name: name.to_string(), profile, clients })
     }
 }
 

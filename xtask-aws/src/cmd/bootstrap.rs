@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use crate::bootstrap;
+use crate::{aws, bootstrap};
 use xtask::cmd::remote::bootstrap::Args;
 use xtask::output;
 use xtask::repo::Repo;
@@ -11,7 +11,7 @@ use xtask::unit::Context;
 
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, None)?;
-    for r in bootstrap::bootstrap(&ctx, &args.profile.profile, args.yes)? {
+    for r in aws::run(bootstrap::bootstrap(&ctx, &args.profile.profile, args.yes))? {
         let what = if r.created { "created" } else { "exists" };
         output::status(
             what,

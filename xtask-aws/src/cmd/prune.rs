@@ -5,6 +5,7 @@
 
 use anyhow::Result;
 
+use crate::aws;
 use crate::prune::{self, Action, Options, Row};
 use xtask::cmd::remote::prune::Args;
 use xtask::output::{self, Table};
@@ -21,7 +22,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         yes: args.yes,
         lock_timeout: std::time::Duration::from_secs(args.lock_timeout),
     };
-    let rows = prune::prune(&ctx, &opts, &|rows| show(rows, &opts))?;
+    let rows = aws::run(prune::prune(&ctx, &opts, &|rows| show(rows, &opts)))?;
     let count = |a: Action| rows.iter().filter(|r| r.action == a).count();
     for r in rows.iter().filter(|r| r.action != Action::Keep) {
         if !opts.dry_run {

@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 
+use crate::aws;
 use crate::publish::{self, Options, Row, Status};
 use xtask::cmd::remote::publish::{AllArgs, Args, Opts};
 use xtask::output::{self, Table};
@@ -33,7 +34,7 @@ fn publish_layers(repo: Repo, names: &[String], all: bool, o: &Opts) -> Result<b
         filter: o.target.filter(),
         lock_timeout: std::time::Duration::from_secs(o.lock_timeout),
     };
-    let published = publish::publish(&ctx, &names, &opts)?;
+    let published = aws::run(publish::publish(&ctx, &names, &opts))?;
     for c in &published.checks {
         xtask::cmd::check::print(c);
     }

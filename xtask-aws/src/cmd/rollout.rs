@@ -5,6 +5,7 @@
 
 use anyhow::Result;
 
+use crate::aws;
 use crate::rollout::plan::{Change, Selection};
 use crate::rollout::{self, Options};
 use xtask::cmd::remote::rollout::Args;
@@ -29,7 +30,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         yes: args.yes,
         lock_timeout: std::time::Duration::from_secs(args.lock_timeout),
     };
-    let outcome = rollout::rollout(&ctx, &opts, &|changes| show(changes, &opts))?;
+    let outcome = aws::run(rollout::rollout(&ctx, &opts, &|changes| show(changes, &opts)))?;
     if args.output.json {
         for c in &outcome.changes {
             output::json(c)?;

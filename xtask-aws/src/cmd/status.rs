@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 
+use crate::aws;
 use crate::publish::status;
 use xtask::cmd::remote::status::Args;
 use xtask::output::{self, Table};
@@ -14,7 +15,7 @@ use xtask::unit::{self, Context};
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, None)?;
     let names = unit::select_layers(&ctx.repo, &args.names, args.names.is_empty())?;
-    let rows = status::status(&ctx, &args.profile.profile, &names, 8)?;
+    let rows = aws::run(status::status(&ctx, &args.profile.profile, &names, 8))?;
     if args.output.json {
         for r in &rows {
             output::json(r)?;

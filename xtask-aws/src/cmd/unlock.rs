@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Result};
 
-use crate::aws::{confirm, Session};
+use crate::aws::{self, confirm, Session};
 use crate::s3lock::{self as lock, Found, Place};
 use xtask::cmd::remote::unlock::Args;
 use xtask::output;
@@ -14,7 +14,11 @@ use xtask::unit::Context;
 
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, None)?;
-    let session = Session::open(&ctx, &args.profile)?;
+    aws::run(unlock(&ctx, args))
+}
+
+async fn unlock(ctx: &Context, args: &Args) -> Result<bool> {
+    let session = Session::open(ctx, &args.profile).await?;
     if let Some(r) = &args.region {
         if !session.profile.regions.contains(r) {
             bail!(
@@ -24,12 +28,12 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
             );
         }
     }
-    session.preflight()?;
+    session.check_identity().await?;
     for c in session.clients.iter().filter(|c| args.region.as_ref().is_none_or(|r| *r == c.target.region)) {
         let region = &c.target.region;
         let place =
             Place::new(&args.profile, region, &naming::bucket(&session.profile, region), &session.profile.prefix);
-        let Some((found, etag)) = session.rt.block_on(lock::inspect(c, &place))? else {
+        let Some((found, etag)) = lock::inspect(c, &place).await? else {
             output::status(
                 "unlocked",
                 format_args!("profile `{}` in {region}: no run holds its publish lock", args.profile),
@@ -66,7 +70,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
             "remove it? a run still publishing could then race another; type `unlock` to continue: ",
             format!("not removed: pass --yes to remove the publish lock of profile `{}` in {region} (only when the run holding it is gone)", args.profile),
         )?;
-        session.rt.block_on(lock::remove(c, &place, &etag))?;
+        lock::remove(c, &place, &etag).await?;
         output::status("removed", format_args!("the publish lock of profile `{}` in {region}", args.profile));
     }
     Ok(true)

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use crate::rollout;
+use crate::{aws, rollout};
 use xtask::cmd::remote::usage::Args;
 use xtask::output::{self, Table};
 use xtask::repo::Repo;
@@ -18,7 +18,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     for name in &only {
         ctx.repo.layer_dir(name)?;
     }
-    let survey = rollout::survey(&ctx, &args.profile.profile, &only)?;
+    let survey = aws::run(rollout::survey(&ctx, &args.profile.profile, &only))?;
     if args.output.json {
         for f in &survey.functions {
             output::json(f)?;

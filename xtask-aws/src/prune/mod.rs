@@ -77,17 +77,17 @@ pub struct Row {
 /// deleted); unless this is a dry run, then confirms, takes the profile's publish lock in
 /// the regions it deletes in (so a publish or rollout never races it), plans again under
 /// it, and deletes what both plans delete.
-pub fn prune(ctx: &Context, opts: &Options, show: &dyn Fn(&[Row])) -> Result<Vec<Row>> {
+pub async fn prune(ctx: &Context, opts: &Options, show: &dyn Fn(&[Row])) -> Result<Vec<Row>> {
     let profile = ctx.config.profile(&opts.profile)?.clone();
-    let session = Session::open(ctx, &opts.profile)?;
+    let session = Session::open(ctx, &opts.profile).await?;
     let names = ctx.repo.layer_names()?;
     let (units, failed) = plan_units(ctx, &names);
     if !failed.is_empty() {
         bail!("{} layer(s) cannot be planned (see above), so their published names are unknown: fix them first (nothing was deleted)", failed.len());
     }
-    session.preflight()?;
+    session.check_identity().await?;
     let published = ctx.repo.published_dir();
-    let rows = session.rt.block_on(plan::plan(&session, &units, &published, opts.keep))?;
+    let rows = plan::plan(&session, &units, &published, opts.keep).await?;
     show(&rows);
     if opts.dry_run || !rows.iter().any(|r| r.action == Action::Delete) {
         return Ok(rows);
@@ -95,20 +95,18 @@ pub fn prune(ctx: &Context, opts: &Options, show: &dyn Fn(&[Row])) -> Result<Vec
     confirm::profile(&opts.profile, &profile, opts.yes)?;
     let regions: BTreeSet<String> =
         rows.iter().filter(|r| r.action == Action::Delete).map(|r| r.region.clone()).collect();
-    session.rt.block_on(async {
-        let locks = lock_regions(&session, opts.lock_timeout, Some(&regions)).await?;
-        let result = async {
-            // Under the lock, look again: what a publish or rollout did meanwhile (a
-            // manifest or a function now naming a version, a new version sharing a zip)
-            // keeps what it needs.
-            let fresh = plan::plan(&session, &units, &published, opts.keep).await?;
-            let rows = settle(rows, &fresh);
-            Ok(delete_rows(&session, rows, &locks).await)
-        }
-        .await;
-        locks.release().await;
-        result
-    })
+    let locks = lock_regions(&session, opts.lock_timeout, Some(&regions)).await?;
+    let result = async {
+        // Under the lock, look again: what a publish or rollout did meanwhile (a manifest
+        // or a function now naming a version, a new version sharing a zip) keeps what it
+        // needs.
+        let fresh = plan::plan(&session, &units, &published, opts.keep).await?;
+        let rows = settle(rows, &fresh);
+        Ok(delete_rows(&session, rows, &locks).await)
+    }
+    .await;
+    locks.release().await;
+    result
 }
 
 /// The rows shown, with what the plan made under the lock (`fresh`) says: a version is

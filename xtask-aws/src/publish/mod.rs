@@ -276,12 +276,12 @@ pub struct Published {
 
 /// Publishes the named layers to the profile in `opts`; per-unit failures are rows,
 /// errors are what stops the whole run before anything is written.
-pub fn publish(ctx: &Context, names: &[String], opts: &Options) -> Result<Published> {
+pub async fn publish(ctx: &Context, names: &[String], opts: &Options) -> Result<Published> {
     let profile = ctx.config.profile(&opts.profile)?;
     if !opts.dry_run {
         confirm::profile(&opts.profile, profile, opts.yes)?;
     }
-    let session = Session::open(ctx, &opts.profile)?;
+    let session = Session::open(ctx, &opts.profile).await?;
     let (units, mut rows) = plan_units(ctx, names);
     let units = opts.filter.apply(units);
     if rows.is_empty() {
@@ -290,13 +290,13 @@ pub fn publish(ctx: &Context, names: &[String], opts: &Options) -> Result<Publis
     let targets = targets(&session, &units)?;
     let recorder = Arc::new(Recorder::open(&ctx.repo.published_dir(), &opts.profile, profile)?);
     let mut checks = Vec::new();
-    rows.extend(session.rt.block_on(run(ctx, &session, &units, targets, opts, recorder, &mut checks))?);
+    rows.extend(run(ctx, &session, &units, targets, opts, recorder, &mut checks).await?);
     rows.sort_by_key(Row::sort_key);
     Ok(Published { rows, checks })
 }
 
-/// The AWS phase of a publish, the one place it crosses into async: builds and checks
-/// run in it, blocking this thread, while the lock is renewed on the runtime's workers.
+/// The AWS phase of a publish: builds and checks run in it, blocking this thread, while
+/// the lock is renewed on the runtime's workers.
 async fn run(
     ctx: &Context,
     session: &Session,

@@ -10,9 +10,9 @@ use crate::aws::{bounded, plan_units, Session};
 use xtask::profile::status::{Compared, StatusRow};
 use xtask::unit::Context;
 
-pub fn status(ctx: &Context, profile: &str, names: &[String], jobs: usize) -> Result<Vec<StatusRow>> {
-    let session = Session::open(ctx, profile)?;
-    session.preflight()?;
+pub async fn status(ctx: &Context, profile: &str, names: &[String], jobs: usize) -> Result<Vec<StatusRow>> {
+    let session = Session::open(ctx, profile).await?;
+    session.check_identity().await?;
     let (units, failed) = plan_units(ctx, names);
     let mut rows: Vec<StatusRow> = failed
         .into_iter()
@@ -60,7 +60,7 @@ pub fn status(ctx: &Context, profile: &str, names: &[String], jobs: usize) -> Re
             });
         }
     }
-    rows.extend(session.rt.block_on(bounded(jobs, futures)));
+    rows.extend(bounded(jobs, futures).await);
     rows.sort_by(|a, b| (&a.layer, &a.runtime, &a.arch, &a.region).cmp(&(&b.layer, &b.runtime, &b.arch, &b.region)));
     Ok(rows)
 }

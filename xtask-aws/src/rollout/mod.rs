@@ -70,13 +70,11 @@ struct Write {
 }
 
 /// The functions of the profile that attach the repo's layers (`only`: these layers).
-pub fn survey(ctx: &Context, profile: &str, only: &[String]) -> Result<usage::Survey> {
-    let session = Session::open(ctx, profile)?;
+pub async fn survey(ctx: &Context, profile: &str, only: &[String]) -> Result<usage::Survey> {
+    let session = Session::open(ctx, profile).await?;
     let owners = owners(ctx, &session)?;
-    session.rt.block_on(async {
-        session.check_identity().await?;
-        usage::survey(&session, &owners, &ctx.config.stacks, only, &[]).await
-    })
+    session.check_identity().await?;
+    usage::survey(&session, &owners, &ctx.config.stacks, only, &[]).await
 }
 
 fn owners(ctx: &Context, session: &Session) -> Result<Owners> {
@@ -90,19 +88,19 @@ fn owners(ctx: &Context, session: &Session) -> Result<Owners> {
 
 /// Plans, checks and (unless a dry run or a check fails) applies a rollout; `show` gets
 /// the plan with its checks before anything is written.
-pub fn rollout(ctx: &Context, opts: &Options, show: &dyn Fn(&[Change])) -> Result<Outcome> {
+pub async fn rollout(ctx: &Context, opts: &Options, show: &dyn Fn(&[Change])) -> Result<Outcome> {
     let profile = ctx.config.profile(&opts.profile)?.clone();
     if !opts.dry_run {
         confirm::profile(&opts.profile, &profile, opts.yes)?;
     }
-    let session = Session::open(ctx, &opts.profile)?;
+    let session = Session::open(ctx, &opts.profile).await?;
     let path = Record::path(&ctx.repo.published_dir(), &opts.profile);
     // Read first: a record that cannot be read is reported before any planning or build
     // (a rollout appends to it before its first write).
     let record = Record::load(&path, &opts.profile)?;
     let Some(selection) = &opts.selection else {
         let names = repo_layers(ctx, &session);
-        return session.rt.block_on(undo(&session, opts, &record, &path, &names, show));
+        return undo(&session, opts, &record, &path, &names, show).await;
     };
     let owners = owners(ctx, &session)?;
     let manifest = match selection {
@@ -111,59 +109,57 @@ pub fn rollout(ctx: &Context, opts: &Options, show: &dyn Fn(&[Change])) -> Resul
         }
         _ => Manifest::default(),
     };
-    session.rt.block_on(async {
-        session.check_identity().await?;
-        let named: &[String] = match selection {
-            Selection::Stack(_, names) => names,
-            _ => &[],
-        };
-        let mut survey = usage::survey(&session, &owners, &ctx.config.stacks, &[], named).await?;
-        let mut changes = plan::changes(&opts.profile, &survey, &owners, selection, &ctx.config.stacks, &manifest)?;
-        // The versions of layers a stack adds that no function attached yet.
-        for ch in &changes {
-            let f = &survey.functions[ch.index];
-            for arn in &ch.after {
-                if let Some((a, _)) = usage::own_name(&owners, arn, &survey.accounts[f.client], &f.region) {
-                    if !survey.versions.contains_key(&(f.client, a.name.clone())) {
-                        let v = usage::list_versions(&session.clients[f.client], &a.name).await?;
-                        survey.versions.insert((f.client, a.name), v);
-                    }
+    session.check_identity().await?;
+    let named: &[String] = match selection {
+        Selection::Stack(_, names) => names,
+        _ => &[],
+    };
+    let mut survey = usage::survey(&session, &owners, &ctx.config.stacks, &[], named).await?;
+    let mut changes = plan::changes(&opts.profile, &survey, &owners, selection, &ctx.config.stacks, &manifest)?;
+    // The versions of layers a stack adds that no function attached yet.
+    for ch in &changes {
+        let f = &survey.functions[ch.index];
+        for arn in &ch.after {
+            if let Some((a, _)) = usage::own_name(&owners, arn, &survey.accounts[f.client], &f.region) {
+                if !survey.versions.contains_key(&(f.client, a.name.clone())) {
+                    let v = usage::list_versions(&session.clients[f.client], &a.name).await?;
+                    survey.versions.insert((f.client, a.name), v);
                 }
             }
         }
-        let mut writes = Vec::new();
-        for ch in &mut changes {
-            let f = &survey.functions[ch.index];
-            let c = &session.clients[f.client];
-            let fresh = get_function(c, &f.function).await?;
-            if fresh.layer_arns() != ch.before {
-                bail!(
-                    "function {} in {} changed while the rollout was planned: run it again (nothing was changed)",
-                    f.function,
-                    f.region
-                );
-            }
-            ch.checks = plan::check(ctx, &owners, &survey, &fresh, ch);
-            writes.push(Write {
-                client: f.client,
-                region: f.region.clone(),
-                function: f.function.clone(),
-                before: ch.before.clone(),
-                after: ch.after.clone(),
-                revision: fresh.revision_id.clone(),
-            });
+    }
+    let mut writes = Vec::new();
+    for ch in &mut changes {
+        let f = &survey.functions[ch.index];
+        let c = &session.clients[f.client];
+        let fresh = get_function(c, &f.function).await?;
+        if fresh.layer_arns() != ch.before {
+            bail!(
+                "function {} in {} changed while the rollout was planned: run it again (nothing was changed)",
+                f.function,
+                f.region
+            );
         }
-        show(&changes);
-        if changes.iter().any(Change::failed) {
-            return Ok(Outcome { changes, moved: Vec::new(), refused: true, skipped: Vec::new() });
-        }
-        if opts.dry_run || writes.is_empty() {
-            return Ok(Outcome { changes, moved: Vec::new(), refused: false, skipped: Vec::new() });
-        }
-        let record = (path.as_path(), opts.profile.as_str(), selection.describe());
-        let moved = write_locked(&session, opts.lock_timeout, writes, record, Vec::new()).await?;
-        Ok(Outcome { changes, moved, refused: false, skipped: Vec::new() })
-    })
+        ch.checks = plan::check(ctx, &owners, &survey, &fresh, ch);
+        writes.push(Write {
+            client: f.client,
+            region: f.region.clone(),
+            function: f.function.clone(),
+            before: ch.before.clone(),
+            after: ch.after.clone(),
+            revision: fresh.revision_id.clone(),
+        });
+    }
+    show(&changes);
+    if changes.iter().any(Change::failed) {
+        return Ok(Outcome { changes, moved: Vec::new(), refused: true, skipped: Vec::new() });
+    }
+    if opts.dry_run || writes.is_empty() {
+        return Ok(Outcome { changes, moved: Vec::new(), refused: false, skipped: Vec::new() });
+    }
+    let record = (path.as_path(), opts.profile.as_str(), selection.describe());
+    let moved = write_locked(&session, opts.lock_timeout, writes, record, Vec::new()).await?;
+    Ok(Outcome { changes, moved, refused: false, skipped: Vec::new() })
 }
 
 /// `--undo`: the last rollout's functions (or the `--function` ones of them) back to their
