@@ -193,6 +193,18 @@ pub fn plan_units(ctx: &Context, names: &[String]) -> (Vec<Unit>, Vec<(String, a
     (units, failed)
 }
 
+/// Every layer of the repo planned, for a command that must know all their published
+/// names (what it keeps or moves depends on them): a layer that cannot be planned stops
+/// it, and `nothing` says what was not done (`deleted`, `changed`).
+pub fn plan_repo(ctx: &Context, nothing: &str) -> Result<Vec<Unit>> {
+    let names = ctx.repo.layer_names()?;
+    let (units, failed) = plan_units(ctx, &names);
+    if !failed.is_empty() {
+        anyhow::bail!("{} layer(s) cannot be planned (see above), so their published names are unknown: fix them first (nothing was {nothing})", failed.len());
+    }
+    Ok(units)
+}
+
 /// The SDK's retries off, for a call that must not be sent twice (PublishLayerVersion: a
 /// retry after a lost answer would publish a duplicate); every other call keeps the SDK's
 /// standard retry policy.

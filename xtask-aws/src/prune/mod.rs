@@ -14,10 +14,10 @@ mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde::Serialize;
 
-use crate::aws::{bounded, confirm, plan_units, Clients, Session};
+use crate::aws::{bounded, confirm, plan_repo, Clients, Session};
 use crate::s3lock::{lock_regions, Locks};
 use xtask::profile::naming;
 use xtask::unit::Context;
@@ -80,11 +80,7 @@ pub struct Row {
 pub async fn prune(ctx: &Context, opts: &Options, show: &dyn Fn(&[Row])) -> Result<Vec<Row>> {
     let profile = ctx.config.profile(&opts.profile)?.clone();
     let session = Session::open(ctx, &opts.profile).await?;
-    let names = ctx.repo.layer_names()?;
-    let (units, failed) = plan_units(ctx, &names);
-    if !failed.is_empty() {
-        bail!("{} layer(s) cannot be planned (see above), so their published names are unknown: fix them first (nothing was deleted)", failed.len());
-    }
+    let units = plan_repo(ctx, "deleted")?;
     session.check_identity().await?;
     let published = ctx.repo.published_dir();
     let rows = plan::plan(&session, &units, &published, opts.keep).await?;

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::aws::{bounded, confirm, plan_units, Clients, Session};
+use crate::aws::{bounded, confirm, plan_repo, Clients, Session};
 use crate::s3lock::{lock_regions, Locks};
 use plan::{Change, Move, Selection};
 use record::{Moved, Record, Rollout};
@@ -78,12 +78,7 @@ pub async fn survey(ctx: &Context, profile: &str, only: &[String]) -> Result<usa
 }
 
 fn owners(ctx: &Context, session: &Session) -> Result<Owners> {
-    let names = ctx.repo.layer_names()?;
-    let (units, failed) = plan_units(ctx, &names);
-    if !failed.is_empty() {
-        bail!("{} layer(s) cannot be planned (see above), so their published names are unknown: fix them first (nothing was changed)", failed.len());
-    }
-    Owners::new(session, units)
+    Owners::new(session, plan_repo(ctx, "changed")?)
 }
 
 /// Plans, checks and (unless a dry run or a check fails) applies a rollout; `show` gets
