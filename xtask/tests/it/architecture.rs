@@ -84,17 +84,6 @@ fn crates() -> [(PathBuf, &'static str, &'static str); 2] {
     ]
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
-
 /// The top-level module a file belongs to: `cmd/layer.rs` -> `cmd`, `unit.rs` -> `unit`.
 fn module_of(rel: &Path) -> String {
     let first = rel.components().next().unwrap().as_os_str().to_string_lossy().into_owned();
@@ -136,7 +125,7 @@ fn module_edges() -> (Vec<Edge>, Vec<String>, BTreeSet<String>) {
     let (mut edges, mut unplaced, mut modules) = (Vec::new(), Vec::new(), BTreeSet::new());
     for (dir, prefix, shown) in crates() {
         let mut files = Vec::new();
-        rust_files(&dir, &mut files);
+        crate::common::rust_files(&dir, &mut files);
         files.sort();
         for f in &files {
             let rel = f.strip_prefix(&dir).unwrap();
@@ -318,7 +307,7 @@ fn no_result_carries_a_string_error() {
     let mut found = Vec::new();
     for (dir, _, shown) in crates() {
         let mut files = Vec::new();
-        rust_files(&dir, &mut files);
+        crate::common::rust_files(&dir, &mut files);
         for f in &files {
             for (line, args) in result_args(&std::fs::read_to_string(f).unwrap()) {
                 if args.len() == 2 && args[1] == "String" {

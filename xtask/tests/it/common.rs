@@ -396,3 +396,15 @@ pub fn check_line<'a>(stderr: &'a str, check: &str) -> &'a str {
         .find(|l| l.split_whitespace().nth(1) == Some(check) && l.starts_with("  "))
         .unwrap_or_else(|| panic!("no `{check}` check in:\n{stderr}"))
 }
+
+/// Every `.rs` file under `dir`, recursively (the self-checks scan both crates with it).
+pub fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}

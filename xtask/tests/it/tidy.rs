@@ -16,22 +16,11 @@ fn rust_files_under(dirs: &[&str]) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for dir in dirs {
         let before = files.len();
-        rust_files(&root().join(dir), &mut files);
+        crate::common::rust_files(&root().join(dir), &mut files);
         assert!(files.len() > before, "no .rs file under {dir}: the check is blind");
     }
     files.sort();
     files
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
 }
 
 #[test]
