@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(long, conflicts_with = "upgrade_package")]
     pub upgrade: bool,
     /// Resolve this package afresh, keeping the others (repeatable)
-    #[arg(long, value_name = "PKG")]
+    #[arg(long, value_name = "PKG", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub upgrade_package: Vec<String>,
     /// Write nothing; fail when a lock is stale or would change (for CI)
     #[arg(long)]
