@@ -641,16 +641,18 @@ pub fn lock_layer(
     Ok(locked)
 }
 
-/// Writes the lock atomically: a temp file beside requirements.txt, renamed over it.
+/// Writes the lock atomically: a temp file beside requirements.txt (removed on Ctrl-C),
+/// renamed over it.
 pub fn write(inputs: &Inputs, locked: &Locked) -> Result<()> {
-    let mut tmp = tempfile::Builder::new().prefix(".requirements-").suffix(".txt").tempfile_in(&inputs.dir)?;
-    std::io::Write::write_all(&mut tmp, locked.text.as_bytes())?;
-    // A reviewed file like any other (a temp file is private): the old lock's mode, else 0644.
+    let dest = inputs.dir.join("requirements.txt");
+    let tmp = crate::package::write_temp(&dest, locked.text.as_bytes())?;
+    // A reviewed file like any other: the old lock's mode, else 0644.
     use std::os::unix::fs::PermissionsExt as _;
-    let mode = std::fs::metadata(inputs.dir.join("requirements.txt")).map(|m| m.permissions().mode()).unwrap_or(0o644);
+    let mode = std::fs::metadata(&dest).map(|m| m.permissions().mode()).unwrap_or(0o644);
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode & 0o777))?;
-    tmp.persist(inputs.dir.join("requirements.txt"))
+    std::fs::rename(tmp.path(), &dest)
         .with_context(|| format!("cannot write layers/{}/requirements.txt", inputs.layer))?;
+    tmp.keep();
     Ok(())
 }
 
