@@ -93,3 +93,14 @@ pub fn git(dir: &Path, args: &[&str], what: &str) -> Result<Vec<u8>> {
     }
     Ok(out.stdout)
 }
+
+/// This machine's host name, as locks name their holder: the kernel's, else `HOSTNAME`,
+/// else `unknown-host`.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| crate::settings::var("HOSTNAME").map(str::to_string))
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into())
+}

@@ -184,8 +184,8 @@ pub fn plan(ctx: &Context, name: &str) -> Result<Vec<Unit>> {
     if let Some(units) = ctx.plans.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
         return Ok(units.clone());
     }
-    required_layers(ctx, name)?;
-    ensure_fresh(ctx, name)?;
+    let required = required_layers(ctx, name)?;
+    ensure_fresh(ctx, name, &required)?;
     let units = plan_layer(ctx, name)?;
     ctx.plans.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), units.clone());
     Ok(units)
@@ -194,16 +194,16 @@ pub fn plan(ctx: &Context, name: &str) -> Result<Vec<Unit>> {
 /// The freshness gate: the layers `name` requires (dependencies first, whose pins are
 /// its lock's inputs) and then `name` itself are checked against their lock headers
 /// (offline), and a stale one is refused or locked again as `ctx.stale_lock` says.
-fn ensure_fresh(ctx: &Context, name: &str) -> Result<()> {
+fn ensure_fresh(ctx: &Context, name: &str, required: &[String]) -> Result<()> {
     if ctx.stale_lock == StaleLock::Ignore {
         return Ok(());
     }
-    for layer in required_layers(ctx, name)?.iter().chain([&name.to_string()]) {
+    for layer in required.iter().map(String::as_str).chain([name]) {
         let _one_at_a_time = ctx.relocking.lock().unwrap_or_else(|e| e.into_inner());
-        let crate::lockfile::Freshness::Stale(why) = crate::lockfile::freshness(&ctx.repo, &ctx.config, layer)? else {
+        let freshness = crate::lockfile::freshness(&ctx.repo, &ctx.config, layer)?;
+        let (crate::lockfile::Freshness::Stale(why), Some(stale)) = (&freshness, freshness.error(layer)) else {
             continue;
         };
-        let stale = format!("layers/{layer}/requirements.txt is stale ({why}): run `cargo xtask lock {layer}`");
         match ctx.stale_lock {
             StaleLock::Refuse => anyhow::bail!(stale),
             StaleLock::Ignore => {}
@@ -211,7 +211,12 @@ fn ensure_fresh(ctx: &Context, name: &str) -> Result<()> {
                 crate::output::status("locking", format!("{layer}: {why}"));
                 let (uv, runner) = ctx
                     .uv
-                    .get_or_init(|| find_uv(ctx, layer).map_err(Failure::new))
+                    .get_or_init(|| {
+                        ctx.config
+                            .layer(&ctx.repo, layer)
+                            .and_then(|cfg| crate::lockfile::uv::for_layer(&cfg))
+                            .map_err(Failure::new)
+                    })
                     .as_ref()
                     .map_err(|e| anyhow::Error::from(e.clone()))
                     .with_context(|| format!("cannot lock layer {layer}"))?;
@@ -226,14 +231,6 @@ fn ensure_fresh(ctx: &Context, name: &str) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The pinned uv and where it runs (the build image of `layer`'s first target when this
-/// machine has no python3).
-fn find_uv(ctx: &Context, layer: &str) -> Result<(PathBuf, crate::lockfile::uv::Runner)> {
-    let cfg = ctx.config.layer(&ctx.repo, layer)?;
-    let image = cfg.images.values().next().map(String::as_str);
-    Ok((crate::lockfile::uv::ensure(image)?, crate::lockfile::uv::Runner::choose(image)?))
 }
 
 /// The layers `name` requires, transitively, dependencies first; a cycle is an error

@@ -91,12 +91,7 @@ impl Holder {
                 std::fs::metadata("/proc/self").ok().map(|m| format!("uid{}", m.uid()))
             })
             .unwrap_or_else(|| "unknown".into());
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .or_else(|| xtask::settings::var("HOSTNAME").map(str::to_string))
-            .map(|h| h.trim().to_string())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "unknown-host".into());
+        let host = xtask::process::hostname();
         let run = match (xtask::settings::var("GITHUB_RUN_ID"), xtask::settings::var("GITHUB_RUN_ATTEMPT")) {
             (Some(id), Some(attempt)) => format!("github run {id} attempt {attempt}"),
             (Some(id), _) => format!("github run {id}"),

@@ -119,11 +119,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         }
         let Some(inputs) = lockfile::inputs(&repo, &config, &name)? else { continue };
         if uv.is_none() {
-            // The build image of the layer's first target fetches and runs uv when this
-            // machine has no python3.
-            let layer = config.layer(&repo, &name)?;
-            let image = layer.images.values().next().map(String::as_str);
-            uv = Some((lockfile::uv::ensure(image)?, lockfile::uv::Runner::choose(image)?));
+            uv = Some(lockfile::uv::for_layer(&config.layer(&repo, &name)?)?);
         }
         let (uv, runner) = uv.as_ref().expect("uv was just found");
         let started = std::time::Instant::now();

@@ -28,6 +28,13 @@ fn cache_root() -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(".cache/lambda-layers"))
 }
 
+/// The pinned uv and where it runs, for locking `layer`: the build image of its first
+/// target fetches and runs uv when this machine has no python3.
+pub fn for_layer(layer: &crate::config::LayerConfig) -> Result<(PathBuf, Runner)> {
+    let image = layer.images.values().next().map(String::as_str);
+    Ok((ensure(image)?, Runner::choose(image)?))
+}
+
 /// The uv to run: `$XTASK_UV` when set (used as is), else the pinned version from the
 /// tool cache, fetched first when missing. `image` is the build image used to fetch it
 /// when the host has no `python3`.

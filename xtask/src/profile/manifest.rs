@@ -312,8 +312,7 @@ impl FileLock {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        let me = format!("pid {} on {} since {}\n", std::process::id(), host.trim(), now_rfc3339());
+        let me = format!("pid {} on {} since {}\n", std::process::id(), crate::process::hostname(), now_rfc3339());
         // Who holds it is a courtesy to the next run: a failed write does not stop this one.
         let _ = file.set_len(0).and_then(|_| file.rewind()).and_then(|_| file.write_all(me.as_bytes()));
         Ok(FileLock { _file: file })
@@ -328,8 +327,7 @@ fn describe_holder(text: &str) -> String {
     }
     let text = crate::quote::clip(text.lines().next().unwrap_or_default());
     let pid = text.strip_prefix("pid ").and_then(|r| r.split(' ').next()).and_then(|p| p.parse::<u32>().ok());
-    let here = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let local = text.contains(&format!(" on {} since", here.trim()));
+    let local = text.contains(&format!(" on {} since", crate::process::hostname()));
     let stat = pid.filter(|_| local).and_then(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok());
     // The state follows the command name in parentheses: `123 (xtask-aws) T ...`.
     let state = stat.as_deref().and_then(|s| s.rsplit_once(") ")).and_then(|(_, rest)| rest.chars().next());
