@@ -8,6 +8,7 @@ mod bootstrap;
 mod cmd;
 mod prune;
 mod publish;
+mod records;
 mod rollout;
 mod s3lock;
 

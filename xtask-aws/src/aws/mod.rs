@@ -1,8 +1,6 @@
 //! The one AWS session of a command: a deploy profile's settings and the S3, Lambda and
 //! STS clients of each of its regions ([`Session`]), the SDK configuration they share (HTTP
-//! client, credentials, and the retry policy: the SDK's standard retries everywhere except
-//! where a retry could do a write twice, [`no_retries`], with [`is_transient`] telling a
-//! failure worth trying again), and SDK errors turned into one-line messages that say what
+//! client, credentials, and the retry and timeout policy of `policy.rs`), and SDK errors turned into one-line messages that say what
 //! to fix ([`Target::explain`]). `identity.rs` checks whose credentials these are,
 //! `confirm.rs` asks before a write, `bucket.rs` checks a region's bucket.
 //!
@@ -19,6 +17,9 @@
 pub mod bucket;
 pub mod confirm;
 pub mod identity;
+pub mod policy;
+
+pub use policy::{is_transient, Timeouts};
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -91,11 +92,19 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub sts: aws_sdk_sts::Client,
+    /// The session's timeouts, for the calls that override them (`policy.rs`).
+    pub timeouts: Timeouts,
 }
 
 impl Clients {
-    pub async fn new(profile_name: &str, profile: &Profile, region: &str, source: CredentialSource) -> Clients {
-        let sdk = sdk_config(profile, region, source).await;
+    pub async fn new(
+        profile_name: &str,
+        profile: &Profile,
+        region: &str,
+        source: CredentialSource,
+        timeouts: Timeouts,
+    ) -> Clients {
+        let sdk = sdk_config(profile, region, source, &timeouts).await;
         let endpoint = profile.endpoint_url.clone();
         let mut s3 = aws_sdk_s3::config::Builder::from(&sdk);
         s3.set_endpoint_url(endpoint.clone());
@@ -116,6 +125,7 @@ impl Clients {
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
             lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
+            timeouts,
         }
     }
 }
@@ -143,12 +153,13 @@ impl Session {
         let profile = ctx.config.profile(name)?.clone();
         naming::check_profile(name, &profile)?;
         let source = CredentialSource::from_env()?;
+        let timeouts = Timeouts::from_env()?;
         for w in ambient_warnings(name, &profile, source) {
             ctx.warn_once(w);
         }
         let mut clients = Vec::new();
         for region in &profile.regions {
-            clients.push(Clients::new(name, &profile, region, source).await);
+            clients.push(Clients::new(name, &profile, region, source, timeouts).await);
         }
         Ok(Session { name: name.to_string(), profile, clients })
     }
@@ -175,6 +186,34 @@ where
         out.push(h.await.expect("a publish task panicked"));
     }
     out
+}
+
+/// Runs `(region, future)` pairs with at most `jobs` in flight per region, the regions in
+/// parallel, and returns the outputs in the order given. Bounding each region, not the
+/// whole run, keeps every region's request rate under AWS's per-region limits while a
+/// run over many regions still finishes in the time of one.
+pub async fn bounded_per_region<T, F>(jobs: usize, futures: Vec<(usize, F)>) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    let n = futures.len();
+    let mut regions: std::collections::BTreeMap<usize, Vec<(usize, F)>> = std::collections::BTreeMap::new();
+    for (i, (region, f)) in futures.into_iter().enumerate() {
+        regions.entry(region).or_default().push((i, f));
+    }
+    let drivers: Vec<_> = regions
+        .into_values()
+        .map(|list| {
+            let (at, fs): (Vec<usize>, Vec<F>) = list.into_iter().unzip();
+            async move { at.into_iter().zip(bounded(jobs, fs).await).collect::<Vec<_>>() }
+        })
+        .collect();
+    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    for (i, t) in bounded(drivers.len(), drivers).await.into_iter().flatten() {
+        out[i] = Some(t);
+    }
+    out.into_iter().map(|t| t.expect("every future ran")).collect()
 }
 
 /// Plans every named layer; a layer that cannot be planned (a cycle in its `requires`
@@ -205,13 +244,6 @@ pub fn plan_repo(ctx: &Context, nothing: &str) -> Result<Vec<Unit>> {
     Ok(units)
 }
 
-/// The SDK's retries off, for a call that must not be sent twice (PublishLayerVersion: a
-/// retry after a lost answer would publish a duplicate); every other call keeps the SDK's
-/// standard retry policy.
-pub fn no_retries() -> aws_sdk_lambda::config::Builder {
-    aws_sdk_lambda::config::Builder::default().retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
-}
-
 /// The HTTP client of every SDK client: the SDK's default one (hyper 1 + rustls, HTTP/1.1
 /// and HTTP/2 by ALPN, the platform's native trust roots via rustls-native-certs, so
 /// `SSL_CERT_FILE` and the system store work, proxies from `HTTPS_PROXY`/`NO_PROXY` as
@@ -235,9 +267,11 @@ pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
 /// nowhere else. Without it, the default chain runs with the `default` profile (not
 /// `AWS_PROFILE`); against an emulator, keys from the environment or dummy ones are used.
 /// With [`CredentialSource::Environment`], only the environment's keys are used.
-async fn sdk_config(profile: &Profile, region: &str, source: CredentialSource) -> SdkConfig {
+async fn sdk_config(profile: &Profile, region: &str, source: CredentialSource, timeouts: &Timeouts) -> SdkConfig {
     let loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(https_client())
+        .retry_config(policy::retry_config())
+        .timeout_config(timeouts.config())
         .region(Region::new(region.to_string()));
     let loader = match (&profile.aws_profile, &profile.endpoint_url) {
         _ if source == CredentialSource::Environment => loader
@@ -365,34 +399,12 @@ impl Target {
     }
 }
 
-/// Whether a failure may pass if tried again: no answer, a timeout, throttling, or a
-/// server error.
-pub fn is_transient<E>(err: &SdkError<E, HttpResponse>) -> bool
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    match err {
-        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
-        SdkError::DispatchFailure(d) => {
-            d.is_io() || d.is_timeout() || (d.is_other() && !is_credentials_error(&chain(err)))
-        }
-        SdkError::ServiceError(_) => {
-            let throttled = matches!(
-                err.code(),
-                Some("Throttling" | "ThrottlingException" | "TooManyRequestsException" | "SlowDown")
-            );
-            throttled || status(err).is_some_and(|s| s >= 500)
-        }
-        _ => false,
-    }
-}
-
 /// The HTTP status of a service error, when there was a response.
 pub fn status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
     err.raw_response().map(|r| r.status().as_u16())
 }
 
-fn is_credentials_error(detail: &str) -> bool {
+pub(crate) fn is_credentials_error(detail: &str) -> bool {
     let lower = detail.to_ascii_lowercase();
     ["credential", "sso", "profile file", "could not find profile", "not defined"].iter().any(|k| lower.contains(k))
 }

@@ -13,6 +13,7 @@ use super::register::{self, Request, Sharing};
 use super::{naming, upload, Row, Status};
 use crate::aws::Clients;
 use crate::aws::{bucket, Session};
+use crate::records;
 use crate::s3lock::{Lock, Locks};
 use xtask::config::Profile;
 use xtask::failure::Failure;
@@ -26,8 +27,6 @@ use xtask::unit::{self, Context, Unit};
 pub struct Build {
     pub report: BuildReport,
     pub zip: PathBuf,
-    /// The CycloneDX SBOM beside the zip, when the build wrote one.
-    pub sbom: Option<PathBuf>,
     pub description: String,
 }
 
@@ -36,8 +35,7 @@ pub fn build(ctx: &Context, u: &Unit) -> Result<Build> {
     let report = unit::build(ctx, u, false)?.report().clone();
     let packages = naming::main_packages(&u.requirements.lines, &report.packages);
     let description = naming::description(u.layer.description.as_deref(), &packages, &u.fingerprint);
-    let sbom = Some(u.paths.sbom.clone()).filter(|p| p.is_file());
-    Ok(Build { report, zip: u.paths.zip.clone(), sbom, description })
+    Ok(Build { report, zip: u.paths.zip.clone(), description })
 }
 
 /// What change detection decided for one unit in one region.
@@ -133,7 +131,7 @@ impl Job {
     pub async fn run(self) -> Row {
         let res = match &self.work {
             Work::Failed(e) => Err(anyhow::Error::from(e.clone())),
-            Work::Settle(n) => self.settle(n, None, format!("fingerprint matches version {}", n.version)).await,
+            Work::Settle(n) => self.settle(n, format!("fingerprint matches version {}", n.version)).await,
             Work::Publish(newest, b) => self.publish(newest.as_ref(), b).await,
         };
         res.unwrap_or_else(|e| Row { error: Some(format!("{e:#}")), ..self.row(Status::Failed) })
@@ -179,27 +177,23 @@ impl Job {
     }
 
     /// The newest version stays: make sure it is shared as configured and recorded.
-    async fn settle(&self, n: &Newest, code_sha256: Option<String>, why: String) -> Result<Row> {
+    async fn settle(&self, n: &Newest, why: String) -> Result<Row> {
         let recorded = self
             .shared
             .recorder
             .get(&self.layer, &self.runtime, self.arch.as_str(), self.region())
             .filter(|e| e.layer_version_arn == n.arn);
-        let code = match (code_sha256, &recorded) {
-            (Some(c), _) => c,
-            (None, Some(e)) => e.code_sha256.clone(),
+        let code = match (&recorded, &n.code_sha256) {
+            (Some(e), _) => e.code_sha256.clone(),
+            (None, Some(c)) => c.clone(),
             (None, None) => plan::code_sha256(&self.clients, &self.layer_name, n.version).await?,
         };
         if !self.shared.dry_run {
             register::share(&self.clients, &self.layer_name, n.version, &self.sharing, false).await?;
             if recorded.is_none() {
-                self.shared.recorder.record(self.entry(
-                    n.version,
-                    &n.arn,
-                    &code,
-                    manifest::from_lambda_date(&n.created),
-                    None,
-                ))?;
+                let sbom_key = n.record.as_ref().map(|r| r.key.clone());
+                let at = manifest::from_lambda_date(&n.created);
+                self.shared.recorder.record(self.entry(n.version, &n.arn, &code, at, sbom_key))?;
             }
         }
         Ok(Row {
@@ -211,12 +205,20 @@ impl Job {
         })
     }
 
+    /// Uploads, publishes, records (in S3, then in the manifest) and shares a new version:
+    /// three calls when nothing fails (`PutObject` of the zip, `PublishLayerVersion`,
+    /// `PutObject` of the record), plus the sharing the layer asks for.
     async fn publish(&self, newest: Option<&Newest>, b: &Build) -> Result<Row> {
         let local = &b.report.code_sha256;
         if let Some(n) = newest {
-            let remote = plan::code_sha256(&self.clients, &self.layer_name, n.version).await?;
+            let remote = match &n.code_sha256 {
+                Some(c) => c.clone(),
+                None => plan::code_sha256(&self.clients, &self.layer_name, n.version).await?,
+            };
             if &remote == local {
-                return self.settle(n, Some(remote), format!("same content as version {}", n.version)).await;
+                let mut n = n.clone();
+                n.code_sha256 = Some(remote);
+                return self.settle(&n, format!("same content as version {}", n.version)).await;
             }
         }
         let bucket = self.shared.bucket(self.region());
@@ -229,19 +231,9 @@ impl Job {
         }
         self.shared.ensure_locked(self.region())?;
         upload::upload(&self.clients, &bucket, &key, &b.zip, b.report.zipped_bytes).await?;
-        // The SBOM beside the zip: the same key, `.cdx.json` for `.zip`.
-        let sbom_key = match &b.sbom {
-            Some(path) => {
-                let sbom_key = naming::sbom_key(&key);
-                self.shared.ensure_locked(self.region())?;
-                upload::upload_file(&self.clients, &bucket, &sbom_key, path, "application/vnd.cyclonedx+json").await?;
-                Some(sbom_key)
-            }
-            None => None,
-        };
         let req = Request {
             layer_name: self.layer_name.clone(),
-            bucket,
+            bucket: bucket.clone(),
             key,
             runtimes: vec![self.runtime.clone()],
             arch: self.arch.as_str().to_string(),
@@ -251,15 +243,27 @@ impl Job {
             code_sha256: local.clone(),
         };
         self.shared.ensure_locked(self.region())?;
-        let p = register::publish(&self.clients, &req).await?;
+        let p = register::publish(&self.clients, &req, newest.map_or(0, |n| n.version)).await?;
         if let Err(e) = register::verify(&p, local) {
             return Err(register::withdraw(&self.clients, &req, &p, e).await);
         }
         let after = |what: &str| format!("published {} but could not {what}; a rerun finishes it", p.arn);
+        // The record first: it is what the next run reads, whatever happens to this one.
+        let published_at = manifest::now_rfc3339();
+        let record_key =
+            records::key(&self.shared.profile.prefix, &self.layer_name, p.version, &self.fingerprint, &b.report.sha256);
+        let facts = records::Published {
+            arn: &p.arn,
+            region: self.region(),
+            code_sha256: &p.code_sha256,
+            published_at: &published_at,
+        };
+        let body = records::body(Some(xtask::sbom::cyclonedx(&b.report)), &facts);
+        records::write(&self.clients, &bucket, &record_key, body).await.with_context(|| after("record it"))?;
         self.shared
             .recorder
-            .record(self.entry(p.version, &p.arn, &p.code_sha256, manifest::now_rfc3339(), sbom_key))
-            .with_context(|| after("record it"))?;
+            .record(self.entry(p.version, &p.arn, &p.code_sha256, published_at, Some(record_key)))
+            .with_context(|| after("record it in the manifest"))?;
         register::share(&self.clients, &self.layer_name, p.version, &self.sharing, true)
             .await
             .with_context(|| after("share it"))?;

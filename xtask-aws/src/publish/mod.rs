@@ -1,16 +1,17 @@
-//! Publishing, per layer x runtime x architecture x region: detect change from the
-//! newest version's Description and CodeSha256, build only what changed, upload to a
-//! content-addressed S3 key, register the version with Lambda, share it, and record it in
-//! `published/<profile>.json`.
+//! Publishing, per layer x runtime x architecture x region: detect change from what each
+//! region holds (one listing per region: Lambda's ListLayers and the publish records in
+//! S3, `plan.rs`), build only what changed, upload to a content-addressed S3 key, register
+//! the version with Lambda, record it (in S3, `records.rs`, then in
+//! `published/<profile>.json`) and share it.
 //!
 //! The order is fixed by [`publish`]: guards (confirmation) and planning, then one async
-//! run ([`run`]): endpoint and account check -> change detection (concurrent, read-only)
-//! -> builds and checks (one at a time, on this thread, because [`Context`] is not
-//! `Sync`) -> when anything is to be published, the profile's lock in every region (see
-//! `s3lock`) and change detection again under it, so a unit a racing run published
-//! meanwhile is `unchanged`, never a duplicate -> upload, register, share, record
-//! (concurrent, bounded) -> release. Nothing here prints a check's result: the checks
-//! are returned with the rows.
+//! run ([`run`]): account check -> change detection (the regions listed concurrently,
+//! read-only) -> builds and checks (on this thread, because [`Context`] is not `Sync`) ->
+//! when anything is to be published, the profile's lock in every region (see `s3lock`)
+//! and the records listed again under it, so a unit a racing run published meanwhile is
+//! `unchanged`, never a duplicate -> upload, register, record, share (each region's jobs
+//! `--jobs` at a time, the regions in parallel) -> release. Nothing here prints a check's
+//! result: the checks are returned with the rows.
 
 mod job;
 pub mod plan;
@@ -26,11 +27,12 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
-use crate::aws::{self, bounded, confirm, Session};
+use crate::aws::identity::Identity;
+use crate::aws::{self, bounded, bounded_per_region, confirm, Session};
 use crate::s3lock::{lock_regions, Locks};
 use job::{Build, Job, Work};
 use manifest::Recorder;
-use plan::Newest;
+use plan::{Listing, Newest};
 use register::Sharing;
 use xtask::check::run::UnitCheck;
 use xtask::failure::Failure;
@@ -147,16 +149,43 @@ type Detected = std::result::Result<Option<Newest>, Failure>;
 /// A unit built (and checked) for publishing, or why it could not be.
 type Built = std::result::Result<Build, Failure>;
 
-/// The newest version of each target's layer, looked up concurrently.
-async fn detect(session: &Session, targets: &[Target], jobs: usize) -> Vec<Detected> {
-    let futures: Vec<_> = targets
+/// What each region holds, listed concurrently: one listing per region, whatever the
+/// number of layers (`plan.rs`). A region that cannot be listed fails its targets.
+async fn list_regions(session: &Session, who: &Identity) -> Vec<std::result::Result<Listing, Failure>> {
+    let futures: Vec<_> = session
+        .clients
         .iter()
-        .map(|t| {
-            let (c, name) = (session.clients[t.region].clone(), t.layer_name.clone());
-            async move { plan::newest(&c, &name).await.map_err(Failure::new) }
+        .map(|c| {
+            let (c, who) = (c.clone(), who.clone());
+            let bucket = naming::bucket(&session.profile, &c.target.region);
+            let prefix = session.profile.prefix.clone();
+            async move { plan::list_region(&c, &who, &bucket, &prefix).await.map_err(Failure::new) }
         })
         .collect();
-    bounded(jobs, futures).await
+    bounded(futures.len(), futures).await
+}
+
+/// Under the lock, the records of every region again: what a racing run published
+/// since the first listing is `unchanged` now, never a duplicate.
+async fn refresh_regions(session: &Session, who: &Identity, listings: &mut [std::result::Result<Listing, Failure>]) {
+    for (c, l) in session.clients.iter().zip(listings.iter_mut()) {
+        let Ok(listing) = l else { continue };
+        let bucket = naming::bucket(&session.profile, &c.target.region);
+        if let Err(e) = plan::refresh_records(c, who, &bucket, &session.profile.prefix, listing).await {
+            *l = Err(Failure::new(e));
+        }
+    }
+}
+
+/// What change detection found for each target, from its region's listing.
+fn detect(targets: &[Target], listings: &[std::result::Result<Listing, Failure>]) -> Vec<Detected> {
+    targets
+        .iter()
+        .map(|t| match &listings[t.region] {
+            Ok(l) => Ok(l.get(&t.layer_name).cloned()),
+            Err(e) => Err(e.clone()),
+        })
+        .collect()
 }
 
 /// Builds (or reuses from dist/) and checks every unit that some region needs and that
@@ -306,14 +335,15 @@ async fn run(
     recorder: Arc<Recorder>,
     checks: &mut Vec<UnitCheck>,
 ) -> Result<Vec<Row>> {
-    session.check_identity().await?;
-    let mut detected = detect(session, &targets, opts.jobs).await;
+    let who = session.check_identity().await?;
+    let mut listings = list_regions(session, &who).await;
+    let mut detected = detect(&targets, &listings);
     let mut builds = vec![None; units.len()];
     build_needed(ctx, units, &targets, &detected, opts, &mut builds, checks);
     let locks = if !opts.dry_run && will_write(units, &targets, &detected, &builds) {
         let locks = lock_regions(session, opts.lock_timeout, None).await?;
-        // Under the lock, look again: what a racing run published meanwhile is unchanged now.
-        detected = detect(session, &targets, opts.jobs).await;
+        refresh_regions(session, &who, &mut listings).await;
+        detected = detect(&targets, &listings);
         build_needed(ctx, units, &targets, &detected, opts, &mut builds, checks);
         locks
     } else {
@@ -325,9 +355,10 @@ async fn run(
         let u = &units[t.unit];
         let work = decide(u, d, &builds[t.unit]);
         let clients = session.clients[t.region].clone();
-        jobs.push(Job::new(u, t.layer_name, clients, sharing(ctx, session, u), work, shared.clone()).run());
+        let job = Job::new(u, t.layer_name, clients, sharing(ctx, session, u), work, shared.clone());
+        jobs.push((t.region, job.run()));
     }
-    let rows = bounded(opts.jobs, jobs).await;
+    let rows = bounded_per_region(opts.jobs, jobs).await;
     drop(shared);
     locks.release().await;
     Ok(rows)

@@ -1,6 +1,8 @@
 //! Registering a layer version with Lambda (PublishLayerVersion from the uploaded S3
 //! object), checking what Lambda stored, and sharing the version that was just published.
 
+use std::time::Duration;
+
 use anyhow::{bail, Result};
 use aws_sdk_lambda::config::http::HttpResponse;
 use aws_sdk_lambda::error::SdkError;
@@ -8,7 +10,7 @@ use aws_sdk_lambda::operation::publish_layer_version::PublishLayerVersionError;
 use aws_sdk_lambda::types::{Architecture, LayerVersionContentInput, Runtime as LambdaRuntime};
 
 use super::plan;
-use crate::aws::{self, Clients};
+use crate::aws::{self, policy, Clients};
 
 /// What PublishLayerVersion is asked to create.
 #[derive(Debug, Clone)]
@@ -34,33 +36,63 @@ pub struct Published {
     pub code_sha256: String,
 }
 
-/// How often PublishLayerVersion is tried when it fails in a way worth retrying.
-const ATTEMPTS: u32 = 3;
+/// How often PublishLayerVersion is tried when AWS throttles it (it did not take effect).
+const ATTEMPTS: u32 = 8;
+/// The longest pause between two of those attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// How many version numbers past the newest known one adoption looks at.
+const PROBES: i64 = 20;
 
-/// Publishes one version, without ever creating two: the SDK's own retries are off for
-/// this call (a retry after a lost answer would publish a duplicate); instead, after a
-/// failure, a version carrying this fingerprint and content is adopted as the result,
-/// and only a transient failure with no such version is tried again.
-pub async fn publish(c: &Clients, req: &Request) -> Result<Published> {
+/// Publishes one version, without ever creating two. The SDK does not retry this call
+/// (`aws::policy`): a failure that certainly did not take effect (throttling, no
+/// connection) is tried again with backoff; one that may have taken effect (a lost or
+/// stalled answer, a server error) is looked for instead: a version after `after` (the
+/// newest version known before) carrying this fingerprint and content is adopted as the
+/// result, waiting a bounded time for it to show, and when none shows the target fails
+/// with an error that says a rerun finds it. It is never published twice.
+pub async fn publish(c: &Clients, req: &Request, after: i64) -> Result<Published> {
     let mut attempt = 1;
     loop {
         let err = match publish_once(c, req).await {
             Ok(p) => return Ok(p),
             Err(e) => e,
         };
-        if let Some(p) = adopt(c, req).await {
-            return Ok(p);
-        }
-        if attempt >= ATTEMPTS || !aws::is_transient(&err) {
-            let what = format!(
+        let what = || {
+            format!(
                 "cannot publish layer {} in {} from s3://{}/{} (the upload is kept; a rerun reuses it)",
                 req.layer_name, c.target.region, req.bucket, req.key
-            );
-            return Err(c.target.explain(&what, err));
+            )
+        };
+        if policy::took_no_effect(&err) {
+            if attempt >= ATTEMPTS {
+                return Err(c.target.explain(&what(), err));
+            }
+            let pause = (Duration::from_millis(500) * 2u32.pow(attempt.min(6))).min(MAX_BACKOFF);
+            tokio::time::sleep(jitter(pause)).await;
+            attempt += 1;
+            continue;
         }
-        tokio::time::sleep(std::time::Duration::from_secs(u64::from(attempt))).await;
-        attempt += 1;
+        if !aws::is_transient(&err) {
+            return Err(c.target.explain(&what(), err));
+        }
+        let wait = c.timeouts.read;
+        if let Some(p) = adopt(c, req, after, wait).await? {
+            return Ok(p);
+        }
+        let lost = c.target.explain("its answer was lost", err);
+        bail!(
+            "{}: {lost:#}, and no version with this build appeared within {} s; rerun to finish: a rerun finds the version if it was published, and publishes it once if not",
+            what(),
+            wait.as_secs_f64().ceil()
+        );
     }
+}
+
+/// `d` plus up to a quarter more, so throttled jobs do not retry in step.
+fn jitter(d: Duration) -> Duration {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.subsec_nanos()).unwrap_or(0);
+    d + d.mul_f64(f64::from(nanos % 1000) / 4000.0)
 }
 
 async fn publish_once(
@@ -78,7 +110,7 @@ async fn publish_once(
         .set_license_info(req.license.clone())
         .description(&req.description)
         .customize()
-        .config_override(aws::no_retries())
+        .config_override(policy::no_retries(&c.timeouts))
         .send()
         .await?;
     Ok(Published {
@@ -88,15 +120,37 @@ async fn publish_once(
     })
 }
 
-/// The newest version, when it carries the request's fingerprint and content: the
-/// publish went through even though its answer was lost.
-async fn adopt(c: &Clients, req: &Request) -> Option<Published> {
-    let n = plan::newest(c, &req.layer_name).await.ok()??;
-    if !n.has_fingerprint(&req.fingerprint) {
-        return None;
+/// The version a publish whose answer was lost created, if it shows within `wait`: each
+/// round reads the version numbers after `after` one by one (GetLayerVersion, a direct
+/// read) and, as a fallback, the newest version in the layer's list (which may lag).
+async fn adopt(c: &Clients, req: &Request, after: i64, wait: Duration) -> Result<Option<Published>> {
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        for v in after + 1..=after + PROBES {
+            match plan::version(c, &req.layer_name, v).await {
+                Ok(Some((n, code))) if n.has_fingerprint(&req.fingerprint) && code == req.code_sha256 => {
+                    return Ok(Some(Published { version: n.version, arn: n.arn, code_sha256: code }));
+                }
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => break,
+            }
+        }
+        if let Ok(Some(n)) = plan::newest(c, &req.layer_name).await {
+            if n.version > after && n.has_fingerprint(&req.fingerprint) {
+                if let Ok(code) = plan::code_sha256(c, &req.layer_name, n.version).await {
+                    if code == req.code_sha256 {
+                        return Ok(Some(Published { version: n.version, arn: n.arn, code_sha256: code }));
+                    }
+                }
+            }
+        }
+        if started.elapsed() + pause > wait {
+            return Ok(None);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(4));
     }
-    let code_sha256 = plan::code_sha256(c, &req.layer_name, n.version).await.ok()?;
-    (code_sha256 == req.code_sha256).then_some(Published { version: n.version, arn: n.arn, code_sha256 })
 }
 
 /// Lambda must have stored exactly the local zip.

@@ -112,13 +112,24 @@ fn publish_creates_version_1_then_nothing_then_only_the_changed_layer() {
     let idna_description = emu.version(s(row(&rows, "idna"), "layer_name"), 1).description().unwrap().to_string();
     assert!(idna_description.starts_with("Internationalized domain names | idna==3.10 | fp:"), "{idna_description}");
     r.assert_manifest_matches("staging", &["idna", "six"]);
-    // The SBOM is uploaded beside each zip and its key recorded in the manifest.
+    // Each version's record is its SBOM, naming the version, at the key the manifest says.
     for e in r.manifest("staging")["layers"].as_array().unwrap() {
         let local = r.dist_report(e);
         let key = s(e, "sbom_key");
-        assert!(key.ends_with(&format!("/{}.cdx.json", s(&local, "sha256"))), "{e}");
-        let head = emu.rt.block_on(emu.s3.head_object().bucket(&bucket).key(key).send());
-        assert!(head.is_ok(), "no SBOM at s3://{bucket}/{key}: {head:?}");
+        let tail = format!(
+            "/.records/{}/0000000001.{}.{}.cdx.json",
+            s(e, "layer_name"),
+            s(&local, "fingerprint"),
+            s(&local, "sha256")
+        );
+        assert!(key.ends_with(&tail), "{e}");
+        let got = emu.rt.block_on(emu.s3.get_object().bucket(&bucket).key(key).send());
+        let body =
+            emu.rt.block_on(got.unwrap_or_else(|e| panic!("no record at s3://{bucket}/{key}: {e:?}")).body.collect());
+        let sbom: serde_json::Value = serde_json::from_slice(&body.unwrap().into_bytes()).unwrap();
+        assert_eq!(sbom["bomFormat"], "CycloneDX");
+        assert_eq!(sbom["metadata"]["properties"][0]["value"], e["layer_version_arn"], "{sbom}");
+        assert!(sbom["components"].as_array().is_some_and(|c| !c.is_empty()), "{sbom}");
     }
     let manifest_text = std::fs::read_to_string(r.f.path("published/staging.json")).unwrap();
 
@@ -346,9 +357,15 @@ fn connection_cut_mid_publish_all_then_a_rerun_converges_without_duplicates() {
     assert!(proxy.was_cut(), "the proxy never saw a publish:\n{}", first.stderr);
     let rows = first.json();
     assert!(rows.iter().all(|r| r["status"] == "failed"), "{rows:?}");
-    let connection =
-        |e: &str| e.contains("cannot reach the endpoint") || e.contains("lost the connection to the endpoint");
+    // The cut one says its answer was lost; the others that the connection (or, with it,
+    // the publish lock) is gone.
+    let connection = |e: &str| {
+        e.contains("cannot reach the endpoint")
+            || e.contains("lost the connection to the endpoint")
+            || e.contains("lost the publish lock")
+    };
     assert!(rows.iter().all(|r| connection(s(r, "error"))), "{rows:?}");
+    assert!(rows.iter().any(|r| s(r, "error").contains("its answer was lost")), "{rows:?}");
 
     proxy.restore();
     let second = r.f.run(&["publish-all", "--json"]).ok();
