@@ -376,11 +376,8 @@ impl Exchange<'_> {
     async fn lambda_list(&self, list: LambdaList, f: &Faults) -> Result<Answer, BoxError> {
         let marker = match query_param(self.query, "Marker") {
             None => None,
-            Some(m) if f.page_size.is_none() => {
-                // Lag alone: the emulator's own marker goes through.
-                let _ = m;
-                None
-            }
+            // Lag alone: the emulator's own marker goes through.
+            Some(_) if f.page_size.is_none() => None,
             Some(m) => match Marker::decode(&m) {
                 Some(m) => Some(m),
                 None => {
@@ -427,8 +424,8 @@ impl Exchange<'_> {
             }
         }
         if let Some(size) = f.page_size {
-            let default = if list == LambdaList::Functions { 50 } else { 50 };
-            let asked = query_param(self.query, "MaxItems").and_then(|m| m.parse::<usize>().ok()).unwrap_or(default);
+            // AWS's default page: 50 items for each of the three lists.
+            let asked = query_param(self.query, "MaxItems").and_then(|m| m.parse::<usize>().ok()).unwrap_or(50);
             whole = paging::lambda_page(list, whole, marker.as_ref(), size.min(asked));
         }
         Ok(relayed(first, Some(json_bytes(&whole))))
