@@ -14,6 +14,7 @@ mod common;
 mod emulator;
 mod repo;
 
+mod front;
 mod hostile_rollout;
 mod parallel;
 mod publish;
