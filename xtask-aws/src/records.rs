@@ -86,15 +86,70 @@ pub fn parse(prefix: &str, key: &str) -> Option<Record> {
     })
 }
 
-/// Every record in the bucket under the prefix (of `layer_name` only, when given), oldest
-/// version first per layer. A bucket that does not exist yet holds none.
-pub async fn list(c: &Clients, bucket: &str, prefix: &str, layer_name: Option<&str>) -> Result<Vec<Record>> {
-    let under = match layer_name {
-        Some(n) => format!("{}{n}/", folder(prefix)),
-        None => folder(prefix),
-    };
+/// The marker of a publishing run of `profile` in a region, under the records' folder (so
+/// the listing that reads the records sees it): written once the run holds the lock and
+/// before it publishes, deleted when every target of the region ended well. A marker left
+/// behind says the last run was killed or failed half-way: a version it published may
+/// have no record yet, so the next run reads the version numbers after the newest known
+/// one before it publishes a target (`register::find`).
+pub fn unfinished_key(prefix: &str, profile: &str, region: &str) -> String {
+    format!("{}.unfinished/{profile}.{region}", folder(prefix))
+}
+
+/// What a listing of the records found.
+#[derive(Debug, Clone, Default)]
+pub struct Listed {
+    pub records: Vec<Record>,
+    /// The keys of the unfinished-run markers ([`unfinished_key`]).
+    pub unfinished: Vec<String>,
+}
+
+/// Every record in the bucket under the prefix and the unfinished-run markers. A bucket
+/// that does not exist yet holds none.
+pub async fn list_all(c: &Clients, bucket: &str, prefix: &str) -> Result<Listed> {
+    let under = folder(prefix);
+    let mut out = Listed::default();
+    let markers = format!("{under}.unfinished/");
+    for (key, secs) in list_keys(c, bucket, &under).await? {
+        if key.starts_with(&markers) {
+            out.unfinished.push(key);
+        } else if let Some(mut r) = parse(prefix, &key) {
+            r.stored_secs = secs;
+            r.stored_at = secs.map(xtask::profile::manifest::rfc3339);
+            out.records.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// Marks a publishing run of `profile` in the region as under way.
+pub async fn mark_unfinished(c: &Clients, bucket: &str, key: &str, holder: &str) -> Result<()> {
+    c.s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type("text/plain")
+        .body(ByteStream::from(holder.as_bytes().to_vec()))
+        .send()
+        .await
+        .map_err(|e| c.target.explain(&format!("cannot write s3://{bucket}/{key}"), e))?;
+    Ok(())
+}
+
+/// Removes the marker once the region's targets all ended well.
+pub async fn mark_finished(c: &Clients, bucket: &str, key: &str) -> Result<()> {
+    c.s3.delete_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| c.target.explain(&format!("cannot delete s3://{bucket}/{key}"), e))?;
+    Ok(())
+}
+
+/// The keys under `under` with their LastModified seconds, every page.
+async fn list_keys(c: &Clients, bucket: &str, under: &str) -> Result<Vec<(String, Option<i64>)>> {
     let what = || format!("cannot list the publish records s3://{bucket}/{under} in {}", c.target.region);
-    let mut pages = c.s3.list_objects_v2().bucket(bucket).prefix(&under).into_paginator().send();
+    let mut pages = c.s3.list_objects_v2().bucket(bucket).prefix(under).into_paginator().send();
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
         let page = match page {
@@ -103,14 +158,18 @@ pub async fn list(c: &Clients, bucket: &str, prefix: &str, layer_name: Option<&s
             Err(e) => return Err(c.target.explain(&what(), e)),
         };
         for o in page.contents() {
-            let Some(mut r) = o.key().and_then(|k| parse(prefix, k)) else { continue };
-            let secs = o.last_modified().map(|t| t.secs());
-            r.stored_secs = secs;
-            r.stored_at = secs.map(xtask::profile::manifest::rfc3339);
-            out.push(r);
+            if let Some(k) = o.key() {
+                out.push((k.to_string(), o.last_modified().map(|t| t.secs())));
+            }
         }
     }
     Ok(out)
+}
+
+/// The records of one layer name, oldest version first.
+pub async fn list(c: &Clients, bucket: &str, prefix: &str, layer_name: &str) -> Result<Vec<Record>> {
+    let under = format!("{}{layer_name}/", folder(prefix));
+    Ok(list_keys(c, bucket, &under).await?.into_iter().filter_map(|(k, _)| parse(prefix, &k)).collect())
 }
 
 /// What a record says beyond its key: the SBOM of the build, with the version it became.
@@ -155,7 +214,7 @@ pub async fn write(c: &Clients, bucket: &str, key: &str, body: Vec<u8>) -> Resul
 
 /// Deletes the records of one version (prune deletes the version first).
 pub async fn delete_version(c: &Clients, bucket: &str, prefix: &str, layer_name: &str, version: i64) -> Result<()> {
-    for r in list(c, bucket, prefix, Some(layer_name)).await?.into_iter().filter(|r| r.version == version) {
+    for r in list(c, bucket, prefix, layer_name).await?.into_iter().filter(|r| r.version == version) {
         c.s3.delete_object()
             .bucket(bucket)
             .key(&r.key)

@@ -98,6 +98,9 @@ pub struct Job {
     sharing: Sharing,
     work: Work,
     shared: Arc<Shared>,
+    /// The region's last run stopped half-way: look for a version it published without a
+    /// record before publishing (`records::unfinished_key`).
+    look_first: bool,
 }
 
 impl Job {
@@ -108,6 +111,7 @@ impl Job {
         sharing: Sharing,
         work: Work,
         shared: Arc<Shared>,
+        look_first: bool,
     ) -> Job {
         Job {
             layer: u.layer.name.clone(),
@@ -120,6 +124,7 @@ impl Job {
             sharing,
             work,
             shared,
+            look_first,
         }
     }
 
@@ -242,8 +247,21 @@ impl Job {
             fingerprint: self.fingerprint.clone(),
             code_sha256: local.clone(),
         };
-        self.shared.ensure_locked(self.region())?;
-        let p = register::publish(&self.clients, &req, newest.map_or(0, |n| n.version)).await?;
+        let after = newest.map_or(0, |n| n.version);
+        let found = match self.look_first {
+            true => register::find(&self.clients, &req, after).await,
+            false => None,
+        };
+        let (p, status, detail) = match found {
+            Some(p) => {
+                let why = format!("version {} was published by a run that stopped before recording it", p.version);
+                (p, Status::Unchanged, Some(why))
+            }
+            None => {
+                self.shared.ensure_locked(self.region())?;
+                (register::publish(&self.clients, &req, after).await?, Status::Published, None)
+            }
+        };
         if let Err(e) = register::verify(&p, local) {
             return Err(register::withdraw(&self.clients, &req, &p, e).await);
         }
@@ -267,11 +285,6 @@ impl Job {
         register::share(&self.clients, &self.layer_name, p.version, &self.sharing, true)
             .await
             .with_context(|| after("share it"))?;
-        Ok(Row {
-            version: Some(p.version),
-            arn: Some(p.arn),
-            code_sha256: Some(p.code_sha256),
-            ..self.row(Status::Published)
-        })
+        Ok(Row { version: Some(p.version), arn: Some(p.arn), code_sha256: Some(p.code_sha256), detail, ..self.row(status) })
     }
 }

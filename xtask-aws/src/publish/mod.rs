@@ -177,6 +177,52 @@ async fn refresh_regions(session: &Session, who: &Identity, listings: &mut [std:
     }
 }
 
+/// A region's unfinished-run marker written by this run (`records::unfinished_key`).
+struct Marker {
+    bucket: String,
+    key: String,
+    /// An earlier run left it: that run stopped half-way.
+    left_behind: bool,
+}
+
+/// In every region this run holds the lock of, marks the run as under way; per region,
+/// the marker and whether an earlier run left one.
+async fn mark_unfinished(
+    session: &Session,
+    locks: &Locks,
+    listings: &[std::result::Result<Listing, Failure>],
+) -> Result<Vec<Option<Marker>>> {
+    let holder = crate::s3lock::Holder::me("publish").describe();
+    let mut out = Vec::new();
+    for (c, l) in session.clients.iter().zip(listings) {
+        let region = &c.target.region;
+        let (Some(_), Ok(l)) = (locks.held.get(region), l) else {
+            out.push(None);
+            continue;
+        };
+        let bucket = naming::bucket(&session.profile, region);
+        let key = crate::records::unfinished_key(&session.profile.prefix, &session.name, region);
+        crate::records::mark_unfinished(c, &bucket, &key, &holder).await?;
+        out.push(Some(Marker { left_behind: l.unfinished.contains(&key), bucket, key }));
+    }
+    Ok(out)
+}
+
+/// Removes the marker of every region whose targets all ended well; a region with a
+/// failed target keeps it, so the next run looks for what this one may have published.
+async fn mark_finished(session: &Session, marked: &[Option<Marker>], rows: &[Row]) {
+    for (c, m) in session.clients.iter().zip(marked) {
+        let Some(m) = m else { continue };
+        let region = Some(c.target.region.clone());
+        if rows.iter().any(|r| r.region == region && r.status == Status::Failed) {
+            continue;
+        }
+        if let Err(e) = crate::records::mark_finished(c, &m.bucket, &m.key).await {
+            xtask::output::warn(format_args!("{e:#}; the next run reads a few version numbers more"));
+        }
+    }
+}
+
 /// What change detection found for each target, from its region's listing.
 fn detect(targets: &[Target], listings: &[std::result::Result<Listing, Failure>]) -> Vec<Detected> {
     targets
@@ -349,16 +395,19 @@ async fn run(
     } else {
         Locks::none()
     };
+    let marked = mark_unfinished(session, &locks, &listings).await?;
     let shared = Arc::new(job::Shared::new(session, opts.dry_run, recorder, &locks));
     let mut jobs = Vec::new();
     for (t, d) in targets.into_iter().zip(detected) {
         let u = &units[t.unit];
         let work = decide(u, d, &builds[t.unit]);
         let clients = session.clients[t.region].clone();
-        let job = Job::new(u, t.layer_name, clients, sharing(ctx, session, u), work, shared.clone());
+        let look_first = marked.get(t.region).is_some_and(|m| m.as_ref().is_some_and(|m| m.left_behind));
+        let job = Job::new(u, t.layer_name, clients, sharing(ctx, session, u), work, shared.clone(), look_first);
         jobs.push((t.region, job.run()));
     }
     let rows = bounded_per_region(opts.jobs, jobs).await;
+    mark_finished(session, &marked, &rows).await;
     drop(shared);
     locks.release().await;
     Ok(rows)

@@ -48,6 +48,8 @@ impl Newest {
 #[derive(Debug, Clone, Default)]
 pub struct Listing {
     newest: HashMap<String, Newest>,
+    /// The unfinished-run markers found with the records (`records::unfinished_key`).
+    pub unfinished: Vec<String>,
 }
 
 impl Listing {
@@ -105,16 +107,18 @@ impl Listing {
 /// What a region holds: every layer's newest version (ListLayers, all pages) and the
 /// publish records in the bucket.
 pub async fn list_region(c: &Clients, who: &Identity, bucket: &str, prefix: &str) -> Result<Listing> {
-    let (listed, recorded) = tokio::join!(list_layers(c), records::list(c, bucket, prefix, None));
-    let mut l = listed?;
-    l.add_records(&c.target.region, who, recorded?, now_secs());
+    let (listed, recorded) = tokio::join!(list_layers(c), records::list_all(c, bucket, prefix));
+    let (mut l, recorded) = (listed?, recorded?);
+    l.unfinished = recorded.unfinished;
+    l.add_records(&c.target.region, who, recorded.records, now_secs());
     Ok(l)
 }
 
 /// The records of a region again (under the lock: what a racing run published since).
 pub async fn refresh_records(c: &Clients, who: &Identity, bucket: &str, prefix: &str, l: &mut Listing) -> Result<()> {
-    let recorded = records::list(c, bucket, prefix, None).await?;
-    l.add_records(&c.target.region, who, recorded, now_secs());
+    let recorded = records::list_all(c, bucket, prefix).await?;
+    l.unfinished = recorded.unfinished;
+    l.add_records(&c.target.region, who, recorded.records, now_secs());
     Ok(())
 }
 

@@ -121,20 +121,14 @@ async fn publish_once(
 }
 
 /// The version a publish whose answer was lost created, if it shows within `wait`: each
-/// round reads the version numbers after `after` one by one (GetLayerVersion, a direct
-/// read) and, as a fallback, the newest version in the layer's list (which may lag).
+/// round is a [`find`], then, as a fallback, the newest version in the layer's list (which
+/// may lag).
 async fn adopt(c: &Clients, req: &Request, after: i64, wait: Duration) -> Result<Option<Published>> {
     let started = std::time::Instant::now();
     let mut pause = Duration::from_millis(250);
     loop {
-        for v in after + 1..=after + PROBES {
-            match plan::version(c, &req.layer_name, v).await {
-                Ok(Some((n, code))) if n.has_fingerprint(&req.fingerprint) && code == req.code_sha256 => {
-                    return Ok(Some(Published { version: n.version, arn: n.arn, code_sha256: code }));
-                }
-                Ok(Some(_)) => continue,
-                Ok(None) | Err(_) => break,
-            }
+        if let Some(p) = find(c, req, after).await {
+            return Ok(Some(p));
         }
         if let Ok(Some(n)) = plan::newest(c, &req.layer_name).await {
             if n.version > after && n.has_fingerprint(&req.fingerprint) {
@@ -151,6 +145,22 @@ async fn adopt(c: &Clients, req: &Request, after: i64, wait: Duration) -> Result
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_secs(4));
     }
+}
+
+/// A version after `after` that carries the request's fingerprint and content: the
+/// version numbers after the newest known one are read one by one (GetLayerVersion, a
+/// direct read, taken as consistent at once while the lists may lag) until one is missing.
+pub async fn find(c: &Clients, req: &Request, after: i64) -> Option<Published> {
+    for v in after + 1..=after + PROBES {
+        match plan::version(c, &req.layer_name, v).await {
+            Ok(Some((n, code))) if n.has_fingerprint(&req.fingerprint) && code == req.code_sha256 => {
+                return Some(Published { version: n.version, arn: n.arn, code_sha256: code });
+            }
+            Ok(Some(_)) => continue,
+            Ok(None) | Err(_) => return None,
+        }
+    }
+    None
 }
 
 /// Lambda must have stored exactly the local zip.
