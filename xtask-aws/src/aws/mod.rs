@@ -19,6 +19,7 @@
 pub mod bucket;
 pub mod confirm;
 pub mod identity;
+pub mod storage;
 
 use std::fmt::Debug;
 use std::future::Future;
