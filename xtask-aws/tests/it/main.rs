@@ -20,3 +20,4 @@ mod publish;
 mod races;
 mod rollout;
 mod stack;
+mod storage;
