@@ -57,7 +57,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     }
     let total = storage::amount(freed.values().map(|f| f.1).sum());
     let done = if opts.dry_run {
-        format!("{} would be deleted, {frees} {total} (dry run: nothing was deleted)", count(Action::Delete))
+        format!("{} would be deleted (dry run: nothing was deleted), which {frees} {total}", count(Action::Delete))
     } else {
         format!("{} deleted, {} failed, {frees} {total}", count(Action::Deleted), count(Action::Failed))
     };

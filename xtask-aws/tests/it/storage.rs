@@ -95,7 +95,7 @@ fn prune_says_what_it_frees_the_deleted_versions_code_size() {
     assert_eq!(sizes, [(3, "keep", None), (2, "delete", Some(s2)), (1, "delete", Some(s1))]);
     let region = format!("us-east-1: would free {} of Lambda code storage (2 versions)", amount(freed));
     assert!(dry.stderr.contains(&region), "no `{region}` in:\n{}", dry.stderr);
-    let total = format!("2 would be deleted, would free {} (dry run", amount(freed));
+    let total = format!("2 would be deleted (dry run: nothing was deleted), which would free {}", amount(freed));
     assert!(dry.stderr.contains(&total), "no `{total}` in:\n{}", dry.stderr);
     assert_eq!(r.emu.versions(&name), [1, 2, 3], "a dry run deleted something");
 
