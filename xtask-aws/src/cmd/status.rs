@@ -16,9 +16,17 @@ use xtask::profile::status::{Compared, StatusRow};
 use xtask::repo::Repo;
 use xtask::unit::{self, Context};
 
-/// Each region's code storage: known, unknown (the endpoint does not say), or why it
-/// could not be read.
-type Storage = BTreeMap<String, Result<Option<storage::Usage>, String>>;
+/// A region's code storage: known, unknown (the endpoint does not say), or why it could
+/// not be read.
+#[derive(Debug)]
+enum Reading {
+    Known(storage::Usage),
+    Unknown,
+    Failed(anyhow::Error),
+}
+
+/// Each region's code storage, by region name.
+type Storage = BTreeMap<String, Reading>;
 
 /// Returns false when some unit could not be looked up (a region whose storage cannot be
 /// read is a warning: the units were compared).
@@ -32,8 +40,11 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     })?;
     if args.output.json {
         for r in &rows {
-            let code_storage = r.region.as_ref().and_then(|region| storage.get(region)).and_then(|s| s.clone().ok());
-            output::json(&JsonRow { row: r, code_storage: code_storage.flatten().map(JsonStorage::from) })?;
+            let code_storage = match r.region.as_ref().and_then(|region| storage.get(region)) {
+                Some(Reading::Known(u)) => Some(JsonStorage::from(*u)),
+                _ => None,
+            };
+            output::json(&JsonRow { row: r, code_storage })?;
         }
     }
     print_table(&rows);
@@ -76,7 +87,14 @@ async fn code_storage(ctx: &Context, profile: &str) -> Result<Storage> {
         .iter()
         .filter(|c| seen.insert(c.target.region.clone()))
         .cloned()
-        .map(|c| async move { (c.target.region.clone(), storage::usage(&c).await.map_err(|e| format!("{e:#}"))) })
+        .map(|c| async move {
+            let reading = match storage::usage(&c).await {
+                Ok(Some(u)) => Reading::Known(u),
+                Ok(None) => Reading::Unknown,
+                Err(e) => Reading::Failed(e),
+            };
+            (c.target.region.clone(), reading)
+        })
         .collect();
     Ok(bounded(8, futures).await.into_iter().collect())
 }
@@ -86,15 +104,15 @@ async fn code_storage(ctx: &Context, profile: &str) -> Result<Storage> {
 fn print_storage(storage: &Storage, profile: &str) {
     for (region, usage) in storage {
         match usage {
-            Ok(Some(u)) => {
+            Reading::Known(u) => {
                 output::line(format_args!("code storage in {region}: {u}"));
                 if u.over(storage::WARN_PERCENT) {
                     let hint = storage::prune_hint(profile);
                     output::warn(format_args!("code storage in {region} is past {}%: {hint}", storage::WARN_PERCENT));
                 }
             }
-            Ok(None) => output::line(format_args!("code storage in {region}: {}", storage::UNKNOWN)),
-            Err(e) => output::warn(format_args!("code storage in {region}: unknown: {e}")),
+            Reading::Unknown => output::line(format_args!("code storage in {region}: {}", storage::UNKNOWN)),
+            Reading::Failed(e) => output::warn(format_args!("code storage in {region}: unknown: {e:#}")),
         }
     }
 }
