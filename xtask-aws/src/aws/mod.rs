@@ -18,6 +18,7 @@ pub mod bucket;
 pub mod confirm;
 pub mod identity;
 pub mod policy;
+pub mod storage;
 
 pub use policy::{is_transient, Timeouts};
 

@@ -1,12 +1,12 @@
 //! `cargo xtask prune --keep N`: deletes old versions of this repo's published layers in a
 //! deploy profile, keeping the N newest, every version a manifest names and every version
 //! a function attaches (and the zips kept versions share); the list is always printed
-//! before anything is deleted.
+//! before anything is deleted, and what it frees of each region's code storage after.
 
 use anyhow::Result;
 
-use crate::aws;
-use crate::prune::{self, Action, Options, Row};
+use crate::aws::{self, storage};
+use crate::prune::{self, freed, Action, Options, Row};
 use xtask::cmd::remote::prune::Args;
 use xtask::output::{self, Table};
 use xtask::repo::Repo;
@@ -46,10 +46,20 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
             output::json(r)?;
         }
     }
+    let (action, frees) = if opts.dry_run { (Action::Delete, "would free") } else { (Action::Deleted, "freed") };
+    let freed = freed(&rows, action);
+    for (region, (versions, bytes)) in &freed {
+        output::line(format_args!(
+            "{region}: {frees} {} of Lambda code storage ({})",
+            storage::amount(*bytes),
+            output::count(*versions, "version")
+        ));
+    }
+    let total = storage::amount(freed.values().map(|f| f.1).sum());
     let done = if opts.dry_run {
-        format!("{} would be deleted (dry run: nothing was deleted)", count(Action::Delete))
+        format!("{} would be deleted (dry run: nothing was deleted), which {frees} {total}", count(Action::Delete))
     } else {
-        format!("{} deleted, {} failed", count(Action::Deleted), count(Action::Failed))
+        format!("{} deleted, {} failed, {frees} {total}", count(Action::Deleted), count(Action::Failed))
     };
     output::line(format_args!("profile {}: {} kept, {done}", opts.profile, count(Action::Keep)));
     Ok(count(Action::Failed) == 0)

@@ -1,9 +1,14 @@
 //! `cargo xtask status`: every unit with its local fingerprint, the newest published
-//! version and ARN in each region of a profile, and `unchanged`, `changed` or `new`.
+//! version and ARN in each region of a profile, and `unchanged`, `changed` or `new`; then
+//! each region's Lambda code storage against its quota (`aws::storage`), read
+//! concurrently with the units.
+
+use std::collections::BTreeMap;
 
 use anyhow::Result;
+use serde::Serialize;
 
-use crate::aws;
+use crate::aws::{self, bounded, storage, Session};
 use crate::publish::status;
 use xtask::cmd::remote::status::Args;
 use xtask::output::{self, Table};
@@ -11,18 +16,105 @@ use xtask::profile::status::{Compared, StatusRow};
 use xtask::repo::Repo;
 use xtask::unit::{self, Context};
 
-/// Returns false when some unit could not be looked up.
+/// A region's code storage: known, unknown (the endpoint does not say), or why it could
+/// not be read.
+#[derive(Debug)]
+enum Reading {
+    Known(storage::Usage),
+    Unknown,
+    Failed(anyhow::Error),
+}
+
+/// Each region's code storage, by region name.
+type Storage = BTreeMap<String, Reading>;
+
+/// Returns false when some unit could not be looked up (a region whose storage cannot be
+/// read is a warning: the units were compared).
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, None)?;
     let names = unit::select_layers(&ctx.repo, &args.names, args.names.is_empty())?;
-    let rows = aws::run(status::status(&ctx, &args.profile.profile, &names, 8))?;
+    let profile = &args.profile.profile;
+    let (rows, storage) = aws::run(async {
+        let (rows, storage) = tokio::join!(status::status(&ctx, profile, &names, 8), code_storage(&ctx, profile));
+        Ok((rows?, storage?))
+    })?;
     if args.output.json {
         for r in &rows {
-            output::json(r)?;
+            let code_storage = match r.region.as_ref().and_then(|region| storage.get(region)) {
+                Some(Reading::Known(u)) => Some(JsonStorage::from(*u)),
+                _ => None,
+            };
+            output::json(&JsonRow { row: r, code_storage })?;
         }
     }
     print_table(&rows);
+    print_storage(&storage, profile);
     Ok(rows.iter().all(|r| r.status != Compared::Failed))
+}
+
+/// A status row with its region's code storage (`null` when unknown).
+#[derive(Serialize)]
+struct JsonRow<'a> {
+    #[serde(flatten)]
+    row: &'a StatusRow,
+    code_storage: Option<JsonStorage>,
+}
+
+#[derive(Serialize)]
+struct JsonStorage {
+    used_bytes: u64,
+    limit_bytes: u64,
+    /// Rounded to one decimal.
+    percent: f64,
+}
+
+impl From<storage::Usage> for JsonStorage {
+    fn from(u: storage::Usage) -> JsonStorage {
+        JsonStorage {
+            used_bytes: u.used_bytes,
+            limit_bytes: u.limit_bytes,
+            percent: (u.percent() * 10.0).round() / 10.0,
+        }
+    }
+}
+
+/// The code storage of each of the profile's regions, read at once.
+async fn code_storage(ctx: &Context, profile: &str) -> Result<Storage> {
+    let session = Session::open(ctx, profile).await?;
+    let mut seen = std::collections::BTreeSet::new();
+    let futures: Vec<_> = session
+        .clients
+        .iter()
+        .filter(|c| seen.insert(c.target.region.clone()))
+        .cloned()
+        .map(|c| async move {
+            let reading = match storage::usage(&c).await {
+                Ok(Some(u)) => Reading::Known(u),
+                Ok(None) => Reading::Unknown,
+                Err(e) => Reading::Failed(e),
+            };
+            (c.target.region.clone(), reading)
+        })
+        .collect();
+    Ok(bounded(8, futures).await.into_iter().collect())
+}
+
+/// `code storage in us-east-1: 3.4 of 75.0 GB (4%)`, one line per region; a warning past
+/// 80% with the prune command, and one for a region that could not be read.
+fn print_storage(storage: &Storage, profile: &str) {
+    for (region, usage) in storage {
+        match usage {
+            Reading::Known(u) => {
+                output::line(format_args!("code storage in {region}: {u}"));
+                if u.over(storage::WARN_PERCENT) {
+                    let hint = storage::prune_hint(profile);
+                    output::warn(format_args!("code storage in {region} is past {}%: {hint}", storage::WARN_PERCENT));
+                }
+            }
+            Reading::Unknown => output::line(format_args!("code storage in {region}: {}", storage::UNKNOWN)),
+            Reading::Failed(e) => output::warn(format_args!("code storage in {region}: unknown: {e:#}")),
+        }
+    }
 }
 
 fn print_table(rows: &[StatusRow]) {

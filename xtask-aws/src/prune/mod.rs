@@ -6,6 +6,7 @@
 //! the rest are listed, then deleted, after confirmation on a profile marked `confirm`.
 //! The S3 object (and SBOM) of each deleted version goes too, unless a kept version of the
 //! same layer has the same content (the key is content-addressed, so they share it).
+//! Each deleted version frees its CodeSize of the region's code storage ([`freed`]).
 //!
 //! `plan.rs` decides what to keep and why; this file confirms, locks, plans again under
 //! the lock and deletes.
@@ -71,6 +72,21 @@ pub struct Row {
     /// For a version deleted (or to be): its S3 object, `s3://BUCKET/KEY`, deleted with it;
     /// or why it stays (a kept version shares it).
     pub object: Option<String>,
+    /// For a version deleted (or to be): its zip's size as Lambda counts it toward the
+    /// region's code storage (CodeSize), what deleting it frees; `None` for one kept.
+    pub code_size: Option<u64>,
+}
+
+/// What the rows with `action` free of each region's code storage: (versions, bytes) per
+/// region, by region name.
+pub fn freed(rows: &[Row], action: Action) -> BTreeMap<String, (usize, u64)> {
+    let mut out: BTreeMap<String, (usize, u64)> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.action == action) {
+        let e = out.entry(r.region.clone()).or_default();
+        e.0 += 1;
+        e.1 += r.code_size.unwrap_or(0);
+    }
+    out
 }
 
 /// Lists what would be deleted and calls `show` with it (always, before anything is
@@ -119,7 +135,7 @@ fn settle(shown: Vec<Row>, fresh: &[Row]) -> Vec<Row> {
             let now =
                 fresh.iter().find(|f| f.region == r.region && f.layer_name == r.layer_name && f.version == r.version);
             match now {
-                Some(f) if f.action == Action::Delete => Row { object: f.object.clone(), ..r },
+                Some(f) if f.action == Action::Delete => Row { object: f.object.clone(), code_size: f.code_size, ..r },
                 _ => {
                     let why = match now {
                         Some(f) => f.reason.clone().unwrap_or_default(),
@@ -127,7 +143,7 @@ fn settle(shown: Vec<Row>, fresh: &[Row]) -> Vec<Row> {
                     };
                     let why = format!("kept after all: under the publish lock, {why}");
                     xtask::output::note(format_args!("{}:{}: {why}", r.layer_name, r.version));
-                    Row { action: Action::Keep, reason: Some(why), object: None, ..r }
+                    Row { action: Action::Keep, reason: Some(why), object: None, code_size: None, ..r }
                 }
             }
         })
@@ -144,6 +160,7 @@ async fn delete_rows(session: &Session, rows: Vec<Row>, locks: &Locks) -> Vec<Ro
         .map(|r| {
             let c = region_clients[&r.region].clone();
             let lock = locks.held.get(&r.region).cloned();
+            let (bucket, prefix) = (naming::bucket(&session.profile, &r.region), session.profile.prefix.clone());
             async move {
                 if r.action != Action::Delete {
                     return r;
@@ -153,7 +170,7 @@ async fn delete_rows(session: &Session, rows: Vec<Row>, locks: &Locks) -> Vec<Ro
                     None => Err(anyhow::anyhow!("this run does not hold the publish lock in {}", r.region)),
                 };
                 match held {
-                    Ok(()) => match delete(&c, &r.layer_name, r.version).await {
+                    Ok(()) => match delete(&c, &bucket, &prefix, &r.layer_name, r.version).await {
                         Ok(()) => Row { action: Action::Deleted, ..r },
                         Err(e) => Row { action: Action::Failed, reason: Some(format!("{e:#}")), ..r },
                     },
@@ -205,7 +222,9 @@ async fn delete_objects(session: &Session, mut rows: Vec<Row>, locks: &Locks) ->
     rows
 }
 
-async fn delete(c: &Clients, layer_name: &str, version: i64) -> Result<()> {
+/// Deletes a version, then its publish record (`records.rs`): a record left behind would
+/// name a version that no longer exists.
+async fn delete(c: &Clients, bucket: &str, prefix: &str, layer_name: &str, version: i64) -> Result<()> {
     let what = format!("cannot delete version {version} of layer {layer_name} in {}", c.target.region);
     c.lambda
         .delete_layer_version()
@@ -214,5 +233,5 @@ async fn delete(c: &Clients, layer_name: &str, version: i64) -> Result<()> {
         .send()
         .await
         .map_err(|e| c.target.explain(&what, e))?;
-    Ok(())
+    crate::records::delete_version(c, bucket, prefix, layer_name, version).await
 }

@@ -1,7 +1,8 @@
 //! What prune keeps and what it deletes: every version of the repo's layers in a
 //! profile's regions, each kept with why (one of the N newest, named by a manifest,
 //! attached by a function, restored by the last rollout's `--undo`) or deleted with its
-//! S3 object (unless a kept version shares the content-addressed zip).
+//! S3 object (unless a kept version shares the content-addressed zip), and the code
+//! storage it frees (its CodeSize).
 
 use std::collections::BTreeMap;
 
@@ -61,12 +62,16 @@ pub(super) async fn plan(
                 action,
                 reason,
                 object: None,
+                code_size: None,
             });
         }
     }
     let objects = plan_objects(session, &rows).await?;
     for r in &mut rows {
-        r.object = objects.get(&(r.region.clone(), r.layer_name.clone(), r.version)).cloned().flatten();
+        if let Some((object, size)) = objects.get(&(r.region.clone(), r.layer_name.clone(), r.version)) {
+            r.object = object.clone();
+            r.code_size = Some(*size);
+        }
     }
     Ok(rows)
 }
@@ -89,29 +94,57 @@ async fn attached_versions(session: &Session) -> Result<BTreeMap<String, Vec<Str
 }
 
 /// For each version to delete: its S3 object (`s3://BUCKET/KEY` of its content-addressed
-/// zip), or `None` with a note when a kept version of the same layer shares the content.
-/// Read (GetLayerVersion) only for layers that lose a version.
-async fn plan_objects(session: &Session, rows: &[Row]) -> Result<BTreeMap<(String, String, i64), Option<String>>> {
+/// zip), or `None` with a note when a kept version of the same layer shares the content;
+/// and its CodeSize (what deleting it frees of the region's code storage). Read
+/// (GetLayerVersion: ListLayerVersions carries neither) only for layers that lose a
+/// version.
+async fn plan_objects(
+    session: &Session,
+    rows: &[Row],
+) -> Result<BTreeMap<(String, String, i64), (Option<String>, u64)>> {
     let mut out = BTreeMap::new();
     let losing: std::collections::BTreeSet<(String, String)> =
         rows.iter().filter(|r| r.action == Action::Delete).map(|r| (r.region.clone(), r.layer_name.clone())).collect();
     for (region, layer_name) in losing {
         let Some(c) = session.clients.iter().find(|c| c.target.region == region) else { continue };
-        let mut shas: Vec<(i64, Action, String)> = Vec::new();
+        let mut read: Vec<(i64, Action, Content)> = Vec::new();
         for r in rows.iter().filter(|r| r.region == region && r.layer_name == layer_name) {
-            shas.push((r.version, r.action, crate::publish::plan::code_sha256(c, &layer_name, r.version).await?));
+            read.push((r.version, r.action, content(c, &layer_name, r.version).await?));
         }
         let bucket = naming::bucket(&session.profile, &region);
-        for (version, _, sha) in shas.iter().filter(|s| s.1 == Action::Delete) {
-            let object = match shas.iter().find(|(_, a, s)| *a != Action::Delete && s == sha) {
+        for (version, _, content) in read.iter().filter(|s| s.1 == Action::Delete) {
+            let object = match read.iter().find(|(_, a, s)| *a != Action::Delete && s.sha == content.sha) {
                 Some((kept, _, _)) => Some(format!("kept: version {kept} has the same content")),
-                None => hex_of_base64(sha)
+                None => hex_of_base64(&content.sha)
                     .map(|hex| format!("s3://{bucket}/{}", naming::s3_key(&session.profile.prefix, &layer_name, &hex))),
             };
-            out.insert((region.clone(), layer_name.clone(), *version), object);
+            out.insert((region.clone(), layer_name.clone(), *version), (object, content.code_size));
         }
     }
     Ok(out)
+}
+
+/// What GetLayerVersion says of a version's zip.
+struct Content {
+    /// CodeSha256, base64.
+    sha: String,
+    /// CodeSize, bytes.
+    code_size: u64,
+}
+
+async fn content(c: &Clients, layer_name: &str, version: i64) -> Result<Content> {
+    let what = format!("cannot read version {version} of layer {layer_name} in {}", c.target.region);
+    let out = c
+        .lambda
+        .get_layer_version()
+        .layer_name(layer_name)
+        .version_number(version)
+        .send()
+        .await
+        .map_err(|e| c.target.explain(&what, e))?;
+    let content = out.content().with_context(|| format!("{what}: Lambda returned no Content"))?;
+    let sha = content.code_sha256().with_context(|| format!("{what}: Lambda returned no CodeSha256"))?;
+    Ok(Content { sha: sha.to_string(), code_size: u64::try_from(content.code_size()).unwrap_or(0) })
 }
 
 /// A base64 SHA-256 (Lambda's CodeSha256) as hex (the S3 key's), if it is one.

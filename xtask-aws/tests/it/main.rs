@@ -14,6 +14,7 @@ mod common;
 mod emulator;
 mod repo;
 
+mod faults;
 mod front;
 mod hostile_rollout;
 mod parallel;
@@ -21,3 +22,4 @@ mod publish;
 mod races;
 mod rollout;
 mod stack;
+mod storage;
