@@ -539,7 +539,8 @@ mod tests {
         }
         assert_eq!(a.to_text(), b.to_text());
         let text = a.to_text();
-        assert!(text.find("eu-central-1").unwrap() < text.find("eu-west-1").unwrap() && text.ends_with("}\n"));
+        assert!(text.find("eu-central-1").unwrap() < text.find("eu-west-1").unwrap());
+        assert!(text.starts_with("{\n") && text.ends_with("}\n"));
         assert!(!a.upsert(entry("pandas", "us-east-1", 1)));
         assert!(a.upsert(entry("pandas", "us-east-1", 2)));
         assert_eq!(a.layers.len(), 3);
@@ -674,7 +675,8 @@ mod tests {
         let r = Recorder::open(&dir, "local", &profile(None)).unwrap();
         r.record(entry("six", "us-east-1", 1)).unwrap();
         let good = std::fs::read_to_string(&j).unwrap();
-        std::fs::write(&j, format!("{good}{{\"layer\": \"idn")).unwrap();
+        // Killed mid-append: the start of a line, without its newline.
+        std::fs::write(&j, format!("{good}{}", &good[..good.len() / 2])).unwrap();
         let m = Manifest::load(&path, "local", None).unwrap();
         assert_eq!(m.layers.len(), 2, "the torn line is ignored");
         r.finish().unwrap();
