@@ -564,6 +564,13 @@ mod tests {
         r.record(entry("six", "us-east-1", 1)).unwrap();
         let m = Manifest::load(&Manifest::path(&dir, "local"), "local", None).unwrap();
         assert_eq!(m.layers, vec![entry("six", "us-east-1", 1)]);
+        // The first record of a profile makes its (empty) manifest, so that whoever lists
+        // published/*.json (prune) finds the profile before the journal is folded.
+        let placeholder = std::fs::read_to_string(Manifest::path(&dir, "local")).unwrap();
+        assert_eq!(placeholder, Manifest { profile: "local".into(), layers: vec![] }.to_text());
+        r.finish().unwrap();
+        let text = std::fs::read_to_string(Manifest::path(&dir, "local")).unwrap();
+        assert_eq!(text, Manifest { profile: "local".into(), layers: vec![entry("six", "us-east-1", 1)] }.to_text());
         assert_eq!(
             Recorder::open(&dir, "local", &profile(None))
                 .unwrap()
