@@ -47,7 +47,7 @@ impl SlimReport {
 
 pub const RULE_BYTECODE: &str = "bytecode caches (__pycache__, *.pyc)";
 pub const RULE_TESTS: &str = "test suites inside packages (tests/, test/)";
-pub const RULE_RECORDS: &str = "install records (RECORD, INSTALLER, REQUESTED, direct_url.json)";
+pub const RULE_RECORDS: &str = "install records (RECORD, INSTALLER, REQUESTED, direct_url.json, uv_cache.json)";
 pub const RULE_SCRIPTS: &str = "console scripts (bin/), not on Lambda's PATH";
 pub const RULE_SOURCES: &str = "type stubs, C sources and headers (*.pyi, *.pyx, *.pxd, *.c, *.h, ...)";
 pub const RULE_STRIP: &str = "debug symbols stripped from shared libraries";
@@ -66,7 +66,7 @@ fn rule_for(rel: &Path, is_dir: bool, level: SlimLevel, excludes: &GlobSet) -> O
         if is_dir && depth >= 2 && (name == "tests" || name == "test") && !parent_is_dist_info {
             return Some(RULE_TESTS);
         }
-        if !is_dir && parent_is_dist_info && matches!(name, "RECORD" | "INSTALLER" | "REQUESTED" | "direct_url.json") {
+        if !is_dir && parent_is_dist_info && is_install_record(name) {
             return Some(RULE_RECORDS);
         }
         if is_dir && depth == 1 && name == "bin" {
@@ -83,6 +83,13 @@ fn rule_for(rel: &Path, is_dir: bool, level: SlimLevel, excludes: &GlobSet) -> O
         return Some(RULE_EXCLUDE);
     }
     None
+}
+
+/// A file of a `.dist-info` folder that says how it was installed, not what: the installer
+/// records of PEP 376/610 and uv's `uv_cache.json` (where a local wheel came from, with its
+/// timestamp). pip writes none of the latter, so uv's zips stay pip's.
+fn is_install_record(name: &str) -> bool {
+    matches!(name, "RECORD" | "INSTALLER" | "REQUESTED" | "direct_url.json" | "uv_cache.json")
 }
 
 pub fn build_globset(patterns: &[String]) -> Result<GlobSet> {
@@ -243,6 +250,24 @@ mod tests {
         assert_eq!(get(RULE_RECORDS), Removed { rule: RULE_RECORDS.into(), files: 3, bytes: 204 });
         assert_eq!(get(RULE_SCRIPTS).bytes, 50);
         assert_eq!(rep.total_bytes(), 107 + 1500 + 204 + 50);
+    }
+
+    #[test]
+    fn uvs_cache_record_is_an_install_record_only_inside_a_dist_info() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        write(r, "pkg/__init__.py", 10);
+        write(r, "pkg/uv_cache.json", 5);
+        write(r, "pkg-1.0.dist-info/METADATA", 20);
+        write(r, "pkg-1.0.dist-info/direct_url.json", 60);
+        write(r, "pkg-1.0.dist-info/uv_cache.json", 120);
+        let rep = slim(r, SlimLevel::Safe, &[]).unwrap();
+        assert!(!exists(r, "pkg-1.0.dist-info/uv_cache.json") && !exists(r, "pkg-1.0.dist-info/direct_url.json"));
+        assert!(exists(r, "pkg/uv_cache.json") && exists(r, "pkg-1.0.dist-info/METADATA"));
+        assert_eq!(
+            rep.removed.iter().find(|x| x.rule == RULE_RECORDS).unwrap(),
+            &Removed { rule: RULE_RECORDS.into(), files: 2, bytes: 180 }
+        );
     }
 
     #[test]

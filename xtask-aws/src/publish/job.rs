@@ -285,6 +285,12 @@ impl Job {
         register::share(&self.clients, &self.layer_name, p.version, &self.sharing, true)
             .await
             .with_context(|| after("share it"))?;
-        Ok(Row { version: Some(p.version), arn: Some(p.arn), code_sha256: Some(p.code_sha256), detail, ..self.row(status) })
+        Ok(Row {
+            version: Some(p.version),
+            arn: Some(p.arn),
+            code_sha256: Some(p.code_sha256),
+            detail,
+            ..self.row(status)
+        })
     }
 }

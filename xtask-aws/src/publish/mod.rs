@@ -396,7 +396,7 @@ async fn run(
         Locks::none()
     };
     let marked = mark_unfinished(session, &locks, &listings).await?;
-    let shared = Arc::new(job::Shared::new(session, opts.dry_run, recorder, &locks));
+    let shared = Arc::new(job::Shared::new(session, opts.dry_run, recorder.clone(), &locks));
     let mut jobs = Vec::new();
     for (t, d) in targets.into_iter().zip(detected) {
         let u = &units[t.unit];
@@ -409,6 +409,14 @@ async fn run(
     let rows = bounded_per_region(opts.jobs, jobs).await;
     mark_finished(session, &marked, &rows).await;
     drop(shared);
+    // The versions recorded, from the journal into the manifest in one write. Blocking:
+    // it may wait for another run's file lock (up to 20 s) and reads and writes the whole
+    // manifest, which would hold up the lock renewals on this runtime's workers.
+    let manifest = recorder.manifest_path().display().to_string();
+    let folded = tokio::task::spawn_blocking(move || recorder.finish())
+        .await
+        .unwrap_or_else(|e| Err(anyhow::anyhow!("writing {manifest} stopped: {e}")));
     locks.release().await;
+    folded?;
     Ok(rows)
 }

@@ -113,14 +113,13 @@ fn a_stalled_answer_becomes_a_retry_or_a_clear_error_never_a_hang() {
         ..Faults::default()
     });
     let started = Instant::now();
-    let mut child = r
-        .f
-        .cmd(&["publish-all", "--json"])
-        .env("XTASK_AWS_TIMEOUT", "2")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        r.f.cmd(&["publish-all", "--json"])
+            .env("XTASK_AWS_TIMEOUT", "2")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
     let deadline = started + Duration::from_secs(120);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
@@ -154,7 +153,8 @@ fn a_run_killed_after_publishing_leaves_every_version_findable_by_the_next() {
         list_lag_seconds: 600.0,
         ..Faults::default()
     });
-    let mut child = r.f.cmd(&["publish-all", "--jobs", "1"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child =
+        r.f.cmd(&["publish-all", "--jobs", "1"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     while front.counts().op("lambda:PublishLayerVersion") < 3 {
         assert!(Instant::now() < deadline, "the run never reached its third publish: {:?}", front.counts());
@@ -167,7 +167,8 @@ fn a_run_killed_after_publishing_leaves_every_version_findable_by_the_next() {
 
     front.set(Faults { list_lag_seconds: 600.0, ..Faults::default() });
     // The lock of the killed run is left behind: take it over after a short lease.
-    let rows = r.f.run_with(&["publish-all", "--json", "--lock-timeout", "30"], &[("XTASK_LOCK_LEASE", "2")]).ok().json();
+    let rows =
+        r.f.run_with(&["publish-all", "--json", "--lock-timeout", "30"], &[("XTASK_LOCK_LEASE", "2")]).ok().json();
     let published = front.counts().op("lambda:PublishLayerVersion");
     assert_eq!(published, 0, "the rerun published again: {rows:?}");
     assert!(rows.iter().all(|row| row["status"] == "unchanged"), "{rows:?}");

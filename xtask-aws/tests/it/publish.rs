@@ -112,6 +112,7 @@ fn publish_creates_version_1_then_nothing_then_only_the_changed_layer() {
     let idna_description = emu.version(s(row(&rows, "idna"), "layer_name"), 1).description().unwrap().to_string();
     assert!(idna_description.starts_with("Internationalized domain names | idna==3.10 | fp:"), "{idna_description}");
     r.assert_manifest_matches("staging", &["idna", "six"]);
+    assert!(!r.f.path("published/.staging.journal").exists(), "the run left its journal unfolded");
     // Each version's record is its SBOM, naming the version, at the key the manifest says.
     for e in r.manifest("staging")["layers"].as_array().unwrap() {
         let local = r.dist_report(e);

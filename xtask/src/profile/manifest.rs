@@ -1,21 +1,30 @@
 //! `published/<profile>.json`: what is published where, committed by the team. Sorted by
-//! layer, runtime, architecture and region, pretty-printed, rewritten atomically after
-//! every successful publish so that a run that stops half-way still records its part.
+//! layer, runtime, architecture and region, pretty-printed, rewritten atomically.
 //!
-//! Two runs may record into one file at once (two terminals, a laptop and CI): every write
-//! takes a file lock beside the manifest, reads the file again, merges its entry into what
-//! is there (per unit and region, the newest version wins) and replaces the file, so no
-//! run ever drops another's record. Every entry is validated on load: its ARN must name
-//! the entry's own region, layer name and version, in the profile's account, so a
-//! hand-edited ARN never reaches `stack` or `changed`.
+//! A publish run records each version as it is published by appending it to the journal
+//! beside the manifest ([`journal`]: one synced line, whatever the size of the manifest),
+//! and folds the journal into the manifest once at the end ([`Recorder::finish`]): one
+//! write per run instead of one per version. A run killed before that leaves its journal,
+//! which every reader applies ([`Manifest::load`]) and the next recorder folds, so a
+//! version recorded is never lost.
+//!
+//! Two runs may record into one file at once (two terminals, a laptop and CI): appending
+//! and folding take one file lock beside the manifest; a fold reads the file again, merges
+//! the journal into what is there (per unit and region, the newest version wins) and
+//! replaces the file, so no run ever drops another's record. Every entry is validated on
+//! load, the journal's too: its ARN must name the entry's own region, layer name and
+//! version, in the profile's account, so a hand-edited ARN never reaches `stack` or
+//! `changed`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::naming;
+use super::{journal, naming};
 use crate::config::Profile;
 use crate::package::write_atomically;
 use crate::runtime::{Arch, Runtime};
@@ -44,7 +53,15 @@ impl Entry {
     fn key(&self) -> (&str, &str, &str, &str) {
         (&self.layer, &self.runtime, &self.arch, &self.region)
     }
+
+    /// Unit and region, owned: the key of an index.
+    fn owned_key(&self) -> Key {
+        (self.layer.clone(), self.runtime.clone(), self.arch.clone(), self.region.clone())
+    }
 }
+
+/// Layer, runtime, architecture, region.
+type Key = (String, String, String, String);
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,10 +76,26 @@ impl Manifest {
         published_dir.join(format!("{profile}.json"))
     }
 
-    /// The manifest at `path`, or an empty one when there is none yet. Every entry is
-    /// validated (see [`Manifest::validate`]); `expect` is the profile's settings when
-    /// the caller knows them, so the layer names and the account are checked too.
+    /// The manifest at `path`, or an empty one when there is none yet, with the entries of
+    /// its journal applied (a run killed before it folded them). Read only. Every entry is
+    /// validated (see [`Manifest::validate`]); `expect` is the profile's settings when the
+    /// caller knows them, so the layer names and the account are checked too.
     pub fn load(path: &Path, profile: &str, expect: Option<&Profile>) -> Result<Manifest> {
+        // The journal first: a fold writes its entries into the manifest before removing
+        // it, so in this order a fold in between loses none of them.
+        let journal = journal::path(path);
+        let pending = journal::read(&journal, profile)?;
+        let mut m = Manifest::load_file(path, profile, expect)?;
+        if m.merge(pending) {
+            if let Err(e) = m.validate(profile, expect) {
+                bail!("invalid journal {}: {e:#}; {}", journal.display(), journal_hint(&journal, profile));
+            }
+        }
+        Ok(m)
+    }
+
+    /// The manifest file alone, validated.
+    fn load_file(path: &Path, profile: &str, expect: Option<&Profile>) -> Result<Manifest> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -150,6 +183,28 @@ impl Manifest {
         }
     }
 
+    /// [`Manifest::upsert`] of every entry in order, in time linear in both; false when
+    /// nothing changed.
+    pub fn merge(&mut self, entries: impl IntoIterator<Item = Entry>) -> bool {
+        let mut at: HashMap<Key, usize> = self.layers.iter().enumerate().map(|(i, e)| (e.owned_key(), i)).collect();
+        let mut changed = false;
+        for entry in entries {
+            match at.get(&entry.owned_key()) {
+                Some(&i) if self.layers[i] == entry || self.layers[i].version > entry.version => {}
+                Some(&i) => {
+                    self.layers[i] = entry;
+                    changed = true;
+                }
+                None => {
+                    at.insert(entry.owned_key(), self.layers.len());
+                    self.layers.push(entry);
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
     /// Stable text: sorted, pretty, ending with a newline.
     pub fn to_text(&self) -> String {
         let mut m = self.clone();
@@ -211,48 +266,137 @@ fn repair_hint(path: &Path, profile: &str) -> String {
     }
 }
 
-/// The manifest of one run, shared by the concurrent publishes. Each record is merged
-/// into the file as it is on disk under a file lock (see the module doc).
+/// How to repair a journal whose entries do not validate.
+fn journal_hint(journal: &Path, profile: &str) -> String {
+    format!(
+        "fix or delete that entry's line in {}, then run `cargo xtask publish-all --profile {profile}`, which records again what is published",
+        journal.display()
+    )
+}
+
+/// The manifest of one run, shared by the concurrent publishes: each record is a line of
+/// the journal, [`Recorder::finish`] folds them into the manifest (see the module doc).
 pub struct Recorder {
     path: PathBuf,
+    journal: PathBuf,
     profile: String,
-    manifest: Mutex<Manifest>,
+    /// The manifest as opened plus what this run recorded, by unit and region. Its lock
+    /// also takes this process's records one at a time: threads that each opened the lock
+    /// file would otherwise wait for each other by polling.
+    entries: Mutex<HashMap<Key, Entry>>,
     /// Why the file lock could not be had, once it could not: the run's other records fail
     /// at once instead of each waiting in turn.
     gave_up: Mutex<Option<String>>,
+    /// How many times this recorder wrote the manifest file (tests count them).
+    manifest_writes: AtomicUsize,
 }
 
 impl Recorder {
+    /// The recorder of profile `name`. A journal a killed run left is folded first.
     pub fn open(published_dir: &Path, name: &str, profile: &Profile) -> Result<Recorder> {
         let path = Manifest::path(published_dir, name);
-        let manifest = Manifest::load(&path, name, Some(profile))?;
-        Ok(Recorder { path, profile: name.to_string(), manifest: Mutex::new(manifest), gave_up: Mutex::new(None) })
+        let r = Recorder {
+            journal: journal::path(&path),
+            path,
+            profile: name.to_string(),
+            entries: Mutex::new(HashMap::new()),
+            gave_up: Mutex::new(None),
+            manifest_writes: AtomicUsize::new(0),
+        };
+        if r.journal.exists() {
+            r.fold()?;
+        }
+        let manifest = Manifest::load(&r.path, name, Some(profile))?;
+        *r.entries() = manifest.layers.into_iter().map(|e| (e.owned_key(), e)).collect();
+        Ok(r)
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `published/<profile>.json`.
+    pub fn manifest_path(&self) -> &Path {
+        &self.path
     }
 
     pub fn get(&self, layer: &str, runtime: &str, arch: &str, region: &str) -> Option<Entry> {
-        self.manifest.lock().unwrap_or_else(|e| e.into_inner()).get(layer, runtime, arch, region).cloned()
+        self.entries().get(&(layer.into(), runtime.into(), arch.into(), region.into())).cloned()
     }
 
-    /// Records one entry: under the file lock, reads the file again, merges the entry in
-    /// and replaces the file when that changed anything.
+    /// Records one entry: under the file lock, appends it to the journal and syncs it.
+    /// Nothing is written when it is recorded already (or a newer version is).
     pub fn record(&self, entry: Entry) -> Result<()> {
-        let mut m = self.manifest.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.entries();
+        if entries.get(&entry.owned_key()).is_some_and(|e| *e == entry || e.version > entry.version) {
+            return Ok(());
+        }
         let dir = self.path.parent().context("manifest path has no folder")?;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let _lock = self.lock()?;
+        if !self.path.exists() {
+            // The first version of a profile: the manifest exists from now on, so whoever
+            // lists published/*.json (prune) finds the profile and reads its journal.
+            let empty = Manifest { profile: self.profile.clone(), layers: Vec::new() };
+            self.write_manifest(&empty)?;
+        }
+        journal::append(&self.journal, &entry)?;
+        entries.insert(entry.owned_key(), entry);
+        Ok(())
+    }
+
+    /// Folds the journal into the manifest in one write: every version recorded so far
+    /// (this run's, and any other run's not folded yet) is in the manifest file after it.
+    /// Idempotent; on failure the versions stay in the journal, which readers apply and
+    /// the next run folds.
+    pub fn finish(&self) -> Result<()> {
+        let _records = self.entries();
+        self.fold().with_context(|| {
+            format!(
+                "could not write the versions recorded into {}: they stay in {}, which the next publish folds into it",
+                self.path.display(),
+                self.journal.display()
+            )
+        })
+    }
+
+    /// Under the file lock: reads the manifest again, merges the journal in, replaces the
+    /// manifest when that changed anything, then removes the journal.
+    fn fold(&self) -> Result<()> {
+        if !self.journal.exists() {
+            return Ok(());
+        }
+        let _lock = self.lock()?;
+        let pending = journal::read(&self.journal, &self.profile)?;
+        let mut m = Manifest::load_file(&self.path, &self.profile, None)?;
+        if m.merge(pending) {
+            if let Err(e) = m.validate(&self.profile, None) {
+                bail!(
+                    "invalid journal {}: {e:#}; {}",
+                    self.journal.display(),
+                    journal_hint(&self.journal, &self.profile)
+                );
+            }
+            self.write_manifest(&m)?;
+        }
+        journal::remove(&self.journal)
+    }
+
+    fn write_manifest(&self, m: &Manifest) -> Result<()> {
+        write_atomically(&self.path, m.to_text().as_bytes())
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        self.manifest_writes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The file lock; once it could not be had, every later call fails at once.
+    fn lock(&self) -> Result<FileLock> {
         if let Some(why) = self.gave_up.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             bail!(why);
         }
-        let _lock = FileLock::take(&self.path, FILE_LOCK_WAIT).inspect_err(|e| {
+        FileLock::take(&self.path, FILE_LOCK_WAIT).inspect_err(|e| {
             *self.gave_up.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{e:#}"));
-        })?;
-        let mut on_disk = Manifest::load(&self.path, &self.profile, None)?;
-        let changed = on_disk.upsert(entry);
-        if changed {
-            write_atomically(&self.path, on_disk.to_text().as_bytes())
-                .with_context(|| format!("cannot write {}", self.path.display()))?;
-        }
-        *m = on_disk;
-        Ok(())
+        })
     }
 }
 
@@ -395,7 +539,8 @@ mod tests {
         }
         assert_eq!(a.to_text(), b.to_text());
         let text = a.to_text();
-        assert!(text.find("eu-central-1").unwrap() < text.find("eu-west-1").unwrap() && text.ends_with("}\n"));
+        assert!(text.find("eu-central-1").unwrap() < text.find("eu-west-1").unwrap());
+        assert!(text.starts_with("{\n") && text.ends_with("}\n"));
         assert!(!a.upsert(entry("pandas", "us-east-1", 1)));
         assert!(a.upsert(entry("pandas", "us-east-1", 2)));
         assert_eq!(a.layers.len(), 3);
@@ -419,6 +564,13 @@ mod tests {
         r.record(entry("six", "us-east-1", 1)).unwrap();
         let m = Manifest::load(&Manifest::path(&dir, "local"), "local", None).unwrap();
         assert_eq!(m.layers, vec![entry("six", "us-east-1", 1)]);
+        // The first record of a profile makes its (empty) manifest, so that whoever lists
+        // published/*.json (prune) finds the profile before the journal is folded.
+        let placeholder = std::fs::read_to_string(Manifest::path(&dir, "local")).unwrap();
+        assert_eq!(placeholder, Manifest { profile: "local".into(), layers: vec![] }.to_text());
+        r.finish().unwrap();
+        let text = std::fs::read_to_string(Manifest::path(&dir, "local")).unwrap();
+        assert_eq!(text, Manifest { profile: "local".into(), layers: vec![entry("six", "us-east-1", 1)] }.to_text());
         assert_eq!(
             Recorder::open(&dir, "local", &profile(None))
                 .unwrap()
@@ -441,13 +593,141 @@ mod tests {
         b.record(entry("idna", "us-east-1", 1)).unwrap();
         // b never saw version 2 of six: its older record must not replace it.
         b.record(entry("six", "us-east-1", 1)).unwrap();
-        let m = Manifest::load(&Manifest::path(&dir, "local"), "local", None).unwrap();
-        assert_eq!(m.to_text(), {
+        let want = {
             let mut want = Manifest { profile: "local".into(), layers: vec![] };
             want.upsert(entry("six", "us-east-1", 2));
             want.upsert(entry("idna", "us-east-1", 1));
             want.to_text()
+        };
+        let m = Manifest::load(&Manifest::path(&dir, "local"), "local", None).unwrap();
+        assert_eq!(m.to_text(), want);
+        b.finish().unwrap();
+        a.finish().unwrap();
+        assert_eq!(std::fs::read_to_string(Manifest::path(&dir, "local")).unwrap(), want);
+    }
+
+    /// `published/` in a fresh folder, with a manifest holding one entry already.
+    fn seeded() -> (tempfile::TempDir, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("published");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut m = Manifest { profile: "local".into(), layers: vec![] };
+        m.upsert(entry("seed", "us-east-1", 1));
+        std::fs::write(Manifest::path(&dir, "local"), m.to_text()).unwrap();
+        (d, dir)
+    }
+
+    fn many(n: usize) -> Vec<Entry> {
+        (0..n).map(|i| entry(&format!("l{i:05}"), "us-east-1", 1)).collect()
+    }
+
+    #[test]
+    fn a_record_appends_to_the_journal_and_finish_writes_the_manifest_once_whatever_the_count() {
+        for n in [100, 400, 1600] {
+            let (_d, dir) = seeded();
+            let path = Manifest::path(&dir, "local");
+            let before = std::fs::read_to_string(&path).unwrap();
+            let r = Recorder::open(&dir, "local", &profile(None)).unwrap();
+            let started = std::time::Instant::now();
+            for e in many(n) {
+                r.record(e).unwrap();
+            }
+            let per_record = started.elapsed().as_micros() / n as u128;
+            // Structural: the records never touched the manifest; finish wrote it once.
+            assert_eq!(r.manifest_writes.load(Ordering::Relaxed), 0, "records wrote the manifest at n = {n}");
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+            let started = std::time::Instant::now();
+            r.finish().unwrap();
+            let finish = started.elapsed().as_micros();
+            assert_eq!(r.manifest_writes.load(Ordering::Relaxed), 1, "finish wrote the manifest once at n = {n}");
+            r.finish().unwrap();
+            assert_eq!(r.manifest_writes.load(Ordering::Relaxed), 1, "a second finish writes nothing");
+            assert!(!journal::path(&path).exists());
+            let m = Manifest::load_file(&path, "local", None).unwrap();
+            assert_eq!(m.layers.len(), n + 1);
+            let mut want = Manifest { profile: "local".into(), layers: vec![entry("seed", "us-east-1", 1)] };
+            want.merge(many(n));
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), want.to_text());
+            println!("n = {n:>4}: {per_record} us per record, finish {finish} us");
+        }
+    }
+
+    #[test]
+    fn a_killed_recorders_journal_is_read_by_load_and_folded_by_the_next_open() {
+        let (_d, dir) = seeded();
+        let path = Manifest::path(&dir, "local");
+        let before = std::fs::read_to_string(&path).unwrap();
+        let r = Recorder::open(&dir, "local", &profile(None)).unwrap();
+        r.record(entry("six", "us-east-1", 1)).unwrap();
+        r.record(entry("idna", "eu-west-1", 4)).unwrap();
+        drop(r); // killed: no finish
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+        let mut want = Manifest { profile: "local".into(), layers: vec![] };
+        want.merge([entry("seed", "us-east-1", 1), entry("six", "us-east-1", 1), entry("idna", "eu-west-1", 4)]);
+        let loaded = Manifest::load(&path, "local", Some(&profile(None))).unwrap();
+        assert_eq!(loaded.to_text(), want.to_text());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), before, "load never writes");
+
+        let next = Recorder::open(&dir, "local", &profile(None)).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), want.to_text());
+        assert!(!journal::path(&path).exists());
+        assert_eq!(next.get("idna", "python3.12", "x86_64", "eu-west-1").unwrap().version, 4);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored_and_a_corrupt_or_invalid_one_is_named() {
+        let (_d, dir) = seeded();
+        let path = Manifest::path(&dir, "local");
+        let j = journal::path(&path);
+        let r = Recorder::open(&dir, "local", &profile(None)).unwrap();
+        r.record(entry("six", "us-east-1", 1)).unwrap();
+        let good = std::fs::read_to_string(&j).unwrap();
+        // Killed mid-append: the start of a line, without its newline.
+        std::fs::write(&j, format!("{good}{}", &good[..good.len() / 2])).unwrap();
+        let m = Manifest::load(&path, "local", None).unwrap();
+        assert_eq!(m.layers.len(), 2, "the torn line is ignored");
+        r.finish().unwrap();
+        assert_eq!(Manifest::load_file(&path, "local", None).unwrap().layers.len(), 2);
+
+        std::fs::write(&j, format!("{good}not json\n{good}")).unwrap();
+        let err = format!("{:#}", Manifest::load(&path, "local", None).unwrap_err());
+        assert!(err.contains(&format!("invalid journal {} line 2", j.display())), "{err}");
+        let err = format!("{:#}", Recorder::open(&dir, "local", &profile(None)).err().unwrap());
+        assert!(err.contains("line 2"), "{err}");
+
+        let mut bad = entry("evil", "us-east-1", 1);
+        bad.version = 2;
+        std::fs::write(&j, serde_json::to_string(&bad).unwrap() + "\n").unwrap();
+        let err = format!("{:#}", Manifest::load(&path, "local", None).unwrap_err());
+        assert!(err.starts_with(&format!("invalid journal {}: entry evil", j.display())), "{err}");
+        let err = format!("{:#}", r.finish().unwrap_err());
+        assert!(err.contains(&format!("into {}: they stay in {}", path.display(), j.display())), "{err}");
+        assert!(err.contains("entry evil"), "{err}");
+        assert!(j.exists(), "a journal that cannot be folded stays");
+    }
+
+    #[test]
+    fn two_recorders_in_two_threads_keep_every_entry() {
+        let (_d, dir) = seeded();
+        let (a, b) = (
+            Recorder::open(&dir, "local", &profile(None)).unwrap(),
+            Recorder::open(&dir, "local", &profile(None)).unwrap(),
+        );
+        let entries = many(100);
+        std::thread::scope(|s| {
+            for (r, half) in [(&a, &entries[..50]), (&b, &entries[50..])] {
+                s.spawn(move || {
+                    for e in half {
+                        r.record(e.clone()).unwrap();
+                    }
+                    r.finish().unwrap();
+                });
+            }
         });
+        let mut want = Manifest { profile: "local".into(), layers: vec![entry("seed", "us-east-1", 1)] };
+        want.merge(entries);
+        assert_eq!(std::fs::read_to_string(Manifest::path(&dir, "local")).unwrap(), want.to_text());
+        assert!(!journal::path(&Manifest::path(&dir, "local")).exists());
     }
 
     #[test]

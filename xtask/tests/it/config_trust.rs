@@ -6,7 +6,7 @@ use crate::common;
 
 use std::process::Command;
 
-use common::{files_under, write_data_wheel, Fixture};
+use common::{files_under, write_data_wheel, zip_names, Fixture};
 
 /// Replaces `from` with `to` in the fixture's layers.toml (which must contain it).
 fn edit_layers_toml(f: &Fixture, from: &str, to: &str) {
@@ -167,6 +167,12 @@ fn a_local_wheel_in_the_layer_folder_is_pinned_by_its_content() {
     let run = f.run(&["layer", "loc", "--json"]).ok();
     assert!(!run.stderr.contains("not pinned"), "a local wheel is pinned by its content:\n{}", run.stderr);
     assert_eq!(run.json()[0]["status"], "built");
+    // uv notes where a local wheel came from (`uv_cache.json`): an install record, slimmed.
+    let names = zip_names(&f.path("dist/loc/loc-py313-x86_64.zip"));
+    assert!(names.iter().any(|n| n == "python/localpkg-1.0.dist-info/METADATA"), "{names:?}");
+    let records: Vec<&String> =
+        names.iter().filter(|n| n.ends_with(".dist-info/uv_cache.json") || n.ends_with("/INSTALLER")).collect();
+    assert!(records.is_empty(), "install records in the zip: {records:?}");
     let first = run.json()[0]["fingerprint"].clone();
     assert_eq!(f.run(&["layer", "loc", "--json"]).ok().json()[0]["status"], "up-to-date");
     write_data_wheel(&f.path("layers/loc/wheels"), "localpkg", 2, 64, 2);
