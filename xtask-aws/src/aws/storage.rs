@@ -41,7 +41,6 @@ impl Usage {
     }
 
     /// The usage once `bytes` more are stored.
-    #[allow(dead_code)] // for warn_before_publish
     pub fn plus(&self, bytes: u64) -> Usage {
         Usage { used_bytes: self.used_bytes.saturating_add(bytes), ..*self }
     }
@@ -136,7 +135,6 @@ fn classify(code: Option<&str>, status: Option<u16>) -> Answer {
 /// does to its code storage: `None` while it stays within [`WARN_PERCENT`]; a warning past
 /// it; a [`Warning`] with `fails` past the quota (Lambda would refuse the version). `profile`
 /// names the deploy profile in the prune command it suggests.
-#[allow(dead_code)] // the publish pipeline calls it once rewritten (issue 22, item 7)
 pub fn warn_before_publish(region: &str, profile: &str, usage: &Usage, adding_bytes: u64) -> Option<Warning> {
     let after = usage.plus(adding_bytes);
     if !after.over(WARN_PERCENT) {
@@ -163,7 +161,6 @@ pub fn prune_hint(profile: &str) -> String {
 /// What [`warn_before_publish`] says: a warning, or (`fails`) why the region's publish
 /// cannot succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(dead_code)] // the publish pipeline calls it once rewritten (issue 22, item 7)
 pub struct Warning {
     /// The publish would pass the quota: the region's versions would be refused.
     pub fails: bool,

@@ -28,6 +28,7 @@ use anyhow::{Context as _, Result};
 use serde::Serialize;
 
 use crate::aws::identity::Identity;
+use crate::aws::storage;
 use crate::aws::{self, bounded, bounded_per_region, confirm, Session};
 use crate::s3lock::{lock_regions, Locks};
 use job::{Build, Job, Work};
@@ -175,6 +176,47 @@ async fn refresh_regions(session: &Session, who: &Identity, listings: &mut [std:
             *l = Err(Failure::new(e));
         }
     }
+}
+
+/// Before publishing, each region's Lambda code storage against its quota: a warning past
+/// 80% with what this run adds; per region, why nothing can be published there when the
+/// run would pass the quota (Lambda would refuse the versions). Unknown usage (an
+/// endpoint without GetAccountSettings) or an unreadable one (a missing permission) only
+/// says so: it never blocks a publish.
+async fn check_storage(
+    session: &Session,
+    units: &[Unit],
+    targets: &[Target],
+    detected: &[Detected],
+    builds: &[Option<Built>],
+) -> Vec<Option<String>> {
+    let mut adding = vec![0u64; session.clients.len()];
+    for (t, d) in targets.iter().zip(detected) {
+        if let (true, Some(Ok(b))) = (needs_publishing(&units[t.unit], d), &builds[t.unit]) {
+            adding[t.region] += b.report.zipped_bytes;
+        }
+    }
+    let mut out = Vec::new();
+    for (c, adding) in session.clients.iter().zip(adding) {
+        let usage = match (adding, storage::usage(c).await) {
+            (0, _) | (_, Ok(None)) => None,
+            (_, Ok(Some(u))) => Some(u),
+            (_, Err(e)) => {
+                xtask::output::warn(format_args!("{e:#}"));
+                None
+            }
+        };
+        let warning = usage.and_then(|u| storage::warn_before_publish(&c.target.region, &session.name, &u, adding));
+        out.push(match warning {
+            Some(w) if w.fails => Some(w.message),
+            Some(w) => {
+                xtask::output::warn(format_args!("{w}"));
+                None
+            }
+            None => None,
+        });
+    }
+    out
 }
 
 /// A region's unfinished-run marker written by this run (`records::unfinished_key`).
@@ -395,12 +437,20 @@ async fn run(
     } else {
         Locks::none()
     };
+    let full = if locks.held.is_empty() {
+        vec![None; session.clients.len()]
+    } else {
+        check_storage(session, units, &targets, &detected, &builds).await
+    };
     let marked = mark_unfinished(session, &locks, &listings).await?;
     let shared = Arc::new(job::Shared::new(session, opts.dry_run, recorder.clone(), &locks));
     let mut jobs = Vec::new();
     for (t, d) in targets.into_iter().zip(detected) {
         let u = &units[t.unit];
-        let work = decide(u, d, &builds[t.unit]);
+        let work = match (decide(u, d, &builds[t.unit]), &full[t.region]) {
+            (Work::Publish(..), Some(why)) => Work::Failed(Failure::new(anyhow::anyhow!("{why}"))),
+            (work, _) => work,
+        };
         let clients = session.clients[t.region].clone();
         let look_first = marked.get(t.region).is_some_and(|m| m.as_ref().is_some_and(|m| m.left_behind));
         let job = Job::new(u, t.layer_name, clients, sharing(ctx, session, u), work, shared.clone(), look_first);

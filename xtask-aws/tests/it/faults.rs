@@ -165,6 +165,7 @@ fn a_run_killed_after_publishing_leaves_every_version_findable_by_the_next() {
     child.kill().unwrap(); // SIGKILL: nothing of the run's own cleanup runs
     child.wait().unwrap();
 
+    front.reset();
     front.set(Faults { list_lag_seconds: 600.0, ..Faults::default() });
     // The lock of the killed run is left behind: take it over after a short lease.
     let rows =
@@ -172,6 +173,8 @@ fn a_run_killed_after_publishing_leaves_every_version_findable_by_the_next() {
     let published = front.counts().op("lambda:PublishLayerVersion");
     assert_eq!(published, 0, "the rerun published again: {rows:?}");
     assert!(rows.iter().all(|row| row["status"] == "unchanged"), "{rows:?}");
+    let found = rows.iter().filter(|row| s(row, "detail").contains("published by a run that stopped")).count();
+    assert_eq!(found, 1, "the unrecorded version was not found by its number: {rows:?}");
     assert_one_version_each(&r, &rows);
     r.f.run(&["publish-all"]).ok();
     assert_eq!(front.counts().op("lambda:PublishLayerVersion"), 0);
