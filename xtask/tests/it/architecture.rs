@@ -26,6 +26,7 @@ const RANKS: &[(&str, u8, &str)] = &[
     ("check", 4, "checks of built units"),
     ("schedule", 4, "many units at once, dependencies first"),
     ("aws:s3lock", 4, "the publish lock of a profile, an object in each region's bucket"),
+    ("aws:records", 4, "what was published: one record per layer version in the region's bucket"),
     ("profile", 3, "a deploy profile's layer names and manifest (no AWS)"),
     ("aws:aws", 3, "the one AWS session: clients, SDK config, identity, confirmation"),
     ("unit", 3, "plan and build one unit through the stages"),

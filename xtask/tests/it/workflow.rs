@@ -428,11 +428,16 @@ const SDK_TO_IAM: &[(&str, &[&str])] = &[
     ("put_bucket_encryption", &["s3:PutEncryptionConfiguration"]),
     ("put_object", &["s3:PutObject"]),
     ("head_object", &["s3:GetObject"]),
+    // The publish records (`.records/` under the prefix), one listing per region.
+    ("list_objects_v2", &["s3:ListBucket"]),
     // The publish lock: read, and removed when released.
     ("get_object", &["s3:GetObject"]),
     ("delete_object", &["s3:DeleteObject"]),
     // Lambda (PublishLayerVersion reads the zip from S3 with the caller's rights)
     ("list_layer_versions", &["lambda:ListLayerVersions"]),
+    // Every layer's newest version, one listing per region; the region's code storage.
+    ("list_layers", &["lambda:ListLayers"]),
+    ("get_account_settings", &["lambda:GetAccountSettings"]),
     ("get_layer_version", &["lambda:GetLayerVersion"]),
     ("publish_layer_version", &["lambda:PublishLayerVersion", "s3:GetObject"]),
     ("add_layer_version_permission", &["lambda:AddLayerVersionPermission"]),
