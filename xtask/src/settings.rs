@@ -37,6 +37,10 @@ pub const VARS: &[Var] = &[
             "`env`: use the AWS keys in the environment (CI after an OIDC login) instead of the profile's `aws_profile`",
     },
     Var { name: "XTASK_LOCK_LEASE", what: "the publish lock's lease in seconds (default 60)" },
+    Var {
+        name: "XTASK_ROLLOUT_WAIT",
+        what: "how long `rollout` waits for one function's update in progress, in seconds (default 300)",
+    },
     Var { name: "XTASK_BENCH_ENDPOINT", what: "the emulator `cargo xtask bench` publishes to" },
     Var {
         name: "XTASK_REBUILT_FROM_CHECKOUT",
