@@ -296,7 +296,7 @@ pub async fn update(c: &Clients, w: &Write, bound: Duration) -> Result<Option<St
                 }
                 // Someone's update (or this rollout's own first attempt, whose answer was
                 // lost) is in progress: wait, read the function again, then decide.
-                if !waiter.pause("an update is in progress (409 ResourceConflictException)").await {
+                if !waiter.pause("an update is in progress (UpdateFunctionConfiguration answered 409)").await {
                     break;
                 }
             }

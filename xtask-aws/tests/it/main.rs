@@ -19,4 +19,5 @@ mod parallel;
 mod publish;
 mod races;
 mod rollout;
+mod rollout_faults;
 mod stack;
