@@ -134,7 +134,6 @@ pub async fn rollout(ctx: &Context, opts: &Options, show: &dyn Fn(&[Change])) ->
             function: f.function.clone(),
             before: ch.before.clone(),
             after: ch.after.clone(),
-            revision: fresh.revision_id.clone(),
         });
     }
     show(&changes);
@@ -211,7 +210,6 @@ async fn undo(
             function: m.function.clone(),
             before: now,
             after: m.before.clone(),
-            revision: fresh.revision_id.clone(),
         });
     }
     show(&changes);
@@ -329,10 +327,14 @@ async fn write_locked(
     let regions: BTreeSet<String> = writes.iter().map(|w| w.region.clone()).collect();
     let locks = lock_regions(session, timeout, Some(&regions)).await?;
     let result = async {
-        // What a run that held the lock meanwhile changed is not overwritten.
+        // What a run that held the lock meanwhile changed is not overwritten. The layer
+        // list decides, not the RevisionId: an update of something else (code, settings)
+        // still in progress when the function was planned moves the RevisionId when it
+        // ends, and is waited for by `update`, which writes under the fresh RevisionId
+        // only while the function still holds `before`.
         for w in &writes {
             let fresh = get_function(&session.clients[w.client], &w.function).await?;
-            if fresh.layer_arns() != w.before || fresh.revision_id != w.revision {
+            if fresh.layer_arns() != w.before {
                 bail!(
                     "function {} in {} changed while the rollout waited for the publish lock: run it again (nothing was changed)",
                     w.function,

@@ -70,7 +70,6 @@ pub struct Write {
     pub function: String,
     pub before: Vec<String>,
     pub after: Vec<String>,
-    pub revision: Option<String>,
 }
 
 /// What GetFunctionConfiguration says about a function, as far as an update cares.
@@ -342,7 +341,6 @@ mod tests {
             function: "f".into(),
             before: vec!["x:1".into(), "a:1".into()],
             after: vec!["x:1".into(), "a:2".into()],
-            revision: Some("r1".into()),
         }
     }
 
