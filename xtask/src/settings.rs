@@ -41,6 +41,10 @@ pub const VARS: &[Var] = &[
         name: "XTASK_AWS_TIMEOUT",
         what: "seconds an AWS call may go without an answer before it is retried (default 30; the other timeouts derive from it)",
     },
+    Var {
+        name: "XTASK_ROLLOUT_WAIT",
+        what: "how long `rollout` waits for one function's update in progress, in seconds (default 300)",
+    },
     Var { name: "XTASK_BENCH_ENDPOINT", what: "the emulator `cargo xtask bench` publishes to" },
     Var {
         name: "XTASK_REBUILT_FROM_CHECKOUT",

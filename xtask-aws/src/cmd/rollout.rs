@@ -7,6 +7,7 @@ use anyhow::Result;
 
 use crate::aws;
 use crate::rollout::plan::{Change, Selection};
+use crate::rollout::record;
 use crate::rollout::{self, Options};
 use xtask::cmd::remote::rollout::Args;
 use xtask::output::{self, Table};
@@ -87,15 +88,14 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     }
     let mut failed = 0;
     for m in &outcome.moved {
-        match &m.reason {
-            Some(e) => {
-                failed += 1;
-                output::error(format_args!("{} ({}): {e}", m.function, m.region));
-            }
-            None => {
-                output::status("updated", format_args!("{} ({}): LastUpdateStatus Successful", m.function, m.region))
-            }
+        if m.status != record::SUCCESSFUL {
+            failed += 1;
+            output::error(format_args!("{} ({}): {}", m.function, m.region, m.reason.as_deref().unwrap_or(&m.status)));
+            continue;
         }
+        // `reason` on a successful one: how it was confirmed after a failed call.
+        let how = m.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+        output::status("updated", format_args!("{} ({}): LastUpdateStatus Successful{how}", m.function, m.region));
     }
     report_skipped();
     output::line(format_args!(

@@ -5,16 +5,20 @@
 //! - `plan.rs`: each selected function's new layer list, and the `stack` checks applied to
 //!   it with the function's own code size, runtime and architecture.
 //! - `record.rs`: `published/<profile>-rollouts.json`, what `--undo` restores.
+//! - `update.rs`: one function's UpdateFunctionConfiguration: an update in progress waited
+//!   for, the new list waited for until Lambda reports it `Successful`, a failed call
+//!   reconciled with what the function holds before it is recorded `failed`.
 //!
 //! The order is fixed by [`rollout`]: confirmation (`--yes` on a `confirm` profile), then
 //! one async run: account check -> survey -> plan -> GetFunction and checks for every
 //! function -> the plan is shown -> only when every function passes, and not a dry run,
-//! UpdateFunctionConfiguration per function, each waited for until `LastUpdateStatus` is
-//! `Successful` or `Failed` -> the record (written `pending` before the first update, then
-//! with the outcome). Nothing is written when any check fails.
+//! [`update::update`] per function (bounded: `XTASK_ROLLOUT_WAIT`) -> the record (written
+//! `pending` before the first update, then with the outcome). Nothing is written when any
+//! check fails. `--undo` writes through the same [`update::update`].
 
 pub mod plan;
 pub mod record;
+pub mod update;
 pub mod usage;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,6 +30,7 @@ use crate::aws::{bounded, confirm, plan_repo, Clients, Session};
 use crate::s3lock::{lock_regions, Locks};
 use plan::{Change, Move, Selection};
 use record::{Moved, Record, Rollout};
+use update::Write;
 use usage::{LayerArn, Listed, Owners};
 use xtask::profile::manifest::{now_rfc3339, Manifest};
 use xtask::unit::Context;
@@ -54,19 +59,6 @@ pub struct Outcome {
     /// `--undo`: the functions not restored because they changed since the rollout (status
     /// `skipped`, with the reason).
     pub skipped: Vec<Moved>,
-}
-
-/// How long one function may take to apply its new configuration.
-const UPDATE_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// One function to write.
-struct Write {
-    client: usize,
-    region: String,
-    function: String,
-    before: Vec<String>,
-    after: Vec<String>,
-    revision: Option<String>,
 }
 
 /// The functions of the profile that attach the repo's layers (`only`: these layers).
@@ -142,7 +134,6 @@ pub async fn rollout(ctx: &Context, opts: &Options, show: &dyn Fn(&[Change])) ->
             function: f.function.clone(),
             before: ch.before.clone(),
             after: ch.after.clone(),
-            revision: fresh.revision_id.clone(),
         });
     }
     show(&changes);
@@ -219,7 +210,6 @@ async fn undo(
             function: m.function.clone(),
             before: now,
             after: m.before.clone(),
-            revision: fresh.revision_id.clone(),
         });
     }
     show(&changes);
@@ -333,13 +323,18 @@ async fn write_locked(
     record: (&std::path::Path, &str, String),
     skipped: Vec<Moved>,
 ) -> Result<Vec<Moved>> {
+    let bound = update::wait_bound()?;
     let regions: BTreeSet<String> = writes.iter().map(|w| w.region.clone()).collect();
     let locks = lock_regions(session, timeout, Some(&regions)).await?;
     let result = async {
-        // What a run that held the lock meanwhile changed is not overwritten.
+        // What a run that held the lock meanwhile changed is not overwritten. The layer
+        // list decides, not the RevisionId: an update of something else (code, settings)
+        // still in progress when the function was planned moves the RevisionId when it
+        // ends, and is waited for by `update`, which writes under the fresh RevisionId
+        // only while the function still holds `before`.
         for w in &writes {
             let fresh = get_function(&session.clients[w.client], &w.function).await?;
-            if fresh.layer_arns() != w.before || fresh.revision_id != w.revision {
+            if fresh.layer_arns() != w.before {
                 bail!(
                     "function {} in {} changed while the rollout waited for the publish lock: run it again (nothing was changed)",
                     w.function,
@@ -347,7 +342,7 @@ async fn write_locked(
                 );
             }
         }
-        apply(session, writes, record, &locks, skipped).await
+        apply(session, writes, record, &locks, skipped, bound).await
     }
     .await;
     locks.release().await;
@@ -362,6 +357,7 @@ async fn apply(
     record: (&std::path::Path, &str, String),
     locks: &Locks,
     skipped: Vec<Moved>,
+    bound: Duration,
 ) -> Result<Vec<Moved>> {
     let (path, profile, how) = record;
     let at = now_rfc3339();
@@ -390,16 +386,20 @@ async fn apply(
                     None => Err(anyhow::anyhow!("this run does not hold the publish lock in {}", w.region)),
                 };
                 let result = match result {
-                    Ok(()) => update(&c, &w).await,
+                    Ok(()) => update::update(&c, &w, bound).await,
                     Err(e) => Err(e),
+                };
+                let (status, reason) = match result {
+                    Ok(how) => (record::SUCCESSFUL, how),
+                    Err(e) => (record::FAILED, Some(format!("{e:#}"))),
                 };
                 Moved {
                     region: w.region,
                     function: w.function,
                     before: w.before,
                     after: w.after,
-                    status: if result.is_ok() { "successful".into() } else { "failed".into() },
-                    reason: result.err().map(|e| format!("{e:#}")),
+                    status: status.into(),
+                    reason,
                 }
             }
         })
@@ -416,58 +416,6 @@ async fn get_function(c: &Clients, function: &str) -> Result<Listed> {
     let out = c.lambda.get_function().function_name(function).send().await.map_err(|e| c.target.explain(&what, e))?;
     let conf = out.configuration().with_context(|| format!("{what}: Lambda returned no configuration"))?;
     Ok(Listed::from_configuration(conf))
-}
-
-/// UpdateFunctionConfiguration with the new layers (only if the function is still the
-/// revision that was checked), then waits until Lambda reports the update `Successful`; a
-/// `Failed` update is an error with Lambda's reason.
-async fn update(c: &Clients, w: &Write) -> Result<()> {
-    let what = format!("cannot update the layers of function {} in {}", w.function, c.target.region);
-    c.lambda
-        .update_function_configuration()
-        .function_name(&w.function)
-        .set_layers(Some(w.after.clone()))
-        .set_revision_id(w.revision.clone())
-        .send()
-        .await
-        .map_err(|e| c.target.explain(&what, e))?;
-    let started = std::time::Instant::now();
-    let mut pause = Duration::from_millis(500);
-    loop {
-        let conf = c
-            .lambda
-            .get_function_configuration()
-            .function_name(&w.function)
-            .send()
-            .await
-            .map_err(|e| c.target.explain(&format!("cannot read the state of function {}", w.function), e))?;
-        use aws_sdk_lambda::types::{LastUpdateStatus, State};
-        match (conf.last_update_status(), conf.state()) {
-            (Some(LastUpdateStatus::Successful), _) => return Ok(()),
-            (Some(LastUpdateStatus::Failed), _) => bail!(
-                "{what}: Lambda reports the update Failed: {} ({})",
-                conf.last_update_status_reason().unwrap_or("no reason given"),
-                conf.last_update_status_reason_code().map(|r| r.as_str()).unwrap_or("no code")
-            ),
-            // An emulator may report no LastUpdateStatus at all: an active function is done,
-            // a failed one will not become done (waiting would only run into the timeout).
-            (None, Some(State::Active)) => return Ok(()),
-            (None, Some(State::Failed)) => bail!(
-                "{what}: Lambda reports the function's state Failed: {}",
-                conf.state_reason().unwrap_or("no reason given")
-            ),
-            _ => {}
-        }
-        if started.elapsed() > UPDATE_TIMEOUT {
-            bail!(
-                "{what}: the update was still in progress after {} s; see `aws lambda get-function-configuration --function-name {}`",
-                UPDATE_TIMEOUT.as_secs(),
-                w.function
-            );
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(5));
-    }
 }
 
 #[cfg(test)]

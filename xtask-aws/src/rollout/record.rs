@@ -21,10 +21,13 @@ pub struct Moved {
     pub function: String,
     pub before: Vec<String>,
     pub after: Vec<String>,
-    /// `successful`; `failed` with the reason (the function may hold either list);
-    /// `pending`, written before the update and left by a run that stopped during it; or
-    /// `skipped` (`--undo`): not restored, with the reason (it changed since the rollout).
+    /// `successful` (Lambda reports the update `Successful` and the function holds
+    /// `after`); `failed` with the reason (the function may hold either list); `pending`,
+    /// written before the update and left by a run that stopped during it; or `skipped`
+    /// (`--undo`): not restored, with the reason (it changed since the rollout).
     pub status: String,
+    /// Why it failed or was skipped; for a `successful` one, how it was confirmed when
+    /// the update call itself failed (`confirmed after ...`: a lost answer, a 409).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -46,6 +49,11 @@ pub struct Record {
     pub profile: String,
     pub rollouts: Vec<Rollout>,
 }
+
+/// The status of a function the rollout moved.
+pub const SUCCESSFUL: &str = "successful";
+/// The status of a function the rollout could not move (or could not confirm).
+pub const FAILED: &str = "failed";
 
 /// The file name suffix that marks a rollout record in `published/` (not a manifest).
 pub const SUFFIX: &str = "-rollouts";

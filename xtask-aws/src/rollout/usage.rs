@@ -56,7 +56,6 @@ pub struct Listed {
     pub layers: Vec<(String, i64)>,
     /// The function's own code, zipped, in bytes.
     pub code_size: i64,
-    pub revision_id: Option<String>,
 }
 
 impl Listed {
@@ -68,7 +67,6 @@ impl Listed {
             arch: c.architectures().first().map(|a| a.as_str().to_string()).unwrap_or_else(|| "x86_64".into()),
             layers: c.layers().iter().map(|l| (l.arn().unwrap_or_default().to_string(), l.code_size())).collect(),
             code_size: c.code_size(),
-            revision_id: c.revision_id().map(str::to_string),
         }
     }
 

@@ -21,5 +21,6 @@ mod parallel;
 mod publish;
 mod races;
 mod rollout;
+mod rollout_faults;
 mod stack;
 mod storage;
