@@ -93,6 +93,8 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub sts: aws_sdk_sts::Client,
+    /// SSM Parameter Store: where a profile with `ssm_parameter` writes the newest ARNs.
+    pub ssm: aws_sdk_ssm::Client,
     /// The session's timeouts, for the calls that override them (`policy.rs`).
     pub timeouts: Timeouts,
 }
@@ -114,6 +116,8 @@ impl Clients {
         lambda.set_endpoint_url(endpoint.clone());
         let mut sts = aws_sdk_sts::config::Builder::from(&sdk);
         sts.set_endpoint_url(endpoint.clone());
+        let mut ssm = aws_sdk_ssm::config::Builder::from(&sdk);
+        ssm.set_endpoint_url(endpoint.clone());
         Clients {
             target: Target {
                 profile: profile_name.to_string(),
@@ -126,6 +130,7 @@ impl Clients {
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
             lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
+            ssm: aws_sdk_ssm::Client::from_conf(ssm.build()),
             timeouts,
         }
     }

@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result};
 
 use super::plan::{self, Newest};
 use super::register::{self, Request, Sharing};
-use super::{naming, upload, Row, Status};
+use super::{naming, ssm, upload, Row, Status};
 use crate::aws::Clients;
 use crate::aws::{bucket, Session};
 use crate::records;
@@ -101,6 +101,8 @@ pub struct Job {
     /// The region's last run stopped half-way: look for a version it published without a
     /// record before publishing (`records::unfinished_key`).
     look_first: bool,
+    /// The SSM parameter the newest ARN goes to, when the profile has `ssm_parameter`.
+    ssm_parameter: Option<String>,
 }
 
 impl Job {
@@ -122,6 +124,11 @@ impl Job {
             license: u.layer.license.clone(),
             clients,
             sharing,
+            ssm_parameter: shared
+                .profile
+                .ssm_parameter
+                .as_deref()
+                .map(|t| naming::ssm_parameter(t, &u.layer.name, u.runtime, u.arch)),
             work,
             shared,
             look_first,
@@ -178,7 +185,18 @@ impl Job {
             fingerprint: self.fingerprint.clone(),
             published_at,
             sbom_key,
+            ssm_parameter: None,
         }
+    }
+
+    /// Writes the newest ARN to the unit's SSM parameter, when the profile has one and the
+    /// entry does not say it was written; the entry to record then says so.
+    async fn put_parameter(&self, mut entry: Entry) -> Result<Entry> {
+        if let Some(name) = self.ssm_parameter.as_ref().filter(|n| entry.ssm_parameter.as_ref() != Some(*n)) {
+            ssm::put(&self.clients, name, &entry.layer_version_arn).await?;
+            entry.ssm_parameter = Some(name.clone());
+        }
+        Ok(entry)
     }
 
     /// The newest version stays: make sure it is shared as configured and recorded.
@@ -195,10 +213,13 @@ impl Job {
         };
         if !self.shared.dry_run {
             register::share(&self.clients, &self.layer_name, n.version, &self.sharing, false).await?;
-            if recorded.is_none() {
+            let entry = recorded.clone().unwrap_or_else(|| {
                 let sbom_key = n.record.as_ref().map(|r| r.key.clone());
-                let at = manifest::from_lambda_date(&n.created);
-                self.shared.recorder.record(self.entry(n.version, &n.arn, &code, at, sbom_key))?;
+                self.entry(n.version, &n.arn, &code, manifest::from_lambda_date(&n.created), sbom_key)
+            });
+            let entry = self.put_parameter(entry).await?;
+            if recorded.as_ref() != Some(&entry) {
+                self.shared.recorder.record(entry)?;
             }
         }
         Ok(Row {
@@ -278,10 +299,13 @@ impl Job {
         };
         let body = records::body(Some(xtask::sbom::cyclonedx(&b.report)), &facts);
         records::write(&self.clients, &bucket, &record_key, body).await.with_context(|| after("record it"))?;
-        self.shared
-            .recorder
-            .record(self.entry(p.version, &p.arn, &p.code_sha256, published_at, Some(record_key)))
-            .with_context(|| after("record it in the manifest"))?;
+        let entry = self.entry(p.version, &p.arn, &p.code_sha256, published_at, Some(record_key));
+        let (entry, parameter) = match self.put_parameter(entry.clone()).await {
+            Ok(e) => (e, Ok(())),
+            Err(e) => (entry, Err(e)),
+        };
+        self.shared.recorder.record(entry).with_context(|| after("record it in the manifest"))?;
+        parameter.with_context(|| after("write its SSM parameter"))?;
         register::share(&self.clients, &self.layer_name, p.version, &self.sharing, true)
             .await
             .with_context(|| after("share it"))?;

@@ -16,6 +16,7 @@
 mod job;
 pub mod plan;
 mod register;
+mod ssm;
 pub mod status;
 mod upload;
 

@@ -22,5 +22,6 @@ mod publish;
 mod races;
 mod rollout;
 mod rollout_faults;
+mod ssm;
 mod stack;
 mod storage;

@@ -36,6 +36,10 @@ pub struct Args {
     /// How the ARNs are printed on stdout
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Print references to the SSM parameters holding the ARNs (the profile's
+    /// `ssm_parameter`) instead of the ARNs themselves
+    #[arg(long, conflicts_with = "merge")]
+    pub ssm: bool,
     #[command(flatten)]
     pub image: ImageArgs,
     /// Only run the checks (as on a pull request, before anything is published)
@@ -52,6 +56,8 @@ struct Target {
     profile: String,
     region: String,
     manifest: Manifest,
+    /// With `--ssm`: the profile's `ssm_parameter` template.
+    ssm: Option<String>,
 }
 
 /// Returns false when a check failed or a layer is not published (the checks are shown
@@ -62,7 +68,15 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let profile = ctx.config.profile(name)?;
     let region = arns::region(name, profile, args.region.as_deref())?;
     let manifest = Manifest::load(&Manifest::path(&ctx.repo.published_dir(), name), name, Some(profile))?;
-    let target = Target { profile: name.clone(), region, manifest };
+    let ssm = match (args.ssm, &profile.ssm_parameter) {
+        (false, _) => None,
+        (true, Some(t)) => Some(t.clone()),
+        (true, None) => bail!(
+            "--ssm: profile `{name}` has no ssm_parameter in layers.toml: set e.g. ssm_parameter = \"/layers/{{layer}}/{{py}}/{{arch}}\" and publish, then the ARNs are in SSM"
+        ),
+    };
+    let refs = if ssm.is_some() { formats::Refs::Ssm } else { formats::Refs::Arns };
+    let target = Target { profile: name.clone(), region, manifest, ssm };
     let source = Source { profile: &target.profile, region: &target.region };
 
     if let (Some(name), Some(layer)) = (&args.name, &args.merge) {
@@ -115,8 +129,8 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let out = match (args.all, complete.as_slice()) {
         _ if checks_failed => String::new(),
         (_, []) => String::new(),
-        (false, [(_, arns)]) => formats::one(args.format, &about(&stacks[0]), &source, arns),
-        _ => formats::many(args.format, &source, &complete),
+        (false, [(_, arns)]) => formats::one(args.format, refs, &about(&stacks[0]), &source, arns),
+        _ => formats::many(args.format, refs, &source, &complete),
     };
     output::stdout(&out);
     Ok(ok)
@@ -162,7 +176,21 @@ fn print_attach(s: &StackConfig, layers: &[(String, Option<String>)], t: &Target
             }
         };
         if let Publication::Published { arn, .. } = p {
-            arns.push(arn.clone());
+            match &t.ssm {
+                None => arns.push(arn.clone()),
+                Some(template) => {
+                    let name = crate::profile::naming::ssm_parameter(template, layer, s.runtime, s.arch);
+                    let entry = t.manifest.get(layer, s.runtime.id, s.arch.as_str(), &t.region);
+                    if entry.and_then(|e| e.ssm_parameter.as_deref()) != Some(name.as_str()) {
+                        missing += 1;
+                        output::line(format_args!(
+                            "    {layer}: SSM parameter {name} not written yet: run `cargo xtask publish {layer} --profile {}`",
+                            t.profile
+                        ));
+                    }
+                    arns.push(name);
+                }
+            }
         }
         output::line(format_args!("    {}. {layer:<width$}  {line}", i + 1));
     }
@@ -216,7 +244,7 @@ fn merge_stack(ctx: &Context, s: &StackConfig, layer: &str, t: &Target, format: 
     match print_attach(s, &[(layer.to_string(), Some(unit.fingerprint.clone()))], t) {
         Some(_) if checked.failed() => output::line("the stack's checks failed: no ARN printed"),
         Some(arns) => {
-            output::stdout(&formats::one(format, &format!("{} merged as layer {layer}", about(s)), &source, &arns))
+            output::stdout(&formats::one(format, formats::Refs::Arns, &format!("{} merged as layer {layer}", about(s)), &source, &arns))
         }
         None => output::note(format_args!(
             "next: `cargo xtask publish {layer} --profile {}`; then this command prints its ARN (or attach it alone: `layers = [\"{layer}\"]` in a stack)",

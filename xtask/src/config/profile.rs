@@ -40,6 +40,10 @@ pub struct Profile {
     /// The Lambda layer name; `{layer}`, `{py}` (e.g. py312) and `{arch}` are filled in.
     #[serde(default = "default_layer_name")]
     pub layer_name: String,
+    /// When set, the SSM parameter each unit's newest ARN is written to on publish, e.g.
+    /// `/layers/{layer}/{py}/{arch}` (as Powertools publishes its layers' ARNs).
+    #[serde(default)]
+    pub ssm_parameter: Option<String>,
 }
 
 pub(super) fn default_prefix() -> String {
@@ -147,8 +151,35 @@ pub(super) fn resolve_profile(name: &str, p: Spanned<ProfileFile>, src: &ConfigT
         allow_public: p.allow_public,
         confirm,
         layer_name: p.layer_name,
+        ssm_parameter: match p.ssm_parameter {
+            Some(t) => Some(check_ssm_parameter(t.get_ref()).map_err(|why| {
+                anyhow::anyhow!("{} `ssm_parameter` = \"{}\" {why}", src.at(t.span()), clip(t.get_ref()))
+            })?),
+            None => None,
+        },
     };
     Ok((profile, warnings))
+}
+
+/// An SSM parameter name template that names one parameter per unit: it starts with `/`,
+/// holds `{layer}`, `{arch}` and `{py}` or `{runtime}`, no other placeholder, and only
+/// the characters SSM allows (letters, digits, `_ . - /`).
+fn check_ssm_parameter(t: &str) -> std::result::Result<String, String> {
+    if !t.starts_with('/') {
+        return Err("must start with `/`, e.g. \"/layers/{layer}/{py}/{arch}\"".into());
+    }
+    let has = |p: &str| t.contains(p);
+    if !has("{layer}") || !has("{arch}") || !(has("{py}") || has("{runtime}")) {
+        return Err("must hold {layer}, {arch} and {py} (or {runtime}), so each layer, runtime and architecture gets its own parameter".into());
+    }
+    let bare = ["{layer}", "{py}", "{runtime}", "{arch}"].iter().fold(t.to_string(), |s, p| s.replace(p, ""));
+    if let Some(c) = bare.chars().find(|c| !(c.is_ascii_alphanumeric() || "_.-/".contains(*c))) {
+        return Err(format!("holds `{c}`: use letters, digits, `_`, `.`, `-` and `/`, and the placeholders {{layer}}, {{py}}, {{runtime}}, {{arch}}"));
+    }
+    if t.len() > 1011 {
+        return Err("is longer than SSM allows (1011 characters)".into());
+    }
+    Ok(t.to_string())
 }
 
 /// A well-formed AWS region name: two letters, an optional partition (`gov`, `iso`,

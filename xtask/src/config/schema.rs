@@ -59,6 +59,7 @@ pub(super) struct ProfileFile {
     pub(super) confirm: Option<Spanned<bool>>,
     #[serde(default = "default_layer_name")]
     pub(super) layer_name: String,
+    pub(super) ssm_parameter: Option<Spanned<String>>,
 }
 
 /// `layers.toml`.

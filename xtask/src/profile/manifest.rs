@@ -47,6 +47,10 @@ pub struct Entry {
     /// published before SBOMs existed, or recorded without a build).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sbom_key: Option<String>,
+    /// The SSM parameter this version's ARN was written to (the profile's
+    /// `ssm_parameter`), once it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssm_parameter: Option<String>,
 }
 
 impl Entry {
@@ -524,6 +528,7 @@ mod tests {
             fingerprint: "ff".into(),
             published_at: "2024-05-01T10:00:00Z".into(),
             sbom_key: None,
+            ssm_parameter: None,
         }
     }
 

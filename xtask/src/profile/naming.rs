@@ -35,6 +35,16 @@ pub fn layer_name(template: &str, layer: &str, runtime: Runtime, arch: Arch) -> 
     Ok(name)
 }
 
+/// The SSM parameter a unit's newest ARN is written to: the profile's `ssm_parameter`
+/// template (checked when layers.toml is read) with the placeholders filled in.
+pub fn ssm_parameter(template: &str, layer: &str, runtime: Runtime, arch: Arch) -> String {
+    template
+        .replace("{layer}", layer)
+        .replace("{py}", &runtime.tag())
+        .replace("{runtime}", runtime.id)
+        .replace("{arch}", arch.as_str())
+}
+
 /// The bucket used in `region`: `{region}` in the profile's bucket is filled in, because
 /// Lambda reads a layer's zip only from a bucket in the layer's own region.
 pub fn bucket(profile: &Profile, region: &str) -> String {

@@ -76,6 +76,7 @@ mod tests {
             fingerprint: fingerprint.into(),
             published_at: "2025-01-01T00:00:00Z".into(),
             sbom_key: None,
+            ssm_parameter: None,
         }
     }
 

@@ -449,6 +449,8 @@ const SDK_TO_IAM: &[(&str, &[&str])] = &[
     ("get_function", &["lambda:GetFunction"]),
     ("get_function_configuration", &["lambda:GetFunctionConfiguration"]),
     ("update_function_configuration", &["lambda:UpdateFunctionConfiguration", "lambda:GetLayerVersion"]),
+    // SSM: a profile with `ssm_parameter` writes each unit's newest ARN.
+    ("put_parameter", &["ssm:PutParameter"]),
     // STS: GetCallerIdentity needs no permission.
     ("get_caller_identity", &[]),
 ];
