@@ -212,6 +212,32 @@ pub async fn write(c: &Clients, bucket: &str, key: &str, body: Vec<u8>) -> Resul
     Ok(())
 }
 
+/// What the version a record (or, for a version published before records, the SBOM beside
+/// its zip) describes: its packages and size. `None` when there is neither, or it cannot be
+/// read: a change summary is a courtesy, never a reason to fail.
+pub async fn held(
+    c: &Clients,
+    bucket: &str,
+    prefix: &str,
+    layer_name: &str,
+    record: Option<&Record>,
+    code_sha256: Option<&str>,
+) -> Option<xtask::profile::changes::Held> {
+    let key = match (record, code_sha256) {
+        (Some(r), _) => r.key.clone(),
+        (None, Some(code)) => {
+            let raw = base64::engine::general_purpose::STANDARD.decode(code).ok()?;
+            let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+            xtask::profile::naming::sbom_key(&xtask::profile::naming::s3_key(prefix, layer_name, &hex))
+        }
+        (None, None) => return None,
+    };
+    let got = c.s3.get_object().bucket(bucket).key(&key).send().await.ok()?;
+    let bytes = got.body.collect().await.ok()?.into_bytes();
+    let doc: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    xtask::profile::changes::Held::from_sbom(&doc)
+}
+
 /// Deletes the records of one version (prune deletes the version first).
 pub async fn delete_version(c: &Clients, bucket: &str, prefix: &str, layer_name: &str, version: i64) -> Result<()> {
     for r in list(c, bucket, prefix, layer_name).await?.into_iter().filter(|r| r.version == version) {

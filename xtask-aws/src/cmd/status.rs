@@ -140,6 +140,21 @@ fn print_table(rows: &[StatusRow]) {
         ]);
     }
     table.print();
+    let changed: Vec<&StatusRow> = rows.iter().filter(|r| r.changes.is_some()).collect();
+    if !changed.is_empty() {
+        output::line("what publishing would change, against the newest version's SBOM:");
+        for r in changed {
+            let (rt, arch) = (r.runtime.map(|x| x.to_string()), r.arch.map(|x| x.to_string()));
+            let c = r.changes.as_ref().expect("filtered");
+            output::line(format_args!(
+                "  {} {} {} {}: {c}",
+                r.layer,
+                rt.unwrap_or_default(),
+                arch.unwrap_or_default(),
+                s(&r.region)
+            ));
+        }
+    }
     let count = |st: Compared| (st.as_str(), rows.iter().filter(|r| r.status == st).count());
     output::line(output::summary(&[
         count(Compared::Unchanged),

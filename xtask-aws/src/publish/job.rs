@@ -17,6 +17,7 @@ use crate::records;
 use crate::s3lock::{Lock, Locks};
 use xtask::config::Profile;
 use xtask::failure::Failure;
+use xtask::profile::changes;
 use xtask::profile::manifest::{self, Entry, Recorder};
 use xtask::report::BuildReport;
 use xtask::runtime::Arch;
@@ -162,6 +163,7 @@ impl Job {
             code_sha256: None,
             error: None,
             detail: None,
+            changes: None,
         }
     }
 
@@ -236,24 +238,52 @@ impl Job {
     /// `PutObject` of the record), plus the sharing the layer asks for.
     async fn publish(&self, newest: Option<&Newest>, b: &Build) -> Result<Row> {
         let local = &b.report.code_sha256;
+        let mut remote = None;
         if let Some(n) = newest {
-            let remote = match &n.code_sha256 {
+            let code = match &n.code_sha256 {
                 Some(c) => c.clone(),
                 None => plan::code_sha256(&self.clients, &self.layer_name, n.version).await?,
             };
-            if &remote == local {
+            if &code == local {
                 let mut n = n.clone();
-                n.code_sha256 = Some(remote);
+                n.code_sha256 = Some(code);
                 return self.settle(&n, format!("same content as version {}", n.version)).await;
             }
+            remote = Some(code);
         }
         let bucket = self.shared.bucket(self.region());
         let key = naming::s3_key(&self.shared.profile.prefix, &self.layer_name, &b.report.sha256);
         self.shared.check_bucket(&self.clients).await?;
         if self.shared.dry_run {
             let next = newest.map_or(1, |n| n.version + 1);
-            let detail = format!("would upload s3://{bucket}/{key} and publish version {next}");
-            return Ok(Row { code_sha256: Some(local.clone()), detail: Some(detail), ..self.row(Status::Planned) });
+            let mut detail = format!("would upload s3://{bucket}/{key} and publish version {next}");
+            let changes = match newest {
+                Some(n) => {
+                    let prefix = &self.shared.profile.prefix;
+                    let held = records::held(
+                        &self.clients,
+                        &bucket,
+                        prefix,
+                        &self.layer_name,
+                        n.record.as_ref(),
+                        remote.as_deref(),
+                    )
+                    .await;
+                    let local_packages: Vec<(String, String)> =
+                        b.report.packages.iter().map(|p| (p.name.clone(), p.version.clone())).collect();
+                    held.map(|h| changes::diff(&h, &local_packages, Some(b.report.unzipped_bytes)))
+                }
+                None => None,
+            };
+            if let Some(c) = &changes {
+                detail.push_str(&format!(" (against version {}: {c})", newest.map_or(0, |n| n.version)));
+            }
+            return Ok(Row {
+                code_sha256: Some(local.clone()),
+                detail: Some(detail),
+                changes,
+                ..self.row(Status::Planned)
+            });
         }
         self.shared.ensure_locked(self.region())?;
         upload::upload(&self.clients, &bucket, &key, &b.zip, b.report.zipped_bytes).await?;

@@ -95,6 +95,10 @@ pub struct Row {
     pub error: Option<String>,
     /// Why a unit is unchanged, or what a dry run would do.
     pub detail: Option<String>,
+    /// For a dry run's `planned` row replacing a version: what changes against it (its
+    /// packages and size, from its SBOM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<xtask::profile::changes::Changes>,
 }
 
 impl Row {
@@ -111,6 +115,7 @@ impl Row {
             code_sha256: None,
             error: Some(format!("{err:#}")),
             detail: None,
+            changes: None,
         }
     }
 

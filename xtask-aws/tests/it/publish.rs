@@ -509,3 +509,35 @@ fn a_unit_that_fails_its_checks_is_refused_and_no_check_overrides() {
     let forced = r.f.run(&["publish", "pd", "--no-check", "--json"]).ok();
     assert_eq!(statuses(&forced.json()), [("pd".into(), "published".into())]);
 }
+
+#[test]
+fn dry_run_and_status_say_which_packages_and_how_much_size_a_publish_changes() {
+    let env = require_emulator!("dry_run_and_status_say_which_packages_and_how_much_size_a_publish_changes");
+    let r = repo(&env, &[("web", "six==1.16.0\nidna==3.10\n")]);
+    r.f.run(&["bootstrap"]).ok();
+    r.f.run(&["publish-all"]).ok();
+    std::fs::write(r.f.path("layers/web/requirements.in"), "six==1.17.0\ncertifi==2024.8.30\n").unwrap();
+    r.f.run(&["lock", "web"]).ok();
+
+    // Before building: status reads the lock's pins against the published SBOM.
+    let status = r.f.run(&["status", "--json"]).ok();
+    let rows = status.json();
+    let changes = &row(&rows, "web")["changes"]["packages"];
+    let expect = serde_json::json!([
+        { "name": "certifi", "from": null, "to": "2024.8.30" },
+        { "name": "idna", "from": "3.10", "to": null },
+        { "name": "six", "from": "1.16.0", "to": "1.17.0" }
+    ]);
+    assert_eq!(*changes, expect, "{rows:?}");
+    let text = r.f.run(&["status"]).ok().stderr;
+    assert!(text.contains("+certifi 2024.8.30, -idna 3.10, six 1.16.0 -> 1.17.0"), "{text}");
+
+    // The dry run builds and adds the size.
+    let dry = r.f.run(&["publish-all", "--dry-run", "--json"]).ok().json();
+    let web = row(&dry, "web");
+    assert_eq!(s(web, "status"), "planned");
+    assert_eq!(web["changes"]["packages"], expect, "{web}");
+    assert!(web["changes"]["published_bytes"].as_u64().is_some() && web["changes"]["local_bytes"].as_u64().is_some());
+    assert!(s(web, "detail").contains("(against version 1: +certifi 2024.8.30, -idna 3.10, six 1.16.0 -> 1.17.0; unzipped "), "{web}");
+    assert_eq!(r.emu.versions(s(web, "layer_name")), [1], "a dry run published");
+}

@@ -48,4 +48,8 @@ pub struct StatusRow {
     pub version: Option<i64>,
     pub arn: Option<String>,
     pub error: Option<String>,
+    /// For a `changed` row: what publishing would change against the newest version, from
+    /// its SBOM (absent when that version has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<crate::profile::changes::Changes>,
 }
