@@ -213,11 +213,18 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
 /// leaves them out. A warning, not an error: bundling is allowed, only not atomic.
 fn warn_overlaps(name: &str, overlaps: &[provided::Overlap], auto: &[String]) {
     for o in overlaps {
-        let layers = o.layers.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ");
+        let layers: Vec<String> = o
+            .layers
+            .iter()
+            .map(|(l, v)| if *v == o.version { format!("`{l}`") } else { format!("`{l}` (at {v})") })
+            .collect();
         let s = if o.layers.len() > 1 { "s" } else { "" };
         output::warn(format_args!(
-            "layers/{name}: {} {} is provided by layer{s} {layers}: add `--requires {}` to keep layers atomic, or pass `--requires auto`",
-            o.package, o.version, o.layers[0]
+            "layers/{name}: {} {} is provided by layer{s} {}: add `--requires {}` to keep layers atomic, or pass `--requires auto`",
+            o.package,
+            o.version,
+            layers.join(", "),
+            o.layers[0].0
         ));
     }
     output::note(format_args!(

@@ -17,8 +17,8 @@ pub struct Overlap {
     pub package: String,
     /// The version this layer's lock resolved.
     pub version: String,
-    /// The layers pinning it (sorted).
-    pub layers: Vec<String>,
+    /// The layers pinning it, each with its pinned version (sorted by layer).
+    pub layers: Vec<(String, String)>,
 }
 
 /// The layers `layer` could require: every other layer that does not require it
@@ -62,8 +62,8 @@ pub fn overlaps(
     let candidates = candidates(repo, config, layer)?;
     let mut out = Vec::new();
     for (package, version) in pins {
-        let layers: Vec<String> =
-            candidates.iter().filter(|(_, p)| p.contains_key(package)).map(|(l, _)| l.clone()).collect();
+        let layers: Vec<(String, String)> =
+            candidates.iter().filter_map(|(l, p)| Some((l.clone(), p.get(package)?.clone()))).collect();
         if !layers.is_empty() {
             out.push(Overlap { package: package.clone(), version: version.clone(), layers });
         }
@@ -80,14 +80,14 @@ pub fn choose(repo: &Repo, config: &RepoConfig, overlaps: &[Overlap]) -> Result<
     while !uncovered.is_empty() {
         let mut count: BTreeMap<&str, usize> = BTreeMap::new();
         for o in overlaps.iter().filter(|o| uncovered.contains(o.package.as_str())) {
-            for l in &o.layers {
+            for (l, _) in &o.layers {
                 *count.entry(l.as_str()).or_default() += 1;
             }
         }
         // BTreeMap order, so the first of the largest is the smallest name.
         let Some((best, _)) = count.iter().max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0))) else { break };
         let best = best.to_string();
-        for o in overlaps.iter().filter(|o| o.layers.contains(&best)) {
+        for o in overlaps.iter().filter(|o| o.layers.iter().any(|(l, _)| *l == best)) {
             uncovered.remove(o.package.as_str());
         }
         chosen.push(best);
