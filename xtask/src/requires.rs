@@ -67,8 +67,9 @@ pub fn add(repo: &Repo, config: &RepoConfig, name: &str, add: &[String]) -> Resu
         Err(e) => return Err(e).with_context(|| format!("cannot read layers/{name}/layer.toml")),
     };
     let value = format!("requires = [{}]", list.iter().map(|r| format!("\"{r}\"")).collect::<Vec<_>>().join(", "));
-    let edited = set_key(&text, &value)
-        .with_context(|| format!("layers/{name}/layer.toml: its `requires` spans lines: add {} to it by hand", add.join(", ")))?;
+    let edited = set_key(&text, &value).with_context(|| {
+        format!("layers/{name}/layer.toml: its `requires` spans lines: add {} to it by hand", add.join(", "))
+    })?;
     std::fs::write(&path, edited).with_context(|| format!("cannot write layers/{name}/layer.toml"))?;
     Ok(list)
 }
@@ -112,7 +113,10 @@ mod tests {
             set_key("# requires = []   # layers attached before\n", l).unwrap(),
             "requires = [\"numpy\"] # layers attached before\n"
         );
-        assert_eq!(set_key("a = 1\n[images]\nx = \"y\"\n", l).unwrap(), "a = 1\nrequires = [\"numpy\"]\n[images]\nx = \"y\"\n");
+        assert_eq!(
+            set_key("a = 1\n[images]\nx = \"y\"\n", l).unwrap(),
+            "a = 1\nrequires = [\"numpy\"]\n[images]\nx = \"y\"\n"
+        );
         assert_eq!(set_key("", l).unwrap(), "requires = [\"numpy\"]\n");
         assert!(set_key("requires = [\n  \"a\",\n]\n", l).is_none());
     }

@@ -85,7 +85,14 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let mut answers = Vec::new();
     for (runtime, arch) in layer.targets() {
         let mut present: BTreeMap<String, Present> = BTreeMap::new();
-        for e in lock.entries.iter().filter(|e| e.marker.as_deref().is_none_or(|m| via::holds(m, runtime, arch))) {
+        let env = crate::python::Env::new(runtime, arch);
+        let on_target = |e: &&via::Entry| match &e.marker {
+            None => true,
+            Some(m) => {
+                Requirement::parse(&format!("{}=={} ; {m}", e.name, e.version)).is_some_and(|r| r.applies(&env, ""))
+            }
+        };
+        for e in lock.entries.iter().filter(on_target) {
             present.insert(e.name.clone(), Present { version: e.version.clone(), via: e.via.clone(), layer: None });
         }
         for (pkg, why) in &lock.provided {
@@ -110,7 +117,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         });
     }
     if answers.iter().all(|a| a.version.is_none()) {
-        bail!("{}", not_in(&repo, &config, name, &package, &lock, &required)?);
+        bail!("{}", not_in(&repo, name, &package, &lock, &required)?);
     }
     for a in &answers {
         if args.output.json {
@@ -192,7 +199,6 @@ fn chains(present: &BTreeMap<String, Present>, package: &str, root: &str) -> Vec
 /// ships it anyway, else the closest package name the lock has.
 fn not_in(
     repo: &Repo,
-    config: &RepoConfig,
     name: &str,
     package: &str,
     lock: &via::Annotated,
@@ -203,16 +209,13 @@ fn not_in(
             "no package {package} in layer {name}: nothing it locks needs it; layer `{l}`, which {name} requires, ships {package} {version}"
         ));
     }
-    for other in repo.layer_names()? {
-        let Ok(dir) = config.layer(repo, &other).map(|c| c.dir) else { continue };
-        let text = std::fs::read_to_string(dir.join("requirements.txt")).unwrap_or_default();
-        if other != name && via::read(&text).entries.iter().any(|e| e.name == package) {
-            return Ok(format!(
-                "no package {package} in layer {name}; layer `{other}` ships it (`cargo xtask why {other} {package}`)"
-            ));
-        }
+    if let Some(other) = crate::python::providers(repo, package).into_iter().find(|l| l != name) {
+        return Ok(format!(
+            "no package {package} in layer {name}; layer `{other}` ships it (`cargo xtask why {other} {package}`)"
+        ));
     }
-    let names: Vec<&str> = lock.entries.iter().map(|e| e.name.as_str()).chain(lock.provided.keys().map(String::as_str)).collect();
+    let names: Vec<&str> =
+        lock.entries.iter().map(|e| e.name.as_str()).chain(lock.provided.keys().map(String::as_str)).collect();
     Ok(match crate::suggest::closest(package, names.iter().copied()) {
         Some(close) => format!("no package {package} in layer {name}: did you mean `{close}`?"),
         None if names.len() <= 8 => format!("no package {package} in layer {name}: it has {}", names.join(", ")),

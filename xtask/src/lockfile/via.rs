@@ -153,22 +153,6 @@ pub fn read(text: &str) -> Annotated {
     a
 }
 
-/// Whether a marker this stage wrote (`python_version == "3.13"`, `platform_machine ==
-/// "x86_64"`, their `and` in parentheses, joined by `or`) holds on a target.
-pub fn holds(marker: &str, runtime: Runtime, arch: Arch) -> bool {
-    marker.split(" or ").any(|term| {
-        term.trim().trim_start_matches('(').trim_end_matches(')').split(" and ").all(|atom| {
-            let Some((key, value)) = atom.split_once("==") else { return false };
-            let value = value.trim().trim_matches('"');
-            match key.trim() {
-                "python_version" => value == format!("3.{}", runtime.minor),
-                "platform_machine" => value == arch.machine(),
-                _ => false,
-            }
-        })
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,14 +179,5 @@ mod tests {
         assert_eq!(a.entries[1].marker.as_deref(), Some("python_version == \"3.13\""));
         assert_eq!(a.entries[1].via, ["python-dateutil", "pandas"]);
         assert!(!read("six==1.17.0 \\\n    --hash=sha256:bb\n").annotated);
-    }
-
-    #[test]
-    fn markers_hold_on_their_targets_only() {
-        let r = |id| Runtime::parse(id).unwrap();
-        let m = "(python_version == \"3.11\" and platform_machine == \"x86_64\") or platform_machine == \"aarch64\"";
-        assert!(holds(m, r("python3.11"), Arch::X86_64));
-        assert!(holds(m, r("python3.13"), Arch::Arm64));
-        assert!(!holds(m, r("python3.13"), Arch::X86_64));
     }
 }

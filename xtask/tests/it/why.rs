@@ -33,7 +33,11 @@ fn new_warns_of_packages_another_layer_ships_and_requires_auto_leaves_them_out()
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("`cargo xtask lock web --requires auto` (adds base to its requires)"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`cargo xtask lock web --requires auto` (adds base to its requires)"),
+        "{}",
+        run.stderr
+    );
     // The command it names: requires set, idna left out, no warning left.
     let run = f.run(&["lock", "web", "--requires", "auto"]).ok();
     assert!(!run.stderr.contains("warning:"), "{}", run.stderr);
@@ -79,9 +83,7 @@ fn why_shows_each_chain_and_the_required_layer_providing_a_package() {
     let run = f.run(&["why", "web", "URLLib3"]).ok();
     assert!(run.stderr.contains(&format!("layers/web python3.13 x86_64: urllib3 {urllib3}\n")), "{}", run.stderr);
     assert!(
-        run.stderr.contains(&format!(
-            "  requests=={requests} (requirements.in: requests>=2) -> urllib3=={urllib3}\n"
-        )),
+        run.stderr.contains(&format!("  requests=={requests} (requirements.in: requests>=2) -> urllib3=={urllib3}\n")),
         "{}",
         run.stderr
     );
@@ -91,7 +93,11 @@ fn why_shows_each_chain_and_the_required_layer_providing_a_package() {
     // From the required layer: which layer provides it, and the chain that needs it.
     let run = f.run(&["why", "web", "idna", "--json"]).ok();
     assert!(run.stderr.contains(", from required layer `base`\n"), "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("  requests=={requests} (requirements.in: requests>=2) -> idna==")), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("  requests=={requests} (requirements.in: requests>=2) -> idna==")),
+        "{}",
+        run.stderr
+    );
     let json = run.json();
     assert_eq!(json.len(), 1, "{}", run.stdout);
     assert_eq!((&json[0]["layer"], &json[0]["provided_by"]), (&"web".into(), &"base".into()), "{}", run.stdout);
@@ -99,8 +105,9 @@ fn why_shows_each_chain_and_the_required_layer_providing_a_package() {
     assert_eq!(chain.iter().map(|n| n["name"].as_str().unwrap()).collect::<Vec<_>>(), ["requests", "idna"]);
     assert_eq!(chain[1]["layer"], "base", "{}", run.stdout);
     // Not in the layer: one line, non-zero, naming the required layer that ships it.
-    f.run(&["why", "web", "six"])
-        .fails_with(&["no package six in layer web: nothing it locks needs it; layer `base`, which web requires, ships six"]);
+    f.run(&["why", "web", "six"]).fails_with(&[
+        "no package six in layer web: nothing it locks needs it; layer `base`, which web requires, ships six",
+    ]);
     f.run(&["why", "web", "requestz"]).fails_with(&["no package requestz in layer web: did you mean `requests`?"]);
     f.run(&["why", "wbe", "idna"]).fails_with(&["unknown layer `wbe`: did you mean `web`?"]);
     // A lock written before reasons were recorded says how to get them.
