@@ -196,6 +196,12 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         if !locked.changed {
             output::status("current", what);
             report(Status::Current, Some(locked.packages), None)?;
+        } else if args.check && unchanged_but_reasons(&inputs, &locked) {
+            output::status("current", what);
+            output::note(format_args!(
+                "layers/{name}/requirements.txt records no reasons yet (`# via`, read by `cargo xtask why`): `cargo xtask lock {name}` adds them"
+            ));
+            report(Status::Current, Some(locked.packages), None)?;
         } else if args.check {
             let e = format!("layers/{name}/requirements.txt would change: run `cargo xtask lock {name}` and commit it");
             report(Status::WouldChange, Some(locked.packages), Some(e))?;
@@ -207,6 +213,12 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         }
     }
     Ok(ok)
+}
+
+/// Whether the lock on disk differs from the resolved one only in its `# via` lines.
+fn unchanged_but_reasons(inputs: &lockfile::Inputs, locked: &lockfile::Locked) -> bool {
+    let existing = std::fs::read_to_string(inputs.dir.join("requirements.txt")).unwrap_or_default();
+    lockfile::via::without_reasons(&existing) == lockfile::via::without_reasons(&locked.text)
 }
 
 /// One warning per package another layer already ships, then the exact command that

@@ -92,6 +92,15 @@ pub fn join(reasons: &BTreeSet<String>, root: &str) -> String {
     list.join(", ")
 }
 
+/// A lock without its reasons: what `lock --check` compares, so a lock written before
+/// reasons were recorded is not "would change" for them alone.
+pub fn without_reasons(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.starts_with(PROVIDED_VIA) && !l.trim_start().starts_with("# via "))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// One package line of a lock, read back for `cargo xtask why`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -179,5 +188,9 @@ mod tests {
         assert_eq!(a.entries[1].marker.as_deref(), Some("python_version == \"3.13\""));
         assert_eq!(a.entries[1].via, ["python-dateutil", "pandas"]);
         assert!(!read("six==1.17.0 \\\n    --hash=sha256:bb\n").annotated);
+        assert_eq!(
+            without_reasons("# provided by required layers: numpy (layer numpy)\n#   numpy via pandas\nsix==1 \\\n    --hash=sha256:bb\n    # via pandas\n"),
+            "# provided by required layers: numpy (layer numpy)\nsix==1 \\\n    --hash=sha256:bb\n"
+        );
     }
 }
