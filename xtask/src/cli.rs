@@ -62,6 +62,8 @@ pub enum Command {
     Size(cmd::size::Args),
     /// Check a stack (the layers one function attaches) and print its LayerVersionArns
     Stack(cmd::stack::Args),
+    /// Why a package is in a layer: the requirements leading to it, per target, from the lock
+    Why(cmd::why::Args),
     /// The functions attaching this repo's layers: attached and newest versions, matching stack
     Usage(cmd::remote::usage::Args),
     /// Move functions to the newest versions of this repo's layers (or a stack's), checked first
@@ -128,6 +130,7 @@ pub fn main(binary: Binary, aws: &dyn Fn(Repo, &Command) -> Result<bool>) -> Exi
         Command::Check(a) => cmd::check::run(repo, a),
         Command::Size(a) => cmd::size::run(repo, a),
         Command::Stack(a) => cmd::stack::run(repo, a),
+        Command::Why(a) => cmd::why::run(repo, a),
         Command::Changed(a) => cmd::changed::run(repo, a, None),
         c => aws(repo, c),
     });

@@ -1,13 +1,16 @@
-//! `cargo xtask lock [NAME...|--all] [--upgrade | --upgrade-package PKG] [--check]`:
-//! resolves each layer's `requirements.in` (or `pyproject.toml`) into its hashed
-//! `requirements.txt` with the pinned uv; `--check` writes nothing and fails when a lock
-//! is stale or would change.
+//! `cargo xtask lock [NAME...|--all] [--upgrade | --upgrade-package PKG] [--check]
+//! [--requires auto|LAYER,...]`: resolves each layer's `requirements.in` (or
+//! `pyproject.toml`) into its hashed `requirements.txt` with the pinned uv; `--check`
+//! writes nothing and fails when a lock is stale or would change. Packages another layer
+//! already ships are named with the `--requires` that leaves them out (layers stay
+//! atomic); `--requires` adds layers to the layer's `requires` before locking, `auto` the
+//! layers that provide part of its closure.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::config::RepoConfig;
-use crate::lockfile::{self, Options};
+use crate::lockfile::{self, provided, Options};
 use crate::output;
 use crate::repo::Repo;
 use crate::unit;
@@ -28,6 +31,9 @@ pub struct Args {
     /// Write nothing; fail when a lock is stale or would change (for CI)
     #[arg(long)]
     pub check: bool,
+    /// Add these layers to the layer's `requires` (layer.toml) and lock without their packages; `auto`: every other layer providing part of its closure
+    #[arg(long, value_name = "auto|LAYER,...", value_delimiter = ',', conflicts_with_all = ["check", "all"], value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub requires: Vec<String>,
     #[command(flatten)]
     pub output: super::args::OutputArgs,
 }
@@ -61,9 +67,37 @@ enum Status {
     Failed,
 }
 
+/// `--requires`: nothing, `auto`, or layer names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requires {
+    Keep,
+    Auto,
+    Layers(Vec<String>),
+}
+
+impl Requires {
+    pub fn of(values: &[String]) -> Result<Requires> {
+        Ok(match values {
+            [] => Requires::Keep,
+            [one] if one == "auto" => Requires::Auto,
+            v if v.iter().any(|l| l == "auto") => bail!("--requires auto cannot be combined with layer names"),
+            v => Requires::Layers(v.to_vec()),
+        })
+    }
+}
+
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
-    let config = RepoConfig::load(&repo)?;
+    let mut config = RepoConfig::load(&repo)?;
     let names = unit::select_layers(&repo, &args.names, args.all)?;
+    let requires = Requires::of(&args.requires)?;
+    if requires != Requires::Keep && names.len() != 1 {
+        bail!("--requires changes one layer's layer.toml: name exactly one layer");
+    }
+    if let Requires::Layers(add) = &requires {
+        let list = crate::requires::add(&repo, &config, &names[0], add)?;
+        output::status("requires", format_args!("layers/{}/layer.toml: requires = {list:?}", names[0]));
+        config = RepoConfig::load(&repo)?;
+    }
     let mut lockable = Vec::new();
     for name in &names {
         let layer = config.layer(&repo, name)?;
@@ -117,13 +151,13 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
                 continue;
             }
         }
-        let Some(inputs) = lockfile::inputs(&repo, &config, &name)? else { continue };
+        let Some(mut inputs) = lockfile::inputs(&repo, &config, &name)? else { continue };
         if uv.is_none() {
             uv = Some(lockfile::uv::for_layer(&config.layer(&repo, &name)?)?);
         }
         let (uv, runner) = uv.as_ref().expect("uv was just found");
         let started = std::time::Instant::now();
-        let locked = match lockfile::resolve(&inputs, uv, runner, &opts) {
+        let mut locked = match lockfile::resolve(&inputs, uv, runner, &opts) {
             Ok(l) => l,
             Err(e) => {
                 report(Status::Failed, None, Some(format!("{e:#}")))?;
@@ -131,6 +165,28 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
                 continue;
             }
         };
+        let mut overlaps = provided::overlaps(&repo, &config, &name, &locked.pins)?;
+        if requires == Requires::Auto && !overlaps.is_empty() {
+            let add = provided::choose(&repo, &config, &overlaps)?;
+            let list = crate::requires::add(&repo, &config, &name, &add)?;
+            output::status("requires", format_args!("layers/{name}/layer.toml: requires = {list:?}"));
+            config = RepoConfig::load(&repo)?;
+            inputs = lockfile::inputs(&repo, &config, &name)?.context("the lock input went away")?;
+            locked = match lockfile::resolve(&inputs, uv, runner, &opts) {
+                Ok(l) => l,
+                Err(e) => {
+                    report(Status::Failed, None, Some(format!("{e:#}")))?;
+                    ok = false;
+                    continue;
+                }
+            };
+            overlaps = provided::overlaps(&repo, &config, &name, &locked.pins)?;
+        } else if requires == Requires::Auto {
+            output::note(format_args!("no other layer provides a package of layer {name}: its requires are unchanged"));
+        }
+        if !overlaps.is_empty() {
+            warn_overlaps(&name, &overlaps, &provided::choose(&repo, &config, &overlaps)?);
+        }
         let what = format!(
             "layers/{name}/requirements.txt: {} for {} ({:.1}s)",
             output::count(locked.packages, "package"),
@@ -139,6 +195,12 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         );
         if !locked.changed {
             output::status("current", what);
+            report(Status::Current, Some(locked.packages), None)?;
+        } else if args.check && unchanged_but_reasons(&inputs, &locked) {
+            output::status("current", what);
+            output::note(format_args!(
+                "layers/{name}/requirements.txt records no reasons yet (`# via`, read by `cargo xtask why`): `cargo xtask lock {name}` adds them"
+            ));
             report(Status::Current, Some(locked.packages), None)?;
         } else if args.check {
             let e = format!("layers/{name}/requirements.txt would change: run `cargo xtask lock {name}` and commit it");
@@ -151,6 +213,36 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         }
     }
     Ok(ok)
+}
+
+/// Whether the lock on disk differs from the resolved one only in its `# via` lines.
+fn unchanged_but_reasons(inputs: &lockfile::Inputs, locked: &lockfile::Locked) -> bool {
+    let existing = std::fs::read_to_string(inputs.dir.join("requirements.txt")).unwrap_or_default();
+    lockfile::via::without_reasons(&existing) == lockfile::via::without_reasons(&locked.text)
+}
+
+/// One warning per package another layer already ships, then the exact command that
+/// leaves them out. A warning, not an error: bundling is allowed, only not atomic.
+fn warn_overlaps(name: &str, overlaps: &[provided::Overlap], auto: &[String]) {
+    for o in overlaps {
+        let layers: Vec<String> = o
+            .layers
+            .iter()
+            .map(|(l, v)| if *v == o.version { format!("`{l}`") } else { format!("`{l}` (at {v})") })
+            .collect();
+        let s = if o.layers.len() > 1 { "s" } else { "" };
+        output::warn(format_args!(
+            "layers/{name}: {} {} is provided by layer{s} {}: add `--requires {}` to keep layers atomic, or pass `--requires auto`",
+            o.package,
+            o.version,
+            layers.join(", "),
+            o.layers[0].0
+        ));
+    }
+    output::note(format_args!(
+        "to leave them out of layers/{name}/requirements.txt: `cargo xtask lock {name} --requires auto` (adds {} to its requires)",
+        auto.join(", ")
+    ));
 }
 
 /// The layers in an order where each comes after the layers it requires (so theirs pins

@@ -15,3 +15,4 @@ pub mod new;
 pub mod remote;
 pub mod size;
 pub mod stack;
+pub mod why;

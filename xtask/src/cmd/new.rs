@@ -1,5 +1,7 @@
-//! `cargo xtask new NAME [REQUIREMENT...]`: scaffolds `layers/NAME/` (requirements.in and a
-//! commented layer.toml) and locks it into requirements.txt.
+//! `cargo xtask new NAME [REQUIREMENT...] [--requires auto|LAYER,...]`: scaffolds
+//! `layers/NAME/` (requirements.in and a commented layer.toml) and locks it into
+//! requirements.txt. Packages another layer already ships are a warning naming the
+//! `--requires` that leaves them out (the lock's); `--requires` writes it.
 
 use anyhow::{bail, Context, Result};
 
@@ -11,6 +13,9 @@ pub struct Args {
     pub name: String,
     /// Requirements written to requirements.in and locked, e.g. `requests` or `pandas>=2.2`
     pub requirements: Vec<String>,
+    /// Layers this one requires (their packages are left out of its lock); `auto`: every existing layer providing part of its closure
+    #[arg(long, value_name = "auto|LAYER,...", value_delimiter = ',', value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub requires: Vec<String>,
 }
 
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
@@ -19,6 +24,15 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let dir = repo.layers_dir().join(name);
     if dir.exists() {
         bail!("layer `{name}` already exists: edit layers/{name}/requirements.in (or requirements.txt) instead");
+    }
+    // Checked before anything is written: a typo names the closest layer.
+    if let super::lock::Requires::Layers(layers) = super::lock::Requires::of(&args.requires)? {
+        for r in &layers {
+            repo.layer_dir(r).map_err(|e| anyhow::anyhow!("--requires {r}: {e:#}"))?;
+        }
+    }
+    if !args.requires.is_empty() && args.requirements.is_empty() {
+        bail!("--requires is applied when the layer is locked: name its requirements too (`cargo xtask new {name} pandas --requires auto`)");
     }
     let mut text = String::from(
         "# What this layer provides: one requirement per line (`requests`, `pandas>=2.2`, `boto3[crt]`).\n\
@@ -64,6 +78,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
         upgrade: false,
         upgrade_package: Vec::new(),
         check: false,
+        requires: args.requires.clone(),
         output: super::args::OutputArgs { json: false },
     };
     match super::lock::run(repo, &lock) {

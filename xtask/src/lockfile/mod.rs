@@ -12,7 +12,9 @@
 //! the hashes; a package whose version differs between targets (or that only some
 //! targets need) gets one line per version with a marker naming its targets.
 
+pub mod provided;
 pub mod uv;
+pub mod via;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -42,6 +44,14 @@ impl Source {
             Source::RequirementsIn => "requirements.in",
             Source::Pyproject { uv_lock: false } => "pyproject.toml",
             Source::Pyproject { uv_lock: true } => "pyproject.toml and uv.lock",
+        }
+    }
+
+    /// The file the top-level requirements come from, as `# via` lines name it.
+    pub fn file(&self) -> &'static str {
+        match self {
+            Source::RequirementsIn => "requirements.in",
+            Source::Pyproject { .. } => "pyproject.toml",
         }
     }
 }
@@ -303,6 +313,8 @@ pub struct Locked {
     pub packages: usize,
     /// Whether it differs from the requirements.txt on disk.
     pub changed: bool,
+    /// Every (package, version) it pins, sorted.
+    pub pins: BTreeSet<(String, String)>,
 }
 
 /// One package version as one target resolved it.
@@ -326,7 +338,7 @@ pub fn resolve(inputs: &Inputs, uv: &Path, runner: &uv::Runner, opts: &Options) 
     std::fs::write(tmp.path().join("constraints.txt"), constraints.join("\n") + "\n")?;
     let existing = std::fs::read_to_string(inputs.dir.join("requirements.txt")).ok();
 
-    let results: Vec<Result<Vec<Pin>>> = std::thread::scope(|s| {
+    let results: Vec<Result<(Vec<Pin>, via::Vias)>> = std::thread::scope(|s| {
         let handles: Vec<_> = inputs
             .targets
             .iter()
@@ -340,8 +352,11 @@ pub fn resolve(inputs: &Inputs, uv: &Path, runner: &uv::Runner, opts: &Options) 
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("uv thread panicked")))).collect()
     });
     let mut per_target = Vec::new();
+    let mut vias = Vec::new();
     for r in results {
-        per_target.push(r?);
+        let (pins, v) = r?;
+        per_target.push(pins);
+        vias.push(v);
     }
     let packages = per_target.iter().flatten().map(|p| p.name.as_str()).collect::<BTreeSet<_>>().len();
     // Requirements that the required layers do not provide must give at least one
@@ -361,9 +376,10 @@ pub fn resolve(inputs: &Inputs, uv: &Path, runner: &uv::Runner, opts: &Options) 
             }
         }
     }
-    let text = render(inputs, &per_target);
+    let text = render(inputs, &per_target, &vias);
     let changed = existing.as_deref() != Some(text.as_str());
-    Ok(Locked { text, packages, changed })
+    let pins = per_target.iter().flatten().map(|p| (p.name.clone(), p.version.clone())).collect();
+    Ok(Locked { text, packages, changed, pins })
 }
 
 /// `uv export` of the layer's uv.lock: the locked versions, used as constraints so the
@@ -408,7 +424,7 @@ fn compile(
     runtime: Runtime,
     arch: Arch,
     existing: Option<&str>,
-) -> Result<Vec<Pin>> {
+) -> Result<(Vec<Pin>, via::Vias)> {
     let dir = tmp.join(format!("target-{i}"));
     std::fs::create_dir_all(&dir)?;
     let out = dir.join("pylock.toml");
@@ -447,7 +463,9 @@ fn compile(
     }
     let unreadable = || format!("uv ({}) locking layers/{} for {runtime} {arch}", uv.display(), inputs.layer);
     let text = std::fs::read_to_string(&out).with_context(|| format!("{}: it wrote no pylock.toml", unreadable()))?;
-    parse_pylock(&text).with_context(unreadable)
+    let pins = parse_pylock(&text).with_context(unreadable)?;
+    let vias = via::annotate(inputs, uv, runner, tmp, &dir, runtime, arch, &pins)?;
+    Ok((pins, vias))
 }
 
 /// The versions of an existing lock as a minimal pylock.toml, which uv reads as its
@@ -546,18 +564,21 @@ fn parse_pins(text: &str) -> Result<Vec<Pin>> {
 }
 
 /// The requirements.txt: header, then every package sorted by name, each version once
-/// with the union of the targets' hashes and a marker when not every target has it.
-fn render(inputs: &Inputs, per_target: &[Vec<Pin>]) -> String {
-    // name -> version -> (the targets resolving to it, the union of their hashes)
-    type Versions = BTreeMap<String, (BTreeSet<usize>, BTreeSet<String>)>;
+/// with the union of the targets' hashes and a marker when not every target has it, and
+/// the union of the targets' reasons (`# via`).
+fn render(inputs: &Inputs, per_target: &[Vec<Pin>], vias: &[via::Vias]) -> String {
+    // name -> version -> (the targets resolving to it, the union of their hashes, reasons)
+    type Versions = BTreeMap<String, (BTreeSet<usize>, BTreeSet<String>, BTreeSet<String>)>;
     let mut merged: BTreeMap<String, Versions> = BTreeMap::new();
     for (i, pins) in per_target.iter().enumerate() {
         for p in pins {
             let e = merged.entry(p.name.clone()).or_default().entry(p.version.clone()).or_default();
             e.0.insert(i);
             e.1.extend(p.hashes.iter().cloned());
+            e.2.extend(vias.get(i).and_then(|v| v.get(&p.name)).into_iter().flatten().cloned());
         }
     }
+    let root = inputs.source.file();
     let name = &inputs.layer;
     let mut text = format!(
         "# Locked by `cargo xtask lock {name}` from {src}: edit that and run the command\n\
@@ -576,9 +597,17 @@ fn render(inputs: &Inputs, per_target: &[Vec<Pin>]) -> String {
             "# provided by required layers: {}\n",
             provided.into_iter().collect::<Vec<_>>().join(", ")
         ));
+        // Which of them this layer needs, and why.
+        let names: BTreeSet<&str> = inputs.provided.iter().map(|(_, p, _)| p.as_str()).collect();
+        for name in names {
+            let reasons: BTreeSet<String> = vias.iter().filter_map(|v| v.get(name)).flatten().cloned().collect();
+            if !reasons.is_empty() {
+                text.push_str(&format!("{}{name} via {}\n", via::PROVIDED_VIA, via::join(&reasons, root)));
+            }
+        }
     }
     for (pkg, versions) in merged {
-        for (version, (targets, hashes)) in versions {
+        for (version, (targets, hashes, reasons)) in versions {
             text.push_str(&format!("{pkg}=={version}"));
             if targets.len() < inputs.targets.len() {
                 let chosen: Vec<(Runtime, Arch)> = targets.iter().map(|i| inputs.targets[*i]).collect();
@@ -588,6 +617,9 @@ fn render(inputs: &Inputs, per_target: &[Vec<Pin>]) -> String {
                 text.push_str(&format!(" \\\n    --hash={h}"));
             }
             text.push('\n');
+            if !reasons.is_empty() {
+                text.push_str(&format!("    # via {}\n", via::join(&reasons, root)));
+            }
         }
     }
     text

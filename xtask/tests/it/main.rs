@@ -27,4 +27,5 @@ mod reuse;
 mod size;
 mod stack;
 mod tidy;
+mod why;
 mod workflow;
