@@ -146,6 +146,13 @@ impl RepoConfig {
         Ok(layer)
     }
 
+    /// The image the import check of a zip that is no layer's (`check --zip`) runs in: this
+    /// machine's (`layers.local.toml`), else layers.toml's `check_image`, else the default.
+    pub fn zip_check_image(&self, r: Runtime, a: Arch) -> String {
+        let template = (self.local.check_image(r, a)).or(self.defaults.check_image.as_deref());
+        expand_image(template.unwrap_or(DEFAULT_CHECK_IMAGE), r, a)
+    }
+
     fn read_layer(&self, repo: &Repo, name: &str) -> Result<LayerConfig> {
         let dir = repo.layer_dir(name)?;
         let toml_path = dir.join("layer.toml");
