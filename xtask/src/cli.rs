@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::repo::Repo;
 use crate::{cmd, interrupt, output, repo};
@@ -37,6 +37,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Build layers into dist/: pip in a build image, slim, zip, check limits
+    #[command(visible_alias = "build")]
     Layer(cmd::layer::Args),
     /// Create a new layer folder under layers/
     New(cmd::new::Args),
@@ -107,7 +108,10 @@ pub struct Binary {
 }
 
 pub fn main(binary: Binary, aws: &dyn Fn(Repo, &Command) -> Result<bool>) -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return parse_error(e),
+    };
     let verbosity = match (cli.quiet, cli.verbose) {
         (true, _) => output::Verbosity::Quiet,
         (_, true) => output::Verbosity::Verbose,
@@ -142,5 +146,36 @@ pub fn main(binary: Binary, aws: &dyn Fn(Repo, &Command) -> Result<bool>) -> Exi
             output::error(format_args!("{e:#}"));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// clap's report of a command line it cannot parse, except an unknown subcommand: one line
+/// naming the closest subcommand, as cargo does (`publsh` -> `publish`).
+fn parse_error(e: clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() == ErrorKind::InvalidSubcommand {
+        if let Some(ContextValue::String(typed)) = e.get(ContextKind::InvalidSubcommand) {
+            crate::settings::init();
+            output::init(output::ColorChoice::Auto, output::Verbosity::Normal);
+            output::error(unknown_subcommand(typed));
+            return ExitCode::from(2);
+        }
+    }
+    e.exit()
+}
+
+/// The error of an unknown subcommand, with the listed subcommand (or alias) closest to it.
+fn unknown_subcommand(typed: &str) -> String {
+    let cli = Cli::command();
+    let names = cli
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .flat_map(|c| std::iter::once(c.get_name()).chain(c.get_visible_aliases()));
+    let shown = crate::quote::clip(typed);
+    match crate::suggest::closest(typed, names) {
+        Some(close) => format!(
+            "no such subcommand `{shown}`: a subcommand with a similar name exists: `{close}` (`cargo xtask --help` lists them all)"
+        ),
+        None => format!("no such subcommand `{shown}`: `cargo xtask --help` lists them all"),
     }
 }

@@ -17,6 +17,7 @@ mod repo;
 mod faults;
 mod front;
 mod hostile_rollout;
+mod local;
 mod parallel;
 mod publish;
 mod races;

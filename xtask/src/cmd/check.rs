@@ -53,11 +53,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
             anyhow::bail!("--zip needs --runtime and --arch");
         };
         let scratch = tempfile::Builder::new().prefix("xtask-check-").tempdir()?;
-        let image = args
-            .images
-            .check_image
-            .clone()
-            .unwrap_or_else(|| crate::config::expand_image(crate::config::DEFAULT_CHECK_IMAGE, runtime, arch));
+        let image = args.images.check_image.clone().unwrap_or_else(|| ctx.config.zip_check_image(runtime, arch));
         let name = zip.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         std::fs::metadata(zip).with_context(|| format!("cannot read {}", zip.display()))?;
         results.push(

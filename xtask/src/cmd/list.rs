@@ -18,6 +18,10 @@ pub struct Args {
 /// table, never in it).
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, None)?.with_stale_lock(unit::StaleLock::Ignore);
+    // With -v, every command's config load has noted them already.
+    if !output::is_verbose() {
+        ctx.config.note_local_settings();
+    }
     let names = ctx.repo.layer_names()?;
     if names.is_empty() {
         output::line("no layers yet: add one with `cargo xtask new NAME package==version`");

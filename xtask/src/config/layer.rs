@@ -1,7 +1,7 @@
 //! One layer's settings resolved into a [`LayerConfig`]: `layer.toml` over `layers.toml`
 //! over built-in defaults, for a layer pip installs or a merged one (`merge = [...]`); the
-//! targets it is built for, its build and check images per target, and its `exclude`
-//! patterns.
+//! targets it is built for, its build and check images per target (this machine's
+//! `layers.local.toml` first, `local.rs`), and its `exclude` patterns.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::schema::{ensure_inside, parse_toml, Defaults, LayerFile, Target};
+use super::schema::{ensure_inside, parse_toml, LayerFile, Target};
 use super::RepoConfig;
 use crate::quote::clip;
 use crate::repo::Repo;
@@ -146,6 +146,13 @@ impl RepoConfig {
         Ok(layer)
     }
 
+    /// The image the import check of a zip that is no layer's (`check --zip`) runs in: this
+    /// machine's (`layers.local.toml`), else layers.toml's `check_image`, else the default.
+    pub fn zip_check_image(&self, r: Runtime, a: Arch) -> String {
+        let template = (self.local.check_image(r, a)).or(self.defaults.check_image.as_deref());
+        expand_image(template.unwrap_or(DEFAULT_CHECK_IMAGE), r, a)
+    }
+
     fn read_layer(&self, repo: &Repo, name: &str) -> Result<LayerConfig> {
         let dir = repo.layer_dir(name)?;
         let toml_path = dir.join("layer.toml");
@@ -181,7 +188,16 @@ impl RepoConfig {
             share_with_accounts: file.share_with_accounts,
             share_with_organization: file.share_with_organization,
             requires: made.requires,
-            check_images: check_images(file.check_image.as_deref(), d, &each),
+            check_images: each
+                .iter()
+                .map(|&(r, a)| {
+                    let template = (self.local.check_image(r, a))
+                        .or(file.check_image.as_deref())
+                        .or(d.check_image.as_deref())
+                        .unwrap_or(DEFAULT_CHECK_IMAGE);
+                    ((r, a), expand_image(template, r, a))
+                })
+                .collect(),
         })
     }
 
@@ -192,9 +208,10 @@ impl RepoConfig {
         let d = &self.defaults;
         let mut images = BTreeMap::new();
         for &(r, a) in each {
-            let template = file
-                .image
-                .as_deref()
+            let template = self
+                .local
+                .image(r, a)
+                .or(file.image.as_deref())
                 .or_else(|| self.images.get(&format!("{}-{}", r.id, a.as_str())).map(String::as_str))
                 .or(d.image.as_deref())
                 .unwrap_or(DEFAULT_IMAGE);
@@ -318,27 +335,25 @@ fn targets<T: Target>(layer: &Option<Vec<T>>, defaults: &Option<Vec<T>>) -> Resu
     }
 }
 
-/// The image the import check runs in for every target: `layer.toml` over `layers.toml`
-/// over the default.
-fn check_images(layer: Option<&str>, d: &Defaults, each: &[(Runtime, Arch)]) -> BTreeMap<(Runtime, Arch), String> {
-    let template = layer.or(d.check_image.as_deref()).unwrap_or(DEFAULT_CHECK_IMAGE);
-    each.iter().map(|&(r, a)| ((r, a), expand_image(template, r, a))).collect()
-}
-
 /// `[images]` in layers.toml: every key must be `RUNTIME-ARCH` of a known runtime and
 /// architecture.
 pub(super) fn check_image_keys(images: &BTreeMap<String, String>) -> Result<()> {
     for key in images.keys() {
-        let shown = clip(key);
-        let (r, a) = key.rsplit_once('-').with_context(|| {
-            format!(
-                "invalid config in layers.toml: [images] key `{shown}` must be RUNTIME-ARCH, e.g. python3.12-x86_64"
-            )
-        })?;
-        Runtime::parse(r).with_context(|| format!("invalid config in layers.toml: [images] key `{shown}`"))?;
-        Arch::parse(a).with_context(|| format!("invalid config in layers.toml: [images] key `{shown}`"))?;
+        image_key(key, "layers.toml: [images]")?;
     }
     Ok(())
+}
+
+/// The target of a per-target image table's key, `RUNTIME-ARCH`; `at` names the file (and
+/// line) and the table in the error.
+pub(super) fn image_key(key: &str, at: &str) -> Result<(Runtime, Arch)> {
+    let shown = clip(key);
+    let (r, a) = key.rsplit_once('-').with_context(|| {
+        format!("invalid config in {at} key `{shown}` must be RUNTIME-ARCH, e.g. python3.12-x86_64")
+    })?;
+    let r = Runtime::parse(r).with_context(|| format!("invalid config in {at} key `{shown}`"))?;
+    let a = Arch::parse(a).with_context(|| format!("invalid config in {at} key `{shown}`"))?;
+    Ok((r, a))
 }
 
 fn validate_excludes(name: &str, patterns: &[String]) -> Result<()> {

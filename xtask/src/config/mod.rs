@@ -1,4 +1,5 @@
-//! Reads `layers.toml` (the repo's defaults and deploy profiles) and each layer's optional
+//! Reads `layers.toml` (the repo's defaults and deploy profiles), this machine's optional
+//! `layers.local.toml` (images, emulator endpoints: [`local`]) and each layer's optional
 //! `layer.toml`, and resolves them into one [`LayerConfig`] per layer.
 //!
 //! Every key is known: an unknown or mistyped key is an error naming the key, the file and
@@ -18,6 +19,7 @@
 //! rest of the crate uses.
 
 mod layer;
+mod local;
 mod profile;
 mod schema;
 mod stack;
@@ -28,6 +30,7 @@ use std::sync::Mutex;
 use anyhow::Result;
 
 pub use layer::{expand_image, Builder, Installer, LayerConfig, SlimLevel, Source, DEFAULT_CHECK_IMAGE, DEFAULT_IMAGE};
+pub use local::LOCAL_FILE;
 pub use profile::{check_profile, Profile};
 pub use schema::ensure_inside;
 pub use stack::{StackConfig, DEFAULT_FUNCTION_BYTES};
@@ -40,6 +43,8 @@ use schema::{parse_toml, ConfigText, Defaults, RepoFile};
 pub struct RepoConfig {
     defaults: Defaults,
     images: BTreeMap<String, String>,
+    /// This machine's `layers.local.toml`, over the committed files.
+    local: local::Local,
     pub profiles: BTreeMap<String, Profile>,
     pub stacks: BTreeMap<String, StackConfig>,
     /// Warnings about each profile, printed once when the profile is used.
@@ -68,9 +73,11 @@ impl RepoConfig {
             profiles.insert(name.clone(), profile);
             profile_warnings.insert(name, warnings);
         }
+        let local = local::load(repo, &mut profiles, &mut profile_warnings)?;
         let cfg = RepoConfig {
             defaults: file.defaults,
             images: file.images,
+            local,
             profiles,
             stacks,
             profile_warnings,
@@ -80,6 +87,9 @@ impl RepoConfig {
         // The defaults' values were checked as the file was read (`schema`), so a bad
         // default is reported against layers.toml; the [images] keys are checked here.
         layer::check_image_keys(&cfg.images)?;
+        if crate::output::is_verbose() {
+            cfg.note_local_settings();
+        }
         Ok(cfg)
     }
 }

@@ -87,6 +87,37 @@ pub(super) struct StackFile {
     pub(super) function_bytes: Option<u64>,
 }
 
+/// `layers.local.toml`: this machine's settings, merged over the committed files (see
+/// `local.rs`). Only what is machine-specific: the images a build and a check run in, and
+/// where an emulator profile's endpoint is. Nothing that changes what a layer is.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LocalFile {
+    /// The build image of every layer and target (a template, like `defaults.image`).
+    pub(super) image: Option<String>,
+    /// The image the import check runs in, for every layer and target.
+    pub(super) check_image: Option<String>,
+    /// Build images per `RUNTIME-ARCH`, over `image`.
+    #[serde(default)]
+    pub(super) images: BTreeMap<String, Spanned<String>>,
+    /// Check images per `RUNTIME-ARCH`, over `check_image`.
+    #[serde(default)]
+    pub(super) check_images: BTreeMap<String, Spanned<String>>,
+    /// Machine settings of deploy profiles that layers.toml defines.
+    #[serde(default)]
+    pub(super) profiles: BTreeMap<String, Spanned<LocalProfileFile>>,
+}
+
+/// One `[profiles.NAME]` table of `layers.local.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LocalProfileFile {
+    /// This machine's name of the AWS profile (its ~/.aws/config).
+    pub(super) aws_profile: Option<String>,
+    /// Where this machine's emulator listens (only a profile that has one in layers.toml).
+    pub(super) endpoint_url: Option<Spanned<String>>,
+}
+
 /// `layers/<name>/layer.toml`.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]

@@ -20,6 +20,7 @@ mod installer;
 mod interrupted;
 mod json;
 mod layer;
+mod local;
 mod lock;
 mod output;
 mod parallel;
