@@ -45,8 +45,11 @@ fn one_shared_container_installs_every_unit_and_is_gone_after_a_run_with_a_faile
     let want = [("a-broken", "failed"), ("idna", "built"), ("six", "built")].map(|(a, b)| (a.into(), b.into()));
     assert_eq!(status, want, "{}", run.stdout);
 
-    let shared: Vec<String> =
-        std::fs::read_to_string(format!("{}.shared", log.display())).unwrap_or_default().lines().map(Into::into).collect();
+    let shared: Vec<String> = std::fs::read_to_string(format!("{}.shared", log.display()))
+        .unwrap_or_default()
+        .lines()
+        .map(Into::into)
+        .collect();
     assert_eq!(shared.len(), 1, "one build container for the run's one image and platform: {shared:?}");
     let installs = intervals(&log);
     assert_eq!(installs.len(), 3, "{installs:?}");
