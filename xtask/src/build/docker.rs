@@ -1,5 +1,12 @@
 //! The docker builder: uv (a static binary mounted read-only) or pip inside a
-//! Lambda-compatible build image, as the invoking user.
+//! Lambda-compatible build image, as the invoking user. A unit's commands run with
+//! `docker exec` in the run's build container for its image and platform (one per run,
+//! [`Docker::exec`]), which mounts the folder holding the layer folders at `/layers` and
+//! the work root at `/work`; each unit reads and writes only its own folders in them.
+//! A unit whose installed tree records the folder it was installed from (`slim = "none"`
+//! keeps pip's `direct_url.json`, which names a local wheel by its path in the
+//! container) gets a container of its own, with its folders at `/src` and `/out` as
+//! always, so its zip is the same bytes.
 
 use std::path::{Path, PathBuf};
 
@@ -16,36 +23,124 @@ use crate::interrupt::TempPath;
 pub fn install(docker: &Docker, input: &BuildInput<'_>, work_root: &Path, pip_cache: &Path) -> Result<TempPath> {
     docker.ensure_image(input.image, input.arch)?;
     let work = super::work_dir(input, work_root)?;
+    let place = Place::new(input, work.path(), !records_source_folder(input))?;
     match super::uv_for(input, true) {
-        Some(uv) => uv_install(docker, input, work.path(), pip_cache, &uv)?,
-        None => pip_install(docker, input, work.path(), pip_cache)?,
+        Some(uv) => uv_install(docker, input, &place, work.path(), pip_cache, &uv)?,
+        None => pip_install(docker, input, &place, work.path(), pip_cache)?,
     }
     Ok(work)
 }
 
-/// The layer folder is the working directory, read-only, so requirements may name wheels
-/// kept next to them (`./wheels/private-1.0-py3-none-any.whl`); the work folder is `/out`.
-fn mounts(input: &BuildInput<'_>, work: &Path) -> Vec<(PathBuf, String, bool)> {
-    vec![(input.layer.dir.clone(), "/src".into(), true), (work.to_path_buf(), "/out".into(), false)]
+/// Where a unit's folders are inside its container, and which container it runs in.
+struct Place {
+    /// The container's mounts: (host path, container path, read-only).
+    mounts: Vec<(PathBuf, String, bool)>,
+    /// The layer folder, read-only, the working directory, so requirements may name
+    /// wheels kept next to them (`./wheels/private-1.0-py3-none-any.whl`).
+    src: String,
+    /// The unit's work folder.
+    out: String,
+    /// In the run's shared container ([`Docker::exec`]), else one of its own.
+    shared: bool,
 }
 
-fn pip_install(docker: &Docker, input: &BuildInput<'_>, work: &Path, pip_cache: &Path) -> Result<()> {
+impl Place {
+    /// Shared: the layer folder's parent at `/layers` (read-only) and the work root at
+    /// `/work`, the same for every unit. Its own: the layer folder at `/src` and `work` at
+    /// `/out`.
+    fn new(input: &BuildInput<'_>, work: &Path, shared: bool) -> Result<Place> {
+        if !shared {
+            return Ok(Place {
+                mounts: vec![
+                    (input.layer.dir.clone(), "/src".into(), true),
+                    (work.to_path_buf(), "/out".into(), false),
+                ],
+                src: "/src".into(),
+                out: "/out".into(),
+                shared,
+            });
+        }
+        let dir =
+            input.layer.dir.canonicalize().with_context(|| format!("cannot read {}", input.layer.dir.display()))?;
+        let (layers, name) = parent_and_name(&dir)?;
+        let (work_root, work_name) = parent_and_name(work)?;
+        let work_root = work_root.canonicalize().with_context(|| format!("cannot read {}", work_root.display()))?;
+        Ok(Place {
+            mounts: vec![(layers.to_path_buf(), "/layers".into(), true), (work_root, "/work".into(), false)],
+            src: format!("/layers/{name}"),
+            out: format!("/work/{work_name}"),
+            shared,
+        })
+    }
+
+    /// Runs `spec` in the unit's container.
+    fn run(&self, docker: &Docker, spec: &RunSpec<'_>) -> Result<String> {
+        if self.shared {
+            docker.exec(spec)
+        } else {
+            docker.run(spec)
+        }
+    }
+
+    /// The environment every command of the unit gets: `TMPDIR` (and, in the shared
+    /// container, `HOME`) its own `tmp` folder. pip -t installs into a temporary folder
+    /// and then moves everything into the target: with the temporary folder on the same
+    /// mount that move is a rename, not a copy of every file (about 2 s of a pandas +
+    /// numpy build).
+    fn env(&self, tmp: &str) -> Vec<(String, String)> {
+        let mut env = vec![("TMPDIR".to_string(), tmp.to_string())];
+        if self.shared {
+            env.push(("HOME".into(), tmp.into()));
+        }
+        env
+    }
+}
+
+/// A folder's parent and its name (a name a container path can hold).
+fn parent_and_name(dir: &Path) -> Result<(&Path, String)> {
+    let parent = dir.parent().with_context(|| format!("{} has no parent folder", dir.display()))?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).filter(|n| !n.contains(['/', ':', ',']));
+    let name = name.with_context(|| format!("{} cannot be named inside a container: rename it", dir.display()))?;
+    Ok((parent, name))
+}
+
+/// Whether the unit's zip would name the folder its requirements were installed from:
+/// with `slim = "none"` pip's and uv's `direct_url.json` stay, and for a requirement that
+/// is a local file (`./wheels/x.whl`, `/abs/x.whl`, `file:...`) it holds that file's path
+/// in the container.
+fn records_source_folder(input: &BuildInput<'_>) -> bool {
+    if input.layer.slim != crate::config::SlimLevel::None {
+        return false;
+    }
+    let text = std::fs::read_to_string(input.layer.dir.join("requirements.txt")).unwrap_or_default();
+    text.lines().map(str::trim).any(|l| {
+        l.starts_with('.')
+            || l.starts_with('/')
+            || l.starts_with("file:")
+            || l.contains("@ file:")
+            || l.contains("@file:")
+    })
+}
+
+fn pip_install(docker: &Docker, input: &BuildInput<'_>, place: &Place, work: &Path, pip_cache: &Path) -> Result<()> {
     let layer = input.layer;
-    let args = pip_install_args("requirements.txt", "/out/python", "/out/pip-report.json", input.hashed);
-    docker.run(&RunSpec {
-        image: input.image,
-        arch: input.arch,
-        mounts: mounts(input, work),
-        workdir: "/src",
-        entrypoint: "pip",
-        args,
-        pip_cache,
-        // pip -t installs into a temporary folder and then moves everything into the
-        // target: with the temporary folder on the same mount that move is a rename,
-        // not a copy of every file (about 2 s of a pandas + numpy build).
-        env: vec![("TMPDIR".into(), "/out/tmp".into())],
-        what: format!("pip install for {} {} {} in {}", layer.name, input.runtime, input.arch, input.image),
-    })?;
+    let out = &place.out;
+    let args =
+        pip_install_args("requirements.txt", &format!("{out}/python"), &format!("{out}/pip-report.json"), input.hashed);
+    place.run(
+        docker,
+        &RunSpec {
+            image: input.image,
+            arch: input.arch,
+            mounts: place.mounts.clone(),
+            workdir: &place.src,
+            entrypoint: "pip",
+            args,
+            pip_cache,
+            env: place.env(&format!("{out}/tmp")),
+            what: format!("pip install for {} {} {} in {}", layer.name, input.runtime, input.arch, input.image),
+        },
+    )?;
     check_python_version(&work.join("pip-report.json"), input)
 }
 
@@ -56,15 +151,22 @@ fn pip_install(docker: &Docker, input: &BuildInput<'_>, work: &Path, pip_cache: 
 /// tags and markers, as the image's pip would). uv's cache is mounted at `/uv-cache`.
 /// When uv may hard-link from it ([`super::may_link`]), `<out>` is a staging folder inside
 /// that mount (a link cannot cross mounts), moved into `work` afterwards; else it is
-/// `work` itself, mounted at `/out`, and uv copies.
-fn uv_install(docker: &Docker, input: &BuildInput<'_>, work: &Path, pip_cache: &Path, uv: &Path) -> Result<()> {
+/// `work` itself, and uv copies.
+fn uv_install(
+    docker: &Docker,
+    input: &BuildInput<'_>,
+    place: &Place,
+    work: &Path,
+    pip_cache: &Path,
+    uv: &Path,
+) -> Result<()> {
     let layer = input.layer;
     let uv_dir = uv.parent().context("uv has no folder")?.to_path_buf();
     let uv_cache = super::uv_cache_dir()?;
     let stage = if super::may_link(input, &uv_cache, work) { Some(staging(&uv_cache, work)?) } else { None };
     let (out, host_out) = match &stage {
         Some((s, name)) => (format!("/uv-cache/{STAGING}/{name}"), s.path().to_path_buf()),
-        None => ("/out".to_string(), work.to_path_buf()),
+        None => (place.out.clone(), work.to_path_buf()),
     };
     let script = format!(
         "py=$(command -v python3 || command -v python) || {{ echo 'no python3 in the image' >&2; exit 97; }}; \
@@ -74,22 +176,25 @@ fn uv_install(docker: &Docker, input: &BuildInput<'_>, work: &Path, pip_cache: &
     );
     let mut args = vec!["-c".to_string(), script, "sh".into()];
     args.extend(super::uv_install_args("requirements.txt", &format!("{out}/python"), input.hashed, stage.is_some()));
-    let mut mounts = mounts(input, work);
+    let mut mounts = place.mounts.clone();
     mounts.push((uv_dir, "/xtask-uv".into(), true));
     mounts.push((uv_cache, "/uv-cache".into(), false));
     let mut env = crate::lockfile::uv::container_env("/uv-cache");
-    env.push(("TMPDIR".into(), format!("{out}/tmp")));
-    let result = docker.run(&RunSpec {
-        image: input.image,
-        arch: input.arch,
-        mounts,
-        workdir: "/src",
-        entrypoint: "sh",
-        args,
-        pip_cache,
-        env,
-        what: format!("uv pip install for {} {} {} in {}", layer.name, input.runtime, input.arch, input.image),
-    });
+    env.extend(place.env(&format!("{out}/tmp")));
+    let result = place.run(
+        docker,
+        &RunSpec {
+            image: input.image,
+            arch: input.arch,
+            mounts,
+            workdir: &place.src,
+            entrypoint: "sh",
+            args,
+            pip_cache,
+            env,
+            what: format!("uv pip install for {} {} {} in {}", layer.name, input.runtime, input.arch, input.image),
+        },
+    );
     // The image's Python first: a wrong one explains a failed install better than uv does.
     let found = std::fs::read_to_string(host_out.join("python-version")).unwrap_or_default();
     let found = found.trim();
@@ -191,17 +296,24 @@ pub fn strip_shared_libraries(
     if before.is_empty() {
         return Ok(Some((0, 0)));
     }
-    let script = "command -v strip >/dev/null 2>&1 || { echo XTASK_NO_STRIP; exit 0; }; \
-                  find /out/python -type f -name '*.so*' -exec strip --strip-unneeded {} +";
-    let out = docker.run(&RunSpec {
+    // Only the work root is mounted: one more shared container per image and platform
+    // for the units that strip, not one per unit.
+    let (work_root, name) = parent_and_name(work)?;
+    let work_root = work_root.canonicalize().with_context(|| format!("cannot read {}", work_root.display()))?;
+    let out = format!("/work/{name}");
+    let script = format!(
+        "command -v strip >/dev/null 2>&1 || {{ echo XTASK_NO_STRIP; exit 0; }}; \
+         find {out}/python -type f -name '*.so*' -exec strip --strip-unneeded {{}} +"
+    );
+    let out = docker.exec(&RunSpec {
         image: input.image,
         arch: input.arch,
-        mounts: vec![(work.to_path_buf(), "/out".into(), false)],
-        workdir: "/out",
+        mounts: vec![(work_root, "/work".into(), false)],
+        workdir: &out,
         entrypoint: "sh",
-        args: vec!["-c".into(), script.into()],
+        args: vec!["-c".into(), script],
         pip_cache,
-        env: vec![],
+        env: vec![("HOME".into(), format!("{out}/tmp")), ("TMPDIR".into(), format!("{out}/tmp"))],
         what: format!("strip shared libraries for {} {} {}", input.layer.name, input.runtime, input.arch),
     })?;
     if out.contains("XTASK_NO_STRIP") {

@@ -353,14 +353,18 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
-/// A docker CLI (written into `dir`, for `DOCKER=`) that logs `start|end <name> <nanoseconds>` around every `docker run`.
+/// A docker CLI (written into `dir`, for `DOCKER=`) that logs `start|end <name> <nanoseconds>`
+/// around every command that installs or strips: a `docker run` of a container of its own
+/// (named by `--name`), or a `docker exec` in a shared one (named `<container>/exec-<pid>`). Starting a
+/// shared container (`docker run --detach`) is not logged; its name is appended to
+/// `<log>.shared`.
 pub fn logging_docker(dir: &Path, log: &Path) -> String {
     let real = std::env::var("DOCKER").ok().filter(|d| !d.is_empty()).unwrap_or_else(|| "docker".into());
     let script = dir.join("docker-logging");
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\nif [ \"$1\" = run ]; then\n  name=$(printf '%s\\n' \"$@\" | grep -A1 -x -- --name | tail -n1)\n  [ -n \"$name\" ] || name=unnamed-$$\n  echo \"start $name $(date +%s%N)\" >> '{log}'\n  {real} \"$@\"; rc=$?\n  echo \"end $name $(date +%s%N)\" >> '{log}'\n  exit $rc\nfi\nexec {real} \"$@\"\n",
+            "#!/bin/sh\nname=\nif [ \"$1\" = run ]; then\n  name=$(printf '%s\\n' \"$@\" | grep -A1 -x -- --name | tail -n1)\n  [ -n \"$name\" ] || name=unnamed-$$\n  if printf '%s\\n' \"$@\" | grep -q -x -- --detach; then echo \"$name\" >> '{log}.shared'; name=; fi\nelif [ \"$1\" = exec ]; then\n  name=$(printf '%s\\n' \"$@\" | grep -m1 '^xtask-build-')/exec-$$\nfi\nif [ -n \"$name\" ]; then\n  echo \"start $name $(date +%s%N)\" >> '{log}'\n  {real} \"$@\"; rc=$?\n  echo \"end $name $(date +%s%N)\" >> '{log}'\n  exit $rc\nfi\nexec {real} \"$@\"\n",
             log = log.display()
         ),
     )

@@ -25,6 +25,7 @@ mod lock;
 mod output;
 mod parallel;
 mod reuse;
+mod shared_container;
 mod size;
 mod stack;
 mod tidy;

@@ -81,14 +81,20 @@ fn verbose_shows_the_docker_command_but_never_a_password() {
     let docker_run = run
         .stderr
         .lines()
-        .find(|l| l.starts_with("running") && l.contains(" run --rm --name xtask-build-"))
+        .find(|l| l.starts_with("running") && l.contains(" --rm --name xtask-build-"))
         .unwrap_or_else(|| panic!("-v shows no `docker run` line:\n{}", run.stderr));
     assert!(docker_run.contains("-e PIP_INDEX_URL -"), "{docker_run}");
-    // pip, or uv (the default installer) through a script in the image.
+    // pip, or uv (the default installer) through a script in the image, run in the run's
+    // build container.
+    let docker_exec = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("running") && l.contains(" exec -w "))
+        .unwrap_or_else(|| panic!("-v shows no `docker exec` line:\n{}", run.stderr));
     assert!(
-        (docker_run.contains("--entrypoint pip") || docker_run.contains("exec /xtask-uv/uv"))
-            && docker_run.contains(" install -r requirements.txt"),
-        "{docker_run}"
+        (docker_exec.contains(" pip install") || docker_exec.contains("exec /xtask-uv/uv"))
+            && docker_exec.contains(" install -r requirements.txt"),
+        "{docker_exec}"
     );
     // The installer's own output is shown as it comes (it names the index), the password never.
     assert!(run.stderr.contains(&format!("127.0.0.1:{port}")), "pip's output is not shown:\n{}", run.stderr);

@@ -1,7 +1,7 @@
 //! Units built at once (`layer --all --jobs N`; publish's build phase is in xtask-aws's
 //! tests): the real binary and the real docker engine. A wrapper around the docker CLI
-//! (`DOCKER=`) logs when each build container starts and ends, so overlap in time is seen,
-//! not assumed.
+//! (`DOCKER=`) logs when each unit's install (a `docker exec` in the run's shared build
+//! container) starts and ends, so overlap in time is seen, not assumed.
 
 use crate::common;
 
@@ -17,8 +17,8 @@ fn with_two_jobs_two_units_build_at_once_and_zips_match_one_at_a_time() {
 
     let run = f.run_with(&["layer", "--all", "--jobs", "2", "--json"], &[("DOCKER", &docker)]).ok();
     let iv = intervals(&log);
-    assert_eq!(iv.len(), 3, "one build container per unit: {iv:?}");
-    assert!(overlapping(&iv), "with --jobs 2 two build containers must run at once: {iv:?}");
+    assert_eq!(iv.len(), 3, "one install per unit: {iv:?}");
+    assert!(overlapping(&iv), "with --jobs 2 two installs must run at once: {iv:?}");
     // Reports come out in the units' order, whatever order they finished in.
     let names: Vec<String> = run.json().iter().map(|r| r["layer"].as_str().unwrap().to_string()).collect();
     assert_eq!(names, ["certifi", "idna", "six"], "{}", run.stdout);
