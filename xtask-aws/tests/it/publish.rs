@@ -538,6 +538,10 @@ fn dry_run_and_status_say_which_packages_and_how_much_size_a_publish_changes() {
     assert_eq!(s(web, "status"), "planned");
     assert_eq!(web["changes"]["packages"], expect, "{web}");
     assert!(web["changes"]["published_bytes"].as_u64().is_some() && web["changes"]["local_bytes"].as_u64().is_some());
-    assert!(s(web, "detail").contains("(against version 1: +certifi 2024.8.30, -idna 3.10, six 1.16.0 -> 1.17.0; unzipped "), "{web}");
+    assert!(
+        s(web, "detail")
+            .contains("(against version 1: +certifi 2024.8.30, -idna 3.10, six 1.16.0 -> 1.17.0; unzipped "),
+        "{web}"
+    );
     assert_eq!(r.emu.versions(s(web, "layer_name")), [1], "a dry run published");
 }

@@ -153,7 +153,7 @@ pub(super) fn resolve_profile(name: &str, p: Spanned<ProfileFile>, src: &ConfigT
         layer_name: p.layer_name,
         ssm_parameter: match p.ssm_parameter {
             Some(t) => Some(check_ssm_parameter(t.get_ref()).map_err(|why| {
-                anyhow::anyhow!("{} `ssm_parameter` = \"{}\" {why}", src.at(t.span()), clip(t.get_ref()))
+                anyhow::anyhow!("{} `ssm_parameter` = \"{}\" {why:#}", src.at(t.span()), clip(t.get_ref()))
             })?),
             None => None,
         },
@@ -164,20 +164,20 @@ pub(super) fn resolve_profile(name: &str, p: Spanned<ProfileFile>, src: &ConfigT
 /// An SSM parameter name template that names one parameter per unit: it starts with `/`,
 /// holds `{layer}`, `{arch}` and `{py}` or `{runtime}`, no other placeholder, and only
 /// the characters SSM allows (letters, digits, `_ . - /`).
-fn check_ssm_parameter(t: &str) -> std::result::Result<String, String> {
+fn check_ssm_parameter(t: &str) -> Result<String> {
     if !t.starts_with('/') {
-        return Err("must start with `/`, e.g. \"/layers/{layer}/{py}/{arch}\"".into());
+        bail!("must start with `/`, e.g. \"/layers/{{layer}}/{{py}}/{{arch}}\"");
     }
     let has = |p: &str| t.contains(p);
     if !has("{layer}") || !has("{arch}") || !(has("{py}") || has("{runtime}")) {
-        return Err("must hold {layer}, {arch} and {py} (or {runtime}), so each layer, runtime and architecture gets its own parameter".into());
+        bail!("must hold {{layer}}, {{arch}} and {{py}} (or {{runtime}}), so each layer, runtime and architecture gets its own parameter");
     }
     let bare = ["{layer}", "{py}", "{runtime}", "{arch}"].iter().fold(t.to_string(), |s, p| s.replace(p, ""));
     if let Some(c) = bare.chars().find(|c| !(c.is_ascii_alphanumeric() || "_.-/".contains(*c))) {
-        return Err(format!("holds `{c}`: use letters, digits, `_`, `.`, `-` and `/`, and the placeholders {{layer}}, {{py}}, {{runtime}}, {{arch}}"));
+        bail!("holds `{c}`: use letters, digits, `_`, `.`, `-` and `/`, and the placeholders {{layer}}, {{py}}, {{runtime}}, {{arch}}");
     }
     if t.len() > 1011 {
-        return Err("is longer than SSM allows (1011 characters)".into());
+        bail!("is longer than SSM allows (1011 characters)");
     }
     Ok(t.to_string())
 }
@@ -234,6 +234,22 @@ fn check_bucket(b: &str) -> std::result::Result<(), &'static str> {
 mod tests {
     use super::*;
     use crate::config::tests::{config_error, repo_with};
+
+    #[test]
+    fn an_ssm_parameter_template_names_one_parameter_per_unit() {
+        assert_eq!(check_ssm_parameter("/layers/{layer}/{py}/{arch}").unwrap(), "/layers/{layer}/{py}/{arch}");
+        check_ssm_parameter("/x/{runtime}.{layer}-{arch}").unwrap();
+        for (bad, why) in [
+            ("layers/{layer}/{py}/{arch}", "start with `/`"),
+            ("/layers/{layer}/{arch}", "{py}"),
+            ("/layers/{layer}/{py}", "{arch}"),
+            ("/layers/{layer}/{py}/{arch}/{nope}", "holds `{`"),
+            ("/layers/{layer} {py}/{arch}", "holds ` `"),
+        ] {
+            let err = format!("{:#}", check_ssm_parameter(bad).unwrap_err());
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn several_regions_need_a_bucket_per_region() {
