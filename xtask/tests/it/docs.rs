@@ -233,8 +233,31 @@ fn every_command_the_readme_shows_is_one_of_cargo_xtask_help() {
     assert!(wrong.is_empty(), "the README's command list differs from `cargo xtask --help`:\n{}", wrong.join("\n"));
 }
 
-/// A message of the tool that sends the reader to a page (`see docs/PAGE.md: "Section"`)
-/// names a page that exists and, when quoted, one of its headings.
+/// The pages the text of a source file cites, each with the text right after the citation:
+/// `docs/PAGE.md` (the repo's docs/, not a folder of that name inside some path) and `the
+/// README`.
+fn citations(text: &str) -> Vec<(String, &str)> {
+    let mut out = Vec::new();
+    for (at, _) in text.match_indices("docs/") {
+        if text[..at].ends_with(|c: char| c == '/' || c.is_alphanumeric()) {
+            continue;
+        }
+        let rest = &text[at..];
+        let end = rest.find(|c: char| !(c.is_alphanumeric() || "/._-".contains(c))).unwrap_or(rest.len());
+        let page = rest[..end].trim_end_matches('.');
+        if page.ends_with(".md") {
+            out.push((page.to_string(), &rest[page.len()..]));
+        }
+    }
+    for (at, cite) in text.match_indices("the README") {
+        out.push(("README.md".to_string(), &text[at + cite.len()..]));
+    }
+    out
+}
+
+/// A message of the tool that sends the reader to a page (`see docs/PAGE.md: "Section"`,
+/// `see the README: "Section"`) names a page that exists and, when it quotes a section,
+/// one of that page's headings.
 #[test]
 fn every_doc_page_a_message_cites_exists_with_its_section() {
     let mut files = Vec::new();
@@ -245,27 +268,16 @@ fn every_doc_page_a_message_cites_exists_with_its_section() {
     let mut bad = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
-        for (at, _) in text.match_indices("docs/") {
-            // The repo's docs/, not a folder of that name inside some path.
-            if text[..at].ends_with(|c: char| c == '/' || c.is_alphanumeric()) {
-                continue;
-            }
-            let rest = &text[at..];
-            let end = rest.find(|c: char| !(c.is_alphanumeric() || "/._-".contains(c))).unwrap_or(rest.len());
-            let page = rest[..end].trim_end_matches('.');
-            if !page.ends_with(".md") {
-                continue;
-            }
+        for (page, after) in citations(&text) {
             cited += 1;
-            let path = root().join(page);
-            let Ok(doc) = std::fs::read_to_string(&path) else {
+            let Ok(doc) = std::fs::read_to_string(root().join(&page)) else {
                 bad.push(format!("{}: {page} does not exist", f.display()));
                 continue;
             };
-            // `docs/PAGE.md: \"Section\"` in a Rust string literal.
-            if let Some(section) = rest[end..].strip_prefix(": \\\"").and_then(|s| s.split("\\\"").next()) {
+            // `PAGE: \"Section\"` in a Rust string literal.
+            if let Some(section) = after.strip_prefix(": \\\"").and_then(|s| s.split("\\\"").next()) {
                 if !anchors(&doc).contains(&slug(section)) {
-                    bad.push(format!("{}: {page} has no heading \"{section}\"", f.display()));
+                    bad.push(format!("{}: {page} has no section \"{section}\"", f.display()));
                 }
             }
         }
