@@ -1,8 +1,8 @@
 //! Every environment variable the tool reads, in one table, read once at start into one
 //! immutable snapshot (as uv's settings and ripgrep's LowArgs -> HiArgs do): later stages
 //! ask [`var`] and never the environment itself, so a run sees one consistent setting
-//! from start to end and a new variable is documented where it is added. The README's
-//! "Environment variables" table lists the same names (a tidy test checks both ways).
+//! from start to end and a new variable is documented where it is added. The table of
+//! docs/environment.md lists the same names (a tidy test checks both ways).
 //! Command-line flags and the config files are resolved by `cli.rs` and `config.rs`.
 //!
 //! Not read by this tool, so not here: what the AWS SDK reads itself (`AWS_ACCESS_KEY_ID`,
@@ -163,10 +163,10 @@ mod self_check {
     use super::VARS;
     use std::path::Path;
 
-    /// No source file of either crate reads the environment but this one, and the README
-    /// documents exactly the variables listed here.
+    /// No source file of either crate reads the environment but this one, and
+    /// docs/environment.md documents exactly the variables listed here.
     #[test]
-    fn the_environment_is_read_here_only_and_the_readme_lists_every_variable() {
+    fn the_environment_is_read_here_only_and_the_docs_list_every_variable() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let mut readers = Vec::new();
         for dir in ["xtask/src", "xtask-aws/src"] {
@@ -202,14 +202,11 @@ mod self_check {
         for name in ["NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "TERM", "USER", "LOGNAME", "USERNAME"] {
             assert!(listed(name), "{name} is read but not listed in VARS");
         }
-        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-        let section =
-            readme.split("## Environment variables").nth(1).expect("README has an Environment variables section");
-        let section = section.split("\n## ").next().unwrap();
+        let page = std::fs::read_to_string(root.join("docs/environment.md")).unwrap();
         for v in VARS {
-            assert!(section.contains(&format!("| `{}` |", v.name)), "README's Environment variables lacks {}", v.name);
+            assert!(page.contains(&format!("| `{}` |", v.name)), "docs/environment.md's table lacks {}", v.name);
         }
-        let listed = section.lines().filter(|l| l.starts_with("| `")).count();
-        assert_eq!(listed, VARS.len(), "README's Environment variables lists a variable settings.rs does not read");
+        let listed = page.lines().filter(|l| l.starts_with("| `")).count();
+        assert_eq!(listed, VARS.len(), "docs/environment.md's table lists a variable settings.rs does not read");
     }
 }

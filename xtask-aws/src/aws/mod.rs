@@ -370,7 +370,7 @@ impl Target {
 
     fn network_hint(&self) -> &'static str {
         if self.endpoint.is_some() {
-            "is the emulator running? (see the README: \"Try it without AWS\")"
+            "is the emulator running? (see docs/publishing.md: \"Try it without AWS\")"
         } else {
             "check the network connection"
         }

@@ -301,7 +301,11 @@ fn missing_bucket_and_unreachable_endpoint_are_one_line_errors() {
     assert!(r.emu.layers_named(&r.prefix).is_empty());
     let text = std::fs::read_to_string(r.f.path("layers.toml")).unwrap();
     std::fs::write(r.f.path("layers.toml"), text.replace(&r.endpoint, "http://127.0.0.1:9")).unwrap();
-    r.f.run(&["publish", "six"]).fails_with(&["cannot reach the endpoint http://127.0.0.1:9", "emulator running"]);
+    r.f.run(&["publish", "six"]).fails_with(&[
+        "cannot reach the endpoint http://127.0.0.1:9",
+        "emulator running",
+        "docs/publishing.md",
+    ]);
 }
 
 #[test]
