@@ -7,7 +7,6 @@ use aws_front::Front;
 use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
 use serde_json::Value;
 
-use crate::common::TestEnv;
 use crate::emulator::http_client;
 use crate::repo::Repo;
 

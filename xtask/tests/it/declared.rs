@@ -164,7 +164,7 @@ fn a_stopped_run_holding_the_manifest_lock_is_named_and_waited_for_a_bounded_tim
         &format!("pid {pid} on"),
         &format!("which is stopped: resume it (`fg`, or `kill -CONT {pid}`)"),
         "gave up after 20 s",
-        "could not record it; a rerun finishes it",
+        "could not record it in the manifest; a rerun finishes it",
     ]);
     assert!(run.stderr.contains("waiting for"), "{}", run.stderr);
     assert!(waited < std::time::Duration::from_secs(60), "waited {waited:?}: past the publish lock's lease");

@@ -177,6 +177,8 @@ fn a_copy_sharing_a_target_directory_runs_its_own_sources_after_the_first_copy_i
             "xtask/src",
             "xtask-aws/Cargo.toml",
             "xtask-aws/src",
+            // A workspace member (the tests' AWS front): cargo loads every member's manifest.
+            "aws-front",
         ],
         &a,
     );
