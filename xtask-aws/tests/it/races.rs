@@ -25,11 +25,13 @@ fn repo_root() -> PathBuf {
 /// A copy of this workspace's sources (what `cargo xtask` compiles) with one layer.
 fn workspace_copy(dir: &Path, layer: &str) {
     let root = repo_root();
-    for rel in ["Cargo.toml", "Cargo.lock", ".cargo/config.toml", "xtask/Cargo.toml", "xtask-aws/Cargo.toml"] {
+    let files = ["Cargo.toml", "Cargo.lock", ".cargo/config.toml", "xtask/Cargo.toml", "xtask-aws/Cargo.toml"];
+    // aws-front (the tests' AWS front) is a workspace member: cargo loads every member's manifest.
+    for rel in files.into_iter().chain(["aws-front/Cargo.toml"]) {
         std::fs::create_dir_all(dir.join(rel).parent().unwrap()).unwrap();
         std::fs::copy(root.join(rel), dir.join(rel)).unwrap();
     }
-    for src in ["xtask/src", "xtask-aws/src"] {
+    for src in ["xtask/src", "xtask-aws/src", "aws-front/src"] {
         let status = Command::new("cp").arg("-r").arg(root.join(src)).arg(dir.join(src)).status().unwrap();
         assert!(status.success());
     }
