@@ -11,6 +11,7 @@ pub struct Rect {
 }
 
 impl Rect {
+    #[cfg(test)]
     pub fn area(&self) -> f64 {
         self.w * self.h
     }

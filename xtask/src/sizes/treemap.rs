@@ -20,12 +20,12 @@ const TOP: f64 = 58.0;
 const LEGEND_GAP: f64 = 18.0;
 const LEGEND_LINE: f64 = 17.0;
 const LEGEND_FONT: f64 = 12.0;
+const LEGEND_HEAD: &str = "Too small to label (number in the map):";
 /// A package's header band, above its folders.
 const HEADER: f64 = 21.0;
 const HEADER_FONT: f64 = 12.0;
-/// Average glyph width per font size of a sans-serif face, on the wide side (DejaVu Sans).
-const CHAR_W: f64 = 0.62;
-const CHAR_W_BOLD: f64 = 0.7;
+/// How much wider bold glyphs are.
+const BOLD_WIDER: f64 = 1.12;
 const PAD: f64 = 4.0;
 
 const RESERVED: Rgb = Rgb(0xd9, 0xd9, 0xd9);
@@ -62,6 +62,8 @@ struct Label {
     font: f64,
     bold: bool,
     centred: bool,
+    /// Turned a quarter anticlockwise, centred: a tall, narrow block.
+    rotated: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -95,20 +97,42 @@ struct Plan {
 }
 
 fn text_width(s: &str, font: f64, bold: bool) -> f64 {
-    s.chars().count() as f64 * font * if bold { CHAR_W_BOLD } else { CHAR_W }
+    let em: f64 = s.chars().map(glyph_width).sum();
+    em * font * if bold { BOLD_WIDER } else { 1.0 }
 }
 
-/// The first of: `name size` on one line, then `name` over `size`, at each font in turn,
-/// that fits inside `r` whole.
+/// A glyph's advance in ems, rounded up from DejaVu Sans (Chromium's sans-serif on
+/// Debian; Verdana and Arial are narrower), so a label that fits here fits there.
+fn glyph_width(c: char) -> f64 {
+    match c {
+        'i' | 'l' | 'j' | 'I' | '!' | '|' | '\'' => 0.3,
+        ' ' | '.' | ',' | ':' | ';' | '/' | '(' | ')' | '[' | ']' | 'f' | 't' | '-' => 0.4,
+        'r' => 0.44,
+        'm' | 'w' | 'M' | 'W' | '%' => 1.0,
+        'A'..='Z' => 0.78,
+        c if c.is_ascii() => 0.65,
+        _ => 1.0,
+    }
+}
+
+/// The first of: `name size` on one line, `name` over `size`, `name` broken after its
+/// last `/` over `size`, at each font in turn, that fits inside `r` whole; then the same
+/// turned a quarter (reading upwards) for a block taller than wide.
 fn fit(r: &Rect, name: &str, amount: &str, fonts: &[f64], bold: bool, centred: bool) -> Option<Label> {
-    for &font in fonts {
-        let one = vec![format!("{name} {amount}")];
-        let two = vec![name.to_string(), amount.to_string()];
-        for lines in [one, two] {
-            let wide = lines.iter().map(|l| text_width(l, font, bold)).fold(0.0, f64::max);
-            let tall = lines.len() as f64 * font * 1.2 + 2.0;
-            if wide + 2.0 * PAD <= r.w && tall + PAD <= r.h {
-                return Some(Label { lines, font, bold, centred });
+    let mut forms = vec![vec![format!("{name} {amount}")], vec![name.to_string(), amount.to_string()]];
+    if let Some(at) = name.trim_end_matches('/').rfind('/') {
+        forms.push(vec![name[..=at].to_string(), name[at + 1..].to_string(), amount.to_string()]);
+    }
+    let turned = Rect { w: r.h, h: r.w, ..*r };
+    let boxes: &[(&Rect, bool)] = if r.h > r.w { &[(r, false), (&turned, true)] } else { &[(r, false)] };
+    for &(area, rotated) in boxes {
+        for &font in fonts {
+            for lines in &forms {
+                let wide = lines.iter().map(|l| text_width(l, font, bold)).fold(0.0, f64::max);
+                let tall = lines.len() as f64 * font * 1.2 + 2.0;
+                if wide + 2.0 * PAD <= area.w && tall + PAD <= area.h {
+                    return Some(Label { lines: lines.clone(), font, bold, centred: centred || rotated, rotated });
+                }
             }
         }
     }
@@ -153,8 +177,14 @@ fn package_block(p: &PackageSize, rect: Rect, fill: Rgb, layer_bytes: u64, legen
         legend: None,
         children: Vec::new(),
     };
-    let mut parts: Vec<(String, u64)> =
-        p.folders.iter().filter(|f| f.bytes > 0).map(|f| (f.path.clone(), f.bytes)).collect();
+    // `pandas` beside `pandas/core` is the files directly in pandas/.
+    let is_parent = |path: &str| p.folders.iter().any(|f| f.path.starts_with(&format!("{path}/")));
+    let mut parts: Vec<(String, u64)> = p
+        .folders
+        .iter()
+        .filter(|f| f.bytes > 0)
+        .map(|f| (if is_parent(&f.path) { format!("{}/ (files)", f.path) } else { f.path.clone() }, f.bytes))
+        .collect();
     let rest = p.bytes.saturating_sub(p.folders.iter().map(|f| f.bytes).sum());
     if rest > 0 {
         parts.push((format!("{} (other files)", p.name), rest));
@@ -312,13 +342,28 @@ fn draw(b: &Block, out: &mut String) {
     let ink = colour::text_on(b.fill).hex();
     if let Some(l) = &b.label {
         let block = l.lines.len() as f64 * l.font * 1.2;
-        let (x, anchor) = if l.centred { (r.x + r.w / 2.0, " text-anchor=\"middle\"") } else { (r.x + PAD, "") };
-        let first = if l.centred { r.y + (r.h - block) / 2.0 + l.font } else { r.y + 2.0 + l.font };
         let weight = if l.bold { " font-weight=\"bold\"" } else { "" };
         for (k, line) in l.lines.iter().enumerate() {
+            // The baseline of line k: from the top of the text block, or centred on the block.
+            let down = k as f64 * l.font * 1.2 + l.font * 0.95;
+            let place = if l.rotated {
+                format!(
+                    "transform=\"translate({:.1} {:.1}) rotate(-90)\" text-anchor=\"middle\" x=\"0\" y=\"{:.1}\"",
+                    r.x + r.w / 2.0,
+                    r.y + r.h / 2.0,
+                    down - block / 2.0
+                )
+            } else if l.centred {
+                format!(
+                    "x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\"",
+                    r.x + r.w / 2.0,
+                    r.y + (r.h - block) / 2.0 + down
+                )
+            } else {
+                format!("x=\"{:.1}\" y=\"{:.1}\"", r.x + PAD, r.y + 2.0 + down)
+            };
             out.push_str(&format!(
-                "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"{}\"{weight}{anchor} fill=\"{ink}\">{}</text>\n",
-                first + k as f64 * l.font * 1.2,
+                "<text {place} font-size=\"{}\"{weight} fill=\"{ink}\">{}</text>\n",
                 l.font,
                 esc(line)
             ));
@@ -360,7 +405,11 @@ pub fn svg(title: &str, packages: &[PackageSize], required: &[(String, u64)]) ->
         .iter()
         .map(|e| text_width(&format!("{}  {}", e.number, e.text), LEGEND_FONT, false))
         .fold(0.0, f64::max);
-    let legend_w = if plan.legend.is_empty() { 0.0 } else { LEGEND_GAP + 22.0 + legend_text_w.max(200.0) };
+    let legend_w = if plan.legend.is_empty() {
+        0.0
+    } else {
+        LEGEND_GAP + (22.0 + legend_text_w).max(text_width(LEGEND_HEAD, LEGEND_FONT, true))
+    };
     let width = (MARGIN + MAP_W + legend_w + MARGIN)
         .max(MARGIN * 2.0 + text_width(&head, 18.0, true))
         .max(MARGIN * 2.0 + text_width(&sub, 13.0, over))
@@ -401,7 +450,7 @@ pub fn svg(title: &str, packages: &[PackageSize], required: &[(String, u64)]) ->
     if !plan.legend.is_empty() {
         let x = MARGIN + MAP_W + LEGEND_GAP;
         out.push_str(&format!(
-            "<g class=\"legend\"><text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"{LEGEND_FONT}\" font-weight=\"bold\" fill=\"#000000\">Too small to label (number in the map):</text>\n",
+            "<g class=\"legend\"><text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"{LEGEND_FONT}\" font-weight=\"bold\" fill=\"#000000\">{LEGEND_HEAD}</text>\n",
             TOP + LEGEND_FONT
         ));
         for (k, e) in plan.legend.iter().enumerate() {
@@ -511,7 +560,8 @@ mod tests {
             match (&b.label, b.legend) {
                 (Some(l), None) => {
                     let wide = l.lines.iter().map(|s| text_width(s, l.font, l.bold)).fold(0.0, f64::max);
-                    assert!(wide + 2.0 * PAD <= b.rect.w, "{} overflows {:?}", b.name, b.rect);
+                    let room = if l.rotated { b.rect.h } else { b.rect.w };
+                    assert!(wide + 2.0 * PAD <= room, "{} overflows {:?}", b.name, b.rect);
                     assert!(l.lines.concat().contains(&b.name) || b.kind == Kind::Free, "{:?}", l.lines);
                     assert!(!l.lines.concat().contains('…'));
                 }
