@@ -231,7 +231,7 @@ fn plan(packages: &[PackageSize], required: &[(String, u64)]) -> Plan {
     top.extend(required.iter().enumerate().map(|(i, r)| (Kind::Reserved, i, r.1)));
     top.push((Kind::Free, 0, UNZIPPED_LIMIT.saturating_sub(used)));
     top.retain(|t| t.2 > 0);
-    top.sort_by(|a, b| b.2.cmp(&a.2));
+    top.sort_by_key(|t| std::cmp::Reverse(t.2));
     let rects = squarify(&top.iter().map(|t| t.2 as f64).collect::<Vec<_>>(), map);
 
     let mut blocks = Vec::new();
