@@ -1,7 +1,8 @@
 //! What each distribution of a layer weighs: every file of `python/` attributed to the
 //! distribution that installed it (`python::Owners`, read before slimming), summed as the
 //! zip counts bytes (a file's length, a symlink's target), so the figures add up to the
-//! layer's unzipped size exactly; and the treemap SVG `cargo xtask size` writes.
+//! layer's unzipped size exactly; and the treemap SVG `cargo xtask size` writes (`treemap.rs`,
+//! laid out by `squarify.rs`, coloured by `colour.rs`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,6 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::UNZIPPED_LIMIT;
 use crate::python::Owners;
+
+mod colour;
+mod squarify;
+mod treemap;
+
+pub use treemap::svg;
 
 /// The name of the entry for files no distribution claims.
 pub const UNATTRIBUTED: &str = "(unattributed)";
@@ -185,145 +192,6 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// A treemap of a layer (package -> its largest folders, area = bytes), labelled,
-/// self-contained SVG.
-pub fn svg(title: &str, sizes: &[PackageSize]) -> String {
-    const W: f64 = 1200.0;
-    const H: f64 = 800.0;
-    const TOP: f64 = 36.0;
-    let total: u64 = sizes.iter().map(|p| p.bytes).sum();
-    let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{}\" viewBox=\"0 0 {W} {}\" font-family=\"sans-serif\">\n<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n<text x=\"8\" y=\"24\" font-size=\"18\" font-weight=\"bold\">{}</text>\n",
-        H + TOP,
-        H + TOP,
-        esc(title)
-    );
-    let items: Vec<f64> = sizes.iter().map(|p| p.bytes.max(1) as f64).collect();
-    let rects = squarify(&items, Rect { x: 0.0, y: TOP, w: W, h: H });
-    const COLOURS: [&str; 8] = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f"];
-    for (i, (p, r)) in sizes.iter().zip(&rects).enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
-        let label = format!("{} {}", p.name, p.version).trim().to_string();
-        let share = if total == 0 { 0.0 } else { p.bytes as f64 * 100.0 / total as f64 };
-        out.push_str(&format!(
-            "<g class=\"package\" data-package=\"{}\"><title>{} — {} ({share:.1}%)</title>\n<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{colour}\" stroke=\"#ffffff\" stroke-width=\"2\"/>\n",
-            esc(&p.name),
-            esc(&label),
-            crate::output::size(p.bytes),
-            r.x,
-            r.y,
-            r.w,
-            r.h
-        ));
-        // Its folders inside, below the label.
-        let head = 30.0_f64.min(r.h / 2.0);
-        let inner = Rect { x: r.x + 2.0, y: r.y + head, w: (r.w - 4.0).max(0.0), h: (r.h - head - 2.0).max(0.0) };
-        let folder_bytes: Vec<f64> = p.folders.iter().map(|f| f.bytes.max(1) as f64).collect();
-        let rest = p.bytes.saturating_sub(p.folders.iter().map(|f| f.bytes).sum());
-        let mut fb = folder_bytes.clone();
-        if rest > 0 {
-            fb.push(rest as f64);
-        }
-        if inner.w > 40.0 && inner.h > 30.0 && p.folders.len() > 1 {
-            for (j, fr) in squarify(&fb, inner).iter().enumerate().take(p.folders.len()) {
-                let f = &p.folders[j];
-                out.push_str(&format!(
-                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#ffffff\" fill-opacity=\"0.18\" stroke=\"#ffffff\" stroke-width=\"0.5\"><title>{} — {}</title></rect>\n",
-                    fr.x, fr.y, fr.w, fr.h, esc(&f.path), crate::output::size(f.bytes)
-                ));
-                if fr.w > 70.0 && fr.h > 16.0 {
-                    out.push_str(&format!(
-                        "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#ffffff\">{}</text>\n",
-                        fr.x + 3.0,
-                        fr.y + 13.0,
-                        esc(&clip(&format!("{} {}", f.path, crate::output::size(f.bytes)), fr.w, 6.6)),
-                    ));
-                }
-            }
-        }
-        let font = (r.h * 0.6).clamp(4.0, 15.0);
-        out.push_str(&format!(
-            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"{font:.1}\" font-weight=\"bold\" fill=\"#ffffff\">{}</text>\n</g>\n",
-            r.x + 4.0,
-            r.y + font + 2.0_f64.min(r.h / 4.0),
-            esc(&clip(&format!("{} {}", p.name, crate::output::size(p.bytes)), r.w, font * 0.6))
-        ));
-    }
-    out.push_str("</svg>\n");
-    out
-}
-
-/// `text` cut to what fits in `width` at `char_width` per character.
-fn clip(text: &str, width: f64, char_width: f64) -> String {
-    let max = ((width - 6.0) / char_width).max(1.0) as usize;
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let cut: String = text.chars().take(max.saturating_sub(1)).collect();
-    format!("{cut}…")
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Rect {
-    x: f64,
-    y: f64,
-    w: f64,
-    h: f64,
-}
-
-/// Squarified treemap (Bruls, Huizing, van Wijk): one rectangle per value (values
-/// largest first), areas in proportion, in the order given.
-fn squarify(values: &[f64], area: Rect) -> Vec<Rect> {
-    let total: f64 = values.iter().sum();
-    let mut out = Vec::with_capacity(values.len());
-    if values.is_empty() || total <= 0.0 {
-        return out;
-    }
-    let scale = area.w * area.h / total;
-    let areas: Vec<f64> = values.iter().map(|v| v * scale).collect();
-    let mut free = area;
-    let mut i = 0;
-    while i < areas.len() {
-        let side = free.w.min(free.h);
-        let worst = |row: &[f64]| {
-            let s: f64 = row.iter().sum();
-            let (mx, mn) = row.iter().fold((0.0_f64, f64::MAX), |(a, b), &r| (a.max(r), b.min(r)));
-            ((side * side * mx) / (s * s)).max((s * s) / (side * side * mn))
-        };
-        let mut j = i + 1;
-        while j < areas.len() && worst(&areas[i..=j]) <= worst(&areas[i..j]) {
-            j += 1;
-        }
-        let row = &areas[i..j];
-        let s: f64 = row.iter().sum();
-        if free.w >= free.h {
-            let w = if free.h > 0.0 { s / free.h } else { 0.0 };
-            let mut y = free.y;
-            for a in row {
-                let h = if w > 0.0 { a / w } else { 0.0 };
-                out.push(Rect { x: free.x, y, w, h });
-                y += h;
-            }
-            free = Rect { x: free.x + w, w: (free.w - w).max(0.0), ..free };
-        } else {
-            let h = if free.w > 0.0 { s / free.w } else { 0.0 };
-            let mut x = free.x;
-            for a in row {
-                let w = if h > 0.0 { a / h } else { 0.0 };
-                out.push(Rect { x, y: free.y, w, h });
-                x += w;
-            }
-            free = Rect { y: free.y + h, h: (free.h - h).max(0.0), ..free };
-        }
-        i = j;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,14 +217,7 @@ mod tests {
         assert_eq!(sizes[0].folders[0], FolderSize { path: "a/x".into(), bytes: 100 });
         assert_eq!(sizes[0].slimmed_bytes, 50 + "a/x/y.py,,\na/t.pyc,,\n".len() as u64);
         assert_eq!(sizes[1].name, UNATTRIBUTED);
-        let svg = svg("t", &sizes);
+        let svg = svg("t", &sizes, &[]);
         assert_eq!(svg.matches("class=\"package\"").count(), 2);
-    }
-
-    #[test]
-    fn squarify_fills_the_area() {
-        let r = squarify(&[6.0, 6.0, 4.0, 3.0, 2.0, 2.0, 1.0], Rect { x: 0.0, y: 0.0, w: 6.0, h: 4.0 });
-        let area: f64 = r.iter().map(|r| r.w * r.h).sum();
-        assert!((area - 24.0).abs() < 1e-9 && r.len() == 7);
     }
 }

@@ -122,9 +122,11 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
             required.push(RequiredSize { layer: name, unzipped_bytes: built.report().unzipped_bytes });
         }
         let attached = report.unzipped_bytes + required.iter().map(|r| r.unzipped_bytes).sum::<u64>();
+        let reserved: Vec<(String, u64)> = required.iter().map(|r| (r.layer.clone(), r.unzipped_bytes)).collect();
         let svg = crate::sizes::svg(
-            &format!("{} — {}", u.label(), output::size(report.unzipped_bytes)),
+            &format!("{}: {}", u.label(), output::size(report.unzipped_bytes)),
             &report.package_sizes,
+            &reserved,
         );
         crate::package::write_atomically(&u.paths.svg, svg.as_bytes())
             .with_context(|| format!("cannot write {}", ctx.repo.display(&u.paths.svg)))?;

@@ -70,11 +70,11 @@ fn per_package_sizes_sum_to_the_unzipped_size_and_size_writes_a_labelled_treemap
     assert!(run.stderr.contains("LICENSE") && run.stderr.contains("BSD License"), "{}", run.stderr);
     let svg = f.path("dist/np/np-py313-x86_64.size.svg");
     assert_eq!(out[0]["svg"], "dist/np/np-py313-x86_64.size.svg");
-    // Well-formed XML with one labelled rectangle per package.
+    // Well-formed XML with one rectangle per package (labels: the next test).
     let check = std::process::Command::new(python)
         .args([
             "-c",
-            "import sys, xml.etree.ElementTree as ET\nns='{http://www.w3.org/2000/svg}'\nfor g in ET.parse(sys.argv[1]).getroot().iter(ns+'g'):\n    if g.get('class')=='package':\n        assert g.find(ns+'rect') is not None and g.find(ns+'text').text, g.get('data-package')\n        print(g.get('data-package'))",
+            "import sys, xml.etree.ElementTree as ET\nns='{http://www.w3.org/2000/svg}'\nfor g in ET.parse(sys.argv[1]).getroot().iter(ns+'g'):\n    if g.get('class')=='package':\n        assert g.find(ns+'rect') is not None, g.get('data-name')\n        print(g.get('data-name'))",
         ])
         .arg(&svg)
         .output()
@@ -124,4 +124,87 @@ fn size_compare_against_a_git_ref_shows_the_bumped_packages_delta() {
     assert!(run.stderr.contains("against HEAD") && run.stderr.contains("1.16.0"), "{}", run.stderr);
     // A ref that is not a commit is a one-line error.
     f.run(&["size", "six", "--compare", "no-such-ref"]).fails_with(&["no-such-ref", "not a commit"]);
+}
+
+/// Reads a treemap SVG as a person would, in Python's XML parser: prints one JSON object
+/// with the packages and their folders, the reserved and free blocks' text, the legend's
+/// lines, the blocks drawn without a label, and every label whose text colour contrasts
+/// less than 4.5 with its block's fill (WCAG AA).
+const READ_TREEMAP: &str = r#"
+import json, sys, xml.etree.ElementTree as ET
+ns = '{http://www.w3.org/2000/svg}'
+root = ET.parse(sys.argv[1]).getroot()
+def lum(h):
+    def lin(c):
+        c = int(c, 16) / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (lin(h[i:i + 2]) for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+def contrast(a, b):
+    la, lb = lum(a), lum(b)
+    return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
+out = {'packages': {}, 'reserved': [], 'free': [], 'legend': [], 'unlabelled': [], 'failures': [], 'title': ''}
+for t in root.iter(ns + 'text'):
+    if t.get('class') == 'title':
+        out['title'] = t.text
+for g in root.iter(ns + 'g'):
+    kind = g.get('class')
+    if kind == 'legend-entry':
+        out['legend'].append(g.find(ns + 'text').text)
+    if kind not in ('package', 'folder', 'reserved', 'free'):
+        continue
+    name = g.get('data-name') or g.get('data-path')
+    fill = g.find(ns + 'rect').get('fill')
+    texts = [t for t in g.findall(ns + 'text') if t.get('class') != 'marker']
+    for t in texts:
+        if contrast(t.get('fill'), fill) < 4.5:
+            out['failures'].append(f"{name}: {t.text!r} {t.get('fill')} on {fill}")
+    if not texts:
+        out['unlabelled'].append(name)
+    if kind == 'package':
+        out['packages'][name] = [c.get('data-path') for c in g.findall(ns + 'g') if c.get('class') == 'folder']
+    elif kind in ('reserved', 'free'):
+        out[kind].append(' '.join(t.text for t in texts) or name)
+print(json.dumps(out))
+"#;
+
+#[test]
+fn the_treemap_shows_the_budget_with_required_layers_free_room_folders_and_a_legend() {
+    let env = require_docker!("treemap_budget");
+    let f = Fixture::new(&env, &[("np", "numpy==2.3.5\n"), ("six", "six==1.17.0\n")]);
+    f.write("layers/np/layer.toml", "requires = [\"six\"]\n");
+    let run = f.run(&["size", "np", "--json"]).ok();
+    let out = &run.json()[0];
+    let headroom = out["headroom_bytes"].as_u64().unwrap();
+    let svg = f.path("dist/np/np-py313-x86_64.size.svg");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let python = std::env::var("XTASK_JSONSCHEMA_PYTHON").unwrap_or_else(|_| "python3".into());
+    let read = std::process::Command::new(python).args(["-c", READ_TREEMAP]).arg(&svg).output().unwrap();
+    assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stderr));
+    let map: serde_json::Value = serde_json::from_slice(&read.stdout).unwrap();
+
+    // Two levels: numpy holds its folders.
+    let folders: Vec<&str> = map["packages"]["numpy"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert!(folders.contains(&"numpy.libs") && folders.contains(&"numpy/_core"), "{folders:?}");
+    // The required layer reserves its share; the rest of the 250 MiB is the free block.
+    let six = out["required"][0]["unzipped_bytes"].as_u64().unwrap();
+    assert_eq!(out["required"][0]["layer"], "six");
+    assert_eq!(map["reserved"].as_array().unwrap().len(), 1, "{map}");
+    let free = format!("free: {:.1} MiB of 250 MiB", headroom as f64 / 1_048_576.0);
+    assert_eq!(map["free"][0], free, "{map}");
+    assert!(map["title"].as_str().unwrap().contains("required six"), "{map}");
+    // Every block without a label is in the legend with its size: six's few KiB at least.
+    let legend: Vec<&str> = map["legend"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    let unlabelled: Vec<&str> = map["unlabelled"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    assert!(unlabelled.contains(&"six (required layer)"), "{unlabelled:?}");
+    for name in &unlabelled {
+        assert!(legend.iter().any(|l| l.contains(&format!(" {name} "))), "{name} not in the legend {legend:?}");
+    }
+    let six_line = format!("six (required layer) {:.1} KiB", six as f64 / 1024.0);
+    assert!(legend.iter().any(|l| l.ends_with(&six_line)), "{legend:?}");
+    assert!(!text.contains('…'), "a cut label");
+    assert_eq!(map["failures"], serde_json::json!([]), "labels that do not read");
+    // The same build gives the same bytes.
+    f.run(&["size", "np"]).ok();
+    assert_eq!(std::fs::read_to_string(&svg).unwrap(), text);
 }
