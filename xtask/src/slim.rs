@@ -249,7 +249,9 @@ pub fn slim_recording(
     }
     let test_dirs: Vec<std::path::PathBuf> =
         planned.iter().filter(|p| p.2 == RULE_TESTS).map(|p| p.0.clone()).collect();
-    for (dir, because) in imports::imported(python_dir, &planned.iter().map(|p| p.0.clone()).collect::<Vec<_>>(), &test_dirs)? {
+    for (dir, because) in
+        imports::imported(python_dir, &planned.iter().map(|p| p.0.clone()).collect::<Vec<_>>(), &test_dirs)?
+    {
         let path = dir.to_string_lossy().into_owned();
         crate::output::note(format_args!("slimming kept {path} (rule \"{RULE_TESTS}\"): {because}"));
         report.kept.push(Kept { path, rule: RULE_TESTS.into(), because });

@@ -32,8 +32,7 @@ pub fn imported(python_dir: &Path, removed: &[PathBuf], test_dirs: &[PathBuf]) -
     loop {
         let before = kept.len();
         for f in &files {
-            let removed_now =
-                removed.iter().any(|r| f.starts_with(r)) && !kept.iter().any(|(k, _)| f.starts_with(k));
+            let removed_now = removed.iter().any(|r| f.starts_with(r)) && !kept.iter().any(|(k, _)| f.starts_with(k));
             if removed_now || !scanned.insert(f.clone()) {
                 continue;
             }
