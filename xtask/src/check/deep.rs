@@ -202,15 +202,20 @@ fn import_all(
     Ok(serde_json::from_str::<Results>(json).context("unreadable deep import result")?.0)
 }
 
-/// The module a `ModuleNotFoundError` names (`No module named 'pkg.tests'`).
-fn missing_module(error: &str) -> Option<&str> {
-    let rest = error.split_once("No module named '")?.1;
-    rest.split_once('\'').map(|(m, _)| m)
+/// The module an import error names: `No module named 'pkg.tests'`, or `pkg.helpers` for
+/// `cannot import name 'helpers' from 'pkg'` (`from pkg import helpers`).
+fn missing_module(error: &str) -> Option<String> {
+    let quoted = |after: &str| -> Option<String> {
+        let rest = error.split_once(after)?.1;
+        rest.split_once('\'').map(|(m, _)| m.to_string())
+    };
+    quoted("No module named '").or_else(|| Some(format!("{}.{}", quoted("from '")?, quoted("cannot import name '")?)))
 }
 
 /// Runs `--deep`: `before` and `after` are folders to build the two `/opt`s in (`after`
 /// already holds the zip's tree over the required layers'), `removed` the unit's record
-/// folder, `tops` the layer's top-level modules.
+/// folder, `own` the layer's `python/` as zipped, `tops` its top-level modules. The
+/// modules tried are those that ship (a module `exclude` removes is not one).
 #[allow(clippy::too_many_arguments)]
 pub fn check(
     before: &Path,
@@ -218,6 +223,7 @@ pub fn check(
     layers: &[PathBuf],
     removed: &Path,
     record: &Record,
+    own: &Path,
     tops: &[String],
     runtime: Runtime,
     arch: Arch,
@@ -229,7 +235,7 @@ pub fn check(
         unpack::overlay(dir, before)?;
     }
     copy_over(&removed.join("python"), &before.join("python"))?;
-    let modules = modules(&before.join("python"), tops)?;
+    let modules = modules(own, tops)?;
     let first = import_all(docker, image, arch, runtime, before, &modules)?;
     let ok_before: Vec<String> = modules.iter().filter(|m| matches!(first.get(*m), Some(None))).cloned().collect();
     let second = import_all(docker, image, arch, runtime, after, &ok_before)?;
@@ -240,7 +246,7 @@ pub fn check(
             (Some(None), Some(None)) => summary.ok += 1,
             (Some(None), after) => {
                 let error = after.cloned().flatten().unwrap_or_else(|| "no result".into());
-                let culprit = record.culprit(missing_module(&error), &error);
+                let culprit = record.culprit(missing_module(&error).as_deref(), &error);
                 let why = match culprit {
                     Some(e) if !e.patterns.is_empty() => format!(
                         "{} was removed by the layer's `exclude` pattern {}: narrow `exclude` in layer.toml",
@@ -312,11 +318,13 @@ mod tests {
             ],
         };
         let err = "ModuleNotFoundError: No module named 'pkg.tests.data'";
-        assert_eq!(rec.culprit(missing_module(err), err).unwrap().path, "pkg/tests");
+        assert_eq!(rec.culprit(missing_module(err).as_deref(), err).unwrap().path, "pkg/tests");
         let err = "ModuleNotFoundError: No module named 'pkg.helpers'";
-        assert_eq!(rec.culprit(missing_module(err), err).unwrap().path, "pkg/helpers.py");
+        assert_eq!(rec.culprit(missing_module(err).as_deref(), err).unwrap().path, "pkg/helpers.py");
+        let err = "ImportError: cannot import name 'helpers' from 'pkg' (/opt/python/pkg/__init__.py)";
+        assert_eq!(rec.culprit(missing_module(err).as_deref(), err).unwrap().path, "pkg/helpers.py");
         let err = "FileNotFoundError: [Errno 2] No such file: '/opt/python/pkg/tests/x.json'";
-        assert_eq!(rec.culprit(missing_module(err), err).unwrap().path, "pkg/tests");
+        assert_eq!(rec.culprit(missing_module(err).as_deref(), err).unwrap().path, "pkg/tests");
         assert!(rec.culprit(Some("other"), "ImportError: x").is_none());
     }
 }

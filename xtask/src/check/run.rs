@@ -239,8 +239,19 @@ pub fn check_zips(
             };
             let layers: Vec<PathBuf> = required_dirs.iter().chain([&own_dir]).cloned().collect();
             let before = scratch.join("before");
-            let (summary, broken) =
-                deep::check(&before, &opt, &layers, removed, record, &modules, runtime, arch, image, docker)?;
+            let (summary, broken) = deep::check(
+                &before,
+                &opt,
+                &layers,
+                removed,
+                record,
+                &own_dir.join("python"),
+                &modules,
+                runtime,
+                arch,
+                image,
+                docker,
+            )?;
             findings.extend(broken);
             Some(summary)
         }
