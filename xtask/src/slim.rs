@@ -1,6 +1,13 @@
 //! Removes from an installed tree what Lambda never imports, rule by rule, and reports the
 //! files and bytes each rule removed.
 //!
+//! A test folder that a kept module imports (`import pkg.tests.data`, `from .tests import
+//! x`, `from . import tests`) is kept, with a note naming the importer (`imports.rs` scans
+//! the kept `.py` files, statically: an import built at run time, `importlib.import_module(
+//! "pkg." + name)`, is not seen; `cargo xtask check --deep` is the proof). What a build
+//! removes is moved, not deleted, into `dist/.work/<unit>.removed/` with `removed.json`
+//! naming each entry's rule (see [`Record`]): the unslimmed tree `check --deep` imports from.
+//!
 //! `safe` keeps every importable module and the dist-info files `importlib.metadata`
 //! reads (`METADATA`, `top_level.txt`, `entry_points.txt`, `WHEEL`, licences); the
 //! article's `rm -rf *.dist-info` breaks `importlib.metadata.version(...)`.
@@ -14,6 +21,8 @@ use walkdir::WalkDir;
 
 use crate::config::SlimLevel;
 
+mod imports;
+
 /// What one rule removed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Removed {
@@ -22,11 +31,24 @@ pub struct Removed {
     pub bytes: u64,
 }
 
+/// An entry a rule would have removed, kept because a kept module imports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Kept {
+    /// The entry, relative to `python/` (`scipy/special/tests`).
+    pub path: String,
+    pub rule: String,
+    /// Which file imports what (`scipy/special/_precompute/hyp2f1_data.py imports scipy.special.tests`).
+    pub because: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SlimReport {
     pub level: SlimLevel,
     /// One entry per rule, in rule order, including rules that removed nothing.
     pub removed: Vec<Removed>,
+    /// What a rule would have removed but a kept module imports (absent when nothing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<Kept>,
 }
 
 impl SlimReport {
@@ -52,6 +74,86 @@ pub const RULE_SCRIPTS: &str = "console scripts (bin/), not on Lambda's PATH";
 pub const RULE_SOURCES: &str = "type stubs, C sources and headers (*.pyi, *.pyx, *.pxd, *.c, *.h, ...)";
 pub const RULE_STRIP: &str = "debug symbols stripped from shared libraries";
 pub const RULE_EXCLUDE: &str = "layer excludes";
+
+/// One entry a build removed, in `removed.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RecordEntry {
+    /// Relative to `python/`; a folder is one entry.
+    pub path: String,
+    pub rule: String,
+    /// For [`RULE_EXCLUDE`], the layer's `exclude` patterns that matched it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patterns: Vec<String>,
+}
+
+/// What one build removed: `dist/.work/<unit>.removed/removed.json`, beside `python/`, the
+/// removed entries themselves. `kept_files` is the sha256 of the sorted paths of the
+/// files left (the zip's `python/` entries), tying the record to the zip it was made with.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Record {
+    pub kept_files: String,
+    pub entries: Vec<RecordEntry>,
+}
+
+impl Record {
+    pub const FILE: &'static str = "removed.json";
+
+    /// The record in `dir`, if there is a readable one.
+    pub fn load(dir: &Path) -> Option<Record> {
+        serde_json::from_slice(&std::fs::read(dir.join(Self::FILE)).ok()?).ok()
+    }
+
+    /// The removed entry a missing module or file belongs to, the longest that matches:
+    /// `module` (dotted) inside an entry (`pkg.tests.data` in `pkg/tests`, `pkg.helpers` is
+    /// `pkg/helpers.py` or `pkg/helpers.cpython-313-x86_64-linux-gnu.so`), else an entry
+    /// whose path the `message` names.
+    pub fn culprit(&self, module: Option<&str>, message: &str) -> Option<&RecordEntry> {
+        let wanted: Vec<&str> = module.map(|m| m.split('.').collect()).unwrap_or_default();
+        let by_module = self.entries.iter().filter(|e| {
+            let parts: Vec<&str> = e.path.split('/').collect();
+            let (last, dirs) = parts.split_last().expect("split yields one part");
+            let stem = last.split('.').next().unwrap_or(last);
+            let key: Vec<&str> = dirs.iter().copied().chain([stem]).collect();
+            !wanted.is_empty() && wanted.len() >= key.len() && wanted[..key.len()] == key[..]
+        });
+        by_module
+            .max_by_key(|e| e.path.len())
+            .or_else(|| self.entries.iter().filter(|e| message.contains(&e.path)).max_by_key(|e| e.path.len()))
+    }
+}
+
+/// sha256 of the sorted relative paths (one per line) of the files `paths` lists.
+pub fn digest_paths(mut paths: Vec<String>) -> String {
+    use sha2::Digest;
+    paths.sort();
+    let mut h = sha2::Sha256::new();
+    for p in &paths {
+        h.update(p.as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The relative paths of the files (and links) under `dir`.
+fn file_paths(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for e in WalkDir::new(dir).min_depth(1) {
+        let e = e?;
+        if !e.file_type().is_dir() {
+            out.push(e.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// Where a build's removed entries go: `python_dir` is `<work_root>/<unit>-<pid>/python`
+/// (`build::work_dir`), its record `<work_root>/<unit>.removed`. None for any other
+/// folder (the removed entries are then deleted).
+fn record_dir_of(python_dir: &Path) -> Option<std::path::PathBuf> {
+    let work = python_dir.parent()?;
+    let unit = work.file_name()?.to_str()?.strip_suffix(&format!("-{}", std::process::id()))?;
+    Some(work.parent()?.join(format!("{unit}.removed")))
+}
 
 /// Which rule, if any, removes the entry at `rel` (a path relative to `python/`).
 fn rule_for(rel: &Path, is_dir: bool, level: SlimLevel, excludes: &GlobSet) -> Option<&'static str> {
@@ -102,9 +204,21 @@ pub fn build_globset(patterns: &[String]) -> Result<GlobSet> {
 
 /// Slims the tree under `python_dir` in place. A tree left without a single file is an
 /// error (a layer that ships nothing), naming the `exclude` patterns that emptied it.
+/// Inside a build's work folder the removed entries are moved to its record (see the
+/// module doc), else deleted.
 pub fn slim(python_dir: &Path, level: SlimLevel, exclude: &[String]) -> Result<SlimReport> {
+    slim_recording(python_dir, level, exclude, record_dir_of(python_dir).as_deref())
+}
+
+/// [`slim`], moving what it removes into `record` (replaced whole) when given.
+pub fn slim_recording(
+    python_dir: &Path,
+    level: SlimLevel,
+    exclude: &[String],
+    record: Option<&Path>,
+) -> Result<SlimReport> {
     let excludes = build_globset(exclude)?;
-    let mut report = SlimReport { level, removed: Vec::new() };
+    let mut report = SlimReport { level, removed: Vec::new(), kept: Vec::new() };
     let mut rules: Vec<&str> = Vec::new();
     if level != SlimLevel::None {
         rules.extend([RULE_BYTECODE, RULE_TESTS, RULE_RECORDS, RULE_SCRIPTS]);
@@ -119,27 +233,67 @@ pub fn slim(python_dir: &Path, level: SlimLevel, exclude: &[String]) -> Result<S
         report.add(r, 0, 0);
     }
 
-    // The patterns that removed something, to name them if nothing is left.
-    let mut matched = std::collections::BTreeSet::new();
+    // What the rules remove, decided before anything goes: a test folder a kept module
+    // imports stays.
+    let mut planned: Vec<(std::path::PathBuf, bool, &'static str)> = Vec::new();
     let mut walk = WalkDir::new(python_dir).min_depth(1).sort_by_file_name().into_iter();
     while let Some(entry) = walk.next() {
         let entry = entry.with_context(|| format!("cannot read {}", python_dir.display()))?;
         let rel = entry.path().strip_prefix(python_dir).unwrap();
         let is_dir = entry.file_type().is_dir();
         let Some(rule) = rule_for(rel, is_dir, level, &excludes) else { continue };
-        if rule == RULE_EXCLUDE {
-            matched.extend(excludes.matches(rel));
-        }
-        let (files, bytes) =
-            if is_dir { tree_size(entry.path())? } else { (1, entry.path().symlink_metadata()?.len()) };
         if is_dir {
             walk.skip_current_dir();
-            std::fs::remove_dir_all(entry.path())
-        } else {
-            std::fs::remove_file(entry.path())
         }
-        .with_context(|| format!("cannot remove {}", entry.path().display()))?;
+        planned.push((rel.to_path_buf(), is_dir, rule));
+    }
+    let test_dirs: Vec<std::path::PathBuf> =
+        planned.iter().filter(|p| p.2 == RULE_TESTS).map(|p| p.0.clone()).collect();
+    for (dir, because) in
+        imports::imported(python_dir, &planned.iter().map(|p| p.0.clone()).collect::<Vec<_>>(), &test_dirs)?
+    {
+        let path = dir.to_string_lossy().into_owned();
+        crate::output::note(format_args!("slimming kept {path} (rule \"{RULE_TESTS}\"): {because}"));
+        report.kept.push(Kept { path, rule: RULE_TESTS.into(), because });
+        planned.retain(|p| p.0 != dir);
+    }
+
+    let staging = match record {
+        Some(r) => {
+            let tmp = crate::interrupt::TempPath::new(r.with_extension(format!("removed-{}", std::process::id())));
+            if tmp.path().exists() {
+                std::fs::remove_dir_all(tmp.path())?;
+            }
+            std::fs::create_dir_all(tmp.path().join("python"))
+                .with_context(|| format!("cannot create {}", tmp.path().display()))?;
+            Some(tmp)
+        }
+        None => None,
+    };
+    // The patterns that removed something, to name them if nothing is left.
+    let mut matched = std::collections::BTreeSet::new();
+    let mut entries = Vec::new();
+    for (rel, is_dir, rule) in &planned {
+        let path = python_dir.join(rel);
+        let mut patterns = Vec::new();
+        if *rule == RULE_EXCLUDE {
+            let m = excludes.matches(rel);
+            patterns = m.iter().map(|i| exclude[*i].clone()).collect();
+            matched.extend(m);
+        }
+        let (files, bytes) = if *is_dir { tree_size(&path)? } else { (1, path.symlink_metadata()?.len()) };
+        match &staging {
+            Some(s) => {
+                let to = s.path().join("python").join(rel);
+                std::fs::create_dir_all(to.parent().expect("under python/"))?;
+                std::fs::rename(&path, &to)
+            }
+            None if *is_dir => std::fs::remove_dir_all(&path),
+            None => std::fs::remove_file(&path),
+        }
+        .with_context(|| format!("cannot remove {}", path.display()))?;
         report.add(rule, files, bytes);
+        entries.push(RecordEntry { path: rel.to_string_lossy().into_owned(), rule: rule.to_string(), patterns });
     }
     if tree_size(python_dir)?.0 == 0 {
         let patterns: Vec<String> = matched.iter().map(|i| format!("`{}`", crate::quote::clip(&exclude[*i]))).collect();
@@ -150,6 +304,15 @@ pub fn slim(python_dir: &Path, level: SlimLevel, exclude: &[String]) -> Result<S
             "the layer would be empty: `exclude` pattern {} removed every file (patterns are relative to python/); narrow `exclude`",
             patterns.join(", ")
         );
+    }
+    if let (Some(staging), Some(record)) = (staging, record) {
+        let rec = Record { kept_files: digest_paths(file_paths(python_dir)?), entries };
+        std::fs::write(staging.path().join(Record::FILE), serde_json::to_vec_pretty(&rec)?)?;
+        if record.exists() {
+            std::fs::remove_dir_all(record).with_context(|| format!("cannot replace {}", record.display()))?;
+        }
+        std::fs::rename(staging.path(), record).with_context(|| format!("cannot write {}", record.display()))?;
+        staging.keep();
     }
     Ok(report)
 }

@@ -157,15 +157,19 @@ fn write_uv_report(input: &BuildInput<'_>, work: &Path, python_version: &str) ->
         .with_context(|| format!("cannot write {}", file.display()))
 }
 
+/// The `<unit>` of a unit's folders in `dist/.work/`: `<unit>-<pid>` while it builds,
+/// `<unit>.removed` for what its slimming removed (`slim::Record`).
+pub fn unit_work_name(layer: &str, runtime: Runtime, arch: Arch) -> String {
+    format!("{layer}-{}-{arch}", runtime.tag())
+}
+
 /// A new, empty `<work_root>/<unit>-<pid>/python` (and `tmp/` beside it for pip), made by this process so it and every
 /// file pip writes in it belong to the user; removed on drop unless kept.
 fn work_dir(input: &BuildInput<'_>, work_root: &Path) -> Result<TempPath> {
     crate::interrupt::sweep_stale(work_root);
     let work = TempPath::new(work_root.join(format!(
-        "{}-{}-{}-{}",
-        input.layer.name,
-        input.runtime.tag(),
-        input.arch,
+        "{}-{}",
+        unit_work_name(&input.layer.name, input.runtime, input.arch),
         std::process::id()
     )));
     if work.path().exists() {

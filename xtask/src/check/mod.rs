@@ -1,10 +1,11 @@
 //! `cargo xtask check`: what would fail on Lambda, found before publishing: imports
 //! (`imports.rs`), the ABI of compiled files (`abi.rs`) and the dependency closure across
 //! a layer and the layers it requires (`closure.rs`), on zips unpacked within Lambda's
-//! limits (`unpack.rs`).
+//! limits (`unpack.rs`); with `--deep`, every module before and after slimming (`deep.rs`).
 
 pub mod abi;
 pub mod closure;
+pub mod deep;
 pub mod imports;
 pub mod run;
 pub mod unpack;
@@ -18,6 +19,8 @@ pub enum Kind {
     Import,
     Abi,
     Closure,
+    /// `--deep`: a module slimming broke.
+    Deep,
 }
 
 impl std::fmt::Display for Kind {
@@ -26,6 +29,7 @@ impl std::fmt::Display for Kind {
             Kind::Import => "import",
             Kind::Abi => "abi",
             Kind::Closure => "closure",
+            Kind::Deep => "deep",
         })
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
-use super::{abi, closure, imports, unpack, Finding, Kind};
+use super::{abi, closure, deep, imports, unpack, Finding, Kind};
 use crate::limits;
 use crate::python;
 use crate::runtime::{Arch, Runtime};
@@ -58,6 +58,9 @@ pub struct UnitCheck {
     pub import_check: String,
     pub imports_passed: usize,
     pub findings: Vec<Finding>,
+    /// What `--deep` tried (absent without `--deep`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deep: Option<deep::DeepSummary>,
     /// Worth knowing, not a problem (a zip over the 50 MiB direct-upload limit).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -65,7 +68,13 @@ pub struct UnitCheck {
 
 /// Checks a unit of this repo; `extras` are the extras whose requirements count too.
 pub fn check_unit(ctx: &Context, unit: &Unit, extras: &[String]) -> Result<UnitCheck> {
+    check_unit_with(ctx, unit, extras, false)
+}
+
+/// [`check_unit`]; `deep` imports every module before and after slimming too (`deep.rs`).
+pub fn check_unit_with(ctx: &Context, unit: &Unit, extras: &[String], deep: bool) -> Result<UnitCheck> {
     let own_zip = zip_of(ctx, unit)?;
+    let record = if deep { Some(removed_record(ctx, unit)?) } else { None };
     let scratch = tempfile::Builder::new().prefix("xtask-check-").tempdir()?;
     let mut required = Vec::new();
     let mut findings = Vec::new();
@@ -96,6 +105,7 @@ pub fn check_unit(ctx: &Context, unit: &Unit, extras: &[String]) -> Result<UnitC
         extras,
         &image,
         docker,
+        record.as_ref().map(|(dir, r)| (dir.as_path(), r)),
     )?;
     let locked = crate::lockfile::source_of(&unit.layer.dir).is_some();
     for f in &mut result.findings {
@@ -109,6 +119,46 @@ pub fn check_unit(ctx: &Context, unit: &Unit, extras: &[String]) -> Result<UnitC
     result.findings = findings;
     result.status = CheckStatus::of(&result.findings, result.reason.is_some());
     Ok(result)
+}
+
+/// What the build of the unit's zip removed (`slim::Record`), the unit built again when
+/// the record is missing or belongs to another build (builds are reproducible: the zip
+/// keeps its bytes).
+fn removed_record(ctx: &Context, unit: &Unit) -> Result<(PathBuf, crate::slim::Record)> {
+    let name = crate::build::unit_work_name(&unit.layer.name, unit.runtime, unit.arch);
+    let dir = ctx.repo.dist_dir().join(".work").join(format!("{name}.removed"));
+    let current = |zip: &Path| -> Result<Option<crate::slim::Record>> {
+        let want = crate::slim::digest_paths(zip_files(zip)?);
+        Ok(crate::slim::Record::load(&dir).filter(|r| r.kept_files == want))
+    };
+    if let Some(r) = current(&unit.paths.zip)? {
+        return Ok((dir, r));
+    }
+    unit::build(ctx, unit, true).with_context(|| format!("cannot build {} again for --deep", unit.label()))?;
+    match current(&unit.paths.zip)? {
+        Some(r) => Ok((dir, r)),
+        None => anyhow::bail!(
+            "{} has no record of what its slimming removed after building it again ({}): --deep cannot compare",
+            unit.label(),
+            dir.display()
+        ),
+    }
+}
+
+/// The files of a zip's `python/`, relative to it.
+fn zip_files(zip: &Path) -> Result<Vec<String>> {
+    let unreadable = || format!("{} is not a readable zip", zip.display());
+    let file = std::fs::File::open(zip).with_context(|| format!("cannot open {}", zip.display()))?;
+    let mut z = zip::ZipArchive::new(file).with_context(unreadable)?;
+    let mut out = Vec::new();
+    for i in 0..z.len() {
+        let e = z.by_index_raw(i).with_context(unreadable)?;
+        let name = e.name().with_context(unreadable)?;
+        if let Some(rel) = name.strip_prefix("python/").filter(|n| !n.is_empty() && !n.ends_with('/')) {
+            out.push(rel.to_string());
+        }
+    }
+    Ok(out)
 }
 
 /// The zip of a unit, built first when dist/ is not current.
@@ -130,6 +180,7 @@ pub fn check_zips(
     extras: &[String],
     image: &str,
     docker: Option<&crate::docker_cli::Docker>,
+    deep: Option<(&Path, &crate::slim::Record)>,
 ) -> Result<UnitCheck> {
     // Each zip is unpacked once, all of them within Lambda's unzipped limit; /opt is then
     // the required layers with this one over them, as Lambda lays them out.
@@ -180,6 +231,31 @@ pub fn check_zips(
         imports::Ran::In(where_) => (format!("in {where_}"), None),
         imports::Ran::NotRun(why) => (format!("not run: {why}"), Some(why)),
     };
+    let deep = match deep {
+        None => None,
+        Some((removed, record)) => {
+            let Some(docker) = docker else {
+                anyhow::bail!("check --deep imports in the check image and needs docker: start docker, or drop --deep");
+            };
+            let layers: Vec<PathBuf> = required_dirs.iter().chain([&own_dir]).cloned().collect();
+            let before = scratch.join("before");
+            let (summary, broken) = deep::check(
+                &before,
+                &opt,
+                &layers,
+                removed,
+                record,
+                &own_dir.join("python"),
+                &modules,
+                runtime,
+                arch,
+                image,
+                docker,
+            )?;
+            findings.extend(broken);
+            Some(summary)
+        }
+    };
     Ok(UnitCheck {
         unit: crate::unit_id::UnitId::new(layer, runtime, arch),
         status: CheckStatus::of(&findings, reason.is_some()),
@@ -187,6 +263,7 @@ pub fn check_zips(
         import_check,
         imports_passed: outcome.passed,
         findings,
+        deep,
         notes,
     })
 }
@@ -235,6 +312,7 @@ mod tests {
             import_check: "not run: no docker".into(),
             imports_passed: 0,
             findings: vec![],
+            deep: None,
             notes: vec![],
         };
         let v = serde_json::to_value(&c).unwrap();

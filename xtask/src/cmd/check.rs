@@ -33,6 +33,9 @@ pub struct Args {
     pub extras: Vec<String>,
     #[command(flatten)]
     pub images: ImagesArgs,
+    /// Also import every module of the layer before and after slimming, and report what slimming broke
+    #[arg(long, conflicts_with = "zip")]
+    pub deep: bool,
     /// Exit non-zero when an import check could not run (no docker, no emulation, no host Python)
     #[arg(long)]
     pub require_imports: bool,
@@ -67,6 +70,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
                 &args.extras,
                 &image,
                 ctx.docker_if_available(),
+                None,
             )
             .map_err(|e| UnitFailure::of_unit(&name, runtime, arch, &e)),
         );
@@ -77,7 +81,7 @@ pub fn run(repo: Repo, args: &Args) -> Result<bool> {
                 Ok(units) => {
                     for u in units {
                         results.push(
-                            run::check_unit(&ctx, u, &args.extras)
+                            run::check_unit_with(&ctx, u, &args.extras, args.deep)
                                 .map_err(|e| UnitFailure::of_unit(&u.layer.name, u.runtime, u.arch, &e)),
                         );
                     }
@@ -143,6 +147,22 @@ pub fn print(c: &UnitCheck) {
     );
     for f in &c.findings {
         output::detail(format_args!("{}: {}: {}", f.check, f.subject, f.message));
+    }
+    if let Some(d) = &c.deep {
+        output::detail(format_args!(
+            "deep: {} tried, {} ok, {} broken by slimming, {} broken upstream (fail before slimming too), {:.1} s",
+            output::count(d.modules, "module"),
+            d.ok,
+            d.broken_by_slimming,
+            d.broken_upstream.len(),
+            d.seconds
+        ));
+        for u in d.broken_upstream.iter().take(5) {
+            output::detail(format_args!("upstream: import {}: {}", u.module, u.error));
+        }
+        if d.broken_upstream.len() > 5 {
+            output::detail(format_args!("upstream: {} more (--json lists them)", d.broken_upstream.len() - 5));
+        }
     }
     for n in &c.notes {
         output::detail(format_args!("note: {n}"));

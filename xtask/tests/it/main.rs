@@ -14,6 +14,7 @@ mod check;
 mod check_trust;
 mod config_trust;
 mod declared;
+mod deep;
 mod docs;
 mod handoff;
 mod hostile_parallel;
