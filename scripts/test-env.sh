@@ -116,10 +116,13 @@ if [[ $IMAGE != "$BASE_IMAGE" ]]; then
   label_fmt='{{index .Config.Labels "layer-repo-test.recipe"}}'
   have=$("${docker_cmd[@]}" image inspect --format "$label_fmt" "$IMAGE" 2>/dev/null || true)
   if [[ $have != "$recipe" ]]; then
+    old_id=$("${docker_cmd[@]}" image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
     log "docker build $IMAGE from $BASE_IMAGE (scripts/test-image/Dockerfile; log: $CACHE/test-image.log)"
     "${docker_cmd[@]}" build --quiet --build-arg "BASE=$BASE_IMAGE" --label "layer-repo-test.recipe=$recipe" \
       -t "$IMAGE" "$recipe_dir" >"$CACHE/test-image.log" 2>&1 \
       || { log "docker build of $IMAGE failed; see $CACHE/test-image.log"; tail -20 "$CACHE/test-image.log" >&2; exit 1; }
+    # The previous build, now untagged: removed unless a container still uses it.
+    [[ -z $old_id ]] || "${docker_cmd[@]}" image rm "$old_id" >/dev/null 2>&1 || true
   fi
 fi
 
