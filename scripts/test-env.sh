@@ -2,7 +2,10 @@
 # Prepares this machine for the integration tests, installing only what is missing:
 #   - the docker engine (Debian's docker.io), started in the background when not running;
 #   - a local Python build image, made with debootstrap + `docker import`, because no
-#     image registry may be reachable (the real default is public.ecr.aws/sam/...);
+#     image registry may be reachable (the real default is public.ecr.aws/sam/...), then
+#     shaped like Lambda's images by scripts/test-image/Dockerfile (`docker build` on that
+#     local base: Python only in /var/lang/bin, an entrypoint that fails when a container
+#     does not name its own, LAMBDA_TASK_ROOT; see docs/test-image.md);
 #   - the S3 + Lambda + STS emulator (moto in server mode) in a virtualenv, started on
 #     127.0.0.1 when it is not already answering.
 # It prints `export ...` lines for the variables the tests read, so it can be used as
@@ -29,7 +32,10 @@ as_root() {
 }
 
 CACHE=${LAYER_REPO_CACHE:-/var/cache/layer-repo-test}
-IMAGE=${XTASK_TEST_IMAGE:-layer-repo-test/build-python3.13:trixie}
+# The debootstrap import, and the image the tests use: made from it by
+# scripts/test-image/Dockerfile. XTASK_TEST_IMAGE set to the base's name uses the plain import.
+BASE_IMAGE=${XTASK_TEST_BASE_IMAGE:-layer-repo-test/build-python3.13:trixie}
+IMAGE=${XTASK_TEST_IMAGE:-layer-repo-test/lambda-python3.13:trixie}
 MOTO_PORT=${XTASK_TEST_MOTO_PORT:-5077}
 # The cache (virtualenvs, logs, the root filesystem tarball) belongs to whoever runs this.
 if ! { mkdir -p "$CACHE" && [[ -w $CACHE ]]; } 2>/dev/null; then
@@ -82,7 +88,7 @@ fi
 
 # 2. The local build image: Debian trixie's python3.13 and pip, the same Python version
 #    as the python3.13 Lambda runtime. The root filesystem tarball is cached.
-if ! "${docker_cmd[@]}" image inspect "$IMAGE" >/dev/null 2>&1; then
+if ! "${docker_cmd[@]}" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
   tarball=$CACHE/trixie-python3.tar
   if [[ ! -s $tarball ]]; then
     mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
@@ -97,9 +103,27 @@ if ! "${docker_cmd[@]}" image inspect "$IMAGE" >/dev/null 2>&1; then
     as_root tar -C "$root" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
     as_root rm -rf "$root"
   fi
-  log "docker import $IMAGE"
+  log "docker import $BASE_IMAGE"
   "${docker_cmd[@]}" import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    -c 'ENV LANG=C.UTF-8' "$tarball" "$IMAGE" >/dev/null
+    -c 'ENV LANG=C.UTF-8' "$tarball" "$BASE_IMAGE" >/dev/null
+fi
+# 2b. The image shaped like Lambda's, layered on the import. Its label is the hash of the
+#     recipe and of the base's id: rebuilt when either changed, else left as it is.
+if [[ $IMAGE != "$BASE_IMAGE" ]]; then
+  recipe_dir=$(cd "$(dirname "$0")" && pwd)/test-image
+  base_id=$("${docker_cmd[@]}" image inspect --format '{{.Id}}' "$BASE_IMAGE")
+  recipe=$(cat "$recipe_dir"/Dockerfile "$recipe_dir"/lambda-entrypoint.sh <(echo "$base_id") | sha256sum | cut -c1-16)
+  label_fmt='{{index .Config.Labels "layer-repo-test.recipe"}}'
+  have=$("${docker_cmd[@]}" image inspect --format "$label_fmt" "$IMAGE" 2>/dev/null || true)
+  if [[ $have != "$recipe" ]]; then
+    old_id=$("${docker_cmd[@]}" image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
+    log "docker build $IMAGE from $BASE_IMAGE (scripts/test-image/Dockerfile; log: $CACHE/test-image.log)"
+    "${docker_cmd[@]}" build --quiet --build-arg "BASE=$BASE_IMAGE" --label "layer-repo-test.recipe=$recipe" \
+      -t "$IMAGE" "$recipe_dir" >"$CACHE/test-image.log" 2>&1 \
+      || { log "docker build of $IMAGE failed; see $CACHE/test-image.log"; tail -20 "$CACHE/test-image.log" >&2; exit 1; }
+    # The previous build, now untagged: removed unless a container still uses it.
+    [[ -z $old_id ]] || "${docker_cmd[@]}" image rm "$old_id" >/dev/null 2>&1 || true
+  fi
 fi
 
 # 3. The S3 + Lambda + STS emulator.

@@ -127,14 +127,15 @@ fn zip_dir(src: &Path, dest: &Path) {
 fn a_library_needing_a_newer_glibc_fails_the_audit_for_python311() {
     let env = require_docker!("glibc_audit");
     let f = Fixture::new(&env, &[]);
-    // The test image's own Python binary, built against Debian trixie's glibc.
+    // The test image's own Python binary, built against Debian trixie's glibc: wherever
+    // the image keeps it (the `python3` on its PATH: /var/lang/bin in Lambda's layout).
     let tree = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(tree.path().join("python/vendored")).unwrap();
     let out = Command::new("docker")
-        .args(["run", "--rm", "--entrypoint", "cat", &env.image, "/usr/bin/python3.13"])
+        .args(["run", "--rm", "--entrypoint", "sh", &env.image, "-c", "cat \"$(command -v python3)\""])
         .output()
         .unwrap();
-    assert!(out.status.success());
+    assert!(out.status.success() && out.stdout.starts_with(b"\x7fELF"), "{}", String::from_utf8_lossy(&out.stderr));
     std::fs::write(tree.path().join("python/vendored/libhelper.so"), &out.stdout).unwrap();
     let zip = f.path("glibc.zip");
     zip_dir(tree.path(), &zip);
