@@ -5,8 +5,9 @@
 //! x`, `from . import tests`) is kept, with a note naming the importer (`imports.rs` scans
 //! the kept `.py` files, statically: an import built at run time, `importlib.import_module(
 //! "pkg." + name)`, is not seen; `cargo xtask check --deep` is the proof). What a build
-//! removes is moved, not deleted, into `dist/.work/<unit>.removed/` with `removed.json`
-//! naming each entry's rule (see [`Record`]): the unslimmed tree `check --deep` imports from.
+//! removes is deleted, except in the builds `check --deep` makes (`Context::keep_removed`):
+//! those move it into `dist/.work/<unit>.removed/` with `removed.json` naming each entry's
+//! rule (see [`Record`]), the unslimmed tree `check --deep` imports from.
 //!
 //! `safe` keeps every importable module and the dist-info files `importlib.metadata`
 //! reads (`METADATA`, `top_level.txt`, `entry_points.txt`, `WHEEL`, licences); the
@@ -204,10 +205,11 @@ pub fn build_globset(patterns: &[String]) -> Result<GlobSet> {
 
 /// Slims the tree under `python_dir` in place. A tree left without a single file is an
 /// error (a layer that ships nothing), naming the `exclude` patterns that emptied it.
-/// Inside a build's work folder the removed entries are moved to its record (see the
-/// module doc), else deleted.
-pub fn slim(python_dir: &Path, level: SlimLevel, exclude: &[String]) -> Result<SlimReport> {
-    slim_recording(python_dir, level, exclude, record_dir_of(python_dir).as_deref())
+/// With `keep`, inside a build's work folder, the removed entries are moved to its
+/// record (see the module doc); else deleted.
+pub fn slim(python_dir: &Path, level: SlimLevel, exclude: &[String], keep: bool) -> Result<SlimReport> {
+    let record = if keep { record_dir_of(python_dir) } else { None };
+    slim_recording(python_dir, level, exclude, record.as_deref())
 }
 
 /// [`slim`], moving what it removes into `record` (replaced whole) when given.
@@ -381,7 +383,7 @@ mod tests {
     fn safe_removes_caches_tests_records_and_scripts_but_keeps_metadata() {
         let d = fixture();
         let r = d.path();
-        let rep = slim(r, SlimLevel::Safe, &[]).unwrap();
+        let rep = slim(r, SlimLevel::Safe, &[], false).unwrap();
         for gone in [
             "pkg/__pycache__",
             "pkg/stale.pyc",
@@ -424,7 +426,7 @@ mod tests {
         write(r, "pkg-1.0.dist-info/METADATA", 20);
         write(r, "pkg-1.0.dist-info/direct_url.json", 60);
         write(r, "pkg-1.0.dist-info/uv_cache.json", 120);
-        let rep = slim(r, SlimLevel::Safe, &[]).unwrap();
+        let rep = slim(r, SlimLevel::Safe, &[], false).unwrap();
         assert!(!exists(r, "pkg-1.0.dist-info/uv_cache.json") && !exists(r, "pkg-1.0.dist-info/direct_url.json"));
         assert!(exists(r, "pkg/uv_cache.json") && exists(r, "pkg-1.0.dist-info/METADATA"));
         assert_eq!(
@@ -436,10 +438,10 @@ mod tests {
     #[test]
     fn none_keeps_everything_and_aggressive_removes_sources() {
         let d = fixture();
-        let rep = slim(d.path(), SlimLevel::None, &[]).unwrap();
+        let rep = slim(d.path(), SlimLevel::None, &[], false).unwrap();
         assert_eq!(rep.total_bytes(), 0);
         assert!(exists(d.path(), "pkg/__pycache__"));
-        let rep = slim(d.path(), SlimLevel::Aggressive, &[]).unwrap();
+        let rep = slim(d.path(), SlimLevel::Aggressive, &[], false).unwrap();
         assert!(!exists(d.path(), "pkg/_lib.pyi") && !exists(d.path(), "pkg/include/x.h"));
         assert_eq!(rep.removed.iter().find(|x| x.rule == RULE_SOURCES).unwrap().bytes, 100);
     }
@@ -447,18 +449,18 @@ mod tests {
     #[test]
     fn excludes_that_remove_every_file_are_named_in_an_error() {
         let d = fixture();
-        let err = slim(d.path(), SlimLevel::Safe, &["*.md".into(), "**".into()]).unwrap_err().to_string();
+        let err = slim(d.path(), SlimLevel::Safe, &["*.md".into(), "**".into()], false).unwrap_err().to_string();
         assert!(err.contains("would be empty") && err.contains("`**`") && !err.contains("*.md"), "{err}");
         let d = tempfile::tempdir().unwrap();
         write(d.path(), "pkg/__pycache__/x.pyc", 3);
-        let err = slim(d.path(), SlimLevel::Safe, &[]).unwrap_err().to_string();
+        let err = slim(d.path(), SlimLevel::Safe, &[], false).unwrap_err().to_string();
         assert!(err.contains("would be empty") && err.contains("`safe`"), "{err}");
     }
 
     #[test]
     fn layer_excludes_apply_to_files_and_folders() {
         let d = fixture();
-        let rep = slim(d.path(), SlimLevel::Safe, &["pkg/docs".into(), "*.md".into()]).unwrap();
+        let rep = slim(d.path(), SlimLevel::Safe, &["pkg/docs".into(), "*.md".into()], false).unwrap();
         assert!(!exists(d.path(), "pkg/docs"));
         assert_eq!(rep.removed.iter().find(|x| x.rule == RULE_EXCLUDE).unwrap().bytes, 30);
     }

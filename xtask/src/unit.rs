@@ -36,6 +36,10 @@ pub struct Context {
     pub check_image_override: Option<String>,
     /// What planning does with a stale lock (the freshness gate, [`plan`]).
     pub stale_lock: StaleLock,
+    /// Whether builds keep what slimming removed in `dist/.work/<unit>.removed/` (the
+    /// unslimmed tree `check --deep` imports from); else it is deleted with the build's
+    /// work folder, and a build leaves nothing behind but its zip and stamp.
+    pub keep_removed: bool,
     docker: OnceLock<std::result::Result<Docker, Failure>>,
     /// The pinned uv and where it runs, found once per run by the first re-lock.
     uv: OnceLock<std::result::Result<(PathBuf, crate::lockfile::uv::Runner), Failure>>,
@@ -58,6 +62,7 @@ impl Context {
             image_override,
             check_image_override: None,
             stale_lock: StaleLock::Refuse,
+            keep_removed: false,
             docker: OnceLock::new(),
             uv: OnceLock::new(),
             relocking: Mutex::new(()),
@@ -70,6 +75,12 @@ impl Context {
     /// The same context, with `--check-image` (the image every import check runs in).
     pub fn with_check_image(mut self, image: Option<String>) -> Context {
         self.check_image_override = image;
+        self
+    }
+
+    /// The same context, keeping what slimming removes when `keep` (`check --deep`).
+    pub fn with_removed_kept(mut self, keep: bool) -> Context {
+        self.keep_removed = keep;
         self
     }
 
@@ -505,7 +516,7 @@ fn build_unit(ctx: &Context, unit: &Unit, zips: &[(String, PathBuf)]) -> Result<
     stage("attribute");
 
     // slim
-    let mut slim_report = slim::slim(&python, unit.layer.slim, &unit.layer.exclude)?;
+    let mut slim_report = slim::slim(&python, unit.layer.slim, &unit.layer.exclude, ctx.keep_removed)?;
     let mut notes = Vec::new();
     if unit.layer.slim == SlimLevel::Aggressive {
         let stripped = match installer {

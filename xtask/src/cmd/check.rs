@@ -49,7 +49,8 @@ pub struct Args {
 pub fn run(repo: Repo, args: &Args) -> Result<bool> {
     let ctx = Context::new(repo, args.images.build.image.clone())?
         .with_stale_lock(unit::StaleLock::building(args.locked))
-        .with_check_image(args.images.check_image.clone());
+        .with_check_image(args.images.check_image.clone())
+        .with_removed_kept(args.deep);
     let mut results: Vec<std::result::Result<UnitCheck, UnitFailure>> = Vec::new();
     if let Some(zip) = &args.zip {
         let (Some(runtime), Some(arch)) = (args.target.runtime, args.target.arch) else {
