@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Measures the product at scale against the emulator, through aws-front (which counts
 # every AWS call by operation): N small layers x arches x R regions, phase by phase.
-#   scripts/bench-scale.sh [--layers N] [--regions R] [--arches 1|2] [--repeat K] [--out FILE] [--no-check]
+#   scripts/bench-scale.sh [--layers N] [--regions R] [--arches 1|2] [--repeat K] [--out FILE] [--no-check] [--aws-pages]
 # --no-check publishes without the import checks (`check`'s cost, not publishing's).
+# --aws-pages makes the front answer lists in AWS's pages (Lambda's lists 50 items, S3's
+# 1,000 keys, or fewer when asked), where moto answers each list whole in one page.
 # Phases: build (`cargo xtask layer --all`), bootstrap (the buckets), first publish
 # (`publish-all --yes`), no-op publish (the same again), status. Each phase's wall time,
 # AWS calls (the front's counts, reset before it) and peak memory (the largest process of
@@ -14,7 +16,7 @@
 # The binaries are the debug build `cargo xtask` uses, compiled before the first phase.
 set -euo pipefail
 
-LAYERS=50 REGIONS=2 ARCHES=1 REPEAT=1 OUT="" NO_CHECK=0
+LAYERS=50 REGIONS=2 ARCHES=1 REPEAT=1 OUT="" NO_CHECK=0 AWS_PAGES=0
 while (($#)); do
   case $1 in
     --layers) LAYERS=$2; shift 2 ;;
@@ -23,7 +25,8 @@ while (($#)); do
     --repeat) REPEAT=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --no-check) NO_CHECK=1; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --aws-pages) AWS_PAGES=1; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "bench-scale: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -55,7 +58,7 @@ cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
+  if [[ ${BENCH_KEEP:-0} == 1 ]]; then log "kept $WORK (BENCH_KEEP=1)"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
@@ -133,6 +136,9 @@ for run in $(seq 1 "$REPEAT"); do
   for p in "${phases[@]}"; do
     phase=${p%%|*} args=${p#*|}
     curl -sf -X POST "$FRONT/__front/reset" >/dev/null
+    # page_size 1000 = each list's own AWS page (the front takes the smaller of it and
+    # the list's default or asked page size).
+    [[ $AWS_PAGES == 1 ]] && curl -sf -X POST -d '{"page_size":1000}' "$FRONT/__front/faults" >/dev/null
     log "run $run: $phase (cargo xtask $args)"
     start=$(date +%s.%N)
     # shellcheck disable=SC2086 # args are words

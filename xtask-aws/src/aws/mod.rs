@@ -178,41 +178,60 @@ where
     T: Send + 'static,
     F: Future<Output = T> + Send + 'static,
 {
+    bounded_with(jobs, futures, Arc::new(|f: F| f)).await
+}
+
+/// [`bounded`] over `items`, each one's future made by `make` only when it may start: a
+/// future not yet started holds no memory (an async publish job's state is kilobytes, and
+/// a run may hold thousands of targets).
+async fn bounded_with<I, T, F, M>(jobs: usize, items: Vec<I>, make: Arc<M>) -> Vec<T>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+    M: Fn(I) -> F + Send + Sync + 'static,
+{
     let permits = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
-    let mut handles = Vec::new();
-    for f in futures {
+    let mut handles = Vec::with_capacity(items.len());
+    for item in items {
         let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let make = make.clone();
         handles.push(tokio::spawn(async move {
             let _permit = permit;
-            f.await
+            make(item).await
         }));
     }
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(handles.len());
     for h in handles {
         out.push(h.await.expect("a publish task panicked"));
     }
     out
 }
 
-/// Runs `(region, future)` pairs with at most `jobs` in flight per region, the regions in
-/// parallel, and returns the outputs in the order given. Bounding each region, not the
-/// whole run, keeps every region's request rate under AWS's per-region limits while a
-/// run over many regions still finishes in the time of one.
-pub async fn bounded_per_region<T, F>(jobs: usize, futures: Vec<(usize, F)>) -> Vec<T>
+/// Runs `make(item)` for `(region, item)` pairs with at most `jobs` in flight per region,
+/// the regions in parallel, and returns the outputs in the order given; each future is
+/// made when it may start. Bounding each region, not the whole run, keeps every region's
+/// request rate under AWS's per-region limits while a run over many regions still
+/// finishes in the time of one.
+pub async fn bounded_per_region<I, T, F, M>(jobs: usize, items: Vec<(usize, I)>, make: M) -> Vec<T>
 where
+    I: Send + 'static,
     T: Send + 'static,
     F: Future<Output = T> + Send + 'static,
+    M: Fn(I) -> F + Send + Sync + 'static,
 {
-    let n = futures.len();
-    let mut regions: std::collections::BTreeMap<usize, Vec<(usize, F)>> = std::collections::BTreeMap::new();
-    for (i, (region, f)) in futures.into_iter().enumerate() {
-        regions.entry(region).or_default().push((i, f));
+    let n = items.len();
+    let make = Arc::new(make);
+    let mut regions: std::collections::BTreeMap<usize, Vec<(usize, I)>> = std::collections::BTreeMap::new();
+    for (i, (region, item)) in items.into_iter().enumerate() {
+        regions.entry(region).or_default().push((i, item));
     }
     let drivers: Vec<_> = regions
         .into_values()
         .map(|list| {
-            let (at, fs): (Vec<usize>, Vec<F>) = list.into_iter().unzip();
-            async move { at.into_iter().zip(bounded(jobs, fs).await).collect::<Vec<_>>() }
+            let make = make.clone();
+            let (at, items): (Vec<usize>, Vec<I>) = list.into_iter().unzip();
+            async move { at.into_iter().zip(bounded_with(jobs, items, make).await).collect::<Vec<_>>() }
         })
         .collect();
     let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
@@ -472,6 +491,33 @@ pub fn ambient_warnings(profile_name: &str, profile: &Profile, source: Credentia
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bounded_per_region_makes_each_future_when_it_may_start_and_keeps_the_order() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        // made: futures made and not yet finished, per region; the most seen at once.
+        let made: Arc<[AtomicUsize; 3]> = Arc::new(Default::default());
+        let most: Arc<[AtomicUsize; 3]> = Arc::new(Default::default());
+        let items: Vec<(usize, usize)> = (0..300).map(|i| (i % 3, i)).collect();
+        let (m, w) = (made.clone(), most.clone());
+        let out = bounded_per_region(4, items, move |i: usize| {
+            let r = i % 3;
+            let now = m[r].fetch_add(1, SeqCst) + 1;
+            w[r].fetch_max(now, SeqCst);
+            let m = m.clone();
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                m[r].fetch_sub(1, SeqCst);
+                i * 2
+            }
+        })
+        .await;
+        assert_eq!(out, (0..300).map(|i| i * 2).collect::<Vec<_>>());
+        for r in 0..3 {
+            let most = most[r].load(SeqCst);
+            assert!((1..=4).contains(&most), "region {r}: {most} futures made at once, at most 4 may be");
+        }
+    }
 
     #[test]
     fn messages_stay_on_one_line() {

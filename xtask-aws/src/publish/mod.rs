@@ -460,9 +460,9 @@ async fn run(
         let clients = session.clients[t.region].clone();
         let look_first = marked.get(t.region).is_some_and(|m| m.as_ref().is_some_and(|m| m.left_behind));
         let job = Job::new(u, t.layer_name, clients, sharing(ctx, session, u), work, shared.clone(), look_first);
-        jobs.push((t.region, job.run()));
+        jobs.push((t.region, job));
     }
-    let rows = bounded_per_region(opts.jobs, jobs).await;
+    let rows = bounded_per_region(opts.jobs, jobs, Job::run).await;
     mark_finished(session, &marked, &rows).await;
     drop(shared);
     // The versions recorded, from the journal into the manifest in one write. Blocking:
