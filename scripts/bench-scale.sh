@@ -7,8 +7,9 @@
 # 1,000 keys, or fewer when asked), where moto answers each list whole in one page.
 # Phases: build (`cargo xtask layer --all`), bootstrap (the buckets), first publish
 # (`publish-all --yes`), no-op publish (the same again), status. Each phase's wall time,
-# AWS calls (the front's counts, reset before it) and peak memory (the largest process of
-# the phase, GNU time's %M) are printed as one Markdown table, then the calls by operation;
+# CPU time of the tool's processes (not the emulator's), AWS calls (the front's counts,
+# reset before it) and peak memory (the largest process of the phase, GNU time's %M) are
+# printed as one Markdown table, then the calls by operation;
 # --out also writes them as JSON. --repeat K runs the whole sequence K times, each in a new
 # repo copy with a new emulator and front, and reports every run.
 # Needs what scripts/test-env.sh sets up (the build image, moto's virtualenv), no network:
@@ -26,7 +27,7 @@ while (($#)); do
     --out) OUT=$2; shift 2 ;;
     --no-check) NO_CHECK=1; shift ;;
     --aws-pages) AWS_PAGES=1; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench-scale: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -142,7 +143,7 @@ for run in $(seq 1 "$REPEAT"); do
     log "run $run: $phase (cargo xtask $args)"
     start=$(date +%s.%N)
     # shellcheck disable=SC2086 # args are words
-    if ! (cd "$ROOT" && /usr/bin/time -f %M -o "$WORK/mem" cargo xtask --repo "$REPO" $args --color never \
+    if ! (cd "$ROOT" && /usr/bin/time -f "%M %U %S" -o "$WORK/mem" cargo xtask --repo "$REPO" $args --color never \
           >"$WORK/phase.out" 2>"$WORK/phase.err"); then
       log "$phase failed:"; tail -20 "$WORK/phase.err" >&2; exit 1
     fi
@@ -150,9 +151,11 @@ for run in $(seq 1 "$REPEAT"); do
     curl -sf "$FRONT/__front/counts" >"$WORK/counts.json"
     python3 - "$phase" "$start" "$end" "$(tail -1 "$WORK/mem")" "$TARGETS" "$run" "$WORK/counts.json" >>"$RESULTS" <<'PY'
 import json, sys
-phase, start, end, kib, targets, run, counts = sys.argv[1:]
+phase, start, end, mem, targets, run, counts = sys.argv[1:]
+kib, user, sys_s = mem.split()
 c = json.load(open(counts))
 print(json.dumps({"run": int(run), "phase": phase, "targets": int(targets), "wall_s": round(float(end) - float(start), 2),
+                  "cpu_s": round(float(user) + float(sys_s), 2),
                   "calls": c["total"], "peak_mib": round(int(kib) / 1024, 1), "operations": c["operations"],
                   "faults": c["faults"], "max_in_flight": c["max_in_flight"]}))
 PY
@@ -166,11 +169,11 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 out, layers, arches, regions = sys.argv[2:]
 print(f"{layers} layers x {arches} arch(es) x {regions} region(s) = {rows[0]['targets']} targets\n")
-print("| run | phase | targets | wall s | calls | calls/target | peak MiB | max in flight |")
-print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+print("| run | phase | targets | wall s | cpu s | calls | calls/target | peak MiB | max in flight |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 for r in rows:
     inflight = ", ".join(f"{k} {v}" for k, v in sorted(r["max_in_flight"].items())) or "-"
-    print(f"| {r['run']} | {r['phase']} | {r['targets']} | {r['wall_s']:.2f} | {r['calls']} | "
+    print(f"| {r['run']} | {r['phase']} | {r['targets']} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r['calls']} | "
           f"{r['calls'] / r['targets']:.2f} | {r['peak_mib']:.1f} | {inflight} |")
 print()
 for r in rows:
