@@ -183,11 +183,11 @@ fn package_block(p: &PackageSize, rect: Rect, fill: Rgb, layer_bytes: u64, legen
         .folders
         .iter()
         .filter(|f| f.bytes > 0)
-        .map(|f| (if is_parent(&f.path) { format!("{}/ (files)", f.path) } else { f.path.clone() }, f.bytes))
+        .map(|f| (if is_parent(&f.path) { format!("{}/ (top-level files)", f.path) } else { f.path.clone() }, f.bytes))
         .collect();
     let rest = p.bytes.saturating_sub(p.folders.iter().map(|f| f.bytes).sum());
     if rest > 0 {
-        parts.push((format!("{} (other files)", p.name), rest));
+        parts.push((format!("{} (smaller parts)", p.name), rest));
     }
     let header = Rect { h: HEADER.min(rect.h), ..rect };
     let header_label =
