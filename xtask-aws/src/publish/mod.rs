@@ -156,9 +156,14 @@ type Detected = std::result::Result<Option<Newest>, Failure>;
 /// A unit built (and checked) for publishing, or why it could not be.
 type Built = std::result::Result<Build, Failure>;
 
-/// What each region holds, listed concurrently: one listing per region, whatever the
-/// number of layers (`plan.rs`). A region that cannot be listed fails its targets.
-async fn list_regions(session: &Session, who: &Identity) -> Vec<std::result::Result<Listing, Failure>> {
+/// What each region holds, `jobs` regions listed at once: one listing per region,
+/// whatever the number of layers (`plan.rs`). A region that cannot be listed fails its
+/// targets.
+pub(super) async fn list_regions(
+    session: &Session,
+    who: &Identity,
+    jobs: usize,
+) -> Vec<std::result::Result<Listing, Failure>> {
     let futures: Vec<_> = session
         .clients
         .iter()
@@ -169,7 +174,7 @@ async fn list_regions(session: &Session, who: &Identity) -> Vec<std::result::Res
             async move { plan::list_region(&c, &who, &bucket, &prefix).await.map_err(Failure::new) }
         })
         .collect();
-    bounded(futures.len(), futures).await
+    bounded(jobs, futures).await
 }
 
 /// Under the lock, the records of every region again: what a racing run published
@@ -430,7 +435,7 @@ async fn run(
     checks: &mut Vec<UnitCheck>,
 ) -> Result<Vec<Row>> {
     let who = session.check_identity().await?;
-    let mut listings = list_regions(session, &who).await;
+    let mut listings = list_regions(session, &who, session.clients.len()).await;
     let mut detected = detect(&targets, &listings);
     let mut builds = vec![None; units.len()];
     build_needed(ctx, units, &targets, &detected, opts, &mut builds, checks);

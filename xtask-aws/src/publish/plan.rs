@@ -136,20 +136,22 @@ async fn list_layers(c: &Clients) -> Result<Listing> {
         for l in page.layers() {
             // A layer whose versions were all deleted has no name or version.
             let (Some(name), Some(v)) = (l.layer_name(), l.latest_matching_version()) else { continue };
-            out.add(
-                name,
-                Newest {
-                    version: v.version(),
-                    arn: v.layer_version_arn().unwrap_or_default().to_string(),
-                    description: v.description().unwrap_or_default().to_string(),
-                    created: v.created_date().unwrap_or_default().to_string(),
-                    code_sha256: None,
-                    record: None,
-                },
-            );
+            out.add(name, listed(v));
         }
     }
     Ok(out)
+}
+
+/// A version as a Lambda list shows it (ListLayers' newest, or one of ListLayerVersions').
+fn listed(v: &aws_sdk_lambda::types::LayerVersionsListItem) -> Newest {
+    Newest {
+        version: v.version(),
+        arn: v.layer_version_arn().unwrap_or_default().to_string(),
+        description: v.description().unwrap_or_default().to_string(),
+        created: v.created_date().unwrap_or_default().to_string(),
+        code_sha256: None,
+        record: None,
+    }
 }
 
 /// The newest version of `layer_name` in the clients' region, if any, by
@@ -167,14 +169,7 @@ pub async fn newest(c: &Clients, layer_name: &str) -> Result<Option<Newest>> {
         };
         for v in page.layer_versions() {
             if best.as_ref().is_none_or(|b| v.version() > b.version) {
-                best = Some(Newest {
-                    version: v.version(),
-                    arn: v.layer_version_arn().unwrap_or_default().to_string(),
-                    description: v.description().unwrap_or_default().to_string(),
-                    created: v.created_date().unwrap_or_default().to_string(),
-                    code_sha256: None,
-                    record: None,
-                });
+                best = Some(listed(v));
             }
         }
     }

@@ -43,17 +43,11 @@ pub async fn status(ctx: &Context, profile: &str, names: &[String], jobs: usize)
         })
         .collect();
     let who = session.check_identity().await?;
-    let listings: Vec<_> = session
-        .clients
-        .iter()
-        .map(|c| {
-            let (c, who) = (c.clone(), who.clone());
-            let bucket = naming::bucket(&session.profile, &c.target.region);
-            let prefix = session.profile.prefix.clone();
-            async move { plan::list_region(&c, &who, &bucket, &prefix).await.map_err(|e| format!("{e:#}")) }
-        })
+    let listings: Vec<_> = super::list_regions(&session, &who, jobs.max(1))
+        .await
+        .into_iter()
+        .map(|l| l.map_err(|e| format!("{e:#}")))
         .collect();
-    let listings = bounded(jobs.max(1), listings).await;
     let mut changed = Vec::new();
     for u in &units {
         let layer_name = naming::layer_name(&session.profile.layer_name, &u.layer.name, u.runtime, u.arch)?;
